@@ -1,0 +1,5 @@
+import sys
+
+from palloc.cli.main import main
+
+sys.exit(main())

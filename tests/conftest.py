@@ -1,0 +1,15 @@
+"""Suite-wide configuration: the slow marker is opt-in, the go marker skips with a reason."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    # `pytest` runs the default suite; `pytest -m slow` (or any -m) chooses for itself.
+    if config.getoption("-m"):
+        return
+    skip_slow = pytest.mark.skip(reason="slow campaign: run with `pytest -m slow`")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_slow)

@@ -1,0 +1,268 @@
+"""The operation vocabulary shared by the model side and the Go helper side of the fuzzer.
+
+Each operation is one verb of the Go 1.27 page allocator (src/runtime/mpagealloc.go,
+mpagecache.go, mgcscavenge.go, mpallocbits.go) with exactly the arguments the runtime takes.
+An operation is a small frozen value that prints as the Python code recreating it and converts
+to and from one JSON object ({"op": "alloc", "npages": 3}), the form saved in failure files.
+
+The vocabulary only names inputs whose behaviour the runtime defines. Which inputs are defined
+depends on the allocator's state (freeing pages that are free is undefined), so the
+generator (goref/fuzz.py) is responsible for sending only defined ones; `undefined_reason`
+here checks what can be checked without state (npages > 0, chunk alignment).
+
+Page caches live beside the allocator, as P-local caches do beside mheap_.pages: `slot`
+names one of them (0 .. CACHE_SLOTS-1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+CACHE_SLOTS = 4
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Op:
+    """Base of every operation: a verb name and its arguments."""
+
+    kind: ClassVar[str] = ""
+    # Whether the operation can change allocator state (a read-only op needs no state check).
+    mutates: ClassVar[bool] = True
+    # Whether the operation acts on a page allocator (False: a pure bitmap-level function).
+    on_page_alloc: ClassVar[bool] = True
+
+    def to_json(self) -> dict[str, Any]:
+        """Returns the operation as one JSON object: {"op": kind, <arg>: <int or bool>, ...}."""
+        d = {"op": self.kind}
+        for f in dataclasses.fields(self):
+            d[f.name] = getattr(self, f.name)
+        return d
+
+    def __repr__(self) -> str:
+        args = ", ".join(_fmt_arg(f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
+        return f"{type(self).__name__}({args})"
+
+
+def _fmt_arg(name: str, v: Any) -> str:
+    if isinstance(v, bool) or not isinstance(v, int):
+        return f"{name}={v!r}"
+    if name in ("base", "size", "nbytes", "bits", "alloc", "scav", "c", "x") and v >= 4096:
+        return f"{name}={v:#x}"
+    return f"{name}={v}"
+
+
+# --- pageAlloc verbs ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class Grow(Op):
+    """(*pageAlloc).grow(base, size): adds [base, base+size) to the heap, free and scavenged.
+
+    Defined only for chunk-aligned base and size that overlap nothing already grown.
+    """
+
+    base: int
+    size: int
+    kind: ClassVar[str] = "grow"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class Alloc(Op):
+    """(*pageAlloc).alloc(npages) -> (addr, scav bytes); addr 0 when out of memory."""
+
+    npages: int
+    kind: ClassVar[str] = "alloc"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class Free(Op):
+    """(*pageAlloc).free(base, npages). Defined only when every page is allocated and grown."""
+
+    base: int
+    npages: int
+    kind: ClassVar[str] = "free"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class AllocToCache(Op):
+    """(*pageAlloc).allocToCache() into cache `slot` -> (base, cache, scav). Requires an empty slot."""
+
+    slot: int
+    kind: ClassVar[str] = "alloc_to_cache"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class CacheAlloc(Op):
+    """(*pageCache).alloc(npages) on cache `slot` -> (addr, scav bytes); (0, 0) when it cannot."""
+
+    slot: int
+    npages: int
+    kind: ClassVar[str] = "cache_alloc"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class CacheFlush(Op):
+    """(*pageCache).flush(p) of cache `slot`: returns its free pages to the allocator."""
+
+    slot: int
+    kind: ClassVar[str] = "cache_flush"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class Scavenge(Op):
+    """(*pageAlloc).scavenge(nbytes, nil, force) -> bytes released."""
+
+    nbytes: int
+    force: bool
+    kind: ClassVar[str] = "scavenge"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class NextGen(Op):
+    """(*scavengeIndex).nextGen(): the start of a GC cycle for the scavenger."""
+
+    kind: ClassVar[str] = "next_gen"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class Find(Op):
+    """(*pageAlloc).find(npages) -> (addr, candidate searchAddr); changes nothing."""
+
+    npages: int
+    kind: ClassVar[str] = "find"
+    mutates: ClassVar[bool] = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class AllocRange(Op):
+    """(*pageAlloc).allocRange(base, npages) -> scavenged bytes. Defined only on free, grown pages."""
+
+    base: int
+    npages: int
+    kind: ClassVar[str] = "alloc_range"
+
+
+# --- bitmap-level functions (mpallocbits.go, mgcscavenge.go), pure ------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class BitsFind(Op):
+    """(*pallocBits).find(npages, searchIdx) on a chunk bitmap `bits` -> (index, new searchIdx)."""
+
+    bits: int
+    npages: int
+    search_idx: int
+    kind: ClassVar[str] = "bits_find"
+    mutates: ClassVar[bool] = False
+    on_page_alloc: ClassVar[bool] = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class BitsSummarize(Op):
+    """(*pallocBits).summarize() -> packed pallocSum."""
+
+    bits: int
+    kind: ClassVar[str] = "bits_summarize"
+    mutates: ClassVar[bool] = False
+    on_page_alloc: ClassVar[bool] = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class FindBitRange64(Op):
+    """findBitRange64(c, n) -> index of the first run of n one bits, >= 64 if none."""
+
+    c: int
+    n: int
+    kind: ClassVar[str] = "find_bit_range64"
+    mutates: ClassVar[bool] = False
+    on_page_alloc: ClassVar[bool] = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class FindScavengeCandidate(Op):
+    """(*pallocData).findScavengeCandidate(searchIdx, minimum, max) -> (start, size)."""
+
+    alloc: int
+    scav: int
+    search_idx: int
+    minimum: int
+    max: int
+    kind: ClassVar[str] = "find_scavenge_candidate"
+    mutates: ClassVar[bool] = False
+    on_page_alloc: ClassVar[bool] = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class FillAligned(Op):
+    """fillAligned(x, m) -> x with every m-aligned group holding a one bit filled with ones."""
+
+    x: int
+    m: int
+    kind: ClassVar[str] = "fill_aligned"
+    mutates: ClassVar[bool] = False
+    on_page_alloc: ClassVar[bool] = False
+
+
+OP_TYPES: dict[str, type[Op]] = {
+    t.kind: t
+    for t in (
+        Grow, Alloc, Free, AllocToCache, CacheAlloc, CacheFlush, Scavenge, NextGen, Find, AllocRange,
+        BitsFind, BitsSummarize, FindBitRange64, FindScavengeCandidate, FillAligned,
+    )
+}
+
+
+class OpFormatError(ValueError):
+    """A JSON object that is not an operation of this vocabulary."""
+
+
+def from_json(d: Any) -> Op:
+    """Returns the operation a JSON object describes; raises OpFormatError if it describes none."""
+    if not isinstance(d, dict) or "op" not in d:
+        raise OpFormatError(f"an operation must be an object with an 'op' key, not {d!r}")
+    t = OP_TYPES.get(d["op"])
+    if t is None:
+        raise OpFormatError(f"unknown operation {d['op']!r}; known: {', '.join(OP_TYPES)}")
+    names = [f.name for f in dataclasses.fields(t)]
+    extra = set(d) - set(names) - {"op"}
+    missing = [n for n in names if n not in d]
+    if extra or missing:
+        raise OpFormatError(f"operation {d['op']!r} takes {names}; got {sorted(set(d) - {'op'})}")
+    args = {}
+    for f in dataclasses.fields(t):
+        v = d[f.name]
+        want_bool = f.type in ("bool", bool)
+        if want_bool and not isinstance(v, bool) or not want_bool and (isinstance(v, bool) or not isinstance(v, int)):
+            raise OpFormatError(f"operation {d['op']!r}: {f.name} must be {'a bool' if want_bool else 'an int'}, not {v!r}")
+        if not want_bool and v < 0:
+            raise OpFormatError(f"operation {d['op']!r}: {f.name} must not be negative")
+        args[f.name] = v
+    return t(**args)
+
+
+def undefined_reason(op: Op, p) -> str | None:
+    """Returns why an operation is undefined on platform p without looking at state, or None.
+
+    The runtime defines no behaviour for npages == 0 (setRange and find misbehave), for grow
+    of an unaligned or empty range, or for cache slots that do not exist.
+    """
+    for name in ("npages", "n"):
+        if hasattr(op, name) and getattr(op, name) == 0:
+            return f"{op.kind} with {name} == 0 is undefined"
+    if isinstance(op, Grow):
+        if op.size == 0 or op.base % p.palloc_chunk_bytes or op.size % p.palloc_chunk_bytes:
+            return "grow needs a non-empty chunk-aligned range"
+        if op.base + op.size > p.uintptr_mask:
+            return "grow must not reach the top of the address space (golang/go#35954)"
+    if hasattr(op, "slot") and not 0 <= op.slot < CACHE_SLOTS:
+        return f"cache slot {op.slot} does not exist (0..{CACHE_SLOTS - 1})"
+    if isinstance(op, FindScavengeCandidate) and (op.minimum & (op.minimum - 1) or not 1 <= op.minimum <= 64):
+        return "findScavengeCandidate throws unless minimum is a power of two in [1, 64]"
+    if isinstance(op, FillAligned) and op.m not in (1, 2, 4, 8, 16, 32, 64):
+        return "fillAligned throws unless m is a power of two in [1, 64]"
+    if isinstance(op, (BitsFind, FindScavengeCandidate)) and op.search_idx >= p.palloc_chunk_pages:
+        return "searchIdx must lie inside the chunk"
+    if isinstance(op, FindBitRange64) and op.n > 64:
+        return "findBitRange64 needs n in [1, 64]"
+    return None

@@ -1,0 +1,880 @@
+"""The page allocator: radix tree of summaries over per-chunk bitmaps.
+
+Mirrors src/runtime/mpagealloc.go of Go 1.27.3 (identical in 1.21.13 - 1.27.3 apart from
+markRandomPaddingPages, 1.26+) line by line; the platform-dependent sysInit/sysGrow live in
+model/mpagealloc_64bit.py and model/mpagealloc_32bit.py, allocToCache in model/mpagecache.py
+and scavenge/scavengeOne in model/mgcscavenge.py, as in the runtime.
+
+Go's uintptr arithmetic wraps modulo 2^(8*ptrSize); every address computation here is masked
+with the platform's uintptr_mask. Constants come from a palloc.spec.constants.Platform `p`,
+which every module-level function takes first.
+
+What the model adds to the runtime, so that a crash is a verdict rather than silence:
+- summary memory is tracked per physical page exactly as sysInit/sysGrow map it; reading or
+  writing an entry whose page was never mapped raises GoFault, as does an index >= len (a
+  bounds panic) or a slice beyond cap;
+- a nil L2 block of `chunks` dereferenced raises GoFault;
+- inputs the runtime leaves undefined raise UndefinedBehaviour from the `_require_*` guards
+  (switch them off with `guard_undefined = False` to run the bare transcription).
+"""
+
+from __future__ import annotations
+
+from palloc.model.errors import GoFault, GoThrow, UndefinedBehaviour
+from palloc.model.gomath import align_down, align_up
+from palloc.model.mpagecache import PageAllocCache
+from palloc.model.mgcscavenge import PageAllocScavenge, ScavengeIndex
+from palloc.model.mpallocbits import PallocData
+from palloc.model.mranges import AddrRanges, OffAddr, make_addr_range
+from palloc.spec.constants import PAGE_SIZE, PALLOC_SUM_BYTES, Platform
+
+PALLOC_SUM_ALL_FREE = 1 << 63  # the packed value meaning start = max = end = maxPackedValue
+
+
+# --- index arithmetic ---------------------------------------------------------------------
+
+
+def max_search_addr(p: Platform) -> OffAddr:
+    """Returns the maximum searchAddr value (maxOffAddr), which means the heap has no free space."""
+    return _off(p, p.max_off_addr)
+
+
+def chunk_index(p: Platform, addr: int) -> int:
+    """Returns the global index of the palloc chunk containing addr: (addr - arenaBaseOffset) / pallocChunkBytes."""
+    return ((addr - p.arena_base_offset) & p.uintptr_mask) >> p.log_palloc_chunk_bytes
+
+
+def chunk_base(p: Platform, ci: int) -> int:
+    """Returns the base address of the palloc chunk at index ci."""
+    return ((ci << p.log_palloc_chunk_bytes) + p.arena_base_offset) & p.uintptr_mask
+
+
+def chunk_page_index(p: Platform, addr: int) -> int:
+    """Returns the index of the page containing addr relative to its chunk (raw address, not offset)."""
+    return (addr % p.palloc_chunk_bytes) // PAGE_SIZE
+
+
+def chunk_idx_l1(p: Platform, ci: int) -> int:
+    """Returns chunkIdx.l1(): the index into the first level of pageAlloc.chunks (0 without an L1)."""
+    if p.palloc_chunks_l1_bits == 0:
+        return 0
+    return ci >> p.palloc_chunks_l1_shift
+
+
+def chunk_idx_l2(p: Platform, ci: int) -> int:
+    """Returns chunkIdx.l2(): the index into the second level of pageAlloc.chunks."""
+    if p.palloc_chunks_l1_bits == 0:
+        return ci
+    return ci & ((1 << p.palloc_chunks_l2_bits) - 1)
+
+
+class ChunkIdx(int):
+    """A global chunk index (Go's chunkIdx); plain ints are accepted everywhere in the model."""
+
+    def l1(self, p: Platform) -> int:
+        """Returns the index into the first level of pageAlloc.chunks."""
+        return chunk_idx_l1(p, self)
+
+    def l2(self, p: Platform) -> int:
+        """Returns the index into the second level of pageAlloc.chunks."""
+        return chunk_idx_l2(p, self)
+
+
+def off_addr_to_level_index(p: Platform, level: int, addr: OffAddr) -> int:
+    """Returns the index into summary[level] containing the offset address addr."""
+    return ((addr.addr() - p.arena_base_offset) & p.uintptr_mask) >> p.level_shift[level]
+
+
+def level_index_to_off_addr(p: Platform, level: int, idx: int) -> OffAddr:
+    """Returns the offset address of the first byte covered by summary[level][idx]."""
+    return _off(p, ((idx << p.level_shift[level]) + p.arena_base_offset) & p.uintptr_mask)
+
+
+def addrs_to_summary_range(p: Platform, level: int, base: int, limit: int) -> tuple[int, int]:
+    """Returns the half-open range [lo, hi) of summary[level] entries covering [base, limit).
+
+    limit is made inclusive before the shift, so a limit on a summary boundary does not count
+    the next summary; (limit-1) wraps like Go's uintptr when limit is 0.
+    """
+    m, abo, shift = p.uintptr_mask, p.arena_base_offset, p.level_shift[level]
+    lo = ((base - abo) & m) >> shift
+    hi = (((limit - 1 - abo) & m) >> shift) + 1
+    return lo, hi
+
+
+def block_align_summary_range(p: Platform, level: int, lo: int, hi: int) -> tuple[int, int]:
+    """Aligns lo down and hi up to the level's block width, 1 << levelBits[level]."""
+    e = 1 << p.level_bits[level]
+    return align_down(lo, e), align_up(hi, e)
+
+
+def _off(p: Platform, a: int) -> OffAddr:
+    """Returns offAddr{a}; the one place the model builds an OffAddr."""
+    return OffAddr(p, a)
+
+
+# --- pallocSum ----------------------------------------------------------------------------
+
+
+def pack_palloc_sum(p: Platform, start: int, max_: int, end: int) -> int:
+    """Packs (start, max, end) into a pallocSum.
+
+    If max == maxPackedValue the result is 1<<63 whatever start and end are (they must then
+    equal maxPackedValue too); otherwise each field is masked to logMaxPackedValue bits.
+    """
+    mpv = p.max_packed_value
+    if max_ == mpv:
+        return PALLOC_SUM_ALL_FREE
+    m, lg = mpv - 1, p.log_max_packed_value
+    return (start & m) | ((max_ & m) << lg) | ((end & m) << (2 * lg))
+
+
+def palloc_sum_start(p: Platform, s: int) -> int:
+    """Returns the start field of a packed sum (maxPackedValue if bit 63 is set)."""
+    if s & PALLOC_SUM_ALL_FREE:
+        return p.max_packed_value
+    return s & (p.max_packed_value - 1)
+
+
+def palloc_sum_max(p: Platform, s: int) -> int:
+    """Returns the max field of a packed sum (maxPackedValue if bit 63 is set)."""
+    if s & PALLOC_SUM_ALL_FREE:
+        return p.max_packed_value
+    return (s >> p.log_max_packed_value) & (p.max_packed_value - 1)
+
+
+def palloc_sum_end(p: Platform, s: int) -> int:
+    """Returns the end field of a packed sum (maxPackedValue if bit 63 is set)."""
+    if s & PALLOC_SUM_ALL_FREE:
+        return p.max_packed_value
+    return (s >> (2 * p.log_max_packed_value)) & (p.max_packed_value - 1)
+
+
+def palloc_sum_unpack(p: Platform, s: int) -> tuple[int, int, int]:
+    """Returns (start, max, end) of a packed sum."""
+    mpv = p.max_packed_value
+    if s & PALLOC_SUM_ALL_FREE:
+        return mpv, mpv, mpv
+    m, lg = mpv - 1, p.log_max_packed_value
+    return s & m, (s >> lg) & m, (s >> (2 * lg)) & m
+
+
+def merge_summaries(p: Platform, sums, log_max_pages_per_sum: int) -> int:
+    """Merges consecutive summaries, each covering 1 << log_max_pages_per_sum pages, into one.
+
+    Keeps a running (start, most, end) of sums[:i]: start grows only while every summary so
+    far is completely free, most looks across the boundary (end + si), and end restarts at a
+    summary that is not completely free.
+
+    Requires: len(sums) >= 1.
+    """
+    mpv = p.max_packed_value
+    m, lg = mpv - 1, p.log_max_packed_value
+    lg2 = 2 * lg
+    x = sums[0]
+    if x & PALLOC_SUM_ALL_FREE:
+        start = most = end = mpv
+    else:
+        start, most, end = x & m, (x >> lg) & m, (x >> lg2) & m
+    full = 1 << log_max_pages_per_sum
+    for i in range(1, len(sums)):
+        x = sums[i]
+        if x & PALLOC_SUM_ALL_FREE:
+            si = mi = ei = mpv
+        else:
+            si, mi, ei = x & m, (x >> lg) & m, (x >> lg2) & m
+        if start == i << log_max_pages_per_sum:
+            start += si
+        # most = max(most, end+si, mi)
+        t = end + si
+        if t > most:
+            most = t
+        if mi > most:
+            most = mi
+        if ei == full:
+            end += full
+        else:
+            end = ei
+    if most == mpv:
+        return PALLOC_SUM_ALL_FREE
+    return (start & m) | ((most & m) << lg) | ((end & m) << lg2)
+
+
+def merge_summaries_slow(p: Platform, sums, log_max_pages_per_sum: int) -> int:
+    """Returns the summary of the concatenation of the runs each summary stands for.
+
+    The slow twin of merge_summaries: each summary is expanded to a canonical run list
+    (free start run, allocated page, interior max run if it is longer than both ends, allocated
+    page, free end run), the lists are concatenated, and the summary is read off directly.
+
+    Requires: every sum is the summary of some bitmap of 1 << log_max_pages_per_sum pages.
+    """
+    n = 1 << log_max_pages_per_sum
+    runs: list[tuple[bool, int]] = []  # (free, length), adjacent entries may share a kind
+    for s in sums:
+        start, most, end = palloc_sum_unpack(p, s)
+        if start == n:
+            runs.append((True, n))
+            continue
+        interior = most if most > max(start, end) else 0
+        gap = n - start - end - interior  # allocated pages, at least 1 (2 if interior)
+        runs.append((True, start))
+        if interior:
+            left = 1
+            runs += [(False, left), (True, interior), (False, gap - left)]
+        else:
+            runs.append((False, gap))
+        runs.append((True, end))
+    # Coalesce and read off start, max, end.
+    merged: list[list] = []
+    for free, length in runs:
+        if length == 0:
+            continue
+        if merged and merged[-1][0] == free:
+            merged[-1][1] += length
+        else:
+            merged.append([free, length])
+    total = n * len(sums)
+    free_runs = [length for free, length in merged if free]
+    if merged == [[True, total]]:
+        start = most = end = total
+    else:
+        start = merged[0][1] if merged and merged[0][0] else 0
+        end = merged[-1][1] if merged and merged[-1][0] else 0
+        most = max(free_runs, default=0)
+    return pack_palloc_sum(p, start, most, end)
+
+
+# --- summary memory ------------------------------------------------------------------------
+
+
+class SummaryLevel:
+    """One level of pageAlloc.summary: a reserved array of `cap` pallocSums, `len` in bounds.
+
+    Entries are stored sparsely (`vals`); which physical pages of the level's reservation are
+    mapped is tracked in `mapped` (page numbers, granularity phys_page_size), or `all_mapped`
+    when the whole reservation is mapped at init (32-bit). Mapped but never written entries read
+    0, as fresh mmap'd memory does.
+
+    Access like Go: `level[i]` is an index expression (GoFault if i >= len, or if i's page is not
+    mapped); `at(i)`/`put(i, v)` access an element of a slice taken with `check_slice(lo, hi)`,
+    which Go bounds by cap, not len; only the mapping is checked per element.
+    """
+
+    __slots__ = ("level", "cap", "len", "vals", "mapped", "all_mapped", "log_sums_per_page")
+
+    def __init__(self, level: int, cap: int, phys_page_size: int, all_mapped: bool = False):
+        self.level = level
+        self.cap = cap
+        self.len = 0
+        self.vals: dict[int, int] = {}
+        self.mapped: set[int] = set()
+        self.all_mapped = all_mapped
+        self.log_sums_per_page = (phys_page_size // PALLOC_SUM_BYTES).bit_length() - 1
+
+    def __len__(self) -> int:
+        return self.len
+
+    def is_mapped(self, i: int) -> bool:
+        """Reports whether entry i lies on a mapped physical page of summary memory."""
+        return self.all_mapped or (i >> self.log_sums_per_page) in self.mapped
+
+    def map_bytes(self, lo: int, hi: int) -> None:
+        """Marks the byte range [lo, hi) of the level's reservation mapped (sysMap + sysUsed)."""
+        shift = self.log_sums_per_page + 3  # log2(phys_page_size)
+        self.mapped.update(range(lo >> shift, (hi + (1 << shift) - 1) >> shift))
+
+    def mapped_bytes(self) -> int:
+        """Returns how many bytes of this level's reservation are mapped."""
+        page = PALLOC_SUM_BYTES << self.log_sums_per_page
+        if self.all_mapped:
+            return self.cap * PALLOC_SUM_BYTES
+        return len(self.mapped) * page
+
+    def _fault(self, i: int, why: str) -> GoFault:
+        return GoFault(f"summary[{self.level}][{i:#x}]: {why}")
+
+    def __getitem__(self, i: int) -> int:
+        v = self.vals.get(i)
+        if v is not None:  # written entries are in bounds and mapped: len and maps only grow
+            return v
+        if not 0 <= i < self.len:
+            raise self._fault(i, f"index out of range with length {self.len:#x}")
+        if not self.is_mapped(i):
+            raise self._fault(i, "read of unmapped summary memory (segmentation fault)")
+        return 0
+
+    def __setitem__(self, i: int, v: int) -> None:
+        if i not in self.vals:
+            if not 0 <= i < self.len:
+                raise self._fault(i, f"index out of range with length {self.len:#x}")
+            if not self.is_mapped(i):
+                raise self._fault(i, "write to unmapped summary memory (segmentation fault)")
+        self.vals[i] = v
+
+    def check_slice(self, lo: int, hi: int) -> None:
+        """Checks Go's slice expression s[lo:hi], which is bounded by cap (GoFault otherwise)."""
+        if not 0 <= lo <= hi <= self.cap:
+            raise self._fault(lo, f"slice bounds [{lo:#x}:{hi:#x}] out of range with capacity {self.cap:#x}")
+
+    def at(self, i: int) -> int:
+        """Reads element i of a slice already checked by check_slice: only the mapping matters."""
+        v = self.vals.get(i)
+        if v is not None:
+            return v
+        if not self.is_mapped(i):
+            raise self._fault(i, "read of unmapped summary memory (segmentation fault)")
+        return 0
+
+    def put(self, i: int, v: int) -> None:
+        """Writes element i of a slice already checked by check_slice."""
+        if i not in self.vals and not self.is_mapped(i):
+            raise self._fault(i, "write to unmapped summary memory (segmentation fault)")
+        self.vals[i] = v
+
+    def values(self, lo: int, hi: int) -> list[int]:
+        """Returns the elements of the slice s[lo:hi], reading every one of them."""
+        self.check_slice(lo, hi)
+        get = self.vals.get
+        out = [get(i) for i in range(lo, hi)]
+        if None in out:
+            out = [self.at(i) for i in range(lo, hi)]
+        return out
+
+
+class ChunkBlock(dict):
+    """One L2 block of pageAlloc.chunks: 1 << pallocChunksL2Bits pallocData, zeroed.
+
+    Materialised per chunk on first access (a never-touched pallocData is all zero, exactly
+    what sysAlloc'd memory holds), so a sparse heap costs memory per chunk used, not per block.
+    """
+
+    __slots__ = ("p",)
+
+    def __init__(self, p: Platform):
+        super().__init__()
+        self.p = p
+
+    def __missing__(self, l2: int) -> PallocData:
+        if not 0 <= l2 < (1 << self.p.palloc_chunks_l2_bits):
+            raise GoFault(f"chunks L2 index {l2:#x} out of range")
+        d = self[l2] = PallocData(self.p)
+        return d
+
+
+class PageAllocScav:
+    """pageAlloc.scav: the scavenge index and the scavenger's released-bytes counters."""
+
+    __slots__ = ("index", "released_bg", "released_eager")
+
+    def __init__(self, p: Platform):
+        self.index = ScavengeIndex(p)
+        self.released_bg = 0
+        self.released_eager = 0
+
+
+# --- pageAlloc -----------------------------------------------------------------------------
+
+
+class PageAlloc(PageAllocCache, PageAllocScavenge):
+    """The page allocator (Go's pageAlloc); construct, then call init(test) as the runtime does.
+
+    Fields are the runtime's: summary (one SummaryLevel per level), chunks (l1 -> ChunkBlock),
+    search_addr (OffAddr), start/end (chunk indices, [start, end)), in_use (AddrRanges),
+    scav (.index ScavengeIndex), summary_mapped_ready, chunk_huge_pages, test. The model adds p
+    (the Platform), phys_page_size and phys_huge_page_size (the host's, which the runtime reads
+    from the OS) and guard_undefined.
+    """
+
+    def __init__(
+        self,
+        p: Platform,
+        phys_page_size: int | None = None,
+        phys_huge_page_size: int | None = None,
+    ):
+        self.p = p
+        self.phys_page_size = p.phys_page_size if phys_page_size is None else phys_page_size
+        self.phys_huge_page_size = (
+            p.effective_phys_huge_page_size if phys_huge_page_size is None else phys_huge_page_size
+        )
+        self.summary: list[SummaryLevel] = []
+        self.chunks: dict[int, ChunkBlock] = {}
+        self.search_addr: OffAddr = _off(p, 0)
+        self.start = 0
+        self.end = 0
+        self.in_use = AddrRanges(p)
+        self.scav = PageAllocScav(p)
+        self.summary_mapped_ready = 0
+        self.chunk_huge_pages = False
+        self.test = False
+        self.guard_undefined = True
+        # Hot-path copies of platform constants (the runtime's are compile-time constants).
+        self._mask = p.uintptr_mask
+        self._abo = p.arena_base_offset
+        self._log_chunk_bytes = p.log_palloc_chunk_bytes
+        self._chunk_bytes = p.palloc_chunk_bytes
+        self._chunk_pages = p.palloc_chunk_pages
+        self._l1_shift = p.palloc_chunks_l1_shift if p.palloc_chunks_l1_bits else p.ptr_bits
+        self._l2_mask = (1 << p.palloc_chunks_l2_bits) - 1
+        self._free_chunk_sum = p.free_chunk_sum
+
+    @classmethod
+    def make(cls, p: Platform, test: bool = True, **host) -> "PageAlloc":
+        """Returns a new, initialised page allocator (new(pageAlloc) followed by init(test))."""
+        pa = cls(p, **host)
+        pa.init(test)
+        return pa
+
+    # --- init and growth ----------------------------------------------------------------
+
+    def init(self, test: bool) -> None:
+        """Initialises the allocator: empty heap, searchAddr = maxSearchAddr().
+
+        Throws "root level max pages doesn't fit in summary" if the root level's page count
+        cannot be packed (the Platform refuses such configurations already).
+        """
+        p = self.p
+        if p.level_log_pages[0] > p.log_max_packed_value:
+            raise GoThrow("root level max pages doesn't fit in summary")
+        self.in_use = AddrRanges(p)
+        self.sys_init(test)
+        self.search_addr = max_search_addr(p)
+        self.summary_mapped_ready += self.scav.index.init(test)
+        self.test = test
+
+    def sys_init(self, test: bool) -> None:
+        """Reserves (64-bit) or maps (32-bit) the summary levels; see mpagealloc_{64,32}bit.py."""
+        if self.p.is_64bit_page_alloc:
+            from palloc.model import mpagealloc_64bit as sysimpl
+        else:
+            from palloc.model import mpagealloc_32bit as sysimpl
+        sysimpl.sys_init(self, test)
+
+    def sys_grow(self, base: int, limit: int) -> None:
+        """Extends summary lens and maps summary memory for [base, limit); see mpagealloc_{64,32}bit.py."""
+        if self.p.is_64bit_page_alloc:
+            from palloc.model import mpagealloc_64bit as sysimpl
+        else:
+            from palloc.model import mpagealloc_32bit as sysimpl
+        sysimpl.sys_grow(self, base, limit)
+
+    def try_chunk_of(self, ci: int) -> PallocData | None:
+        """Returns the bitmap data for chunk ci, or None if its L2 block was never allocated."""
+        l2 = self.chunks.get(ci >> self._l1_shift)
+        if l2 is None:
+            return None
+        return l2[ci & self._l2_mask]
+
+    def chunk_of(self, ci: int) -> PallocData:
+        """Returns the bitmap data for chunk ci; GoFault (nil dereference) if its L2 block is nil."""
+        l2 = self.chunks.get(ci >> self._l1_shift)
+        if l2 is None:
+            raise GoFault(f"chunkOf({ci:#x}): nil L2 block of pageAlloc.chunks (nil pointer dereference)")
+        return l2[ci & self._l2_mask]
+
+    def grow(self, base: int, size: int) -> None:
+        """Sets up the metadata for [base, base+size): free and fully scavenged.
+
+        Requires: base and size chunk-aligned, size > 0, the range inside the heap address
+        space, not overlapping inUse, not chunk 0 (UndefinedBehaviour otherwise).
+        """
+        if self.guard_undefined:
+            self._require_growable(base, size)
+        p, mask = self.p, self._mask
+        limit = align_up((base + size) & mask, self._chunk_bytes) & mask
+        base = align_down(base, self._chunk_bytes)
+
+        self.sys_grow(base, limit)
+        self.summary_mapped_ready += self.scav.index.grow(base, limit)
+
+        first_growth = self.start == 0
+        start, end = chunk_index(p, base), chunk_index(p, limit)
+        if first_growth or start < self.start:
+            self.start = start
+        if end > self.end:
+            self.end = end
+        self.in_use.add(make_addr_range(p, base, limit))
+
+        b = _off(p, base)
+        if b.less_than(self.search_addr):
+            self.search_addr = b
+
+        for c in range(chunk_index(p, base), chunk_index(p, limit)):
+            l1 = c >> self._l1_shift
+            if self.chunks.get(l1) is None:
+                # sysAlloc of an L2 block; huge-page advice (non-test) is not modelled.
+                self.chunks[l1] = ChunkBlock(p)
+            self.chunk_of(c).scavenged.set_range(0, self._chunk_pages)
+
+        self.update(base, size // PAGE_SIZE, True, False)
+
+    def enable_chunk_huge_pages(self) -> None:
+        """Enables huge pages for chunk bitmap mappings; only the flag is modelled (idempotent)."""
+        self.chunk_huge_pages = True
+
+    # --- summaries ----------------------------------------------------------------------
+
+    def update(self, base: int, npages: int, contig: bool, alloc: bool) -> None:
+        """Updates the summaries after the bitmap of [base, base+npages*pageSize) changed.
+
+        contig promises that the range was allocated (alloc) or freed as a whole, so chunks
+        strictly inside it are set to 0 or freeChunkSum without looking at their bitmaps.
+        Returns at once if a single chunk's leaf summary did not change; the upward walk stops
+        at the first level where no summary changed.
+        """
+        p, mask = self.p, self._mask
+        summary = self.summary
+        limit = (base + npages * PAGE_SIZE - 1) & mask
+        lcb, abo = self._log_chunk_bytes, self._abo
+        sc, ec = ((base - abo) & mask) >> lcb, ((limit - abo) & mask) >> lcb
+        leaf = summary[-1]
+
+        if sc == ec:
+            x = leaf[sc]
+            y = self.chunk_of(sc).summarize()
+            if x == y:
+                return
+            leaf[sc] = y
+        elif contig:
+            leaf[sc] = self.chunk_of(sc).summarize()
+            leaf.check_slice(sc + 1, ec)  # whole := summary[sc+1 : ec]
+            v = 0 if alloc else self._free_chunk_sum
+            for i in range(sc + 1, ec):
+                leaf.put(i, v)
+            leaf[ec] = self.chunk_of(ec).summarize()
+        else:
+            for c in range(sc, ec + 1):
+                leaf[c] = self.chunk_of(c).summarize()
+
+        changed = True
+        level_bits, level_log_pages, level_shift = p.level_bits, p.level_log_pages, p.level_shift
+        top = (limit + 1 - abo) & mask
+        bot = (base - abo) & mask
+        l = len(summary) - 2
+        while l >= 0 and changed:
+            changed = False
+            log_entries_per_block = level_bits[l + 1]
+            log_max_pages = level_log_pages[l + 1]
+            # lo, hi := addrsToSummaryRange(l, base, limit+1), inlined.
+            shift = level_shift[l]
+            lo, hi = bot >> shift, (((top - 1) & mask) >> shift) + 1
+            child, cur = summary[l + 1], summary[l]
+            for i in range(lo, hi):
+                children = child.values(i << log_entries_per_block, (i + 1) << log_entries_per_block)
+                s = merge_summaries(p, children, log_max_pages)
+                if cur[i] != s:
+                    changed = True
+                    cur[i] = s
+            l -= 1
+
+    # --- allocation ---------------------------------------------------------------------
+
+    def alloc_range(self, base: int, npages: int) -> int:
+        """Marks [base, base+npages*pageSize) allocated and updates the summaries.
+
+        Returns the bytes of the range that were scavenged. Does not touch searchAddr.
+
+        Requires: npages > 0, the range inside inUse and free (UndefinedBehaviour otherwise).
+        """
+        if self.guard_undefined:
+            self._require_pages(base, npages, allocated=False)
+        p = self.p
+        cp = self._chunk_pages
+        limit = (base + npages * PAGE_SIZE - 1) & self._mask
+        sc, ec = chunk_index(p, base), chunk_index(p, limit)
+        si, ei = chunk_page_index(p, base), chunk_page_index(p, limit)
+        index = self.scav.index
+
+        scav = 0
+        if sc == ec:
+            chunk = self.chunk_of(sc)
+            scav += chunk.scavenged.popcnt_range(si, ei + 1 - si)
+            chunk.alloc_range(si, ei + 1 - si)
+            index.alloc(sc, ei + 1 - si)
+        else:
+            chunk = self.chunk_of(sc)
+            scav += chunk.scavenged.popcnt_range(si, cp - si)
+            chunk.alloc_range(si, cp - si)
+            index.alloc(sc, cp - si)
+            for c in range(sc + 1, ec):
+                chunk = self.chunk_of(c)
+                scav += chunk.scavenged.popcnt_range(0, cp)
+                chunk.alloc_all()
+                index.alloc(c, cp)
+            chunk = self.chunk_of(ec)
+            scav += chunk.scavenged.popcnt_range(0, ei + 1)
+            chunk.alloc_range(0, ei + 1)
+            index.alloc(ec, ei + 1)
+        self.update(base, npages, True, True)
+        return scav * PAGE_SIZE
+
+    def find_mapped_addr(self, addr: OffAddr) -> OffAddr:
+        """Returns the smallest mapped offAddr >= addr, or maxOffAddr if there is none.
+
+        The model has no mheap_.arenas, so it always consults inUse (the runtime's test path).
+        """
+        v_addr, ok = self.in_use.find_addr_greater_equal(addr.addr())
+        if ok:
+            return _off(self.p, v_addr)
+        return max_search_addr(self.p)
+
+    def find(self, npages: int) -> tuple[int, OffAddr]:
+        """Finds the first (address-ordered) run of npages free pages by a radix-tree search.
+
+        Returns its base address and a candidate searchAddr (the first free page seen, made
+        mapped by find_mapped_addr). Returns (0, maxSearchAddr()) when there is no such run, in
+        which case the candidate must be ignored. Throws "bad summary data" when a summary
+        promised space its children do not have, "range partially overlaps" when the
+        first-free window is inconsistent.
+
+        Requires: npages > 0.
+        """
+        if self.guard_undefined:
+            self._require_npages(npages)
+        p = self.p
+        level_bits, level_log_pages = p.level_bits, p.level_log_pages
+        i = 0
+        ff_base, ff_bound = _off(p, p.min_off_addr), _off(p, p.max_off_addr)
+
+        def found_free(addr: OffAddr, size: int) -> None:
+            nonlocal ff_base, ff_bound
+            last = addr.add(size - 1)
+            if ff_base.less_equal(addr) and last.less_equal(ff_bound):
+                ff_base, ff_bound = addr, last
+            elif not (last.less_than(ff_base) or ff_bound.less_than(addr)):
+                raise GoThrow("range partially overlaps")
+
+        last_sum, last_sum_idx = 0, -1
+        for l in range(len(self.summary)):
+            entries_per_block = 1 << level_bits[l]
+            log_max_pages = level_log_pages[l]
+            i <<= level_bits[l]
+            entries = self.summary[l]
+            entries.check_slice(i, i + entries_per_block)
+
+            j0 = 0
+            search_idx = off_addr_to_level_index(p, l, self.search_addr)
+            if search_idx & ~(entries_per_block - 1) == i:
+                j0 = search_idx & (entries_per_block - 1)
+
+            base = size = 0
+            descended = False
+            for j in range(j0, entries_per_block):
+                s = entries.at(i + j)
+                if s == 0:
+                    size = 0
+                    continue
+                found_free(level_index_to_off_addr(p, l, i + j), (1 << log_max_pages) * PAGE_SIZE)
+                start = palloc_sum_start(p, s)
+                if size + start >= npages:
+                    if size == 0:
+                        base = j << log_max_pages
+                    size += start
+                    break
+                if palloc_sum_max(p, s) >= npages:
+                    i += j
+                    last_sum_idx, last_sum = i, s
+                    descended = True
+                    break
+                if size == 0 or start < 1 << log_max_pages:
+                    size = palloc_sum_end(p, s)
+                    base = ((j + 1) << log_max_pages) - size
+                    continue
+                size += 1 << log_max_pages
+            if descended:
+                continue
+            if size >= npages:
+                addr = level_index_to_off_addr(p, l, i).add(base * PAGE_SIZE).addr()
+                return addr, self.find_mapped_addr(ff_base)
+            if l == 0:
+                return 0, max_search_addr(p)
+            raise GoThrow(
+                "bad summary data"
+                f" (summary[{l - 1}][{last_sum_idx:#x}] = {palloc_sum_unpack(p, last_sum)}, level {l}, npages {npages})"
+            )
+
+        ci = i
+        j, search_idx = self.chunk_of(ci).find(npages, 0)
+        if j == p.uintptr_mask:
+            raise GoThrow(f"bad summary data (summary[leaf][{i:#x}] = {palloc_sum_unpack(p, self.summary[-1][i])})")
+        addr = chunk_base(p, ci) + j * PAGE_SIZE
+        search_addr = chunk_base(p, ci) + search_idx * PAGE_SIZE
+        found_free(_off(p, search_addr), (chunk_base(p, ci + 1) - search_addr) & p.uintptr_mask)
+        return addr, self.find_mapped_addr(ff_base)
+
+    def alloc(self, npages: int) -> tuple[int, int]:
+        """Allocates npages; returns (base address, scavenged bytes in the range).
+
+        Returns (0, 0) on failure. Tries the chunk at searchAddr first (fast path), then find.
+        Raises searchAddr to the search's candidate, never past it.
+
+        Requires: npages > 0.
+        """
+        if self.guard_undefined:
+            self._require_npages(npages)
+        p = self.p
+        sa = self.search_addr.addr()
+        lcb, abo, mask = self._log_chunk_bytes, self._abo, self._mask
+        i = ((sa - abo) & mask) >> lcb
+        if i >= self.end:
+            return 0, 0
+
+        search_addr = None
+        cpi = (sa % self._chunk_bytes) // PAGE_SIZE
+        if self._chunk_pages - cpi >= npages:
+            s = self.summary[-1][i]
+            max_ = palloc_sum_max(p, s)
+            if max_ >= npages:
+                j, search_idx = self.chunk_of(i).find(npages, cpi)
+                if j == p.uintptr_mask:
+                    raise GoThrow(f"bad summary data (max = {max_}, npages = {npages}, searchIdx = {cpi})")
+                cb = ((i << lcb) + abo) & mask
+                addr = cb + j * PAGE_SIZE
+                search_addr = _off(p, cb + search_idx * PAGE_SIZE)
+        if search_addr is None:
+            addr, search_addr = self.find(npages)
+            if addr == 0:
+                if npages == 1:
+                    self.search_addr = max_search_addr(p)
+                return 0, 0
+
+        scav = self.alloc_range(addr, npages)
+        if self.search_addr.less_than(search_addr):
+            self.search_addr = search_addr
+        return addr, scav
+
+    def free(self, base: int, npages: int) -> None:
+        """Returns [base, base+npages*pageSize) to the heap; scavenged bits are left alone.
+
+        Requires: npages > 0 and every page in the range allocated and inside inUse
+        (UndefinedBehaviour otherwise; the runtime may throw "allocated pages below zero?").
+        """
+        if self.guard_undefined:
+            self._require_pages(base, npages, allocated=True)
+        p = self.p
+        b = _off(p, base)
+        if b.less_than(self.search_addr):
+            self.search_addr = b
+        cp = self._chunk_pages
+        index = self.scav.index
+        limit = (base + npages * PAGE_SIZE - 1) & self._mask
+        if npages == 1:
+            i = chunk_index(p, base)
+            pi = chunk_page_index(p, base)
+            self.chunk_of(i).free1(pi)
+            index.free(i, pi, 1)
+        else:
+            sc, ec = chunk_index(p, base), chunk_index(p, limit)
+            si, ei = chunk_page_index(p, base), chunk_page_index(p, limit)
+            if sc == ec:
+                self.chunk_of(sc).free(si, ei + 1 - si)
+                index.free(sc, si, ei + 1 - si)
+            else:
+                self.chunk_of(sc).free(si, cp - si)
+                index.free(sc, si, cp - si)
+                for c in range(sc + 1, ec):
+                    self.chunk_of(c).free_all()
+                    index.free(c, 0, cp)
+                self.chunk_of(ec).free(0, ei + 1)
+                index.free(ec, 0, ei + 1)
+        self.update(base, npages, True, False)
+
+    def mark_random_padding_pages(self, base: int, npages: int) -> None:
+        """Marks [base, base+npages*pageSize) both allocated and scavenged (Go 1.26+).
+
+        Requires: npages > 0, the range inside inUse and free.
+        """
+        if self.guard_undefined:
+            self._require_pages(base, npages, allocated=False)
+        p = self.p
+        cp = self._chunk_pages
+        index = self.scav.index
+        limit = (base + npages * PAGE_SIZE - 1) & self._mask
+        sc, ec = chunk_index(p, base), chunk_index(p, limit)
+        si, ei = chunk_page_index(p, base), chunk_page_index(p, limit)
+        if sc == ec:
+            chunk = self.chunk_of(sc)
+            chunk.alloc_range(si, ei + 1 - si)
+            index.alloc(sc, ei + 1 - si)
+            chunk.scavenged.set_range(si, ei + 1 - si)
+        else:
+            chunk = self.chunk_of(sc)
+            chunk.alloc_range(si, cp - si)
+            index.alloc(sc, cp - si)
+            chunk.scavenged.set_range(si, cp - si)
+            for c in range(sc + 1, ec):
+                chunk = self.chunk_of(c)
+                chunk.alloc_all()
+                index.alloc(c, cp)
+                chunk.scavenged.set_all()
+            chunk = self.chunk_of(ec)
+            chunk.alloc_range(0, ei + 1)
+            index.alloc(ec, ei + 1)
+            chunk.scavenged.set_range(0, ei + 1)
+        self.update(base, npages, True, True)
+
+    # --- guards: inputs the runtime leaves undefined ------------------------------------
+
+    def _off_of(self, a: int) -> int:
+        return (a - self._abo) & self._mask
+
+    def _require_npages(self, npages: int) -> None:
+        if npages <= 0:
+            raise UndefinedBehaviour(f"npages = {npages}: the runtime never asks for zero pages")
+
+    def _require_growable(self, base: int, size: int) -> None:
+        p, cb = self.p, self._chunk_bytes
+        if size <= 0:
+            raise UndefinedBehaviour(f"grow({base:#x}, {size:#x}): size must be positive")
+        if base % cb or size % cb:
+            raise UndefinedBehaviour(
+                f"grow({base:#x}, {size:#x}): base and size must be multiples of pallocChunkBytes "
+                "(mheap.grow always passes whole chunks; summaries would miss the last chunk)"
+            )
+        lo = self._off_of(base)
+        if lo + size > (1 << p.heap_addr_bits):
+            raise UndefinedBehaviour(
+                f"grow({base:#x}, {size:#x}): range leaves the heap address space (golang/go#35954)"
+            )
+        if lo >> self._log_chunk_bytes == 0:
+            raise UndefinedBehaviour(f"grow({base:#x}, {size:#x}): chunk 0 is never mapped (start == 0 means no growth)")
+        for r in self.in_use.ranges:
+            if self._off_of(r.base.addr()) < lo + size and lo < self._off_of(r.limit.addr()):
+                raise UndefinedBehaviour(
+                    f"grow({base:#x}, {size:#x}): overlaps inUse range "
+                    f"[{r.base.addr():#x}, {r.limit.addr():#x}); grow only adds never-used memory"
+                )
+
+    def _require_pages(self, base: int, npages: int, allocated: bool) -> None:
+        """Requires [base, base+npages*pageSize) page-aligned, in inUse, and all allocated or all free."""
+        self._require_npages(npages)
+        if base % PAGE_SIZE:
+            raise UndefinedBehaviour(f"base {base:#x} is not page-aligned")
+        last = (base + (npages - 1) * PAGE_SIZE) & self._mask
+        if self._off_of(last) < self._off_of(base) or not self._in_one_in_use_range(base, last):
+            raise UndefinedBehaviour(
+                f"[{base:#x}, +{npages} pages) is not inside one inUse range (never grown)"
+            )
+        p, cp = self.p, self._chunk_pages
+        sc, ec = chunk_index(p, base), chunk_index(p, last)
+        si, ei = chunk_page_index(p, base), chunk_page_index(p, last)
+        for c in range(sc, ec + 1):
+            lo = si if c == sc else 0
+            hi = ei + 1 if c == ec else cp
+            n = self.chunk_of(c).popcnt_range(lo, hi - lo)
+            if allocated and n != hi - lo:
+                raise UndefinedBehaviour(
+                    f"free of free pages: chunk {c:#x} pages [{lo}, {hi}) has {hi - lo - n} free "
+                    "(the scavenge index would throw \"allocated pages below zero?\")"
+                )
+            if not allocated and n != 0:
+                raise UndefinedBehaviour(
+                    f"allocation of allocated pages: chunk {c:#x} pages [{lo}, {hi}) has {n} allocated"
+                )
+
+    def _in_one_in_use_range(self, first: int, last: int) -> bool:
+        i = self.in_use.find_succ(first)
+        if i == 0:
+            return False
+        r = self.in_use.ranges[i - 1]
+        return r.contains(first) and r.contains(last)

@@ -516,7 +516,4 @@ def find_first_fit(b: PageBits, npages: int, search_idx: int) -> int:
 
 
 # Attach PallocData.find_scavenge_candidate (defined in mgcscavenge.py, as in Go).
-try:
-    from palloc.model import mgcscavenge as _mgcscavenge  # noqa: E402,F401
-except ImportError:  # pragma: no cover - only while mgcscavenge.py is being written
-    pass
+from palloc.model import mgcscavenge as _mgcscavenge  # noqa: E402,F401

@@ -103,31 +103,31 @@ class Platform:
 
     # --- derived values, as mpagealloc*.go write them --------------------------------------
 
-    @property
+    @functools.cached_property
     def uintptr_mask(self) -> int:
         return (1 << (8 * self.ptr_size)) - 1
 
-    @property
+    @functools.cached_property
     def ptr_bits(self) -> int:
         return 8 * self.ptr_size
 
-    @property
+    @functools.cached_property
     def page_size(self) -> int:
         return PAGE_SIZE
 
-    @property
+    @functools.cached_property
     def palloc_chunk_pages(self) -> int:
         return 1 << self.log_palloc_chunk_pages
 
-    @property
+    @functools.cached_property
     def log_palloc_chunk_bytes(self) -> int:
         return self.log_palloc_chunk_pages + PAGE_SHIFT
 
-    @property
+    @functools.cached_property
     def palloc_chunk_bytes(self) -> int:
         return self.palloc_chunk_pages * PAGE_SIZE
 
-    @property
+    @functools.cached_property
     def summary_l0_bits(self) -> int:
         # summaryL0Bits + (summaryLevels-1)*summaryLevelBits + logPallocChunkBytes = heapAddrBits
         return (
@@ -159,77 +159,77 @@ class Platform:
         """Entries reserved for each summary level: 1 << (heapAddrBits - levelShift[l])."""
         return tuple(1 << (self.heap_addr_bits - s) for s in self.level_shift)
 
-    @property
+    @functools.cached_property
     def log_max_packed_value(self) -> int:
         return self.log_palloc_chunk_pages + (self.summary_levels - 1) * self.summary_level_bits
 
-    @property
+    @functools.cached_property
     def max_packed_value(self) -> int:
         return 1 << self.log_max_packed_value
 
-    @property
+    @functools.cached_property
     def free_chunk_sum(self) -> int:
         n, l = self.palloc_chunk_pages, self.log_max_packed_value
         return n | (n << l) | (n << (2 * l))
 
-    @property
+    @functools.cached_property
     def palloc_chunks_l2_bits(self) -> int:
         return self.heap_addr_bits - self.log_palloc_chunk_bytes - self.palloc_chunks_l1_bits
 
-    @property
+    @functools.cached_property
     def palloc_chunks_l1_shift(self) -> int:
         return self.palloc_chunks_l2_bits
 
-    @property
+    @functools.cached_property
     def min_off_addr(self) -> int:
         # mranges.go: minOffAddr = offAddr{arenaBaseOffset}
         return self.arena_base_offset
 
-    @property
+    @functools.cached_property
     def max_off_addr(self) -> int:
         # mranges.go: maxOffAddr = offAddr{(((1 << heapAddrBits) - 1) + arenaBaseOffset) & uintptrMask}
         return (((1 << self.heap_addr_bits) - 1) + self.arena_base_offset) & self.uintptr_mask
 
-    @property
+    @functools.cached_property
     def max_phys_huge_page_size(self) -> int:
         return self.palloc_chunk_bytes
 
-    @property
+    @functools.cached_property
     def effective_phys_huge_page_size(self) -> int:
         """physHugePageSize after mallocinit's clamp (0 when larger than a chunk)."""
         h = self.phys_huge_page_size
         return 0 if h > self.max_phys_huge_page_size else h
 
-    @property
+    @functools.cached_property
     def log_scav_chunk_in_use_max(self) -> int:
         return self.log_palloc_chunk_pages + 1
 
-    @property
+    @functools.cached_property
     def scav_chunk_flags_shift(self) -> int:
         return 16 + self.log_scav_chunk_in_use_max
 
-    @property
+    @functools.cached_property
     def scav_chunk_hi_occ_pages(self) -> int:
         # uint16(scavChunkHiOccFrac * pallocChunkPages)
         return int(SCAV_CHUNK_HI_OCC_FRAC * self.palloc_chunk_pages) & 0xFFFF
 
-    @property
+    @functools.cached_property
     def scav_index_has_no_huge_page_flag(self) -> bool:
         """Go 1.21 kept a NoHugePage flag (bit 1) in the scavenge index; 1.22 removed it."""
         return parse_go_version(self.go_version) < (1, 22)
 
-    @property
+    @functools.cached_property
     def base_chunk_idx(self) -> int:
         """export_test.go BaseChunkIdx."""
         mul = 0xC000 if self.page_alloc_file == "64bit" else 0x100
         addr = (mul * self.palloc_chunk_bytes + self.aix_offset) & self.uintptr_mask
         return ((addr - self.arena_base_offset) & self.uintptr_mask) // self.palloc_chunk_bytes
 
-    @property
+    @functools.cached_property
     def aix_offset(self) -> int:
         return self.arena_base_offset if self.name.startswith("aix/") else 0
 
-    @property
+    @functools.cached_property
     def is_64bit_page_alloc(self) -> bool:
         return self.page_alloc_file == "64bit"
 

@@ -1,0 +1,333 @@
+// Copyright: palloc authors. Test-only overlay, compiled into the runtime's own test binary.
+
+// This file is added to package runtime by `go test -overlay` (palloc/goref/build.py). It
+// exposes the page allocator state that export_test.go does not reach: summaries at every
+// level, searchAddr, inUse, the scavenge index of a PageAlloc, grow/find/allocRange/update,
+// non-forced scavenge, nextGen and the platform constants as the runtime sees them.
+//
+// Every name starts with "Palloc" so it cannot collide with an export of Go 1.21-1.27.
+// It only uses internal names that exist, with the same meaning, in every version 1.21-1.27.
+
+package runtime
+
+import "unsafe"
+
+// PallocConsts are the page allocator's constants, as this build of the runtime sees them.
+type PallocConsts struct {
+	PtrSize             uintptr
+	HeapAddrBits        int
+	ArenaBaseOffset     uintptr
+	PageSize            uintptr
+	LogPallocChunkPages int
+	PallocChunkPages    int
+	PallocChunkBytes    uintptr
+	SummaryLevels       int
+	SummaryLevelBits    int
+	SummaryL0Bits       int
+	LevelBits           []uint
+	LevelShift          []uint
+	LevelLogPages       []uint
+	LogMaxPackedValue   int
+	MaxPackedValue      int
+	FreeChunkSum        uint64
+	PallocChunksL1Bits  int
+	PallocChunksL2Bits  int
+	MinOffAddr          uintptr
+	MaxOffAddr          uintptr
+	ScavChunkHiOccPages int
+	BaseChunkIdx        uintptr
+	PhysPageSize        uintptr
+	PhysHugePageSize    uintptr
+	PageAlloc64Bit      int
+}
+
+// PallocConstants returns the page allocator's constants.
+func PallocConstants() PallocConsts {
+	c := PallocConsts{
+		PtrSize:             unsafe.Sizeof(uintptr(0)),
+		HeapAddrBits:        heapAddrBits,
+		ArenaBaseOffset:     arenaBaseOffset,
+		PageSize:            pageSize,
+		LogPallocChunkPages: logPallocChunkPages,
+		PallocChunkPages:    pallocChunkPages,
+		PallocChunkBytes:    pallocChunkBytes,
+		SummaryLevels:       summaryLevels,
+		SummaryLevelBits:    summaryLevelBits,
+		SummaryL0Bits:       summaryL0Bits,
+		LogMaxPackedValue:   logMaxPackedValue,
+		MaxPackedValue:      maxPackedValue,
+		FreeChunkSum:        uint64(freeChunkSum),
+		PallocChunksL1Bits:  pallocChunksL1Bits,
+		PallocChunksL2Bits:  pallocChunksL2Bits,
+		MinOffAddr:          minOffAddr.addr(),
+		MaxOffAddr:          maxOffAddr.addr(),
+		ScavChunkHiOccPages: int(scavChunkHiOccPages),
+		BaseChunkIdx:        uintptr(BaseChunkIdx),
+		PhysPageSize:        physPageSize,
+		PhysHugePageSize:    physHugePageSize,
+		PageAlloc64Bit:      pageAlloc64Bit,
+	}
+	c.LevelBits = append(c.LevelBits, levelBits[:]...)
+	c.LevelShift = append(c.LevelShift, levelShift[:]...)
+	c.LevelLogPages = append(c.LevelLogPages, levelLogPages[:]...)
+	return c
+}
+
+// PallocChunkIndex returns chunkIndex(addr).
+func PallocChunkIndex(addr uintptr) uintptr { return uintptr(chunkIndex(addr)) }
+
+// PallocChunkBase returns chunkBase(ci).
+func PallocChunkBase(ci uintptr) uintptr { return chunkBase(chunkIdx(ci)) }
+
+// PallocMaxChunks returns the number of chunk indices the chunks array can address.
+func PallocMaxChunks() uintptr { return 1 << (pallocChunksL1Bits + pallocChunksL2Bits) }
+
+// NewPallocEmptyPageAlloc returns a test-mode allocator initialised like NewPageAlloc but
+// with no chunks: nothing grown, searchAddr at maxSearchAddr. Release it with FreePageAlloc.
+func NewPallocEmptyPageAlloc() *PageAlloc {
+	p := new(pageAlloc)
+	p.init(new(mutex), testSysStat, true)
+	lockInit(p.mheapLock, lockRankMheap)
+	return (*PageAlloc)(p)
+}
+
+// pallocLocked runs f on the system stack with the allocator's lock held, as the exports do.
+func (p *PageAlloc) pallocLocked(f func(pp *pageAlloc)) {
+	pp := (*pageAlloc)(p)
+	systemstack(func() {
+		lock(pp.mheapLock)
+		f(pp)
+		unlock(pp.mheapLock)
+	})
+}
+
+// PallocGrow calls grow(base, size).
+func (p *PageAlloc) PallocGrow(base, size uintptr) {
+	p.pallocLocked(func(pp *pageAlloc) { pp.grow(base, size) })
+}
+
+// PallocFind calls find(npages) and returns its (addr, searchAddr hint as an address).
+func (p *PageAlloc) PallocFind(npages uintptr) (addr, hint uintptr) {
+	p.pallocLocked(func(pp *pageAlloc) {
+		var h offAddr
+		addr, h = pp.find(npages)
+		hint = h.addr()
+	})
+	return
+}
+
+// PallocAllocRange calls allocRange(base, npages) and returns the scavenged bytes.
+func (p *PageAlloc) PallocAllocRange(base, npages uintptr) (scav uintptr) {
+	p.pallocLocked(func(pp *pageAlloc) { scav = pp.allocRange(base, npages) })
+	return
+}
+
+// PallocUpdate calls update(base, npages, contig, alloc).
+func (p *PageAlloc) PallocUpdate(base, npages uintptr, contig, alloc bool) {
+	p.pallocLocked(func(pp *pageAlloc) { pp.update(base, npages, contig, alloc) })
+}
+
+// PallocScavenge calls scavenge(nbytes, nil, force); the export Scavenge always forces.
+func (p *PageAlloc) PallocScavenge(nbytes uintptr, force bool) (r uintptr) {
+	pp := (*pageAlloc)(p)
+	systemstack(func() { r = pp.scavenge(nbytes, nil, force) })
+	return
+}
+
+// PallocNextGen calls scav.index.nextGen().
+func (p *PageAlloc) PallocNextGen() {
+	p.pallocLocked(func(pp *pageAlloc) { pp.scav.index.nextGen() })
+}
+
+// PallocSearchAddr returns searchAddr as an address.
+func (p *PageAlloc) PallocSearchAddr() uintptr { return (*pageAlloc)(p).searchAddr.addr() }
+
+// PallocSummaryMappedReady returns summaryMappedReady: the bytes of summary and scavenge
+// index memory mapped Ready (on 32-bit, the whole reservation plus the index).
+func (p *PageAlloc) PallocSummaryMappedReady() uintptr {
+	return (*pageAlloc)(p).summaryMappedReady
+}
+
+// PallocInUse returns inUse's ranges as [base, limit) pairs and its totalBytes.
+func (p *PageAlloc) PallocInUse() (ranges [][2]uintptr, totalBytes uintptr) {
+	pp := (*pageAlloc)(p)
+	for _, r := range pp.inUse.ranges {
+		ranges = append(ranges, [2]uintptr{r.base.addr(), r.limit.addr()})
+	}
+	return ranges, pp.inUse.totalBytes
+}
+
+// PallocSummaryLen returns len and cap of summary[level].
+func (p *PageAlloc) PallocSummaryLen(level int) (int, int) {
+	s := (*pageAlloc)(p).summary[level]
+	return len(s), cap(s)
+}
+
+// PallocSummaryMapped returns the entry-index ranges [lo, hi) of summary[level] that are
+// mapped. They are recomputed from inUse with sysGrow's own formulas (addrsToSummaryRange,
+// blockAlignSummaryRange, then page alignment of the byte offsets), because sysGrow maps
+// exactly that union over the grown ranges. On 32-bit page allocators every level is mapped
+// whole at init.
+func (p *PageAlloc) PallocSummaryMapped(level int) [][2]int {
+	pp := (*pageAlloc)(p)
+	capL := cap(pp.summary[level])
+	if pageAlloc64Bit == 0 {
+		return [][2]int{{0, capL}}
+	}
+	const sumBytes = unsafe.Sizeof(pallocSum(0))
+	var out [][2]int
+	for _, r := range pp.inUse.ranges {
+		lo, hi := addrsToSummaryRange(level, r.base.addr(), r.limit.addr())
+		lo, hi = blockAlignSummaryRange(level, lo, hi)
+		blo := int(alignDown(uintptr(lo)*sumBytes, physPageSize) / sumBytes)
+		bhi := int(alignUp(uintptr(hi)*sumBytes, physPageSize) / sumBytes)
+		if bhi > capL {
+			bhi = capL
+		}
+		if n := len(out); n > 0 && out[n-1][1] >= blo {
+			if bhi > out[n-1][1] {
+				out[n-1][1] = bhi
+			}
+			continue
+		}
+		out = append(out, [2]int{blo, bhi})
+	}
+	return out
+}
+
+// PallocSummaryLive returns the entry-index ranges [lo, hi) of summary[level] that cover
+// inUse exactly (addrsToSummaryRange of each range, no alignment), merged.
+func (p *PageAlloc) PallocSummaryLive(level int) [][2]int {
+	pp := (*pageAlloc)(p)
+	var out [][2]int
+	for _, r := range pp.inUse.ranges {
+		lo, hi := addrsToSummaryRange(level, r.base.addr(), r.limit.addr())
+		if n := len(out); n > 0 && out[n-1][1] >= lo {
+			if hi > out[n-1][1] {
+				out[n-1][1] = hi
+			}
+			continue
+		}
+		out = append(out, [2]int{lo, hi})
+	}
+	return out
+}
+
+// PallocSummaryRead returns summary[level][lo:hi] as raw packed values, or ok=false
+// (reading nothing) unless [lo, hi) lies inside one mapped range and inside len.
+func (p *PageAlloc) PallocSummaryRead(level, lo, hi int) (vals []uint64, ok bool) {
+	pp := (*pageAlloc)(p)
+	if level < 0 || level >= summaryLevels || lo < 0 || hi < lo || hi > len(pp.summary[level]) {
+		return nil, false
+	}
+	inside := lo == hi
+	for _, m := range p.PallocSummaryMapped(level) {
+		if m[0] <= lo && hi <= m[1] {
+			inside = true
+			break
+		}
+	}
+	if !inside {
+		return nil, false
+	}
+	vals = make([]uint64, 0, hi-lo)
+	for _, s := range pp.summary[level][lo:hi] {
+		vals = append(vals, uint64(s))
+	}
+	return vals, true
+}
+
+// PallocBounds returns start and end as chunk indices.
+func (p *PageAlloc) PallocBounds() (uintptr, uintptr) {
+	pp := (*pageAlloc)(p)
+	return uintptr(pp.start), uintptr(pp.end)
+}
+
+// PallocChunkBits returns the alloc and scavenged bitmaps of chunk ci, or ok=false when
+// its L2 block does not exist (or ci is beyond the chunks array).
+func (p *PageAlloc) PallocChunkBits(ci uintptr) (alloc, scav []uint64, ok bool) {
+	if ci >= PallocMaxChunks() {
+		return nil, nil, false
+	}
+	d := (*pageAlloc)(p).tryChunkOf(chunkIdx(ci))
+	if d == nil {
+		return nil, nil, false
+	}
+	alloc = append(alloc, d.pallocBits[:]...)
+	scav = append(scav, d.scavenged[:]...)
+	return alloc, scav, true
+}
+
+// PallocScavIndexState is the scavenge index of a PageAlloc (not the standalone export).
+type PallocScavIndexState struct {
+	Gen                 uint32
+	Min, Max            uintptr
+	MinHeapIdx          uintptr
+	SearchAddrBg        uintptr
+	SearchAddrBgMarked  bool
+	SearchAddrForce     uintptr
+	SearchAddrForceMark bool
+	FreeHWM             uintptr
+	Len                 int
+}
+
+// PallocScavIndex returns the allocator's scavenge index state.
+func (p *PageAlloc) PallocScavIndex() PallocScavIndexState {
+	s := &(*pageAlloc)(p).scav.index
+	var st PallocScavIndexState
+	st.Gen = s.gen
+	st.Min, st.Max = s.min.Load(), s.max.Load()
+	st.MinHeapIdx = s.minHeapIdx.Load()
+	st.SearchAddrBg, st.SearchAddrBgMarked = s.searchAddrBg.Load()
+	st.SearchAddrForce, st.SearchAddrForceMark = s.searchAddrForce.Load()
+	st.FreeHWM = s.freeHWM.addr()
+	st.Len = len(s.chunks)
+	return st
+}
+
+// PallocScavChunk returns chunk ci's packed scavenge-index entry and its fields, or ok=false
+// when ci is outside the mapped [min, max) of the index.
+func (p *PageAlloc) PallocScavChunk(ci uintptr) (packed uint64, inUse, lastInUse uint16, gen uint32, flags uint8, ok bool) {
+	s := &(*pageAlloc)(p).scav.index
+	if ci < s.min.Load() || ci >= s.max.Load() || ci >= uintptr(len(s.chunks)) {
+		return 0, 0, 0, 0, 0, false
+	}
+	packed = s.chunks[ci].value.Load()
+	sc := unpackScavChunkData(packed)
+	return packed, sc.inUse, sc.lastInUse, sc.gen, uint8(sc.scavChunkFlags), true
+}
+
+// PallocAddrRangesState returns the ranges as [base, limit) pairs and totalBytes.
+func (a *AddrRanges) PallocAddrRangesState() (ranges [][2]uintptr, totalBytes uintptr) {
+	for _, r := range a.addrRanges.ranges {
+		ranges = append(ranges, [2]uintptr{r.base.addr(), r.limit.addr()})
+	}
+	return ranges, a.addrRanges.totalBytes
+}
+
+// PallocFindAddrGreaterEqual calls findAddrGreaterEqual(addr).
+func (a *AddrRanges) PallocFindAddrGreaterEqual(addr uintptr) (uintptr, bool) {
+	return a.addrRanges.findAddrGreaterEqual(addr)
+}
+
+// PallocContains calls contains(addr).
+func (a *AddrRanges) PallocContains(addr uintptr) bool { return a.addrRanges.contains(addr) }
+
+// PallocRemoveLast calls removeLast(nBytes) and returns the removed [base, limit).
+func (a *AddrRanges) PallocRemoveLast(nBytes uintptr) (uintptr, uintptr) {
+	r := a.addrRanges.removeLast(nBytes)
+	return r.base.addr(), r.limit.addr()
+}
+
+// PallocRemoveGreaterEqual calls removeGreaterEqual(addr).
+func (a *AddrRanges) PallocRemoveGreaterEqual(addr uintptr) { a.addrRanges.removeGreaterEqual(addr) }
+
+// PallocPallocDataAllocRange calls pallocData.allocRange(i, n) on a chunk with the given
+// bitmaps (which also clears the scavenged bits under the range) and returns the new bitmaps.
+func PallocPallocDataAllocRange(alloc, scav []uint64, i, n uint) ([]uint64, []uint64) {
+	var d pallocData
+	copy(d.pallocBits[:], alloc)
+	copy(d.scavenged[:], scav)
+	d.allocRange(i, n)
+	return append([]uint64(nil), d.pallocBits[:]...), append([]uint64(nil), d.scavenged[:]...)
+}

@@ -1,0 +1,815 @@
+// Copyright: palloc authors. Test-only overlay, compiled into the runtime's own test binary.
+
+// TestPallocServer is palloc's differential helper: with PALLOC_SERVER=1 it reads one JSON
+// request per line on stdin and writes one JSON response per line on stdout, driving real
+// runtime page allocators through export_test.go and export_palloc_test.go. Without
+// PALLOC_SERVER=1 it skips, so a plain `go test runtime` is unaffected.
+//
+// The protocol is documented in palloc's goref/README.md. Every top-level name here starts
+// with "pallocSrv" so it cannot collide with the runtime's own tests.
+
+package runtime_test
+
+import (
+	pallocSrvBufio "bufio"
+	"encoding/json"
+	pallocSrvErrors "errors"
+	"fmt"
+	pallocSrvIO "io"
+	pallocSrvBig "math/big"
+	"os"
+	"runtime"
+	. "runtime"
+	pallocSrvSort "sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const pallocSrvProtocol = 1
+
+// pallocSrvU64 is an unsigned integer that arrives as a JSON number, a "0x..." hex string
+// or a decimal string (JSON numbers lose precision above 2^53).
+type pallocSrvU64 uint64
+
+func (u *pallocSrvU64) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if len(s) > 0 && s[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+	}
+	v, err := pallocSrvParseUint(s)
+	*u = pallocSrvU64(v)
+	return err
+}
+
+func pallocSrvParseUint(s string) (uint64, error) {
+	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
+		return strconv.ParseUint(s[2:], 16, 64)
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+func pallocSrvHex(x uint64) string { return "0x" + strconv.FormatUint(x, 16) }
+
+func pallocSrvHexs(xs []uint64) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = pallocSrvHex(x)
+	}
+	return out
+}
+
+func pallocSrvRanges(rs [][2]uintptr) [][2]string {
+	out := make([][2]string, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, [2]string{pallocSrvHex(uint64(r[0])), pallocSrvHex(uint64(r[1]))})
+	}
+	return out
+}
+
+// pallocSrvWords is the number of 64-bit words in one chunk bitmap.
+const pallocSrvWords = PallocChunkPages / 64
+
+// pallocSrvParseBits reads a chunk bitmap: one integer (hex or decimal string, or a JSON
+// number) whose bit i is page i, or a list of pallocSrvWords words, word 0 first.
+func pallocSrvParseBits(raw json.RawMessage) ([]uint64, error) {
+	words := make([]uint64, pallocSrvWords)
+	if len(raw) == 0 || string(raw) == "null" {
+		return words, nil
+	}
+	if raw[0] == '[' {
+		var ws []pallocSrvU64
+		if err := json.Unmarshal(raw, &ws); err != nil {
+			return nil, err
+		}
+		if len(ws) != pallocSrvWords {
+			return nil, fmt.Errorf("a bitmap list needs %d words, got %d", pallocSrvWords, len(ws))
+		}
+		for i, w := range ws {
+			words[i] = uint64(w)
+		}
+		return words, nil
+	}
+	s := string(raw)
+	if raw[0] == '"' {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+	}
+	x, ok := new(pallocSrvBig.Int), false
+	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
+		_, ok = x.SetString(s[2:], 16)
+	} else {
+		_, ok = x.SetString(s, 10)
+	}
+	if !ok || x.Sign() < 0 || x.BitLen() > 64*pallocSrvWords {
+		return nil, fmt.Errorf("bad bitmap %q: need a non-negative integer below 2^%d", s, 64*pallocSrvWords)
+	}
+	mask := new(pallocSrvBig.Int).SetUint64(^uint64(0))
+	for i := range words {
+		words[i] = new(pallocSrvBig.Int).And(new(pallocSrvBig.Int).Rsh(x, uint(64*i)), mask).Uint64()
+	}
+	return words, nil
+}
+
+// pallocSrvBitsHex writes a chunk bitmap as one hex integer whose bit i is page i.
+func pallocSrvBitsHex(words []uint64) string {
+	var sb strings.Builder
+	started := false
+	for i := len(words) - 1; i >= 0; i-- {
+		if !started {
+			if words[i] == 0 && i > 0 {
+				continue
+			}
+			sb.WriteString(strconv.FormatUint(words[i], 16))
+			started = true
+			continue
+		}
+		s := strconv.FormatUint(words[i], 16)
+		sb.WriteString(strings.Repeat("0", 16-len(s)))
+		sb.WriteString(s)
+	}
+	return "0x" + sb.String()
+}
+
+// pallocSrvOp is one operation of a request; which fields matter depends on Op.
+type pallocSrvOp struct {
+	Op        string          `json:"op"`
+	PA        *int            `json:"pa"`
+	Slot      int             `json:"slot"`
+	AR        *int            `json:"ar"`
+	NPages    pallocSrvU64    `json:"npages"`
+	Base      pallocSrvU64    `json:"base"`
+	Size      pallocSrvU64    `json:"size"`
+	Limit     pallocSrvU64    `json:"limit"`
+	NBytes    pallocSrvU64    `json:"nbytes"`
+	Addr      pallocSrvU64    `json:"addr"`
+	Force     bool            `json:"force"`
+	Contig    bool            `json:"contig"`
+	Alloc     json.RawMessage `json:"alloc"`
+	Empty     bool            `json:"empty"`
+	Chunks    json.RawMessage `json:"chunks"`
+	Scav      json.RawMessage `json:"scav"`
+	Summaries json.RawMessage `json:"summaries"`
+	Bits      json.RawMessage `json:"bits"`
+	Cache     pallocSrvU64    `json:"cache"`
+	I         pallocSrvU64    `json:"i"`
+	N         pallocSrvU64    `json:"n"`
+	SearchIdx pallocSrvU64    `json:"search_idx"`
+	Minimum   *pallocSrvU64   `json:"minimum"`
+	Min       pallocSrvU64    `json:"min"`
+	Start     pallocSrvU64    `json:"start"`
+	Max       pallocSrvU64    `json:"max"`
+	End       pallocSrvU64    `json:"end"`
+	C         pallocSrvU64    `json:"c"`
+	X         pallocSrvU64    `json:"x"`
+	M         pallocSrvU64    `json:"m"`
+	Ms        int             `json:"ms"`
+	Msg       string          `json:"msg"`
+	Trace     json.RawMessage `json:"trace"`
+}
+
+type pallocSrvRequest struct {
+	ID  json.RawMessage `json:"id"`
+	Ops []json.RawMessage `json:"ops"`
+}
+
+// pallocSrvPA is one live allocator and its page-cache slots.
+type pallocSrvPA struct {
+	p      *PageAlloc
+	caches map[int]*PageCache
+}
+
+type pallocSrv struct {
+	pas    map[int]*pallocSrvPA
+	nextPA int
+	curPA  int
+	ars    map[int]*AddrRanges
+	nextAR int
+}
+
+type pallocSrvResult = map[string]any
+
+var errPallocSrvBadOp = pallocSrvErrors.New("unknown op")
+
+func TestPallocServer(t *testing.T) {
+	if os.Getenv("PALLOC_SERVER") != "1" {
+		t.Skip("palloc's helper: runs only with PALLOC_SERVER=1")
+	}
+	s := &pallocSrv{pas: map[int]*pallocSrvPA{}, ars: map[int]*AddrRanges{}}
+	in := pallocSrvBufio.NewReaderSize(os.Stdin, 1<<20)
+	out := pallocSrvBufio.NewWriterSize(os.Stdout, 1<<16)
+	for {
+		line, err := in.ReadBytes('\n')
+		if len(strings.TrimSpace(string(line))) > 0 {
+			s.serve(line, out)
+		}
+		if err == pallocSrvIO.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("palloc server: reading stdin: %v", err)
+		}
+	}
+	out.Flush()
+	for _, pa := range s.pas {
+		FreePageAlloc(pa.p)
+	}
+}
+
+// serve answers one request line. Each result is flushed as soon as it is known, so the
+// results before an operation that kills the process still reach the driver.
+func (s *pallocSrv) serve(line []byte, out *pallocSrvBufio.Writer) {
+	var req pallocSrvRequest
+	if err := json.Unmarshal(line, &req); err != nil {
+		b, _ := json.Marshal(map[string]any{"id": nil, "error": "bad request: " + err.Error()})
+		out.Write(b)
+		out.WriteString("\n")
+		out.Flush()
+		return
+	}
+	id := req.ID
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	out.WriteString(`{"id":`)
+	out.Write(id)
+	out.WriteString(`,"results":[`)
+	for k, raw := range req.Ops {
+		if k > 0 {
+			out.WriteString(",")
+		}
+		b, err := json.Marshal(s.do(raw))
+		if err != nil {
+			b, _ = json.Marshal(pallocSrvResult{"kind": "error", "msg": "encoding result: " + err.Error()})
+		}
+		out.Write(b)
+		out.Flush()
+	}
+	out.WriteString("]}\n")
+	out.Flush()
+}
+
+// do runs one operation; a recovered Go panic becomes kind "go-panic". Panics inside
+// systemstack (where the allocator's lock is held) are fatal in Go and never get here.
+func (s *pallocSrv) do(raw json.RawMessage) (res pallocSrvResult) {
+	defer func() {
+		if r := recover(); r != nil {
+			res = pallocSrvResult{"kind": "go-panic", "msg": fmt.Sprint(r)}
+		}
+	}()
+	var op pallocSrvOp
+	if err := json.Unmarshal(raw, &op); err != nil {
+		return pallocSrvResult{"kind": "error", "msg": "bad op: " + err.Error()}
+	}
+	r, err := s.dispatch(&op)
+	if err != nil {
+		return pallocSrvResult{"kind": "error", "msg": op.Op + ": " + err.Error()}
+	}
+	if r == nil {
+		r = pallocSrvResult{}
+	}
+	r["kind"] = "ok"
+	return r
+}
+
+func (s *pallocSrv) pa(op *pallocSrvOp) (*pallocSrvPA, error) {
+	id := s.curPA
+	if op.PA != nil {
+		id = *op.PA
+	}
+	pa, ok := s.pas[id]
+	if !ok {
+		return nil, fmt.Errorf("no page allocator %d (make one with \"new\")", id)
+	}
+	return pa, nil
+}
+
+func (s *pallocSrv) ar(op *pallocSrvOp) (*AddrRanges, error) {
+	id := s.nextAR
+	if op.AR != nil {
+		id = *op.AR
+	}
+	a, ok := s.ars[id]
+	if !ok {
+		return nil, fmt.Errorf("no addr ranges %d (make one with \"addr_ranges_new\")", id)
+	}
+	return a, nil
+}
+
+func pallocSrvCacheResult(c *PageCache) pallocSrvResult {
+	return pallocSrvResult{
+		"base":  pallocSrvHex(uint64(c.Base())),
+		"cache": pallocSrvHex(c.Cache()),
+		"scav":  pallocSrvHex(c.Scav()),
+	}
+}
+
+func (s *pallocSrv) dispatch(op *pallocSrvOp) (pallocSrvResult, error) {
+	h := func(x uintptr) string { return pallocSrvHex(uint64(x)) }
+	switch op.Op {
+	case "ping":
+		return pallocSrvResult{"protocol": pallocSrvProtocol, "pid": os.Getpid(), "version": runtime.Version(),
+			"goos": runtime.GOOS, "goarch": runtime.GOARCH}, nil
+	case "constants":
+		return pallocSrvConstants(), nil
+	case "sleep": // test-only: lets the driver's watchdog be tested
+		time.Sleep(time.Duration(op.Ms) * time.Millisecond)
+		return nil, nil
+	case "panic": // test-only: a recovered Go panic
+		panic("palloc server: panic op: " + op.Msg)
+
+	// --- allocators -------------------------------------------------------------------
+	case "new":
+		var p *PageAlloc
+		if op.Empty {
+			p = NewPallocEmptyPageAlloc()
+		} else {
+			chunks, err := pallocSrvChunkMap(op.Chunks)
+			if err != nil {
+				return nil, fmt.Errorf("chunks: %v", err)
+			}
+			var scav map[ChunkIdx][]BitRange
+			if len(op.Scav) > 0 && string(op.Scav) != "null" {
+				if scav, err = pallocSrvChunkMap(op.Scav); err != nil {
+					return nil, fmt.Errorf("scav: %v", err)
+				}
+			}
+			p = NewPageAlloc(chunks, scav)
+		}
+		s.nextPA++
+		s.pas[s.nextPA] = &pallocSrvPA{p: p, caches: map[int]*PageCache{}}
+		s.curPA = s.nextPA
+		return pallocSrvResult{"pa": s.nextPA}, nil
+	case "drop":
+		pa, err := s.pa(op)
+		if err != nil {
+			return nil, err
+		}
+		for id, v := range s.pas {
+			if v == pa {
+				delete(s.pas, id)
+			}
+		}
+		FreePageAlloc(pa.p)
+		return nil, nil
+	case "drop_all":
+		for id, pa := range s.pas {
+			FreePageAlloc(pa.p)
+			delete(s.pas, id)
+		}
+		return nil, nil
+	}
+
+	// Pure functions and addr ranges need no allocator.
+	if r, err := s.dispatchPure(op); err != errPallocSrvBadOp {
+		return r, err
+	}
+
+	pa, err := s.pa(op)
+	if err != nil {
+		return nil, err
+	}
+	p := pa.p
+	switch op.Op {
+	case "grow":
+		p.PallocGrow(uintptr(op.Base), uintptr(op.Size))
+		return nil, nil
+	case "alloc":
+		addr, scav := p.Alloc(uintptr(op.NPages))
+		return pallocSrvResult{"addr": h(addr), "scav": h(scav)}, nil
+	case "free":
+		p.Free(uintptr(op.Base), uintptr(op.NPages))
+		return nil, nil
+	case "find":
+		addr, hint := p.PallocFind(uintptr(op.NPages))
+		return pallocSrvResult{"addr": h(addr), "search_addr": h(hint)}, nil
+	case "alloc_range":
+		return pallocSrvResult{"scav": h(p.PallocAllocRange(uintptr(op.Base), uintptr(op.NPages)))}, nil
+	case "update":
+		var alloc bool
+		if err := json.Unmarshal(op.Alloc, &alloc); err != nil {
+			return nil, fmt.Errorf("alloc must be a bool")
+		}
+		p.PallocUpdate(uintptr(op.Base), uintptr(op.NPages), op.Contig, alloc)
+		return nil, nil
+	case "scavenge":
+		return pallocSrvResult{"released": h(p.PallocScavenge(uintptr(op.NBytes), op.Force))}, nil
+	case "next_gen":
+		p.PallocNextGen()
+		return nil, nil
+	case "alloc_to_cache":
+		if c, ok := pa.caches[op.Slot]; ok && !c.Empty() {
+			return nil, fmt.Errorf("cache slot %d is not empty", op.Slot)
+		}
+		c := p.AllocToCache()
+		pa.caches[op.Slot] = &c
+		return pallocSrvCacheResult(&c), nil
+	case "cache_new":
+		c := NewPageCache(uintptr(op.Base), uint64(op.Cache), pallocSrvScavWord(op))
+		pa.caches[op.Slot] = &c
+		return pallocSrvCacheResult(&c), nil
+	case "cache_alloc":
+		c, ok := pa.caches[op.Slot]
+		if !ok {
+			return nil, fmt.Errorf("cache slot %d was never filled", op.Slot)
+		}
+		addr, scav := c.Alloc(uintptr(op.NPages))
+		r := pallocSrvCacheResult(c)
+		r["addr"], r["scav_bytes"] = h(addr), h(scav)
+		return r, nil
+	case "cache_flush":
+		c, ok := pa.caches[op.Slot]
+		if !ok {
+			return nil, fmt.Errorf("cache slot %d was never filled", op.Slot)
+		}
+		c.Flush(p)
+		return pallocSrvCacheResult(c), nil
+	case "dump":
+		return s.dump(pa, op)
+	case "bench":
+		return pallocSrvBench(p, op)
+	}
+	return nil, fmt.Errorf("unknown op %q", op.Op)
+}
+
+// pallocSrvScavWord reads "scav" as one 64-bit word (cache_new).
+func pallocSrvScavWord(op *pallocSrvOp) uint64 {
+	var u pallocSrvU64
+	if len(op.Scav) > 0 {
+		_ = json.Unmarshal(op.Scav, &u)
+	}
+	return uint64(u)
+}
+
+// pallocSrvChunkMap reads {"<chunk index>": [[i, n], ...], ...} (keys hex or decimal).
+func pallocSrvChunkMap(raw json.RawMessage) (map[ChunkIdx][]BitRange, error) {
+	var m map[string][][2]pallocSrvU64
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, err
+		}
+	}
+	out := make(map[ChunkIdx][]BitRange, len(m))
+	for k, rs := range m {
+		ci, err := pallocSrvParseUint(k)
+		if err != nil {
+			return nil, fmt.Errorf("bad chunk index %q", k)
+		}
+		brs := []BitRange{}
+		for _, r := range rs {
+			brs = append(brs, BitRange{uint(r[0]), uint(r[1])})
+		}
+		out[ChunkIdx(ci)] = brs
+	}
+	return out, nil
+}
+
+func (s *pallocSrv) dispatchPure(op *pallocSrvOp) (pallocSrvResult, error) {
+	h := func(x uintptr) string { return pallocSrvHex(uint64(x)) }
+	u := func(x uint) string { return pallocSrvHex(uint64(x)) }
+	bits := func() (*PallocBits, error) {
+		w, err := pallocSrvParseBits(op.Bits)
+		if err != nil {
+			return nil, err
+		}
+		var b PallocBits
+		copy(b[:], w)
+		return &b, nil
+	}
+	switch op.Op {
+	case "bits_find":
+		b, err := bits()
+		if err != nil {
+			return nil, err
+		}
+		i, si := b.Find(uintptr(op.NPages), uint(op.SearchIdx))
+		return pallocSrvResult{"index": u(i), "search_idx": u(si)}, nil
+	case "bits_summarize", "bits_summarize_slow":
+		b, err := bits()
+		if err != nil {
+			return nil, err
+		}
+		sum := b.Summarize()
+		if op.Op == "bits_summarize_slow" {
+			sum = SummarizeSlow(b)
+		}
+		return pallocSrvResult{"sum": pallocSrvHex(uint64(sum)), "start": u(sum.Start()), "max": u(sum.Max()), "end": u(sum.End())}, nil
+	case "bits_alloc_range", "bits_free":
+		b, err := bits()
+		if err != nil {
+			return nil, err
+		}
+		if op.Op == "bits_alloc_range" {
+			b.AllocRange(uint(op.I), uint(op.N))
+		} else {
+			b.Free(uint(op.I), uint(op.N))
+		}
+		return pallocSrvResult{"bits": pallocSrvBitsHex(b[:])}, nil
+	case "bits_popcnt_range":
+		b, err := bits()
+		if err != nil {
+			return nil, err
+		}
+		return pallocSrvResult{"n": u(b.PopcntRange(uint(op.I), uint(op.N)))}, nil
+	case "find_bit_range64":
+		return pallocSrvResult{"index": u(FindBitRange64(uint64(op.C), uint(op.N)))}, nil
+	case "fill_aligned":
+		return pallocSrvResult{"x": pallocSrvHex(FillAligned(uint64(op.X), uint(op.M)))}, nil
+	case "pack_palloc_sum":
+		sum := PackPallocSum(uint(op.Start), uint(op.Max), uint(op.End))
+		return pallocSrvResult{"sum": pallocSrvHex(uint64(sum)), "start": u(sum.Start()), "max": u(sum.Max()), "end": u(sum.End())}, nil
+	case "find_scavenge_candidate", "data_alloc_range":
+		aw, err := pallocSrvParseBits(op.Alloc)
+		if err != nil {
+			return nil, fmt.Errorf("alloc: %v", err)
+		}
+		sw, err := pallocSrvParseBits(op.Scav)
+		if err != nil {
+			return nil, fmt.Errorf("scav: %v", err)
+		}
+		if op.Op == "data_alloc_range" {
+			aw, sw = PallocPallocDataAllocRange(aw, sw, uint(op.I), uint(op.N))
+			return pallocSrvResult{"alloc": pallocSrvBitsHex(aw), "scav": pallocSrvBitsHex(sw)}, nil
+		}
+		var d PallocData
+		copy(d.PallocBits()[:], aw)
+		copy(d.Scavenged()[:], sw)
+		minimum := op.Min
+		if op.Minimum != nil {
+			minimum = *op.Minimum
+		}
+		base, n := d.FindScavengeCandidate(uint(op.SearchIdx), uintptr(minimum), uintptr(op.Max))
+		return pallocSrvResult{"base": u(base), "npages": u(n)}, nil
+	case "chunk_index":
+		return pallocSrvResult{"ci": h(PallocChunkIndex(uintptr(op.Addr)))}, nil
+	case "chunk_base":
+		return pallocSrvResult{"addr": h(PallocChunkBase(uintptr(op.C)))}, nil
+
+	// --- addrRanges ---------------------------------------------------------------------
+	case "addr_ranges_new":
+		a := NewAddrRanges()
+		s.nextAR++
+		s.ars[s.nextAR] = &a
+		return pallocSrvResult{"ar": s.nextAR}, nil
+	case "addr_ranges_add", "addr_ranges_find_succ", "addr_ranges_find_addr_greater_equal",
+		"addr_ranges_contains", "addr_ranges_remove_last", "addr_ranges_remove_greater_equal", "addr_ranges_state":
+		a, err := s.ar(op)
+		if err != nil {
+			return nil, err
+		}
+		r := pallocSrvResult{}
+		switch op.Op {
+		case "addr_ranges_add":
+			a.Add(MakeAddrRange(uintptr(op.Base), uintptr(op.Limit)))
+		case "addr_ranges_find_succ":
+			r["index"] = a.FindSucc(uintptr(op.Addr))
+		case "addr_ranges_find_addr_greater_equal":
+			addr, ok := a.PallocFindAddrGreaterEqual(uintptr(op.Addr))
+			r["addr"], r["found"] = h(addr), ok
+		case "addr_ranges_contains":
+			r["contains"] = a.PallocContains(uintptr(op.Addr))
+		case "addr_ranges_remove_last":
+			b, l := a.PallocRemoveLast(uintptr(op.NBytes))
+			r["removed"] = [2]string{h(b), h(l)}
+		case "addr_ranges_remove_greater_equal":
+			a.PallocRemoveGreaterEqual(uintptr(op.Addr))
+		}
+		ranges, total := a.PallocAddrRangesState()
+		r["ranges"], r["total_bytes"] = pallocSrvRanges(ranges), h(total)
+		return r, nil
+	}
+	return nil, errPallocSrvBadOp
+}
+
+func pallocSrvConstants() pallocSrvResult {
+	c := PallocConstants()
+	h := func(x uintptr) string { return pallocSrvHex(uint64(x)) }
+	ps := PhysPageSize
+	return pallocSrvResult{
+		"goos": runtime.GOOS, "goarch": runtime.GOARCH, "version": runtime.Version(),
+		"ptrSize": int(c.PtrSize), "heapAddrBits": c.HeapAddrBits, "arenaBaseOffset": h(c.ArenaBaseOffset),
+		"pageSize": int(c.PageSize), "logPallocChunkPages": c.LogPallocChunkPages,
+		"pallocChunkPages": c.PallocChunkPages, "pallocChunkBytes": h(c.PallocChunkBytes),
+		"summaryLevels": c.SummaryLevels, "summaryLevelBits": c.SummaryLevelBits, "summaryL0Bits": c.SummaryL0Bits,
+		"levelBits": c.LevelBits, "levelShift": c.LevelShift, "levelLogPages": c.LevelLogPages,
+		"logMaxPackedValue": c.LogMaxPackedValue, "maxPackedValue": c.MaxPackedValue,
+		"freeChunkSum": pallocSrvHex(c.FreeChunkSum), "pallocChunksL1Bits": c.PallocChunksL1Bits,
+		"pallocChunksL2Bits": c.PallocChunksL2Bits, "minOffAddr": h(c.MinOffAddr), "maxOffAddr": h(c.MaxOffAddr),
+		"scavChunkHiOccPages": c.ScavChunkHiOccPages, "baseChunkIdx": h(c.BaseChunkIdx),
+		"physPageSize": h(c.PhysPageSize), "physHugePageSize": h(c.PhysHugePageSize),
+		"pageAlloc64Bit": c.PageAlloc64Bit, "exportPhysPageSize": h(ps),
+	}
+}
+
+// dump reports an allocator's state; op.Chunks and op.Summaries select how much.
+func (s *pallocSrv) dump(pa *pallocSrvPA, op *pallocSrvOp) (pallocSrvResult, error) {
+	p := pa.p
+	h := func(x uintptr) string { return pallocSrvHex(uint64(x)) }
+	start, end := p.PallocBounds()
+	inUse, total := p.PallocInUse()
+	r := pallocSrvResult{
+		"search_addr": h(p.PallocSearchAddr()), "start": h(start), "end": h(end),
+		"in_use": pallocSrvRanges(inUse), "in_use_total_bytes": h(total),
+		"summary_mapped_ready": h(p.PallocSummaryMappedReady()),
+	}
+
+	// Summaries: "live" (default), "mapped", "none", or [[level, lo, hi], ...].
+	sel := "live"
+	var explicit [][3]int
+	if len(op.Summaries) > 0 {
+		if op.Summaries[0] == '"' {
+			_ = json.Unmarshal(op.Summaries, &sel)
+		} else if err := json.Unmarshal(op.Summaries, &explicit); err != nil {
+			return nil, fmt.Errorf("summaries must be \"live\", \"mapped\", \"none\" or [[level, lo, hi], ...]")
+		} else {
+			sel = "explicit"
+		}
+	}
+	if sel != "none" {
+		levels := []pallocSrvResult{}
+		for l := 0; l < PallocConstants().SummaryLevels; l++ {
+			ln, cp := p.PallocSummaryLen(l)
+			mapped, live := p.PallocSummaryMapped(l), p.PallocSummaryLive(l)
+			var want [][2]int
+			switch sel {
+			case "live":
+				want = live
+			case "mapped":
+				for _, m := range mapped {
+					if m[1] > ln {
+						m[1] = ln
+					}
+					if m[0] < m[1] {
+						want = append(want, m)
+					}
+				}
+			case "explicit":
+				for _, e := range explicit {
+					if e[0] == l {
+						want = append(want, [2]int{e[1], e[2]})
+					}
+				}
+			default:
+				return nil, fmt.Errorf("summaries must be \"live\", \"mapped\", \"none\" or [[level, lo, hi], ...], not %q", sel)
+			}
+			segs := []pallocSrvResult{}
+			for _, w := range want {
+				vals, ok := p.PallocSummaryRead(l, w[0], w[1])
+				if !ok {
+					return nil, fmt.Errorf("summary level %d entries [%d, %d) are not mapped (mapped: %v, len %d)", l, w[0], w[1], mapped, ln)
+				}
+				segs = append(segs, pallocSrvResult{"lo": w[0], "raw": pallocSrvHexs(vals)})
+			}
+			levels = append(levels, pallocSrvResult{"level": l, "len": ln, "cap": cp, "mapped": mapped, "live": live, "entries": segs})
+		}
+		r["summary"] = levels
+	}
+
+	// Chunks: "in_use" (default: every chunk of inUse), "none", or a list of chunk indices.
+	var cis []uintptr
+	csel := "in_use"
+	if len(op.Chunks) > 0 {
+		if op.Chunks[0] == '"' {
+			_ = json.Unmarshal(op.Chunks, &csel)
+		} else {
+			var list []pallocSrvU64
+			if err := json.Unmarshal(op.Chunks, &list); err != nil {
+				return nil, fmt.Errorf("chunks must be \"in_use\", \"none\" or a list of chunk indices")
+			}
+			for _, c := range list {
+				cis = append(cis, uintptr(c))
+			}
+			csel = "explicit"
+		}
+	}
+	if csel == "in_use" {
+		for _, rg := range inUse {
+			for c := PallocChunkIndex(rg[0]); c < PallocChunkIndex(rg[1]-1)+1; c++ {
+				cis = append(cis, c)
+			}
+		}
+	} else if csel != "none" && csel != "explicit" {
+		return nil, fmt.Errorf("chunks must be \"in_use\", \"none\" or a list of chunk indices, not %q", csel)
+	}
+	chunks := []pallocSrvResult{}
+	scavChunks := []pallocSrvResult{}
+	for _, ci := range cis {
+		c := pallocSrvResult{"ci": h(ci)}
+		if a, sc, ok := p.PallocChunkBits(ci); ok {
+			c["alloc"], c["scav"] = pallocSrvBitsHex(a), pallocSrvBitsHex(sc)
+		} else {
+			c["missing"] = true
+		}
+		chunks = append(chunks, c)
+		e := pallocSrvResult{"ci": h(ci)}
+		if packed, inU, last, gen, flags, ok := p.PallocScavChunk(ci); ok {
+			e["packed"], e["in_use"], e["last_in_use"], e["gen"], e["flags"] = pallocSrvHex(packed), inU, last, gen, flags
+		} else {
+			e["missing"] = true
+		}
+		scavChunks = append(scavChunks, e)
+	}
+	r["chunks"] = chunks
+
+	si := p.PallocScavIndex()
+	r["scav_index"] = pallocSrvResult{
+		"gen": si.Gen, "min": h(si.Min), "max": h(si.Max), "min_heap_idx": h(si.MinHeapIdx),
+		"search_addr_bg": h(si.SearchAddrBg), "search_addr_bg_marked": si.SearchAddrBgMarked,
+		"search_addr_force": h(si.SearchAddrForce), "search_addr_force_marked": si.SearchAddrForceMark,
+		"free_hwm": h(si.FreeHWM), "chunks": scavChunks,
+	}
+
+	slots := make([]int, 0, len(pa.caches))
+	for k := range pa.caches {
+		slots = append(slots, k)
+	}
+	pallocSrvSort.Ints(slots)
+	caches := []pallocSrvResult{}
+	for _, k := range slots {
+		c := pallocSrvCacheResult(pa.caches[k])
+		c["slot"] = k
+		caches = append(caches, c)
+	}
+	r["caches"] = caches
+	return r, nil
+}
+
+// pallocSrvBench runs a trace {"ops": [["alloc", n], ["free", k], ["scavenge", nbytes]]} in a
+// tight loop; ["free", k] frees what the trace's op k (an alloc) returned, if it succeeded.
+// It runs once, on the allocator named by "pa" (the current one by default).
+func pallocSrvBench(p *PageAlloc, op *pallocSrvOp) (pallocSrvResult, error) {
+	var tr struct {
+		Ops [][]pallocSrvU64Str `json:"ops"`
+	}
+	if err := json.Unmarshal(op.Trace, &tr); err != nil {
+		return nil, fmt.Errorf("trace: %v", err)
+	}
+	type step struct {
+		kind int // 0 alloc, 1 free, 2 scavenge
+		arg  uint64
+	}
+	steps := make([]step, len(tr.Ops))
+	for i, o := range tr.Ops {
+		if len(o) != 2 {
+			return nil, fmt.Errorf("trace op %d: want [verb, arg]", i)
+		}
+		switch o[0].s {
+		case "alloc":
+			steps[i] = step{0, o[1].u}
+		case "free":
+			if o[1].u >= uint64(i) || tr.Ops[o[1].u][0].s != "alloc" {
+				return nil, fmt.Errorf("trace op %d: free must name an earlier alloc op", i)
+			}
+			steps[i] = step{1, o[1].u}
+		case "scavenge":
+			steps[i] = step{2, o[1].u}
+		default:
+			return nil, fmt.Errorf("trace op %d: unknown verb %q", i, o[0].s)
+		}
+	}
+	addrs := make([]uintptr, len(steps))
+	t0 := time.Now()
+	for i, st := range steps {
+		switch st.kind {
+		case 0:
+			addrs[i], _ = p.Alloc(uintptr(st.arg))
+		case 1:
+			if a := addrs[st.arg]; a != 0 {
+				p.Free(a, uintptr(steps[st.arg].arg))
+			}
+		case 2:
+			addrs[i] = p.PallocScavenge(uintptr(st.arg), true)
+		}
+	}
+	el := time.Since(t0)
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = pallocSrvHex(uint64(a))
+	}
+	return pallocSrvResult{"elapsed_ns": el.Nanoseconds(), "results": out}, nil
+}
+
+// pallocSrvU64Str is a trace element: a verb string or an unsigned integer.
+type pallocSrvU64Str struct {
+	s string
+	u uint64
+}
+
+func (v *pallocSrvU64Str) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &v.s); err != nil {
+			return err
+		}
+		if x, err := pallocSrvParseUint(v.s); err == nil {
+			v.u = x
+		}
+		return nil
+	}
+	x, err := strconv.ParseUint(string(b), 10, 64)
+	v.u = x
+	return err
+}

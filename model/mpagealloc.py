@@ -26,7 +26,7 @@ from palloc.model.mpagecache import PageAllocCache
 from palloc.model.mgcscavenge import PageAllocScavenge, ScavengeIndex
 from palloc.model.mpallocbits import PallocData
 from palloc.model.mranges import AddrRanges, OffAddr, make_addr_range
-from palloc.spec.constants import PAGE_SIZE, PALLOC_SUM_BYTES, Platform
+from palloc.spec.constants import PAGE_SHIFT, PAGE_SIZE, PALLOC_SUM_BYTES, Platform
 
 PALLOC_SUM_ALL_FREE = 1 << 63  # the packed value meaning start = max = end = maxPackedValue
 
@@ -164,26 +164,37 @@ def merge_summaries(p: Platform, sums, log_max_pages_per_sum: int) -> int:
 
     Keeps a running (start, most, end) of sums[:i]: start grows only while every summary so
     far is completely free, most looks across the boundary (end + si), and end restarts at a
-    summary that is not completely free.
+    summary that is not completely free. (A zero summary is handled without unpacking: it
+    leaves start, raises most to end and resets end, which is what the general step does.)
 
     Requires: len(sums) >= 1.
     """
     mpv = p.max_packed_value
     m, lg = mpv - 1, p.log_max_packed_value
-    lg2 = 2 * lg
+    lg2 = lg + lg
     x = sums[0]
     if x & PALLOC_SUM_ALL_FREE:
         start = most = end = mpv
     else:
         start, most, end = x & m, (x >> lg) & m, (x >> lg2) & m
     full = 1 << log_max_pages_per_sum
-    for i in range(1, len(sums)):
-        x = sums[i]
+    pos = 0  # i << log_max_pages_per_sum, for i = 1, 2, ...
+    first = True
+    for x in sums:
+        if first:
+            first = False
+            continue
+        pos += full
+        if x == 0:
+            if end > most:
+                most = end
+            end = 0
+            continue
         if x & PALLOC_SUM_ALL_FREE:
             si = mi = ei = mpv
         else:
             si, mi, ei = x & m, (x >> lg) & m, (x >> lg2) & m
-        if start == i << log_max_pages_per_sum:
+        if start == pos:
             start += si
         # most = max(most, end+si, mi)
         t = end + si
@@ -333,12 +344,25 @@ class SummaryLevel:
         self.vals[i] = v
 
     def values(self, lo: int, hi: int) -> list[int]:
-        """Returns the elements of the slice s[lo:hi], reading every one of them."""
+        """Returns the elements of the slice s[lo:hi], reading every one of them in order.
+
+        Raises GoFault at the first element (in order) on an unmapped page.
+        """
         self.check_slice(lo, hi)
         get = self.vals.get
         out = [get(i) for i in range(lo, hi)]
         if None in out:
-            out = [self.at(i) for i in range(lo, hi)]
+            # Unwritten entries read 0 if their page is mapped; written ones are mapped.
+            checked = -1
+            shift = self.log_sums_per_page
+            for k, v in enumerate(out):
+                if v is None:
+                    page = (lo + k) >> shift
+                    if page != checked:
+                        if not (self.all_mapped or page in self.mapped):
+                            raise self._fault(lo + k, "read of unmapped summary memory (segmentation fault)")
+                        checked = page
+                    out[k] = 0
         return out
 
 
@@ -710,37 +734,40 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
 
         Requires: npages > 0.
         """
-        if self.guard_undefined:
+        if npages <= 0 and self.guard_undefined:
             self._require_npages(npages)
         p = self.p
-        sa = self.search_addr.addr()
+        sa = self.search_addr.a
         lcb, abo, mask = self._log_chunk_bytes, self._abo, self._mask
         i = ((sa - abo) & mask) >> lcb
         if i >= self.end:
             return 0, 0
 
-        search_addr = None
-        cpi = (sa % self._chunk_bytes) // PAGE_SIZE
+        # The candidate searchAddr is kept as a raw address until it is stored.
+        cand = -1
+        cpi = (sa % self._chunk_bytes) >> PAGE_SHIFT
         if self._chunk_pages - cpi >= npages:
             s = self.summary[-1][i]
             max_ = palloc_sum_max(p, s)
             if max_ >= npages:
                 j, search_idx = self.chunk_of(i).find(npages, cpi)
-                if j == p.uintptr_mask:
+                if j == mask:
                     raise GoThrow(f"bad summary data (max = {max_}, npages = {npages}, searchIdx = {cpi})")
                 cb = ((i << lcb) + abo) & mask
-                addr = cb + j * PAGE_SIZE
-                search_addr = _off(p, cb + search_idx * PAGE_SIZE)
-        if search_addr is None:
+                addr = cb + (j << PAGE_SHIFT)
+                cand = cb + (search_idx << PAGE_SHIFT)
+        if cand < 0:
             addr, search_addr = self.find(npages)
             if addr == 0:
                 if npages == 1:
                     self.search_addr = max_search_addr(p)
                 return 0, 0
+            cand = search_addr.a
 
         scav = self.alloc_range(addr, npages)
-        if self.search_addr.less_than(search_addr):
-            self.search_addr = search_addr
+        # if p.searchAddr.lessThan(searchAddr) (offset order)
+        if (self.search_addr.a - abo) & mask < (cand - abo) & mask:
+            self.search_addr = _off(p, cand)
         return addr, scav
 
     def free(self, base: int, npages: int) -> None:
@@ -752,9 +779,9 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         if self.guard_undefined:
             self._require_pages(base, npages, allocated=True)
         p = self.p
-        b = _off(p, base)
-        if b.less_than(self.search_addr):
-            self.search_addr = b
+        abo, mask = self._abo, self._mask
+        if (base - abo) & mask < (self.search_addr.a - abo) & mask:  # offAddr{base}.lessThan(p.searchAddr)
+            self.search_addr = _off(p, base)
         cp = self._chunk_pages
         index = self.scav.index
         limit = (base + npages * PAGE_SIZE - 1) & self._mask
@@ -838,6 +865,10 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             )
         if lo >> self._log_chunk_bytes == 0:
             raise UndefinedBehaviour(f"grow({base:#x}, {size:#x}): chunk 0 is never mapped (start == 0 means no growth)")
+        if lo <= self._off_of(0) < lo + size:
+            raise UndefinedBehaviour(
+                f"grow({base:#x}, {size:#x}): the zero page is never mapped (alloc returns 0 for failure)"
+            )
         for r in self.in_use.ranges:
             if self._off_of(r.base.addr()) < lo + size and lo < self._off_of(r.limit.addr()):
                 raise UndefinedBehaviour(
@@ -847,21 +878,22 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
 
     def _require_pages(self, base: int, npages: int, allocated: bool) -> None:
         """Requires [base, base+npages*pageSize) page-aligned, in inUse, and all allocated or all free."""
-        self._require_npages(npages)
+        if npages <= 0:
+            self._require_npages(npages)
         if base % PAGE_SIZE:
             raise UndefinedBehaviour(f"base {base:#x} is not page-aligned")
-        last = (base + (npages - 1) * PAGE_SIZE) & self._mask
-        if self._off_of(last) < self._off_of(base) or not self._in_one_in_use_range(base, last):
-            raise UndefinedBehaviour(
-                f"[{base:#x}, +{npages} pages) is not inside one inUse range (never grown)"
-            )
-        p, cp = self.p, self._chunk_pages
-        sc, ec = chunk_index(p, base), chunk_index(p, last)
-        si, ei = chunk_page_index(p, base), chunk_page_index(p, last)
+        mask, abo, lcb = self._mask, self._abo, self._log_chunk_bytes
+        first = (base - abo) & mask
+        last = first + ((npages - 1) << PAGE_SHIFT)
+        if last > mask or not self._in_one_in_use_range(first, last):
+            raise UndefinedBehaviour(f"[{base:#x}, +{npages} pages) is not inside one inUse range (never grown)")
+        cp = self._chunk_pages
+        sc, ec = first >> lcb, last >> lcb
+        si, ei = (first >> PAGE_SHIFT) & (cp - 1), (last >> PAGE_SHIFT) & (cp - 1)
         for c in range(sc, ec + 1):
             lo = si if c == sc else 0
             hi = ei + 1 if c == ec else cp
-            n = self.chunk_of(c).popcnt_range(lo, hi - lo)
+            n = ((self.chunk_of(c).v >> lo) & ((1 << (hi - lo)) - 1)).bit_count()
             if allocated and n != hi - lo:
                 raise UndefinedBehaviour(
                     f"free of free pages: chunk {c:#x} pages [{lo}, {hi}) has {hi - lo - n} free "
@@ -873,8 +905,17 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 )
 
     def _in_one_in_use_range(self, first: int, last: int) -> bool:
-        i = self.in_use.find_succ(first)
-        if i == 0:
+        """Reports whether one inUse range holds the offsets first and last (binary search)."""
+        ranges = self.in_use.ranges
+        abo, mask = self._abo, self._mask
+        lo, hi = 0, len(ranges)
+        while lo < hi:  # the first range whose limit is above first
+            mid = (lo + hi) >> 1
+            if (ranges[mid].limit.a - abo) & mask <= first:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == len(ranges):
             return False
-        r = self.in_use.ranges[i - 1]
-        return r.contains(first) and r.contains(last)
+        r = ranges[lo]
+        return (r.base.a - abo) & mask <= first and last < (r.limit.a - abo) & mask

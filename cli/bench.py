@@ -1,0 +1,168 @@
+"""`palloc bench`: how fast and how big the reference model is, on the standard workload.
+
+Runs the seeded workload of palloc.model.workload (64 contiguous chunks, 200,000 allocs and
+frees) on the model and reports model operations per second and the process's peak memory;
+with --sparse also builds a sparse 1 TiB heap (262,144 chunks spread over the whole address
+space), fills it, and reports memory and time. Speed is measured here and nowhere else: the
+test suite makes no timing assertions.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import gc
+import io
+import json
+import pstats
+import resource
+import sys
+import time
+
+from palloc.spec import constants
+from palloc.spec.errors import PallocError
+
+# The targets the model is held to (pure Python, 2 cores).
+TARGET_OPS_PER_SECOND = 100_000
+TARGET_SPARSE_BYTES = 1 << 30
+TARGET_SPARSE_FILL_SECONDS = 60.0
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="measure the reference model's speed and memory",
+        description="Run the standard seeded workload (64 contiguous chunks; each step an alloc or a free "
+        "by a fair coin, at most 2,000 live allocations, sizes 1..16 pages or, one time in 20, 1..1024) "
+        "on the model and report operations per second and peak memory. With --sparse, also grow a "
+        "sparse 1 TiB heap (262,144 chunks spread over the address space), fill it, and report memory "
+        "and time.",
+    )
+    p.add_argument("--platform", default=None, help="GOOS/GOARCH (default linux/amd64)")
+    p.add_argument("--go-version", default=constants.DEFAULT_GO_VERSION, help="Go version (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="workload seed (default %(default)s)")
+    p.add_argument("--ops", type=int, default=200_000, help="workload operations (default %(default)s)")
+    p.add_argument("--sparse", action="store_true", help="also measure the sparse 1 TiB heap")
+    p.add_argument(
+        "--sparse-chunks", type=int, default=262_144, help="chunks in the sparse heap (default %(default)s)"
+    )
+    p.add_argument("--profile", action="store_true", help="print the top of a cProfile of the workload")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=run)
+
+
+def _peak_rss_bytes() -> int:
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r if sys.platform == "darwin" else r * 1024  # Linux reports KiB
+
+
+def bench_standard(p, seed: int, ops: int, profile: bool = False) -> dict:
+    """Replays the standard workload on a fresh model; returns counts, time and ops/s."""
+    from palloc.model import workload
+
+    trace = workload.trace_list(seed, ops)
+    pa = workload.standard_page_alloc(p)
+    prof = cProfile.Profile() if profile else None
+    gc.collect()
+    t0, c0 = time.perf_counter(), time.process_time()
+    if prof:
+        prof.enable()
+    st = workload.replay(trace, pa.alloc, pa.free)
+    if prof:
+        prof.disable()
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    out = {
+        "ops": ops,
+        "allocs": st.allocs,
+        "frees": st.frees,
+        "failed_allocs": st.failed_allocs,
+        "skipped_frees": st.skipped_frees,
+        "peak_live": st.peak_live,
+        "seconds": round(secs, 4),
+        "cpu_seconds": round(cpu, 4),
+        # Per CPU second: the machine is shared, and wall time counts other processes' turns.
+        "ops_per_second": round(ops / cpu) if cpu > 0 else None,
+        "ops_per_wall_second": round(ops / secs) if secs > 0 else None,
+        "peak_rss_bytes": _peak_rss_bytes(),
+        "target_ops_per_second": TARGET_OPS_PER_SECOND,
+    }
+    if prof:
+        s = io.StringIO()
+        pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(20)
+        out["profile"] = s.getvalue()
+    return out
+
+
+def bench_sparse(p, nchunks: int) -> dict:
+    """Grows nchunks chunks spread over the address space one by one, then allocates them full."""
+    from palloc.model import workload
+    from palloc.model.mpagealloc import PageAlloc, chunk_base
+
+    rss0 = _peak_rss_bytes()
+    pa = PageAlloc.make(p, test=True)
+    cb, cp = p.palloc_chunk_bytes, p.palloc_chunk_pages
+    indices = workload.sparse_chunk_indices(p, nchunks)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for ci in indices:
+        pa.grow(chunk_base(p, ci), cb)
+    t1, c1 = time.perf_counter(), time.process_time()
+    failed = 0
+    for _ in indices:
+        addr, _ = pa.alloc(cp)
+        failed += addr == 0
+    t2, c2 = time.perf_counter(), time.process_time()
+    exhausted = pa.alloc(1)[0] == 0
+    peak = _peak_rss_bytes()
+    return {
+        "chunks": nchunks,
+        "heap_bytes": nchunks * cb,
+        "grow_seconds": round(t1 - t0, 3),
+        "fill_seconds": round(t2 - t1, 3),
+        "grow_cpu_seconds": round(c1 - c0, 3),
+        "fill_cpu_seconds": round(c2 - c1, 3),
+        "failed_allocs": failed,
+        "full_after_fill": exhausted,
+        "summary_mapped_bytes": pa.summary_mapped_ready,
+        "peak_rss_bytes": peak,
+        "peak_rss_before_bytes": rss0,
+        "target_bytes": TARGET_SPARSE_BYTES,
+        "target_fill_seconds": TARGET_SPARSE_FILL_SECONDS,
+    }
+
+
+def run(args) -> int:
+    if args.ops < 0 or args.sparse_chunks <= 0:
+        raise PallocError("--ops must be >= 0 and --sparse-chunks > 0")
+    p = constants.platform(args.platform, args.go_version)
+    result = {
+        "platform": p.name,
+        "go_version": p.go_version,
+        "seed": args.seed,
+        "standard": bench_standard(p, args.seed, args.ops, args.profile),
+        "sparse": None,
+    }
+    if args.sparse:
+        try:
+            result["sparse"] = bench_sparse(p, args.sparse_chunks)
+        except ValueError as e:
+            raise PallocError(f"{e}; pass a smaller --sparse-chunks") from None
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    s = result["standard"]
+    print(f"platform {p.name} (Go {p.go_version}), seed {args.seed}")
+    print(
+        f"standard workload: {s['ops']} ops in {s['cpu_seconds']:.2f} CPU s = {s['ops_per_second'] or 0:,} ops/s "
+        f"(target {TARGET_OPS_PER_SECOND:,}); {s['allocs']} allocs ({s['failed_allocs']} failed), "
+        f"{s['frees']} frees; peak RSS {s['peak_rss_bytes'] / 2**20:.0f} MiB"
+    )
+    if "profile" in s:
+        print(s["profile"])
+    sp = result["sparse"]
+    if sp:
+        print(
+            f"sparse heap: {sp['chunks']} chunks ({sp['heap_bytes'] / 2**40:.3g} TiB) grown in {sp['grow_seconds']:.1f} s, "
+            f"filled in {sp['fill_seconds']:.1f} s (target {TARGET_SPARSE_FILL_SECONDS:.0f} s); "
+            f"peak RSS {sp['peak_rss_bytes'] / 2**20:.0f} MiB (target {TARGET_SPARSE_BYTES / 2**20:.0f} MiB); "
+            f"summary memory mapped {sp['summary_mapped_bytes'] / 2**20:.0f} MiB"
+        )
+    return 0

@@ -1,0 +1,313 @@
+"""Runs fuzzer operations on the real runtime through the Go helper, in the normal form of compare.py.
+
+The helper (goref/overlay/palloc_server_test.go; protocol in goref/README.md) answers a batch of
+JSON operations with one result each. A case becomes one batch: "new" (empty, or NewPageAlloc
+with the case's chunks), then each operation followed by "dump", then "drop". A helper that dies
+or hangs part-way answers the operations it reached and then one crash result (go-throw,
+go-fault, go-hang), which becomes the crashing operation's Outcome.
+
+Mirrors no Go file: it is the harness's adapter to the Go 1.27 helper.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from palloc.goref import ops as O
+from palloc.goref.compare import Outcome, State
+
+_CRASH_KINDS = {"go-throw": "throw", "go-fault": "fault", "go-hang": "hang", "go-panic": "fault", "go-exit": "fault"}
+
+
+def op_request(op: O.Op) -> dict[str, Any]:
+    """Returns the helper's JSON for an operation (large integers as hex strings, exactly)."""
+    d = op.to_json()
+    for k, v in d.items():
+        if isinstance(v, int) and not isinstance(v, bool) and v > (1 << 53):
+            d[k] = hex(v)
+    if isinstance(op, O.FindScavengeCandidate):
+        d["alloc"], d["scav"] = hex(op.alloc), hex(op.scav)
+    if isinstance(op, (O.BitsFind, O.BitsSummarize)):
+        d["bits"] = hex(op.bits)
+    return d
+
+
+def init_request(init: dict | None) -> dict[str, Any]:
+    """Returns the helper's "new" for a case's initial heap (empty, or NewPageAlloc(chunks, scav))."""
+    if init is None:
+        return {"op": "new", "empty": True}
+    conv = lambda m: {hex(int(k)): [[int(i), int(n)] for i, n in v] for k, v in (m or {}).items()}  # noqa: E731
+    return {"op": "new", "chunks": conv(init.get("chunks")), "scav": conv(init.get("scav"))}
+
+
+def _h(x) -> int:
+    return int(x, 16) if isinstance(x, str) else int(x)
+
+
+def state_from_dump(d: dict[str, Any]) -> State:
+    """Converts the helper's "dump" result into the normal form."""
+    chunks: dict[int, Any] = {}
+    for c in d["chunks"]:
+        chunks[_h(c["ci"])] = None if c.get("missing") else (_h(c["alloc"]), _h(c["scav"]))
+    si = d["scav_index"]
+    scav_chunks = {_h(c["ci"]): (None if c.get("missing") else _h(c["packed"])) for c in si["chunks"]}
+    summary, lens, mapped = [], [], []
+    for lv in d["summary"]:
+        vals: dict[int, int] = {}
+        for seg in lv["entries"]:
+            lo = int(seg["lo"])
+            for k, raw in enumerate(seg["raw"]):
+                vals[lo + k] = _h(raw)
+        summary.append(vals)
+        lens.append(int(lv["len"]))
+        mapped.append(tuple((int(a), int(b)) for a, b in (lv.get("mapped") or [])))
+    caches = {int(c["slot"]): (_h(c["base"]), _h(c["cache"]), _h(c["scav"])) for c in d.get("caches", [])}
+    return State(
+        search_addr=_h(d["search_addr"]),
+        start=_h(d["start"]),
+        end=_h(d["end"]),
+        in_use=tuple((_h(b), _h(l)) for b, l in d["in_use"]),
+        chunks=chunks,
+        summary=tuple(summary),
+        scav_chunks=scav_chunks,
+        scav={
+            "gen": int(si["gen"]),
+            "free_hwm": _h(si["free_hwm"]),
+            "min_heap_idx": _h(si["min_heap_idx"]),
+            "search_addr_bg": _h(si["search_addr_bg"]),
+            "search_addr_bg_marked": int(bool(si["search_addr_bg_marked"])),
+            "search_addr_force": _h(si["search_addr_force"]),
+            "search_addr_force_marked": int(bool(si["search_addr_force_marked"])),
+        },
+        caches=caches,
+        summary_len=tuple(lens),
+        summary_mapped=tuple(mapped),
+    )
+
+
+def result_of(op: O.Op, r: dict[str, Any]) -> tuple[int, ...] | None:
+    """Converts one operation's helper result into the model's result tuple."""
+    k = op.kind
+    if k in ("alloc",):
+        return (_h(r["addr"]), _h(r["scav"]))
+    if k == "cache_alloc":
+        return (_h(r["addr"]), _h(r["scav_bytes"]))
+    if k == "alloc_to_cache":
+        return (_h(r["base"]), _h(r["cache"]), _h(r["scav"]))
+    if k == "scavenge":
+        return (_h(r["released"]),)
+    if k == "find":
+        return (_h(r["addr"]), _h(r["search_addr"]))
+    if k == "alloc_range":
+        return (_h(r["scav"]),)
+    if k == "bits_find":
+        return (_h(r["index"]), _h(r["search_idx"]))
+    if k == "bits_summarize":
+        return (_h(r["sum"]),)
+    if k == "find_bit_range64":
+        return (_h(r["index"]),)
+    if k == "find_scavenge_candidate":
+        return (_h(r["base"]), _h(r["npages"]))
+    if k == "fill_aligned":
+        return (_h(r["x"]),)
+    return None
+
+
+class HelperError(Exception):
+    """The helper refused a request (a protocol error, not a runtime crash)."""
+
+
+def crash_of(r: dict[str, Any]) -> tuple[str, str] | None:
+    """Returns (kind, message) if a helper result is a crash, None if it is ok; raises on errors."""
+    kind = r.get("kind", "ok")
+    if kind == "ok":
+        return None
+    if kind in _CRASH_KINDS:
+        return (_CRASH_KINDS[kind], str(r.get("msg", "")))
+    raise HelperError(f"helper error: {r.get('msg', r)}")
+
+
+class GoSide:
+    """The real runtime behind a helper; `helper.call(ops)` answers a batch (goref/driver.py)."""
+
+    name = "runtime"
+
+    def __init__(self, p, helper):
+        self.p = p
+        self.helper = helper
+
+    def run(self, init: dict | None, ops: list[O.Op]) -> list[Outcome]:
+        """Runs a case on a fresh allocator; returns one Outcome for the start and one per op.
+
+        Stops at the first crash (the helper process is then gone; the driver restarts it).
+        """
+        page_ops = [op for op in ops if op.on_page_alloc]
+        reqs: list[dict[str, Any]] = [init_request(init), {"op": "dump"}]
+        for op in ops:
+            reqs.append(op_request(op))
+            if op.on_page_alloc:
+                reqs.append({"op": "dump"})
+        reqs.append({"op": "drop"})
+        del page_ops
+        res = self.helper.call(reqs)
+        out: list[Outcome] = []
+        # The start: "new" then "dump".
+        c = crash_of(res[0]) if res else ("fault", "helper returned nothing")
+        if c:
+            return [Outcome(crash=c)]
+        out.append(Outcome(state=state_from_dump(res[1])) if len(res) > 1 and not crash_of(res[1]) else Outcome(crash=("fault", "no dump")))
+        k = 2
+        for op in ops:
+            if k >= len(res):
+                break
+            r = res[k]
+            c = crash_of(r)
+            if c:
+                out.append(Outcome(crash=c))
+                break
+            result = result_of(op, r)
+            k += 1
+            st = None
+            if op.on_page_alloc:
+                if k >= len(res):
+                    out.append(Outcome(result=result, crash=("fault", "helper died before the state dump")))
+                    break
+                c = crash_of(res[k])
+                if c:
+                    out.append(Outcome(result=result, crash=c))
+                    break
+                st = state_from_dump(res[k])
+                k += 1
+            out.append(Outcome(result=result, state=st))
+        return out
+
+
+# --- a minimal helper client (used until / unless goref/driver.py provides GoHelper) ---------
+
+
+class RawHelper:
+    """Runs a built helper binary and answers batches; restarts it after it dies.
+
+    A batch's response is one line written result by result, so when the process dies part-way
+    the results it reached are still read, followed by one crash result made from its stderr.
+    """
+
+    def __init__(self, binary, timeout: float = 20.0):
+        self.binary = str(binary)
+        self.timeout = timeout
+        self.proc = None
+        self.restarts = 0
+
+    def _start(self):
+        import os
+        import subprocess
+        import tempfile
+
+        self.errf = tempfile.TemporaryFile()
+        env = dict(os.environ, PALLOC_SERVER="1", GOTRACEBACK="single")
+        self.proc = subprocess.Popen(
+            [self.binary, "-test.run=^TestPallocServer$", "-test.count=1"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errf, env=env, bufsize=1 << 16,
+        )
+        self.restarts += 1
+
+    def close(self) -> None:
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except Exception:
+                self.proc.kill()
+            self.proc = None
+
+    def call(self, ops: list[dict]) -> list[dict]:
+        import json
+        import selectors
+        import time
+
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        proc = self.proc
+        try:
+            proc.stdin.write(json.dumps({"id": 1, "ops": ops}).encode() + b"\n")
+            proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+        buf = b""
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + self.timeout
+        hung = False
+        fd = proc.stdout.fileno()
+        import os
+
+        while not buf.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                hung = True
+                break
+            if not sel.select(left):
+                continue
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+        sel.close()
+        if buf.endswith(b"\n"):
+            return json.loads(buf)["results"]
+        # Died or hung part-way: salvage the results written so far.
+        results = _partial_results(buf)
+        if hung:
+            proc.kill()
+            proc.wait()
+            results.append({"kind": "go-hang", "msg": f"no answer within {self.timeout:.0f}s"})
+        else:
+            proc.wait()
+            self.errf.seek(0)
+            results.append(classify_death(self.errf.read().decode(errors="replace")))
+        self.proc = None
+        return results
+
+
+def _partial_results(buf: bytes) -> list[dict]:
+    import json
+
+    s = buf.decode(errors="replace")
+    i = s.find('"results":[')
+    if i < 0:
+        return []
+    i += len('"results":[')
+    dec, out = json.JSONDecoder(), []
+    while i < len(s):
+        if s[i] in ", ":
+            i += 1
+            continue
+        try:
+            v, i = dec.raw_decode(s, i)
+        except ValueError:
+            break
+        out.append(v)
+    return out
+
+
+def classify_death(stderr: str) -> dict:
+    """Returns the crash result for a helper that died: go-throw (fatal error: msg) or go-fault."""
+    import re
+
+    m = re.search(r"^fatal error: (.*)$", stderr, re.M)
+    if m and "fault" not in m.group(1) and "SIGSEGV" not in stderr.split("\n", 3)[0]:
+        return {"kind": "go-throw", "msg": m.group(1).strip()}
+    m2 = re.search(r"^(unexpected fault address.*|panic: .*|.*SIGSEGV.*)$", stderr, re.M)
+    if m2 or m:
+        return {"kind": "go-fault", "msg": (m2 or m).group(1).strip()}
+    tail = [l for l in stderr.strip().splitlines() if l.strip()]
+    return {"kind": "go-fault", "msg": "helper died: " + (tail[0] if tail else "no output")}
+
+
+def open_helper(goarch: str | None = None, goroot: str | None = None):
+    """Returns a helper for `goarch`: goref/driver.py's GoHelper if present, else a RawHelper."""
+    from palloc.goref.build import build_helper
+    from palloc.goref.toolchain import find_toolchain
+
+    tc = find_toolchain(goroot)
+    return RawHelper(build_helper(tc, goarch)), tc

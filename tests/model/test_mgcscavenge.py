@@ -1,0 +1,181 @@
+"""The scavenger's allocator state (model/mgcscavenge.py): fillAligned and findScavengeCandidate
+against their slow twins, scavChunkData packing, and the scavenge index's cursors and mapped window."""
+
+from __future__ import annotations
+
+import pytest
+from bitmap_strategies import PLATFORM_IDS, PLATFORMS, bitmaps
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from palloc.model.errors import GoFault, GoThrow
+from palloc.model.gomath import MASK64
+from palloc.model.mgcscavenge import (
+    ScavChunkData,
+    ScavengeIndex,
+    fill_aligned,
+    fill_aligned_slow,
+    find_scavenge_candidate,
+    find_scavenge_candidate_slow,
+    unpack_scav_chunk_data,
+)
+from palloc.model.mpallocbits import PallocData
+from palloc.spec import platform
+
+SETTINGS = settings(max_examples=150, deadline=None)
+POW2 = st.sampled_from([1, 2, 4, 8, 16, 32, 64])
+# (physHugePageSize, physPageSize) of a few hosts: none, x86 THP, 64 KiB pages, huge == phys.
+HOSTS = st.sampled_from([(0, 4096), (2 << 20, 4096), (512 << 10, 65536), (2 << 20, 16384), (4096, 4096)])
+
+
+@SETTINGS
+@given(st.one_of(st.integers(0, MASK64), bitmaps(64)), POW2)
+def test_fill_aligned_matches_group_by_group(x, m):
+    assert fill_aligned(x, m) == fill_aligned_slow(x, m)
+
+
+@pytest.mark.parametrize("m", [0, 3, 5, 128])
+def test_fill_aligned_throws_on_bad_m(m):
+    with pytest.raises(GoThrow, match="bad m value"):
+        fill_aligned(1, m)
+
+
+@pytest.mark.parametrize("p", PLATFORMS, ids=PLATFORM_IDS)
+def test_find_scavenge_candidate_matches_definition(p):
+    n = p.palloc_chunk_pages
+    big = st.sampled_from([0, 1, 3, 64, 100, n, n + 7, p.uintptr_mask])
+
+    @SETTINGS
+    @given(bitmaps(n), bitmaps(n), st.integers(0, n - 1), POW2, st.one_of(big, st.integers(0, 2 * n)), HOSTS)
+    def check(alloc, scav, search_idx, minimum, max_, host):
+        d = PallocData(p, alloc, scav)
+        huge, phys = host
+        got = find_scavenge_candidate(d, search_idx, minimum, max_, huge, phys)
+        assert got == find_scavenge_candidate_slow(d, search_idx, minimum, max_, huge, phys)
+        assert got == d.find_scavenge_candidate(search_idx, minimum, max_, huge, phys)
+
+    check()
+
+
+def test_find_scavenge_candidate_validates_min_and_search_idx():
+    d = PallocData(PLATFORMS[0])
+    with pytest.raises(GoThrow, match="non-zero power of 2"):
+        d.find_scavenge_candidate(0, 3, 1)
+    with pytest.raises(GoThrow, match="min too large"):
+        d.find_scavenge_candidate(0, 128, 1)
+    with pytest.raises(GoFault):
+        d.find_scavenge_candidate(512, 1, 1)
+
+
+@pytest.mark.parametrize("p", PLATFORMS, ids=PLATFORM_IDS)
+def test_scav_chunk_data_pack_round_trips_in_range_values(p):
+    lim = 1 << p.log_scav_chunk_in_use_max
+
+    @SETTINGS
+    @given(st.integers(0, 0xFFFFFFFF), st.integers(0, lim - 1), st.integers(0, lim - 1), st.integers(0, 63))
+    def check(gen, in_use, last, flags):
+        sc = ScavChunkData(in_use, last, gen, flags)
+        assert unpack_scav_chunk_data(p, sc.pack(p)) == sc
+
+    check()
+
+
+def test_scav_chunk_flags_start_after_in_use_bits():
+    amd64, wasm = platform("linux/amd64"), platform("js/wasm", "1.27")
+    assert ScavChunkData(flags=1).pack(amd64) == 1 << 26
+    assert ScavChunkData(flags=1).pack(wasm) == 1 << 23
+
+
+def test_scav_chunk_data_alloc_free_roll_generations_and_throw():
+    p = PLATFORMS[0]
+    sc = ScavChunkData()
+    sc.free(p, 0, 0)
+    assert not sc.is_empty()
+    sc.alloc(p, 500, 1)
+    assert (sc.in_use, sc.last_in_use, sc.gen) == (500, 0, 1)
+    assert not sc.should_scavenge(p, 1, False) and sc.should_scavenge(p, 1, True)
+    sc.free(p, 100, 2)
+    assert (sc.in_use, sc.last_in_use, sc.gen) == (400, 500, 2)
+    assert not sc.should_scavenge(p, 2, False)  # last generation was dense
+    assert sc.should_scavenge(p, 3, False)
+    sc.alloc(p, 112, 2)
+    assert sc.is_empty()  # full chunk
+    with pytest.raises(GoThrow, match="too many pages"):
+        sc.alloc(p, 1, 2)
+    with pytest.raises(GoThrow, match="below zero"):
+        ScavChunkData().free(p, 1, 0)
+
+
+def _index(p, lo, hi):
+    s = ScavengeIndex(p)
+    s.init(True)
+    s.min, s.max, s.min_heap_idx, s.fault_below = lo, hi, lo, 0
+    return s
+
+
+def test_scavenge_index_find_walks_down_and_moves_the_cursor():
+    p = PLATFORMS[0]
+    base = p.base_chunk_idx
+    s = _index(p, base, base + 8)
+    cb = p.palloc_chunk_bytes
+    chunk_base = lambda ci: (ci * cb + p.arena_base_offset) & p.uintptr_mask  # noqa: E731
+    assert s.find(True) == (0, 0)
+    s.alloc(base + 1, 10)
+    s.free(base + 1, 0, 10)
+    s.alloc(base + 5, 3)
+    s.free(base + 5, 2, 1)
+    assert s.search_addr_force.load() == (chunk_base(base + 5) + 2 * 8192, True)
+    assert s.find(True) == (base + 5, 2)
+    s.set_empty(base + 5)
+    assert s.find(True) == (base + 1, p.palloc_chunk_pages - 1)
+    assert s.search_addr_force.load() == (chunk_base(base + 1) + cb - 8192, False)
+    s.set_empty(base + 1)
+    assert s.find(True) == (0, 0)
+    assert s.search_addr_force.load() == (p.min_off_addr, False)
+    # The background cursor only moves at a new generation.
+    assert s.find(False) == (0, 0)
+    s.alloc(base + 3, 1)
+    s.free(base + 3, 0, 1)
+    assert s.find(False) == (0, 0)
+    s.next_gen()  # free_hwm (chunk base+5, page 2) becomes the marked background cursor
+    assert s.search_addr_bg.load() == (chunk_base(base + 5) + 2 * 8192, True)
+    assert s.find(False) == (base + 3, p.palloc_chunk_pages - 1)
+    assert s.search_addr_bg.load() == (chunk_base(base + 3) + cb - 8192, False)
+
+
+def test_scavenge_index_grow_maps_a_contiguous_window_on_64bit():
+    p = platform("linux/amd64")
+    s = ScavengeIndex(p, phys_page_size=4096)
+    s.init(True)
+    cb = p.palloc_chunk_bytes
+    ci = p.base_chunk_idx
+    addr = lambda c: (c * cb + p.arena_base_offset) & p.uintptr_mask  # noqa: E731
+    assert s.grow(addr(ci), addr(ci + 1)) == 4096
+    assert (s.min, s.max, s.min_heap_idx) == (ci - ci % 512, ci - ci % 512 + 512, ci)
+    assert s.grow(addr(ci + 1), addr(ci + 2)) == 0
+    far = ci + 5000
+    mapped = s.grow(addr(far), addr(far + 1))
+    assert s.max == far - far % 512 + 512 and mapped == (s.max - (ci - ci % 512 + 512)) * 8
+    with pytest.raises(GoFault):
+        s.alloc(s.max, 1)
+    with pytest.raises(GoThrow, match="not aligned"):
+        s.grow(addr(ci) + 8192, addr(ci + 1))
+
+
+def test_scavenge_index_is_static_on_32bit():
+    p = platform("linux/386")
+    s = ScavengeIndex(p)
+    assert s.init(True) == ((1 << 32) // p.palloc_chunk_bytes) * 8
+    assert (s.min, s.max) == (1, (1 << 32) // p.palloc_chunk_bytes)
+    assert s.grow(p.palloc_chunk_bytes * 3, p.palloc_chunk_bytes * 4) == 0
+    assert s.min_heap_idx == 3
+
+
+def test_broken_fill_aligned_is_caught():
+    """A seeded broken twin: filling groups with no bit set must disagree with the slow twin."""
+    x = 0x0100A3
+
+    def broken(x, m):
+        return fill_aligned(x, m) | 0xFF00
+
+    assert broken(x, 8) != fill_aligned_slow(x, 8) == fill_aligned(x, 8) == 0xFF00FF

@@ -391,8 +391,8 @@ class PageAllocScav:
 
     __slots__ = ("index", "released_bg", "released_eager")
 
-    def __init__(self, p: Platform):
-        self.index = ScavengeIndex(p)
+    def __init__(self, p: Platform, phys_page_size: int | None = None):
+        self.index = ScavengeIndex(p, phys_page_size)
         self.released_bg = 0
         self.released_eager = 0
 
@@ -427,7 +427,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         self.start = 0
         self.end = 0
         self.in_use = AddrRanges(p)
-        self.scav = PageAllocScav(p)
+        self.scav = PageAllocScav(p, self.phys_page_size)
         self.summary_mapped_ready = 0
         self.chunk_huge_pages = False
         self.test = False

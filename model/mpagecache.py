@@ -28,6 +28,9 @@ class PageCache:
     cache: int = 0  # 64-bit bitmap of free pages (1 means free)
     scav: int = 0  # 64-bit bitmap of scavenged pages (1 means scavenged)
 
+    def __repr__(self) -> str:
+        return f"PageCache(base={self.base:#x}, cache={self.cache:#018x}, scav={self.scav:#018x})"
+
     def empty(self) -> bool:
         """Reports whether the cache has no free pages."""
         return self.cache == 0

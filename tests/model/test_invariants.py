@@ -1,0 +1,182 @@
+"""The named invariants (model/invariants.py): they hold on legitimate states, every broken twin
+(model/broken.py) is caught by the invariant written next to it, and the theorems spec/SPEC.md
+marks FALSE have the counterexamples it describes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from palloc.model.broken import TWINS, FindReturnsAddrPlusOne, AllocToCachePastBlock, twin
+from palloc.model.errors import GoFault
+from palloc.model.invariants import INVARIANTS, InvariantViolation, assert_invariants, check_all
+from palloc.model.mpagealloc import PageAlloc, chunk_base
+from palloc.spec import platform
+from palloc.spec.constants import PAGE_SIZE
+
+PLATFORMS = [("linux/amd64", "1.27"), ("linux/386", "1.27"), ("js/wasm", "1.26"), ("linux/mips", "1.27"),
+             ("ios/arm64", "1.27"), ("linux/amd64", "1.21")]
+SPEC = Path(__file__).resolve().parents[2] / "spec" / "SPEC.md"
+
+
+def _p(pv):
+    return platform(*pv)
+
+
+def _base(p, k=0):
+    return chunk_base(p, p.base_chunk_idx + k)
+
+
+def _legit_states(p):
+    """Yields (label, pa, caches) for a handful of reachable states."""
+    cb = p.palloc_chunk_bytes
+    pa = PageAlloc.make(p)
+    yield "fresh", pa, []
+    pa = PageAlloc.make(p)
+    pa.grow(_base(p), 3 * cb)
+    yield "grown", pa, []
+    a, _ = pa.alloc(p.palloc_chunk_pages + 7)
+    pa.alloc(1)
+    c = pa.alloc_to_cache()
+    c.alloc(3)
+    yield "allocated", pa, [c]
+    pa.free(a, 5)
+    pa.scavenge(1 << 40, None, True)
+    yield "freed and scavenged", pa, [c]
+    far = 0x100000 if p.is_64bit_page_alloc and p.heap_addr_bits > 40 else 16
+    pa.grow(_base(p, far), cb)
+    c.flush(pa)
+    pa.scav.index.next_gen()
+    pa.scavenge(1 << 20, None, False)
+    yield "discontiguous", pa, []
+    while pa.alloc(1)[0]:
+        pass
+    yield "exhausted", pa, []
+
+
+@pytest.mark.parametrize("pv", PLATFORMS, ids=lambda pv: "-".join(pv))
+def test_every_invariant_holds_on_reachable_states(pv):
+    p = _p(pv)
+    for label, pa, caches in _legit_states(p):
+        assert check_all(pa, caches=caches) == [], label
+
+
+@pytest.mark.parametrize("pv", PLATFORMS, ids=lambda pv: "-".join(pv))
+@pytest.mark.parametrize("t", TWINS, ids=lambda t: t.name)
+def test_broken_twin_is_caught_by_its_invariant(t, pv):
+    p = _p(pv)
+    pa, caches = t.build(p)
+    got = {v.invariant for v in check_all(pa, caches=caches)}
+    assert t.expected(p) <= got, f"{t.name}: expected {sorted(t.expected(p))}, got {sorted(got)}"
+
+
+@pytest.mark.parametrize("pv", PLATFORMS[:3], ids=lambda pv: "-".join(pv))
+@pytest.mark.parametrize("t", TWINS, ids=lambda t: t.name)
+def test_broken_twin_scenario_is_clean_without_the_bug(t, pv):
+    p = _p(pv)
+    pa, caches = t.build_healthy(p)
+    assert check_all(pa, caches=caches) == []
+
+
+def test_every_invariant_has_a_broken_twin():
+    caught = set()
+    for t in TWINS:
+        caught |= set(t.catches)
+    assert caught == set(INVARIANTS)
+
+
+def test_every_invariant_is_named_in_the_written_spec():
+    text = SPEC.read_text()
+    for name in INVARIANTS:
+        assert f"`{name}`" in text, name
+
+
+def test_violation_reads_like_a_debugger():
+    p = platform("linux/amd64")
+    pa, _ = twin("leaf_summary_off_by_one").build(p)
+    lines = [str(v) for v in check_all(pa)]
+    assert "summaries_consistent: chunk 0x200c000 pages [0, 1): summary says free (start=1), bitmap allocated" in lines
+    # Never raw bitmaps or packed summaries: no number wider than an address.
+    for s in lines:
+        assert not re.search(r"0x[0-9a-f]{17,}|\d{21,}", s), s
+
+
+def test_assert_invariants_lists_every_violation():
+    p = platform("linux/amd64")
+    pa, caches = twin("regrow_grown_memory").build(p)
+    with pytest.raises(InvariantViolation) as ei:
+        assert_invariants(pa, "regrow", caches=caches)
+    msg = str(ei.value)
+    assert "after regrow" in msg and "in_use_sorted_coalesced" in msg and "scavenged_implies_free" in msg
+
+
+def test_touched_restricts_per_chunk_checks_to_those_chunks():
+    p = platform("linux/amd64")
+    pa, _ = twin("alloc_keeps_scavenged").build(p)
+    ci = p.base_chunk_idx
+    # The scenario allocates pages in chunks ci and ci+1, so both are scavenged and allocated.
+    assert {v.where.split()[1] for v in check_all(pa, only=["scavenged_implies_free"])} == {hex(ci), hex(ci + 1)}
+    assert [v.where for v in check_all(pa, touched=[ci + 1], only=["scavenged_implies_free"])] == [f"chunk {ci + 1:#x} pages [0, 3)"]
+    assert check_all(pa, touched=[ci + 7], only=["scavenged_implies_free"]) == []
+
+
+@pytest.mark.parametrize("cls", [FindReturnsAddrPlusOne, AllocToCachePastBlock], ids=["B1", "B2"])
+def test_summary_reads_mapped_predicts_the_fault_of_the_next_alloc(cls):
+    # On 64-bit the B1/B2 searchAddr lands on an unmapped summary page; the runtime segfaults.
+    p = platform("linux/amd64")
+    t = twin("b1_find_returns_addr_plus_one" if cls is FindReturnsAddrPlusOne else "b2_alloc_to_cache_past_block")
+    pa, _ = t.build(p)
+    assert any(v.invariant == "summary_reads_mapped" for v in check_all(pa))
+    with pytest.raises(GoFault):
+        pa.alloc(1)
+
+
+# --- the theorems spec/SPEC.md §7 marks FALSE -----------------------------------------------------
+
+
+@pytest.mark.parametrize("pv", PLATFORMS[:3], ids=lambda pv: "-".join(pv))
+def test_tf1_search_addr_often_points_at_an_allocated_page(pv):
+    p = _p(pv)
+    pa = PageAlloc.make(p)
+    pa.grow(_base(p), p.palloc_chunk_bytes)
+    addr, _ = pa.alloc(1)
+    assert pa.search_addr.addr() == addr
+    assert pa.chunk_of(p.base_chunk_idx).get(0) == 1  # allocated
+    c = pa.alloc_to_cache()
+    assert pa.search_addr.addr() == c.base + 63 * PAGE_SIZE
+    assert check_all(pa, caches=[c]) == []  # and every invariant still holds
+
+
+def test_tf2_random_padding_pages_are_scavenged_and_allocated():
+    p = platform("linux/amd64", "1.26")
+    pa = PageAlloc.make(p)
+    pa.grow(_base(p), p.palloc_chunk_bytes)
+    pa.mark_random_padding_pages(_base(p), 5)
+    vs = check_all(pa, only=["scavenged_implies_free"])
+    assert [str(v) for v in vs] == ["scavenged_implies_free: chunk 0x200c000 pages [0, 5): scavenged but allocated"]
+    assert check_all(pa, padding={p.base_chunk_idx: 0b11111}) == []
+
+
+def test_tf3_start_end_span_chunks_that_are_not_grown():
+    p = platform("linux/amd64")
+    pa = PageAlloc.make(p)
+    pa.grow(_base(p, 0), p.palloc_chunk_bytes)
+    pa.grow(_base(p, 2), p.palloc_chunk_bytes)
+    gap = p.base_chunk_idx + 1
+    assert pa.start < gap < pa.end and not pa.in_use.contains(chunk_base(p, gap))
+    assert check_all(pa) == []
+
+
+def test_tf4_regrowing_breaks_in_use():
+    p = platform("linux/386")
+    pa, _ = twin("regrow_grown_memory").build(p)
+    assert check_all(pa, only=["in_use_sorted_coalesced"])
+
+
+def test_tf5_update_contig_on_a_non_uniform_interior_writes_a_wrong_summary():
+    p = platform("linux/amd64")
+    pa, _ = twin("update_contig_non_uniform").build(p)
+    vs = [str(v) for v in check_all(pa, only=["summaries_consistent"])]
+    assert any(f"chunk {p.base_chunk_idx + 1:#x}" in s for s in vs), vs

@@ -369,6 +369,9 @@ func (s *pallocSrv) dispatch(op *pallocSrvOp) (pallocSrvResult, error) {
 		return r, err
 	}
 
+	if !pallocSrvPAOps[op.Op] {
+		return nil, fmt.Errorf("unknown op %q", op.Op)
+	}
 	pa, err := s.pa(op)
 	if err != nil {
 		return nil, err
@@ -434,6 +437,13 @@ func (s *pallocSrv) dispatch(op *pallocSrvOp) (pallocSrvResult, error) {
 		return pallocSrvBench(p, op)
 	}
 	return nil, fmt.Errorf("unknown op %q", op.Op)
+}
+
+// pallocSrvPAOps are the operations on a page allocator ("pa").
+var pallocSrvPAOps = map[string]bool{
+	"grow": true, "alloc": true, "free": true, "find": true, "alloc_range": true, "update": true,
+	"scavenge": true, "next_gen": true, "alloc_to_cache": true, "cache_new": true, "cache_alloc": true,
+	"cache_flush": true, "dump": true, "bench": true,
 }
 
 // pallocSrvScavWord reads "scav" as one 64-bit word (cache_new).

@@ -1,0 +1,223 @@
+"""Build the Go helper: the runtime's own test binary with palloc's overlay, cached by content.
+
+`go test -c -vet=off -overlay overlay.json -o <tmp> runtime` compiles package runtime with its test
+files plus goref/overlay/*.go (and, for a proposed patch, replacement runtime files). The binary is
+cached in platformdirs.user_cache_dir("palloc") under a key that hashes everything that changes it:
+the toolchain version, the contents of the runtime source, the overlay files, the extra (patch)
+overlay, GOARCH and the build settings. Two processes building at once serialise on a file lock, and
+a binary only appears under its final name once it is complete (built to a temporary file in the same
+directory, then os.replace), so nobody ever runs a half-written helper.
+
+The user's GOROOT is never written to. The user's GOCACHE is used (rebuilds are then fast) unless it is
+unwritable, in which case a GOCACHE inside palloc's cache directory is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import filelock
+import platformdirs
+
+from palloc.goref.toolchain import Toolchain, find_toolchain
+from palloc.spec.errors import PallocError
+
+OVERLAY_DIR = Path(__file__).resolve().parent / "overlay"
+# Files added to package runtime (name in src/runtime -> file in goref/overlay).
+OVERLAY_FILES = ("export_palloc_test.go", "palloc_server_test.go")
+# Bump when the build command or key layout changes, so old cache entries are not reused.
+BUILD_SCHEME = 1
+# cgo off: the helper needs no C toolchain, and a GOARCH=386 build needs no 32-bit libc.
+BUILD_ENV = {"CGO_ENABLED": "0", "GOWORK": "off"}
+
+_COMPILER_ERROR = re.compile(r"^(?P<file>[^\s:][^:]*\.(?:go|s)):(?P<line>\d+)(?::\d+)?: (?P<msg>.*)$")
+
+
+def cache_dir() -> Path:
+    """Returns palloc's cache directory (created if missing); $PALLOC_CACHE_DIR overrides it."""
+    d = Path(os.environ.get("PALLOC_CACHE_DIR") or platformdirs.user_cache_dir("palloc"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _runtime_files(runtime_dir: Path) -> list[Path]:
+    return sorted(p for p in runtime_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+def runtime_source_hash(tc: Toolchain, cache: Path | None = None) -> str:
+    """Returns a SHA-256 of the contents of every file under GOROOT/src/runtime.
+
+    Hashing contents takes a second or so; the result is remembered per GOROOT together with a
+    cheap signature (names, sizes, mtimes) and recomputed whenever the signature changes.
+    """
+    files = _runtime_files(tc.runtime_dir)
+    sig = hashlib.sha256()
+    for p in files:
+        st = p.stat()
+        sig.update(f"{p.relative_to(tc.runtime_dir)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    signature = sig.hexdigest()
+    memo = (cache or cache_dir()) / "runtime-hashes" / (hashlib.sha256(str(tc.goroot).encode()).hexdigest()[:24] + ".json")
+    try:
+        saved = json.loads(memo.read_text())
+        if saved.get("signature") == signature:
+            return saved["content"]
+    except (OSError, ValueError, KeyError):
+        pass
+    content = hashlib.sha256()
+    for p in files:
+        content.update(f"{p.relative_to(tc.runtime_dir)}\0".encode())
+        content.update(_sha256_file(p).encode())
+    digest = content.hexdigest()
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"goroot": str(tc.goroot), "signature": signature, "content": digest}))
+    os.replace(tmp, memo)
+    return digest
+
+
+def overlay_hash(extra_overlay: dict[str, str] | None = None) -> tuple[str, str]:
+    """Returns (hash of palloc's overlay files, hash of the extra overlay's paths and contents)."""
+    h = hashlib.sha256()
+    for name in OVERLAY_FILES:
+        h.update(name.encode() + b"\0" + _sha256_file(OVERLAY_DIR / name).encode())
+    e = hashlib.sha256()
+    for rel, path in sorted((extra_overlay or {}).items()):
+        e.update(rel.encode() + b"\0")
+        e.update((_sha256_file(Path(path)) if path else "deleted").encode() + b"\n")
+    return h.hexdigest(), e.hexdigest()
+
+
+def _check_extra(extra_overlay: dict[str, str] | None) -> None:
+    for rel, path in (extra_overlay or {}).items():
+        if os.path.isabs(rel) or ".." in Path(rel).parts or not rel.startswith("src/"):
+            raise PallocError(f"extra overlay key {rel!r} must be a GOROOT-relative path such as src/runtime/mpagealloc.go")
+        if path and not Path(path).is_file():
+            raise PallocError(f"extra overlay file {path} (for {rel}) does not exist")
+
+
+def cache_key(tc: Toolchain, goarch: str | None = None, extra_overlay: dict[str, str] | None = None) -> str:
+    """Returns the hex key naming the helper binary for this toolchain, GOARCH and overlay."""
+    _check_extra(extra_overlay)
+    ov, extra = overlay_hash(extra_overlay)
+    parts = {
+        "scheme": BUILD_SCHEME,
+        "version": tc.version,
+        "goos": tc.goos,
+        "goarch": goarch or tc.goarch,
+        "runtime": runtime_source_hash(tc),
+        "overlay": ov,
+        "extra_overlay": extra,
+        "env": BUILD_ENV,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def helper_path(tc: Toolchain, goarch: str | None = None, extra_overlay: dict[str, str] | None = None) -> Path:
+    """Returns where the helper for these inputs lives in the cache (it may not be built yet)."""
+    key = cache_key(tc, goarch, extra_overlay)
+    return cache_dir() / "helpers" / f"runtime-{tc.version}-{tc.goos}-{goarch or tc.goarch}-{key[:20]}.test"
+
+
+def _gocache(tc: Toolchain) -> dict[str, str]:
+    """Returns {} to use the user's GOCACHE, or a GOCACHE under palloc's cache if that is unwritable."""
+    r = tc.run(["env", "GOCACHE"])
+    d = r.stdout.strip()
+    if r.returncode == 0 and d and d != "off":
+        p = Path(d)
+        probe = p if p.exists() else p.parent
+        if os.access(probe, os.W_OK):
+            return {}
+    own = cache_dir() / "gocache"
+    own.mkdir(parents=True, exist_ok=True)
+    return {"GOCACHE": str(own)}
+
+
+def overlay_document(tc: Toolchain, extra_overlay: dict[str, str] | None = None) -> dict:
+    """Returns the `go -overlay` JSON: absolute GOROOT paths mapped to replacement files."""
+    replace = {str(tc.runtime_dir / name): str(OVERLAY_DIR / name) for name in OVERLAY_FILES}
+    for rel, path in (extra_overlay or {}).items():
+        replace[str(tc.goroot / rel)] = str(Path(path).resolve()) if path else ""
+    return {"Replace": replace}
+
+
+def compile_error_summary(output: str) -> str:
+    """Returns "file:line: message (and N more)" for the first compiler error in `output`."""
+    errors = [m for m in map(_COMPILER_ERROR.match, output.splitlines()) if m]
+    if not errors:
+        tail = [l for l in output.strip().splitlines() if l.strip()]
+        return tail[-1] if tail else "no output"
+    m = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{m['file']}:{m['line']}: {m['msg']}{more}"
+
+
+def build_helper(
+    tc: Toolchain | None = None,
+    goarch: str | None = None,
+    extra_overlay: dict[str, str] | None = None,
+    *,
+    force: bool = False,
+    timeout: float = 1800,
+) -> Path:
+    """Returns the path of a built helper binary, building it if the cache has none.
+
+    `extra_overlay` maps GOROOT-relative paths (src/runtime/mpagealloc.go) to replacement files
+    ("" deletes the file), as a runtime patch is applied. Raises PallocError naming file:line of
+    the first compiler error if the build fails.
+    """
+    tc = tc or find_toolchain()
+    goarch = goarch or tc.goarch
+    out = helper_path(tc, goarch, extra_overlay)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not force:
+        return out
+    with filelock.FileLock(str(out) + ".lock"):
+        if out.exists() and not force:
+            return out  # another process built it while we waited
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=".build-") as work:
+            ov = Path(work) / "overlay.json"
+            ov.write_text(json.dumps(overlay_document(tc, extra_overlay), indent=1))
+            tmp = Path(work) / "runtime.test"
+            env = tc.env(goarch, **BUILD_ENV, **_gocache(tc))
+            t0 = time.monotonic()
+            try:
+                r = subprocess.run(
+                    [str(tc.go), "test", "-c", "-vet=off", "-overlay", str(ov), "-o", str(tmp), "runtime"],
+                    env=env,
+                    cwd=work,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                )
+            except subprocess.TimeoutExpired:
+                raise PallocError(f"building the Go helper took over {timeout:.0f}s; retry with `palloc goref build`") from None
+            if r.returncode != 0 or not tmp.is_file():
+                raise PallocError(f"building the Go helper ({tc.version} {goarch}) failed: {compile_error_summary(r.stderr + r.stdout)}")
+            meta = {
+                "version": tc.version,
+                "goroot": str(tc.goroot),
+                "goos": tc.goos,
+                "goarch": goarch,
+                "extra_overlay": extra_overlay or {},
+                "build_seconds": round(time.monotonic() - t0, 2),
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            (Path(work) / "meta.json").write_text(json.dumps(meta, indent=1))
+            os.replace(Path(work) / "meta.json", str(out) + ".json")
+            os.replace(tmp, out)
+    return out

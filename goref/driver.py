@@ -1,0 +1,358 @@
+"""Drive the Go helper: a persistent runtime test binary that answers batched JSON requests.
+
+GoHelper starts `runtime.test -test.run=^TestPallocServer$` with PALLOC_SERVER=1 and speaks the
+protocol of goref/README.md: one request line `{"id": n, "ops": [...]}`, one response line
+`{"id": n, "results": [...]}`. `call(ops)` returns exactly one result per operation, as a dict
+with a "kind":
+
+  "ok"         the operation ran; its fields follow ("addr", "scav", ...)
+  "error"      the helper refused the operation (bad arguments, no such allocator); it lives on
+  "go-panic"   the operation panicked in Go; recovered, the helper lives on (unless it died)
+  "go-throw"   the runtime called throw: "msg" is its message, "stack" the first frames
+  "go-fault"   the runtime faulted (SIGSEGV/SIGBUS): "msg", "addr" when known, "stack"
+  "go-hang"    no answer within the watchdog timeout; the helper was killed
+  "go-exit"    the helper exited for another reason ("exit_code", "stderr")
+  "skipped"    not run, because an earlier operation of the batch killed the helper
+
+Results of the operations before a death are kept: the helper flushes each result as soon as it
+is known. After a death the helper is restarted lazily by the next call, with no allocators
+(`generation` counts the processes started, so a caller can tell its handles are gone).
+
+Integers: requests may hold any Python int (ints of 2^53 or more are sent as hex strings), and
+every "0x..." string of a response is returned as an int.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from palloc.spec.errors import PallocError
+
+DEATH_KINDS = ("go-throw", "go-fault", "go-panic", "go-hang", "go-exit")
+TEXT_KEYS = frozenset({"msg", "stderr", "stack", "version", "goos", "goarch", "kind", "op"})
+_HEX = re.compile(r"^0x[0-9a-f]+$")
+_SAFE_INT = 1 << 53
+# Lines of a Go traceback that name a function: "runtime.throw({0x5b0, 0x1b})" or "main.f(...)".
+_FRAME = re.compile(r"^([\w./*()\[\]-]+(?:\.[\w*()\[\]-]+)+)\(.*\)$")
+_FILELINE = re.compile(r"^\t(\S+:\d+)")
+
+
+def encode(v: Any) -> Any:
+    """Returns v with every int that a JSON number cannot hold exactly turned into a hex string."""
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        return v if -_SAFE_INT < v < _SAFE_INT else hex(v)
+    if isinstance(v, dict):
+        return {k: encode(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [encode(x) for x in v]
+    return v
+
+
+def decode(v: Any, key: str | None = None) -> Any:
+    """Returns v with every "0x..." string (outside the text fields) turned into an int."""
+    if isinstance(v, str):
+        return int(v, 16) if key not in TEXT_KEYS and _HEX.match(v) else v
+    if isinstance(v, dict):
+        return {k: decode(x, k) for k, x in v.items()}
+    if isinstance(v, list):
+        return [decode(x, key) for x in v]
+    return v
+
+
+def parse_crash(stderr: str) -> dict[str, Any]:
+    """Returns the death result a Go crash report describes: kind, msg, stack head, fault addr.
+
+    A throw prints "fatal error: <msg>"; a fault also prints "unexpected fault address" or
+    "[signal SIGSEGV ...]"; an unrecovered panic prints "panic: <msg>". Anything else is go-exit.
+    """
+    lines = stderr.splitlines()
+    kind, msg, start = "go-exit", "", 0
+    for i, l in enumerate(lines):
+        if l.startswith("fatal error: "):
+            kind, msg, start = "go-throw", l[len("fatal error: "):], i
+            break
+        if l.startswith("panic: "):
+            kind, msg, start = "go-panic", l[len("panic: "):], i
+            break
+    res: dict[str, Any] = {"kind": kind, "msg": msg}
+    fault = re.search(r"\[signal (SIG\w+)[^\]]*?addr=(0x[0-9a-f]+)", stderr)
+    if "unexpected fault address" in stderr or fault or "unexpected signal" in msg:
+        res["kind"] = "go-fault"
+        if fault:
+            res["signal"], res["addr"] = fault.group(1), int(fault.group(2), 16)
+        else:
+            m = re.search(r"unexpected fault address (0x[0-9a-f]+)", stderr)
+            if m:
+                res["addr"] = int(m.group(1), 16)
+    # "runtime: ..." lines printed just before a throw carry the values it complained about.
+    detail = [l for l in lines[max(0, start - 8):start] if l.startswith("runtime: ")]
+    if detail:
+        res["detail"] = detail
+    stack: list[str] = []
+    for i in range(start, len(lines)):
+        m = _FRAME.match(lines[i])
+        if m:
+            where = _FILELINE.match(lines[i + 1]) if i + 1 < len(lines) else None
+            stack.append(m.group(1) + (" " + Path(where.group(1)).name if where else ""))
+            if len(stack) >= 12:
+                break
+    res["stack"] = stack
+    return res
+
+
+class _Process:
+    """One running helper process with its stdout buffer and stderr file."""
+
+    def __init__(self, binary: Path, env: dict[str, str], cwd: str):
+        self.stderr = tempfile.TemporaryFile(prefix="palloc-helper-stderr-")
+        self.proc = subprocess.Popen(
+            [str(binary), "-test.run=^TestPallocServer$", "-test.v=false", "-test.timeout=0", "-test.count=1"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            env=env,
+            cwd=cwd,
+        )
+        self.fd = self.proc.stdout.fileno()
+        os.set_blocking(self.fd, False)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.fd, selectors.EVENT_READ)
+        self.buf = bytearray()
+
+    def stderr_text(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read().decode("utf-8", "replace")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def close(self) -> None:
+        try:
+            self.sel.close()
+        except Exception:
+            pass
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except Exception:
+                pass
+        self.stderr.close()
+
+
+class GoHelper:
+    """A persistent Go helper process; use as a context manager, or call close().
+
+    binary: a built helper (default: build_helper(toolchain, goarch, extra_overlay)).
+    timeout: the watchdog, in seconds, for one batch.
+    """
+
+    def __init__(
+        self,
+        binary: str | os.PathLike | None = None,
+        *,
+        toolchain=None,
+        goarch: str | None = None,
+        extra_overlay: dict[str, str] | None = None,
+        timeout: float = 60.0,
+        env: dict[str, str] | None = None,
+    ):
+        if binary is None:
+            from palloc.goref.build import build_helper
+
+            binary = build_helper(toolchain, goarch, extra_overlay)
+        self.binary = Path(binary)
+        if not self.binary.is_file():
+            raise PallocError(f"Go helper {self.binary} does not exist; build it with `palloc goref build`")
+        self.timeout = timeout
+        self._env = dict(os.environ)
+        self._env.update({"PALLOC_SERVER": "1", "GOTRACEBACK": "single", "GODEBUG": ""})
+        self._env.update(env or {})
+        self._cwd = tempfile.mkdtemp(prefix="palloc-helper-")
+        self._proc: _Process | None = None
+        self._next_id = 0
+        self.generation = 0  # processes started so far
+        self.deaths: list[dict[str, Any]] = []  # every death result, in order
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def __enter__(self) -> "GoHelper":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.proc.pid if self._proc else None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.proc.poll() is None
+
+    def start(self) -> None:
+        """Starts the helper if it is not running (and checks it answers a ping)."""
+        if self.alive:
+            return
+        self._discard()
+        try:
+            self._proc = _Process(self.binary, self._env, self._cwd)
+        except OSError as e:
+            raise PallocError(f"cannot start the Go helper {self.binary} ({e}); rebuild it with `palloc goref build --force`") from None
+        self.generation += 1
+        r = self._batch([{"op": "ping"}], self.timeout)[0]
+        if r.get("kind") != "ok":
+            raise PallocError(f"the Go helper {self.binary} did not answer a ping ({r.get('kind')}: {r.get('msg') or r.get('stderr', '')[-200:]}); rebuild it with `palloc goref build --force`")
+        self.info = r
+
+    def restart(self) -> None:
+        """Kills the helper (if running) and starts a fresh one with no allocators."""
+        self._discard()
+        self.start()
+
+    def close(self) -> None:
+        """Stops the helper: closes its stdin so it exits cleanly, killing it if it does not."""
+        p = self._proc
+        self._proc = None
+        if p is None:
+            return
+        try:
+            p.proc.stdin.close()
+            p.proc.wait(timeout=5)
+        except Exception:
+            p.kill()
+        p.close()
+
+    def _discard(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.close()
+            self._proc = None
+
+    # --- calls ---------------------------------------------------------------------------
+
+    def call(self, ops: Iterable[dict[str, Any]], timeout: float | None = None) -> list[dict[str, Any]]:
+        """Runs a batch of operations; returns one result dict per operation (see the module doc).
+
+        Starts (or restarts, after a death) the helper first if needed. Never raises for what
+        the helper does; raises PallocError only if the helper cannot be started.
+        """
+        ops = list(ops)
+        if not ops:
+            return []
+        if not self.alive:
+            self.start()
+        return self._batch(ops, self.timeout if timeout is None else timeout)
+
+    def call1(self, op: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        """Runs one operation and returns its result."""
+        return self.call([op], timeout)[0]
+
+    def _batch(self, ops: list[dict[str, Any]], timeout: float) -> list[dict[str, Any]]:
+        p = self._proc
+        assert p is not None
+        self._next_id += 1
+        rid = self._next_id
+        line = json.dumps({"id": rid, "ops": [encode(o) for o in ops]}, separators=(",", ":")).encode() + b"\n"
+        deadline = time.monotonic() + timeout
+        try:
+            p.proc.stdin.write(line)
+            p.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return self._died(p, ops, b"", hang=False)
+        while True:
+            nl = p.buf.find(b"\n")
+            if nl >= 0:
+                resp = bytes(p.buf[:nl])
+                del p.buf[: nl + 1]
+                if not resp.startswith(b"{"):
+                    continue  # the testing package's own output ("PASS")
+                msg = json.loads(resp)
+                if "error" in msg and "results" not in msg:
+                    raise PallocError(f"the Go helper rejected a request: {msg['error']}")
+                if msg.get("id") != rid:
+                    continue  # a stale answer
+                return [decode(r) for r in msg["results"]]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return self._died(p, ops, bytes(p.buf), hang=True, timeout=timeout)
+            if not p.sel.select(min(remaining, 1.0)):
+                continue
+            try:
+                chunk = os.read(p.fd, 1 << 20)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                return self._died(p, ops, bytes(p.buf), hang=False)
+            p.buf += chunk
+
+    def _died(self, p: _Process, ops: list, partial: bytes, hang: bool, timeout: float = 0) -> list[dict[str, Any]]:
+        """Returns the results of a batch whose helper died (or hung, and is killed here)."""
+        done = _partial_results(partial)
+        if hang:
+            p.kill()
+        else:
+            try:
+                p.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        stderr = p.stderr_text()
+        if hang:
+            death: dict[str, Any] = {"kind": "go-hang", "msg": f"no answer within {timeout:g}s; helper killed", "stack": []}
+        else:
+            death = parse_crash(stderr)
+        rc = p.proc.returncode
+        death["exit_code"] = rc
+        if rc is not None and rc < 0:
+            try:
+                death["signal"] = death.get("signal") or signal.Signals(-rc).name
+            except ValueError:
+                pass
+        death["stderr"] = stderr[-4000:]
+        death["op_index"] = len(done)
+        death["generation"] = self.generation
+        self.deaths.append(death)
+        self._discard()
+        results = done + [death]
+        results += [{"kind": "skipped"} for _ in range(len(ops) - len(results))]
+        return results[: len(ops)]
+
+
+def _partial_results(partial: bytes) -> list[dict[str, Any]]:
+    """Returns the complete results in an unfinished response line `{"id":n,"results":[r0,r1,...`."""
+    text = partial.decode("utf-8", "replace")
+    i = text.rfind('{"id":')
+    if i < 0:
+        return []
+    j = text.find('"results":[', i)
+    if j < 0:
+        return []
+    pos = j + len('"results":[')
+    dec = json.JSONDecoder()
+    out = []
+    while pos < len(text):
+        if text[pos] in ", ":
+            pos += 1
+            continue
+        try:
+            obj, pos = dec.raw_decode(text, pos)
+        except ValueError:
+            break
+        out.append(decode(obj))
+    return out

@@ -1,0 +1,591 @@
+"""The differential fuzzer: the model and the real runtime in lockstep, as a Hypothesis state machine.
+
+The rules are the allocator's verbs (grow, alloc, free, allocToCache, page-cache alloc and flush,
+scavenge forced and not, nextGen, find, allocRange). Every operation is applied to the model at
+once (the generator reads the model's state to choose only inputs the runtime defines: pages to
+free are pages some earlier operation handed out, allocRange takes free pages, grow takes
+unused chunk-aligned ranges) and the model's named invariants are checked after each. The case
+goes to the Go helper in one batch per example, with a state dump after every operation, and the
+two runs are compared step by step (goref/compare.py). A divergence fails the example, and
+Hypothesis shrinks it.
+
+Heaps that matter are generated on purpose: contiguous growth, discontiguous growth (chunks a
+TiB apart on 64-bit), a chunk whose leaf summary is the last entry of a mapped physical page of
+summary memory (DiscontiguousMappedSumBoundary), nearly full and exhausted chunks (through
+NewPageAlloc), and growth interleaved with allocation.
+
+Mirrors no Go file: it drives the Go 1.27 page allocator (src/runtime/mpagealloc.go and friends).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import time
+from typing import Any, Callable
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, initialize, precondition, rule
+
+from palloc.goref import ops as O
+from palloc.goref.compare import Divergence, HarnessFault, Outcome, compare_runs, self_check
+from palloc.goref.model_side import ModelSide, chunks_of
+from palloc.spec.constants import PAGE_SIZE
+
+FORMAT = "palloc-fuzz-case/1"
+GOARCH_PLATFORM = {"amd64": "linux/amd64", "386": "linux/386", "arm64": "linux/arm64"}
+
+
+@dataclasses.dataclass
+class Case:
+    """A replayable differential case: the platform, the initial heap and the operations."""
+
+    goarch: str
+    go_version: str
+    init: dict | None
+    ops: list[O.Op]
+    model_variant: str | None = None
+    divergence: Divergence | None = None
+    host: dict | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "goarch": self.goarch,
+            "go_version": self.go_version,
+            "model_variant": self.model_variant,
+            "host": self.host,
+            "init": _init_json(self.init),
+            "ops": [op.to_json() for op in self.ops],
+            "divergence": self.divergence.to_json() if self.divergence else None,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Case":
+        """Returns the case a failure file holds; raises ValueError saying what is wrong."""
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise ValueError(f"not a palloc fuzz case (expected \"format\": \"{FORMAT}\")")
+        for k in ("goarch", "go_version", "ops"):
+            if k not in d:
+                raise ValueError(f"missing key {k!r}")
+        if d["goarch"] not in GOARCH_PLATFORM:
+            raise ValueError(f"unsupported goarch {d['goarch']!r}; known: {', '.join(GOARCH_PLATFORM)}")
+        if not isinstance(d["ops"], list):
+            raise ValueError("'ops' must be a list")
+        ops = [O.from_json(x) for x in d["ops"]]
+        init = d.get("init")
+        if init is not None:
+            if not isinstance(init, dict) or not isinstance(init.get("chunks"), dict):
+                raise ValueError("'init' must be null or {\"chunks\": {...}, \"scav\": {...}}")
+            init = {
+                "chunks": {int(k, 0) if isinstance(k, str) else int(k): v for k, v in init["chunks"].items()},
+                "scav": {int(k, 0) if isinstance(k, str) else int(k): v for k, v in (init.get("scav") or {}).items()},
+            }
+        return cls(d["goarch"], d["go_version"], init, ops, d.get("model_variant"), None, d.get("host"))
+
+
+def _init_json(init):
+    if init is None:
+        return None
+    return {
+        "chunks": {hex(k): [list(r) for r in v] for k, v in init["chunks"].items()},
+        "scav": {hex(k): [list(r) for r in v] for k, v in (init.get("scav") or {}).items()},
+    }
+
+
+class DivergenceFound(AssertionError):
+    """An example's two runs diverged (raised inside Hypothesis, so it shrinks the example)."""
+
+    def __init__(self, d: Divergence):
+        super().__init__(d.text())
+        self.divergence = d
+
+
+@dataclasses.dataclass
+class Stats:
+    """What a campaign has checked so far."""
+
+    ops: int = 0
+    examples: int = 0
+    by_kind: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    model_s: float = 0.0
+    go_s: float = 0.0
+    compare_s: float = 0.0
+    invariant_s: float = 0.0
+    started: float = dataclasses.field(default_factory=time.monotonic)
+
+    def rate(self) -> float:
+        el = time.monotonic() - self.started
+        return self.ops / el if el > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        el = time.monotonic() - self.started
+        return {
+            "checked_ops": self.ops,
+            "examples": self.examples,
+            "seconds": round(el, 2),
+            "ops_per_second": round(self.rate(), 1),
+            "ops_by_kind": dict(self.by_kind),
+            "time_split_seconds": {
+                "model": round(self.model_s, 2),
+                "invariants": round(self.invariant_s, 2),
+                "go_helper": round(self.go_s, 2),
+                "compare": round(self.compare_s, 2),
+            },
+        }
+
+
+class Lockstep:
+    """Runs cases on the model as they are generated and on the runtime in one batch each.
+
+    go: a GoSide (or anything with run(init, ops) -> [Outcome]); None runs the model against a
+    second copy of itself (the model-vs-model self-check, no Go needed).
+    """
+
+    def __init__(self, p, go, model_factory: Callable | None = None, host: dict | None = None,
+                 invariants: bool = True, goarch: str = "amd64", go_version: str = "", variant: str | None = None,
+                 on_example: Callable[["Lockstep"], None] | None = None):
+        self.p = p
+        self.go = go
+        self.model_factory = model_factory
+        self.host = dict(host or {})
+        self.invariants = invariants
+        self.goarch, self.go_version, self.variant = goarch, go_version, variant
+        self.stats = Stats()
+        self.failures: list[Case] = []
+        self.on_example = on_example
+        self._check_all = None
+        from palloc.goref.compare import Fmt
+
+        self._fmt = Fmt(p)
+        if invariants:
+            try:
+                from palloc.model.invariants import check_all
+
+                self._check_all = check_all
+            except ImportError:
+                self._check_all = None
+
+    # --- one example -------------------------------------------------------------------
+
+    def begin(self, init: dict | None = None) -> None:
+        self.model = ModelSide(self.p, self.model_factory, self.host)
+        o = self.model.reset(init)
+        self.init = init
+        self.ops: list[O.Op] = []
+        self.outs: list[Outcome] = [o]
+        self.ended = bool(o.crash)
+        self.failed = False
+
+    def step(self, op: O.Op):
+        """Applies op to the model; returns its result, or None if undefined or after a crash.
+
+        An operation the model calls undefined is dropped: the runtime never sees it.
+        """
+        if self.ended:
+            return None
+        t0 = time.perf_counter()
+        o = self.model.apply(op)
+        t1 = time.perf_counter()
+        self.stats.model_s += t1 - t0
+        if o.crash and o.crash[0] == "undefined":
+            return None
+        self.ops.append(op)
+        self.outs.append(o)
+        if o.crash:
+            self.ended = True
+            return None
+        if self._check_all is not None and op.mutates:
+            caches = [c for c in self.model.caches.values() if not c.empty()]
+            vs = self._check_all(self.model.pa, caches=caches, touched=self._touched(self.outs[-2].state, o.state))
+            self.stats.invariant_s += time.perf_counter() - t1
+            if vs:
+                d = Divergence(len(self.ops), op, "invariant", ["the model broke its own named invariants:"] + [str(v) for v in vs[:20]])
+                self._fail(d)
+        return o.result
+
+    def _touched(self, before, after) -> list[int] | None:
+        """Returns the chunks an operation may have changed: bitmaps or leaf summaries that
+        differ, newly grown chunks, and every grown chunk searchAddr moved across."""
+        if before is None or after is None:
+            return None
+        ch = after.chunks
+        out = {ci for ci, v in ch.items() if before.chunks.get(ci) != v}
+        leaf_a, leaf_b = before.summary[-1], after.summary[-1]
+        out.update(ci for ci, v in leaf_b.items() if leaf_a.get(ci) != v and ci in ch)
+        if before.search_addr != after.search_addr:
+            f = self._fmt
+            a, b = sorted((f.chunk_index(before.search_addr), f.chunk_index(after.search_addr)))
+            out.update(ci for ci in ch if a <= ci <= b)
+        return sorted(out)
+
+    def finish(self) -> None:
+        """Runs the example on the other side and compares; raises DivergenceFound on a difference."""
+        if not self.ops or self.failed:
+            return
+        t0 = time.perf_counter()
+        if self.go is None:
+            other = ModelSide(self.p, self.model_factory, self.host).run(self.init, self.ops)
+        else:
+            other = self.go.run(self.init, self.ops)
+        t1 = time.perf_counter()
+        d = compare_runs(self.p, [None] + self.ops, self.outs, other)
+        self.stats.go_s += t1 - t0
+        self.stats.compare_s += time.perf_counter() - t1
+        self.stats.examples += 1
+        if d is None:
+            self.stats.ops += len(self.ops)
+            for op in self.ops:
+                self.stats.by_kind[op.kind] += 1
+        if self.on_example:
+            self.on_example(self)
+        if d is not None:
+            if d.step > 0:
+                d.step -= 1  # step 0 of the run is the initial heap
+            else:
+                d.op = None
+            self._fail(d)
+
+    def _fail(self, d: Divergence) -> None:
+        case = Case(self.goarch, self.go_version, self.init, list(self.ops), self.variant, d, self.host or None)
+        self.failures.append(case)
+        self.failed = self.ended = True
+        raise DivergenceFound(d)
+
+    # --- whole cases (replay and self-check) ---------------------------------------------
+
+    def run_case(self, case: Case) -> Divergence | None:
+        """Re-runs a saved case on both sides; returns the first divergence, or None."""
+        m = ModelSide(self.p, self.model_factory, self.host).run(case.init, case.ops)
+        d = self._invariants_on_replay(case)
+        if d is not None:
+            return d
+        g = self.go.run(case.init, case.ops) if self.go is not None else ModelSide(self.p, None, self.host).run(case.init, case.ops)
+        d = compare_runs(self.p, [None] + case.ops, m, g)
+        if d is not None:
+            d.step, d.op = (d.step - 1, d.op) if d.step > 0 else (0, None)
+        return d
+
+    def _invariants_on_replay(self, case: Case) -> Divergence | None:
+        if self._check_all is None:
+            return None
+        ms = ModelSide(self.p, self.model_factory, self.host)
+        if ms.reset(case.init).crash:
+            return None
+        for i, op in enumerate(case.ops):
+            o = ms.apply(op, with_state=False)
+            if o.crash:
+                return None
+            if op.mutates:
+                vs = self._check_all(ms.pa, caches=[c for c in ms.caches.values() if not c.empty()])
+                if vs:
+                    return Divergence(i, op, "invariant", ["the model broke its own named invariants:"] + [str(v) for v in vs[:20]])
+        return None
+
+    def self_check_case(self, case: Case, fresh_go: Callable | None = None) -> None:
+        """Raises HarnessFault unless each side agrees with itself on the case (run twice).
+
+        fresh_go() returns a GoSide on a new helper process, so the second Go run shares nothing
+        with the first.
+        """
+        ops = [None] + case.ops
+        a = ModelSide(self.p, self.model_factory, self.host).run(case.init, case.ops)
+        b = ModelSide(self.p, self.model_factory, self.host).run(case.init, case.ops)
+        self_check(self.p, "model", ops, a, b)
+        if self.go is not None:
+            g1 = self.go.run(case.init, case.ops)
+            other = fresh_go() if fresh_go else self.go
+            g2 = other.run(case.init, case.ops)
+            self_check(self.p, "runtime", ops, g1, g2)
+
+
+# --- generation ---------------------------------------------------------------------------
+
+
+def npages_strategy(p):
+    """Page counts that matter: small, word and chunk edges, multi-chunk."""
+    cp = p.palloc_chunk_pages
+    edges = sorted({1, 2, 3, 63, 64, 65, 127, 128, 129, cp // 2, cp - 1, cp, cp + 1, 2 * cp - 1, 2 * cp, 2 * cp + 1, 3 * cp})
+    return st.one_of(st.integers(1, 16), st.sampled_from(edges), st.integers(1, 3 * cp))
+
+
+def big_jump(p) -> int:
+    """Chunks between discontiguous growths: a TiB apart on 64-bit (0x40000 chunks), 0x40 on 32-bit."""
+    return 0x40000 if p.is_64bit_page_alloc else 0x40
+
+
+def sums_per_phys_page(p, host) -> int:
+    return (host.get("phys_page_size") or p.phys_page_size) // 8
+
+
+MAX_CHUNKS = 12
+
+
+def make_machine(runner: Lockstep, step_count: int = 40):
+    """Returns the RuleBasedStateMachine class driving `runner` (one example = one fresh heap)."""
+    p = runner.p
+    cp, cb = p.palloc_chunk_pages, p.palloc_chunk_bytes
+    base_ci = p.base_chunk_idx
+    max_ci = (1 << (p.heap_addr_bits - p.log_palloc_chunk_bytes)) - 1
+    spp = sums_per_phys_page(p, runner.host)
+    jump = big_jump(p)
+
+    def chunk_addr(ci: int) -> int:
+        return (ci * cb + p.arena_base_offset) & p.uintptr_mask
+
+    class PageAllocMachine(RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            self.spans: list[tuple[int, int]] = []  # page runs handed out and not yet freed
+
+        # --- the heap -------------------------------------------------------------------
+
+        @initialize(data=st.data())
+        def make_heap(self, data):
+            shape = data.draw(st.sampled_from(["grow", "grow", "new_page_alloc"]), label="shape")
+            if shape == "new_page_alloc":
+                init = data.draw(new_page_alloc_init(), label="init")
+                runner.begin(init)
+                for ci, rs in sorted(init["chunks"].items()):
+                    for i, n in rs:
+                        if n:
+                            self.spans.append((chunk_addr(ci) + i * PAGE_SIZE, n))
+                self.spans = _coalesce_disjoint(self.spans)
+                return
+            runner.begin(None)
+            n = data.draw(st.integers(1, 3), label="growths")
+            for _ in range(n):
+                self._grow(data.draw(placement, label="where"), data.draw(st.integers(1, 3), label="nchunks"))
+
+        def _grown_chunks(self) -> list[int]:
+            pa = runner.model.pa
+            return chunks_of(p, tuple((r.base.addr(), r.limit.addr()) for r in pa.in_use.ranges))
+
+        def _grow(self, where: str, k: int):
+            pa = runner.model.pa
+            grown = self._grown_chunks()
+            if len(grown) + k > MAX_CHUNKS:
+                return
+            if not grown:
+                start = base_ci + (spp - 1 if where == "sum_boundary" else 0)
+            elif where == "above":
+                start = pa.end
+            elif where == "below":
+                start = pa.start - k
+            elif where == "far":
+                start = pa.end + jump
+            else:  # sum_boundary: the next chunk whose leaf summary ends a physical page
+                start = ((pa.end + spp) // spp) * spp - 1 + (jump if pa.end % spp == 0 else 0)
+                start = max(start, pa.end)
+            gs = set(grown)
+            if start <= 0 or start + k > max_ci or any(c in gs for c in range(start, start + k)):
+                return
+            runner.step(O.Grow(chunk_addr(start), k * cb))
+
+        @rule(where=st.sampled_from(["above", "below", "far", "sum_boundary"]), k=st.integers(1, 2))
+        def grow(self, where, k):
+            self._grow(where, k)
+
+        # --- allocation ----------------------------------------------------------------------
+
+        @rule(n=npages_strategy(p))
+        def alloc(self, n):
+            r = runner.step(O.Alloc(n))
+            if r and r[0]:
+                self.spans.append((r[0], n))
+
+        @rule(n=npages_strategy(p))
+        def find(self, n):
+            runner.step(O.Find(n))
+
+        @precondition(lambda self: self.spans)
+        @rule(data=st.data())
+        def free(self, data):
+            i = data.draw(st.integers(0, len(self.spans) - 1), label="span")
+            base, n = self.spans[i]
+            whole = data.draw(st.booleans(), label="whole")
+            lo, k = 0, n
+            if not whole and n > 1:
+                lo = data.draw(st.integers(0, n - 1), label="from")
+                k = data.draw(st.integers(1, n - lo), label="npages")
+            r = runner.step(O.Free(base + lo * PAGE_SIZE, k))
+            if runner.ended:
+                return
+            del self.spans[i]
+            if lo:
+                self.spans.append((base, lo))
+            if lo + k < n:
+                self.spans.append((base + (lo + k) * PAGE_SIZE, n - lo - k))
+            del r
+
+        @rule(data=st.data())
+        def alloc_range(self, data):
+            grown = self._grown_chunks()
+            if not grown:
+                return
+            ci = data.draw(st.sampled_from(grown), label="chunk")
+            d = runner.model.pa.try_chunk_of(ci)
+            if d is None:
+                return
+            free = ~d.v & ((1 << cp) - 1)
+            if not free:
+                return
+            at = data.draw(st.integers(0, cp - 1), label="page")
+            above = free >> at
+            if not above:
+                above, at = free, 0
+            lo = at + ((above & -above).bit_length() - 1)
+            run = free >> lo
+            runlen = (~run & (run + 1)).bit_length() - 1
+            k = data.draw(st.integers(1, min(runlen, 80)), label="npages")
+            base = chunk_addr(ci) + lo * PAGE_SIZE
+            r = runner.step(O.AllocRange(base, k))
+            if r is not None:
+                self.spans.append((base, k))
+
+        # --- page caches ---------------------------------------------------------------
+
+        @rule(slot=st.integers(0, O.CACHE_SLOTS - 1))
+        def alloc_to_cache(self, slot):
+            c = runner.model.caches.get(slot)
+            if c is not None and not c.empty():
+                return
+            runner.step(O.AllocToCache(slot))
+
+        @rule(slot=st.integers(0, O.CACHE_SLOTS - 1), n=st.one_of(st.integers(1, 15), st.sampled_from([16, 32, 63, 64])))
+        def cache_alloc(self, slot, n):
+            if slot not in runner.model.caches:
+                return
+            r = runner.step(O.CacheAlloc(slot, n))
+            if r and r[0]:
+                self.spans.append((r[0], n))
+
+        @rule(slot=st.integers(0, O.CACHE_SLOTS - 1))
+        def cache_flush(self, slot):
+            c = runner.model.caches.get(slot)
+            if c is None or c.empty():
+                return
+            runner.step(O.CacheFlush(slot))
+
+        # --- the scavenger ---------------------------------------------------------------
+
+        @rule(nbytes=st.one_of(st.integers(1, 4 * cb), st.sampled_from([PAGE_SIZE, 64 * PAGE_SIZE, cb, p.uintptr_mask])),
+              force=st.booleans())
+        def scavenge(self, nbytes, force):
+            runner.step(O.Scavenge(nbytes, force))
+
+        @rule()
+        def next_gen(self):
+            runner.step(O.NextGen())
+
+        def teardown(self):
+            runner.finish()
+
+    placement = st.sampled_from(["above", "above", "far", "sum_boundary", "below"])
+
+    def new_page_alloc_init():
+        """NewPageAlloc heaps: chunk layouts x fill patterns (free, nearly full, exhausted, scattered)."""
+
+        @st.composite
+        def build(draw):
+            layout = draw(st.sampled_from(["contiguous", "discontiguous", "sum_boundary"]))
+            k = draw(st.integers(1, 4))
+            if layout == "contiguous":
+                cis = [base_ci + i for i in range(k)]
+            elif layout == "discontiguous":
+                cis = [base_ci + i * jump for i in range(k)]
+            else:
+                cis = [base_ci + spp - 1, base_ci + jump][:max(2, min(k, 2))]
+            cis = [c for c in cis if 0 < c <= max_ci]
+            chunks, scav = {}, {}
+            for ci in cis:
+                fill = draw(st.sampled_from(["free", "full", "nearly_full", "scattered", "scattered"]))
+                if fill == "free":
+                    rs = []
+                elif fill == "full":
+                    rs = [[0, cp]]
+                elif fill == "nearly_full":
+                    holes = sorted(draw(st.sets(st.integers(0, cp - 1), min_size=1, max_size=3)))
+                    rs, at = [], 0
+                    for h in holes:
+                        if h > at:
+                            rs.append([at, h - at])
+                        at = h + 1
+                    if at < cp:
+                        rs.append([at, cp - at])
+                else:
+                    rs = _disjoint_ranges(draw, cp)
+                chunks[ci] = rs
+                if draw(st.booleans()):
+                    scav[ci] = _disjoint_ranges(draw, cp)
+            return {"chunks": chunks, "scav": scav}
+
+        return build()
+
+    PageAllocMachine.TestCase.settings = settings(
+        max_examples=10**9, stateful_step_count=step_count, deadline=None, database=None,
+        suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink], report_multiple_bugs=False,
+    )
+    return PageAllocMachine
+
+
+def _disjoint_ranges(draw, cp: int) -> list[list[int]]:
+    cuts = sorted(draw(st.sets(st.integers(0, cp), min_size=0, max_size=6)))
+    out = []
+    for a, b in zip(cuts[0::2], cuts[1::2]):
+        if b > a:
+            out.append([a, b - a])
+    return out
+
+
+def _coalesce_disjoint(spans):
+    return sorted(spans)
+
+
+# --- campaigns ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class CampaignResult:
+    stats: Stats
+    failure: Case | None
+    harness_fault: HarnessFault | None = None
+    stopped: str = "budget"  # "budget", "divergence", "interrupted", "helper"
+
+
+def run_campaign(runner: Lockstep, seconds: float, seed: int = 0, examples_per_batch: int = 20,
+                 step_count: int = 40, max_examples: int | None = None) -> CampaignResult:
+    """Fuzzes until `seconds` pass or a divergence is found (then shrunk by Hypothesis).
+
+    Runs batches of Hypothesis examples, each batch seeded from (seed, batch number), so a
+    campaign is reproducible from its seed. Returns the shrunk failing case, if any.
+    """
+    import hypothesis
+
+    deadline = time.monotonic() + seconds
+    batch = 0
+    done = 0
+    while time.monotonic() < deadline and (max_examples is None or done < max_examples):
+        machine = make_machine(runner, step_count)
+        n = examples_per_batch if max_examples is None else min(examples_per_batch, max_examples - done)
+        machine.TestCase.settings = settings(machine.TestCase.settings, max_examples=n)
+        test = get_state_machine_test(machine, settings=machine.TestCase.settings)
+        hypothesis.seed(seed * 1_000_003 + batch)(test)
+        batch += 1
+        done += n
+        before = len(runner.failures)
+        try:
+            test()
+        except DivergenceFound:
+            pass
+        except hypothesis.errors.FlakyFailure as e:
+            d = runner.failures[-1].divergence if runner.failures else None
+            fault = HarnessFault("runtime", d or Divergence(0, None, "harness", [str(e)]))
+            return CampaignResult(runner.stats, runner.failures[-1] if runner.failures else None, fault, "divergence")
+        except BaseException as e:  # noqa: BLE001 - Hypothesis wraps divergences in groups
+            if len(runner.failures) == before or isinstance(e, KeyboardInterrupt):
+                raise
+        if len(runner.failures) > before:
+            return CampaignResult(runner.stats, runner.failures[-1], None, "divergence")
+    return CampaignResult(runner.stats, None, None, "budget")

@@ -70,31 +70,41 @@ def decode(v: Any, key: str | None = None) -> Any:
     return v
 
 
+_CRASH_HEADS = (
+    ("go-throw", re.compile(r"^fatal error: (.*)$", re.M)),
+    ("go-panic", re.compile(r"^panic: (.*)$", re.M)),
+    # A signal with no goroutine to blame (on the system stack) prints "SIGSEGV: segmentation
+    # violation" then "PC=... sigcode=... addr=0x...", and no "fatal error" line.
+    ("go-fault", re.compile(r"^(SIG[A-Z]+: .*)$", re.M)),
+)
+
+
 def parse_crash(stderr: str) -> dict[str, Any]:
     """Returns the death result a Go crash report describes: kind, msg, stack head, fault addr.
 
-    A throw prints "fatal error: <msg>"; a fault also prints "unexpected fault address" or
-    "[signal SIGSEGV ...]"; an unrecovered panic prints "panic: <msg>". Anything else is go-exit.
+    Whichever comes first decides: "fatal error: <msg>" (a throw), "panic: <msg>" (an
+    unrecovered panic) or a bare "SIGSEGV: ..." line (a fault on the system stack). A throw that
+    reports a signal ("unexpected fault address", "[signal SIGSEGV ...]", "unexpected signal")
+    is a fault. Anything else is go-exit.
     """
-    lines = stderr.splitlines()
-    kind, msg, start = "go-exit", "", 0
-    for i, l in enumerate(lines):
-        if l.startswith("fatal error: "):
-            kind, msg, start = "go-throw", l[len("fatal error: "):], i
-            break
-        if l.startswith("panic: "):
-            kind, msg, start = "go-panic", l[len("panic: "):], i
-            break
+    found = [(m.start(), kind, m.group(1)) for kind, rx in _CRASH_HEADS if (m := rx.search(stderr))]
+    pos, kind, msg = min(found) if found else (0, "go-exit", "")
     res: dict[str, Any] = {"kind": kind, "msg": msg}
-    fault = re.search(r"\[signal (SIG\w+)[^\]]*?addr=(0x[0-9a-f]+)", stderr)
-    if "unexpected fault address" in stderr or fault or "unexpected signal" in msg:
-        res["kind"] = "go-fault"
-        if fault:
-            res["signal"], res["addr"] = fault.group(1), int(fault.group(2), 16)
-        else:
-            m = re.search(r"unexpected fault address (0x[0-9a-f]+)", stderr)
-            if m:
+    if kind == "go-fault":
+        res["signal"] = msg.split(":")[0]
+        m = re.search(r"^PC=.*?addr=(0x[0-9a-f]+)", stderr[pos:], re.M)
+        if m:
+            res["addr"] = int(m.group(1), 16)
+    else:
+        sig = re.search(r"\[signal (SIG\w+)[^\]]*?addr=(0x[0-9a-f]+)", stderr)
+        if "unexpected fault address" in stderr or sig or "unexpected signal" in msg:
+            res["kind"] = "go-fault"
+            if sig:
+                res["signal"], res["addr"] = sig.group(1), int(sig.group(2), 16)
+            elif m := re.search(r"unexpected fault address (0x[0-9a-f]+)", stderr):
                 res["addr"] = int(m.group(1), 16)
+    lines = stderr.splitlines()
+    start = stderr[:pos].count("\n")
     # "runtime: ..." lines printed just before a throw carry the values it complained about.
     detail = [l for l in lines[max(0, start - 8):start] if l.startswith("runtime: ")]
     if detail:

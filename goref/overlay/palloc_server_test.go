@@ -748,9 +748,10 @@ func (s *pallocSrv) dump(pa *pallocSrvPA, op *pallocSrvOp) (pallocSrvResult, err
 	return r, nil
 }
 
-// pallocSrvBench runs a trace {"ops": [["alloc", n], ["free", k], ["scavenge", nbytes]]} in a
-// tight loop; ["free", k] frees what the trace's op k (an alloc) returned, if it succeeded.
-// It runs once, on the allocator named by "pa" (the current one by default).
+// pallocSrvBench replays a workload trace (palloc's model/workload.py) in a tight native loop:
+// {"ops": [["alloc", npages], ["free", k], ...]}. An alloc appends its address (0 on failure)
+// to a list of live handles; ["free", k] swaps the last handle into slot k, pops, and frees
+// the handle's pages unless it is 0. It runs once, on the allocator named by "pa".
 func pallocSrvBench(p *PageAlloc, op *pallocSrvOp) (pallocSrvResult, error) {
 	var tr struct {
 		Ops [][]pallocSrvU64Str `json:"ops"`
@@ -759,40 +760,60 @@ func pallocSrvBench(p *PageAlloc, op *pallocSrvOp) (pallocSrvResult, error) {
 		return nil, fmt.Errorf("trace: %v", err)
 	}
 	type step struct {
-		kind int // 0 alloc, 1 free, 2 scavenge
-		arg  uint64
+		free bool
+		arg  uintptr
 	}
 	steps := make([]step, len(tr.Ops))
+	live, nallocs := 0, 0
 	for i, o := range tr.Ops {
 		if len(o) != 2 {
 			return nil, fmt.Errorf("trace op %d: want [verb, arg]", i)
 		}
 		switch o[0].s {
 		case "alloc":
-			steps[i] = step{0, o[1].u}
+			steps[i] = step{false, uintptr(o[1].u)}
+			live++
+			nallocs++
 		case "free":
-			if o[1].u >= uint64(i) || tr.Ops[o[1].u][0].s != "alloc" {
-				return nil, fmt.Errorf("trace op %d: free must name an earlier alloc op", i)
+			if o[1].u >= uint64(live) {
+				return nil, fmt.Errorf("trace op %d: free of handle %d with %d live", i, o[1].u, live)
 			}
-			steps[i] = step{1, o[1].u}
-		case "scavenge":
-			steps[i] = step{2, o[1].u}
+			steps[i] = step{true, uintptr(o[1].u)}
+			live--
 		default:
 			return nil, fmt.Errorf("trace op %d: unknown verb %q", i, o[0].s)
 		}
 	}
-	addrs := make([]uintptr, len(steps))
+	addrs := make([]uintptr, 0, nallocs)
+	liveAddr := make([]uintptr, 0, nallocs)
+	liveN := make([]uintptr, 0, nallocs)
+	var scavBytes uintptr
+	failed, skipped, peak := 0, 0, 0
 	t0 := time.Now()
-	for i, st := range steps {
-		switch st.kind {
-		case 0:
-			addrs[i], _ = p.Alloc(uintptr(st.arg))
-		case 1:
-			if a := addrs[st.arg]; a != 0 {
-				p.Free(a, uintptr(steps[st.arg].arg))
+	for _, st := range steps {
+		if !st.free {
+			a, sc := p.Alloc(st.arg)
+			if a == 0 {
+				failed++
+			} else {
+				scavBytes += sc
 			}
-		case 2:
-			addrs[i] = p.PallocScavenge(uintptr(st.arg), true)
+			addrs = append(addrs, a)
+			liveAddr = append(liveAddr, a)
+			liveN = append(liveN, st.arg)
+			if len(liveAddr) > peak {
+				peak = len(liveAddr)
+			}
+			continue
+		}
+		k, last := st.arg, len(liveAddr)-1
+		a, n := liveAddr[k], liveN[k]
+		liveAddr[k], liveN[k] = liveAddr[last], liveN[last]
+		liveAddr, liveN = liveAddr[:last], liveN[:last]
+		if a == 0 {
+			skipped++
+		} else {
+			p.Free(a, n)
 		}
 	}
 	el := time.Since(t0)
@@ -800,7 +821,10 @@ func pallocSrvBench(p *PageAlloc, op *pallocSrvOp) (pallocSrvResult, error) {
 	for i, a := range addrs {
 		out[i] = pallocSrvHex(uint64(a))
 	}
-	return pallocSrvResult{"elapsed_ns": el.Nanoseconds(), "results": out}, nil
+	return pallocSrvResult{
+		"elapsed_ns": el.Nanoseconds(), "results": out, "allocs": nallocs, "frees": len(steps) - nallocs,
+		"failed_allocs": failed, "skipped_frees": skipped, "scav_bytes": pallocSrvHex(uint64(scavBytes)), "peak_live": peak,
+	}, nil
 }
 
 // pallocSrvU64Str is a trace element: a verb string or an unsigned integer.

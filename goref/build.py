@@ -59,35 +59,17 @@ def _runtime_files(runtime_dir: Path) -> list[Path]:
     return sorted(p for p in runtime_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
-def runtime_source_hash(tc: Toolchain, cache: Path | None = None) -> str:
-    """Returns a SHA-256 of the contents of every file under GOROOT/src/runtime.
+def runtime_source_hash(tc: Toolchain) -> str:
+    """Returns a SHA-256 of the names and contents of every file under GOROOT/src/runtime.
 
-    Hashing contents takes a second or so; the result is remembered per GOROOT together with a
-    cheap signature (names, sizes, mtimes) and recomputed whenever the signature changes.
+    Contents, not sizes and mtimes: a patched file of the same size and time must change the key.
+    It takes about a third of a second, so it is not memoised.
     """
-    files = _runtime_files(tc.runtime_dir)
-    sig = hashlib.sha256()
-    for p in files:
-        st = p.stat()
-        sig.update(f"{p.relative_to(tc.runtime_dir)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    signature = sig.hexdigest()
-    memo = (cache or cache_dir()) / "runtime-hashes" / (hashlib.sha256(str(tc.goroot).encode()).hexdigest()[:24] + ".json")
-    try:
-        saved = json.loads(memo.read_text())
-        if saved.get("signature") == signature:
-            return saved["content"]
-    except (OSError, ValueError, KeyError):
-        pass
-    content = hashlib.sha256()
-    for p in files:
-        content.update(f"{p.relative_to(tc.runtime_dir)}\0".encode())
-        content.update(_sha256_file(p).encode())
-    digest = content.hexdigest()
-    memo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"goroot": str(tc.goroot), "signature": signature, "content": digest}))
-    os.replace(tmp, memo)
-    return digest
+    h = hashlib.sha256()
+    for p in _runtime_files(tc.runtime_dir):
+        h.update(f"{p.relative_to(tc.runtime_dir)}\0".encode())
+        h.update(_sha256_file(p).encode())
+    return h.hexdigest()
 
 
 def overlay_hash(extra_overlay: dict[str, str] | None = None) -> tuple[str, str]:

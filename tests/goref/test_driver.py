@@ -1,0 +1,334 @@
+"""GoHelper against the real runtime: constants, memo Appendix A, deaths as results, restarts.
+
+Crash-report parsing is checked on canned Go output without a toolchain; everything else needs
+one (`go` marker) and skips with the reason when there is none.
+"""
+
+from __future__ import annotations
+
+import os
+import platform as host
+from pathlib import Path
+
+import pytest
+
+from palloc.cli.goref import HOST_KEYS, compare_constants
+from palloc.goref.driver import GoHelper, decode, encode, parse_crash
+from palloc.spec import platform
+from palloc.spec.errors import PallocError
+
+BASE = 0x3000000000  # PageBase(BaseChunkIdx, 0) on linux/amd64
+CHUNK = 4 << 20
+
+
+def _toolchain():
+    from palloc.goref.toolchain import find_toolchain
+
+    try:
+        return find_toolchain()
+    except PallocError as e:
+        pytest.skip(f"no Go toolchain ({e})")
+
+
+@pytest.fixture(scope="module")
+def helper():
+    tc = _toolchain()
+    if (tc.goos, tc.goarch) != ("linux", "amd64"):
+        pytest.skip(f"these expectations are linux/amd64's; the toolchain is {tc.goos}/{tc.goarch}")
+    with GoHelper(toolchain=tc, timeout=60) as h:
+        yield h
+
+
+def _ok(results):
+    bad = [r for r in results if r["kind"] != "ok"]
+    assert not bad, bad
+    return results
+
+
+# --- crash reports, no toolchain needed --------------------------------------------------------
+
+THROW = """runtime: inUse=0 npages=3
+fatal error: allocated pages below zero?
+
+runtime stack:
+runtime.throw({0x8a1b2c?, 0x0?})
+\t/go/src/runtime/panic.go:1243 +0x48 fp=0x7ffd sp=0x7ffd pc=0x43b2c8
+runtime.(*scavChunkData).free(...)
+\t/go/src/runtime/mgcscavenge.go:1336
+"""
+
+SIGNAL_FAULT = """unexpected fault address 0x7f0000001000
+fatal error: fault
+[signal SIGSEGV: segmentation violation code=0x1 addr=0x7f0000001000 pc=0x44a9b6]
+
+goroutine 7 gp=0xc000 m=0 mp=0x9 [running]:
+runtime.throw({0x8a1b2c?, 0x0?})
+\t/go/src/runtime/panic.go:1243 +0x48
+runtime.(*pageAlloc).update(0x1, 0x2)
+\t/go/src/runtime/mpagealloc.go:503 +0x1f6
+"""
+
+BARE_FAULT = """SIGSEGV: segmentation violation
+PC=0x44a9b6 m=3 sigcode=2 addr=0x7f559943aff8
+
+goroutine 0 gp=0x1575 m=3 mp=0x1575 [idle]:
+runtime.(*pageAlloc).find(0x1575cefee000, 0x1)
+\t/go/src/runtime/mpagealloc.go:769 +0x1f6 fp=0x1 sp=0x2 pc=0x44a9b6
+"""
+
+PANIC = """panic: runtime error: index out of range [5] with length 3
+
+goroutine 7 [running]:
+runtime_test.(*pallocSrv).dispatch(0x1)
+\t/go/src/runtime/palloc_server_test.go:300 +0x1
+"""
+
+
+def test_throw_report_gives_message_detail_and_stack_head():
+    r = parse_crash(THROW)
+    assert r["kind"] == "go-throw" and r["msg"] == "allocated pages below zero?"
+    assert r["detail"] == ["runtime: inUse=0 npages=3"]
+    assert r["stack"][:2] == ["runtime.throw panic.go:1243", "runtime.(*scavChunkData).free mgcscavenge.go:1336"]
+
+
+def test_signal_during_throw_is_a_fault_with_its_address():
+    r = parse_crash(SIGNAL_FAULT)
+    assert (r["kind"], r["signal"], r["addr"]) == ("go-fault", "SIGSEGV", 0x7F0000001000)
+    assert "runtime.(*pageAlloc).update mpagealloc.go:503" in r["stack"]
+
+
+def test_bare_signal_on_system_stack_is_a_fault():
+    r = parse_crash(BARE_FAULT)
+    assert (r["kind"], r["msg"], r["addr"]) == ("go-fault", "SIGSEGV: segmentation violation", 0x7F559943AFF8)
+    assert r["stack"][0] == "runtime.(*pageAlloc).find mpagealloc.go:769"
+
+
+def test_unrecovered_panic_is_a_panic():
+    r = parse_crash(PANIC)
+    assert (r["kind"], r["msg"]) == ("go-panic", "runtime error: index out of range [5] with length 3")
+
+
+def test_other_deaths_are_exits():
+    assert parse_crash("killed\n")["kind"] == "go-exit"
+
+
+def test_large_ints_travel_as_hex_and_come_back_as_ints():
+    assert encode({"a": 1 << 60, "b": 5, "c": True, "d": [1 << 53]}) == {"a": hex(1 << 60), "b": 5, "c": True, "d": [hex(1 << 53)]}
+    assert decode({"addr": "0x10", "msg": "0x10", "xs": ["0xff"]}) == {"addr": 16, "msg": "0x10", "xs": [255]}
+
+
+# --- the real helper ----------------------------------------------------------------------------
+
+
+def _host_value(key: str) -> int:
+    if key == "physPageSize":
+        return os.sysconf("SC_PAGESIZE")
+    f = Path("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+    return int(f.read_text()) if f.exists() else 0
+
+
+@pytest.mark.go
+@pytest.mark.parametrize("goarch", ["amd64", "386"])
+def test_helper_constants_equal_palloc_platform(goarch):
+    tc = _toolchain()
+    if (tc.goos, host.machine()) != ("linux", "x86_64"):
+        pytest.skip("amd64 and 386 helpers both run only on x86-64 Linux")
+    with GoHelper(toolchain=tc, goarch=goarch) as h:
+        r = h.call1({"op": "constants"})
+    assert (r["kind"], r["goos"], r["goarch"], r["version"]) == ("ok", "linux", goarch, tc.version)
+    mismatches, notes = compare_constants(r, platform(f"linux/{goarch}", r["version"]))
+    assert mismatches == []
+    assert [n for n in notes if n["name"] not in HOST_KEYS] == []
+    for k in HOST_KEYS:  # the helper reports the host's page sizes
+        assert r[k] == _host_value(k)
+
+
+@pytest.mark.go
+def test_constants_broken_twin_is_caught():
+    """The comparison can fail: a platform with another heapAddrBits is reported."""
+    tc = _toolchain()
+    with GoHelper(toolchain=tc) as h:
+        r = h.call1({"op": "constants"})
+    wrong = platform(f"{r['goos']}/{r['goarch']}").replace(summary_level_bits=4)
+    mismatches, _ = compare_constants(r, wrong)
+    assert {"summaryLevelBits", "levelBits"} <= {m["name"] for m in mismatches}
+
+
+@pytest.mark.go
+def test_memo_appendix_a_sequence_is_reproduced(helper):
+    r = _ok(helper.call([
+        {"op": "new", "empty": True},
+        {"op": "grow", "base": BASE, "size": 2 * CHUNK},
+        {"op": "dump", "summaries": "none", "chunks": "none"},
+        {"op": "alloc", "npages": 3},
+        {"op": "dump"},
+        {"op": "free", "base": BASE, "npages": 3},
+        {"op": "dump", "chunks": "none"},
+        {"op": "scavenge", "nbytes": (1 << 64) - 1, "force": True},
+        {"op": "dump", "summaries": "none"},
+        {"op": "drop"},
+    ]))
+    grown, alloc, after_alloc, after_free, scav, after_scav = r[2], r[3], r[4], r[6], r[7], r[8]
+    assert (grown["search_addr"], grown["start"], grown["end"], len(grown["in_use"])) == (BASE, 33603584, 33603586, 1)
+    assert (alloc["addr"], alloc["scav"], after_alloc["search_addr"]) == (BASE, 24576, BASE)
+    want = [(0x200C, 16384, 0x7FA00000), (0x10060, 65640, 0x7FA00000), (0x80300, 525064, 0x7FA00000),
+            (0x401800, 4200456, 0x7FA00000), (0x200C000, 33603592, 0x7F4003FA00000)]
+    for lv, (idx, ln, raw) in zip(after_alloc["summary"], want):
+        seg = lv["entries"][0]
+        assert (seg["lo"], lv["len"], seg["raw"][0]) == (idx, ln, raw)
+    sc = after_alloc["scav_index"]["chunks"][0]
+    assert (sc["ci"], sc["in_use"], sc["last_in_use"], sc["gen"], sc["flags"]) == (0x200C000, 3, 0, 0, 0)
+    assert after_free["search_addr"] == BASE
+    assert after_free["summary"][4]["entries"][0]["raw"][0] == platform("linux/amd64").free_chunk_sum == 0x8000040000200
+    assert scav["released"] == 24576
+    sc = after_scav["scav_index"]["chunks"][0]
+    assert (sc["in_use"], sc["last_in_use"], sc["gen"], sc["flags"]) == (0, 0, 0, 0)
+    c0 = after_scav["chunks"][0]
+    assert (c0["scav"] & (2**64 - 1), c0["alloc"] & (2**64 - 1)) == (2**64 - 1, 0)
+
+
+@pytest.mark.go
+def test_new_page_alloc_state_is_as_memo_4_2(helper):
+    ci = platform("linux/amd64").base_chunk_idx
+    r = _ok(helper.call([
+        {"op": "new", "chunks": {hex(ci): [[0, 512]], hex(ci + 1): [[0, 10]], hex(ci + 3): []}, "scav": {hex(ci + 1): [[5, 100]]}},
+        {"op": "dump", "summaries": "none"},
+        {"op": "drop"},
+    ]))
+    d = r[1]
+    assert (d["search_addr"], d["start"], d["end"]) == (BASE, ci, ci + 4)
+    assert d["in_use"] == [[BASE, BASE + 2 * CHUNK], [BASE + 3 * CHUNK, BASE + 4 * CHUNK]]
+    si = d["scav_index"]
+    assert si["search_addr_force_marked"] and si["search_addr_force"] == BASE + 4 * CHUNK - 8192
+    assert not si["search_addr_bg_marked"]
+    c1 = next(c for c in d["chunks"] if c["ci"] == ci + 1)
+    assert c1["alloc"] == (1 << 10) - 1 and c1["scav"] == ((1 << 105) - 1) ^ ((1 << 10) - 1)
+
+
+@pytest.mark.go
+def test_mapped_summary_bytes_account_for_summary_mapped_ready(helper):
+    r = _ok(helper.call([
+        {"op": "new", "empty": True},
+        {"op": "grow", "base": BASE, "size": CHUNK},
+        {"op": "grow", "base": BASE + (1 << 40), "size": 3 * CHUNK},
+        {"op": "dump", "summaries": "mapped", "chunks": "none"},
+        {"op": "drop"},
+    ]))
+    d = r[3]
+    summary_bytes = sum((hi - lo) * 8 for lv in d["summary"] for lo, hi in lv["mapped"])
+    si = d["scav_index"]
+    assert summary_bytes + (si["max"] - si["min"]) * 8 == d["summary_mapped_ready"]
+    # The mapped entries are readable and hold the grown chunks' free summaries.
+    leaf = {e["lo"] + i: v for e in d["summary"][4]["entries"] for i, v in enumerate(e["raw"])}
+    assert leaf[0x200C000] == platform("linux/amd64").free_chunk_sum
+
+
+@pytest.mark.go
+def test_unmapped_summary_read_is_refused_not_faulted(helper):
+    r = helper.call([
+        {"op": "new", "empty": True},
+        {"op": "grow", "base": BASE, "size": CHUNK},
+        {"op": "dump", "summaries": [[4, 0x300C000, 0x300C001]]},
+        {"op": "ping"},
+        {"op": "drop"},
+    ])
+    assert r[2]["kind"] == "error" and "not mapped" in r[2]["msg"]
+    assert r[3]["kind"] == "ok"
+
+
+@pytest.mark.go
+def test_throw_comes_back_as_go_throw_and_the_helper_restarts(helper):
+    gen = helper.generation
+    r = helper.call([
+        {"op": "new", "empty": True},
+        {"op": "grow", "base": BASE, "size": CHUNK},
+        {"op": "alloc", "npages": 1},
+        {"op": "free", "base": BASE + 8192, "npages": 2},  # page 1 is free: the index goes below zero
+        {"op": "ping"},
+    ])
+    assert [x["kind"] for x in r] == ["ok", "ok", "ok", "go-throw", "skipped"]
+    assert r[2]["addr"] == BASE  # results before the death are kept
+    t = r[3]
+    assert t["msg"] == "allocated pages below zero?" and t["op_index"] == 3
+    assert t["stack"][0].startswith("runtime.throw") and any("scavChunkData).free" in f for f in t["stack"])
+    assert helper.call1({"op": "ping"})["kind"] == "ok"
+    assert helper.generation == gen + 1
+
+
+@pytest.mark.go
+def test_fault_comes_back_as_go_fault(helper):
+    # find on an allocator that never grew reads summary memory nothing mapped.
+    r = helper.call([{"op": "new", "empty": True}, {"op": "find", "npages": 1}])
+    assert r[1]["kind"] == "go-fault" and r[1]["signal"] == "SIGSEGV"
+    assert r[1]["stack"][0].startswith("runtime.(*pageAlloc).find")
+
+
+@pytest.mark.go
+def test_hang_is_caught_by_the_watchdog(helper):
+    r = helper.call([{"op": "ping"}, {"op": "sleep", "ms": 20000}, {"op": "ping"}], timeout=1.0)
+    assert [x["kind"] for x in r] == ["ok", "go-hang", "skipped"]
+    assert r[1]["op_index"] == 1
+    assert helper.call1({"op": "ping"})["kind"] == "ok"
+
+
+@pytest.mark.go
+def test_panics_and_bad_ops_leave_the_helper_alive(helper):
+    pid = helper.call1({"op": "ping"})["pid"]
+    r = helper.call([{"op": "panic", "msg": "boom"}, {"op": "no_such_op"}, {"op": "alloc", "pa": 999, "npages": 1}, {"op": "ping"}])
+    assert [x["kind"] for x in r] == ["go-panic", "error", "error", "ok"]
+    assert "boom" in r[0]["msg"] and "unknown op" in r[1]["msg"] and "no page allocator 999" in r[2]["msg"]
+    assert r[3]["pid"] == pid
+
+
+@pytest.mark.go
+def test_bitmaps_and_words_above_2_53_are_exact(helper):
+    full = (1 << 512) - 1
+    r = _ok(helper.call([
+        {"op": "bits_alloc_range", "bits": 0, "i": 500, "n": 12},
+        {"op": "bits_free", "bits": full, "i": 1, "n": 510},
+        {"op": "find_bit_range64", "c": (1 << 64) - 1 - 1, "n": 63},
+        {"op": "bits_summarize", "bits": 1 << 511},
+        {"op": "bits_find", "bits": full, "npages": 1, "search_idx": 0},
+    ]))
+    assert r[0]["bits"] == ((1 << 12) - 1) << 500
+    assert r[1]["bits"] == 1 | (1 << 511)
+    assert r[2]["index"] == 1
+    assert (r[3]["start"], r[3]["max"], r[3]["end"]) == (511, 511, 0)
+    assert r[4]["index"] == (1 << 64) - 1  # ^uint(0): nothing free
+
+
+@pytest.mark.go
+def test_page_cache_slots(helper):
+    r = _ok(helper.call([
+        {"op": "new", "empty": True},
+        {"op": "grow", "base": BASE, "size": CHUNK},
+        {"op": "alloc_to_cache", "slot": 0},
+        {"op": "cache_alloc", "slot": 0, "npages": 3},
+        {"op": "cache_flush", "slot": 0},
+        {"op": "dump", "summaries": "none"},
+        {"op": "drop"},
+    ]))
+    assert (r[2]["base"], r[2]["cache"], r[2]["scav"]) == (BASE, (1 << 64) - 1, (1 << 64) - 1)
+    assert (r[3]["addr"], r[3]["scav_bytes"], r[3]["cache"]) == (BASE, 3 * 8192, ((1 << 64) - 1) ^ 7)
+    assert r[4]["cache"] == 0
+    assert r[5]["chunks"][0]["alloc"] == 7
+
+
+@pytest.mark.go
+def test_bench_replays_the_workload_like_single_calls(helper):
+    from palloc.model import workload
+
+    tr = workload.trace_list(7, 400)
+    setup = [{"op": "new", "empty": True}, {"op": "grow", "base": BASE, "size": workload.HEAP_CHUNKS * CHUNK}]
+    b = _ok(helper.call(setup + [{"op": "bench", "trace": {"ops": tr}}, {"op": "drop"}]))[2]
+    _ok(helper.call(setup))
+
+    def alloc(n):
+        x = helper.call1({"op": "alloc", "npages": n})
+        return x["addr"], x["scav"]
+
+    st = workload.replay(tr, alloc, lambda base, n: _ok([helper.call1({"op": "free", "base": base, "npages": n})]), record=True)
+    helper.call1({"op": "drop"})
+    assert b["results"] == st.results
+    assert (b["allocs"], b["frees"], b["failed_allocs"], b["peak_live"]) == (st.allocs, st.frees, st.failed_allocs, st.peak_live)
+    assert b["elapsed_ns"] > 0

@@ -47,6 +47,10 @@ def _matches(entry: dict, verdict: str) -> bool:
     return False
 
 
+def _num(x) -> str:
+    return "-" if x is None else str(x)
+
+
 def markdown(rows: list[dict], meta: dict) -> str:
     out = [
         "# palloc mutants",
@@ -54,13 +58,13 @@ def markdown(rows: list[dict], meta: dict) -> str:
         f"Toolchain {meta['toolchain']}, GOARCH {', '.join(meta['goarches'])}, differential budget {meta['seconds']} s "
         f"per mutant and GOARCH, seed {meta['seed']}. {len(rows)} patches.",
         "",
-        "| id | bug | component | expected | verdict | caught by | detected after build (s) | runtime's own tests | as expected |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| id | bug | component | expected | verdict | caught by | first detection after build (s) | differential detection after build (s) | runtime's own tests | as expected |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         out.append(
             f"| {r['id']} | {r['bug']} | {r['component']} | {r['expected']} | {r['verdict']} | "
-            f"{', '.join(r['caught_by']) or '-'} | {r['detected_after_build_s'] if r['detected_after_build_s'] is not None else '-'} | "
+            f"{', '.join(r['caught_by']) or '-'} | {_num(r.get('detected_after_build_s'))} | {_num(r.get('differential_detected_after_build_s'))} | "
             f"{r['runtime_tests']} | {'yes' if r['as_expected'] else '**no**'} |"
         )
     only_palloc = [r["id"] for r in rows if r["verdict"] == "breaks" and r["runtime_tests"] == "missed"]
@@ -97,17 +101,20 @@ def run(args) -> int:
             rep = verify(ov, tc, goarches, args.seconds, args.seed, args.out / "replays", True, not args.no_fuzz, e["id"])
             rt = [c for c in rep["checks"] if c["name"] == "runtime-tests" and c["status"] == "ran"]
             first = rep["first_detection"]
+            diff = [c for c in rep["checks"] if c["name"] == "differential" and c["verdict"] == "breaks"]
             row.update(
                 verdict=rep["verdict"],
                 caught_by=rep["caught_by"],
                 detected_after_build_s=round(first["after_build_seconds"], 1) if first and first["after_build_seconds"] is not None else None,
+                differential_detected_after_build_s=min(round(c["after_build_seconds"], 1) for c in diff) if diff else None,
                 runtime_tests="caught" if any(c["verdict"] == "breaks" for c in rt) else ("missed" if rt else "not run"),
                 build_seconds=rep["build_seconds"],
                 not_run=rep["not_run"],
                 checks=rep["checks"],
             )
         except PallocError as err:
-            row.update(verdict="error", caught_by=[], detected_after_build_s=None, runtime_tests="not run", error=str(err))
+            row.update(verdict="error", caught_by=[], detected_after_build_s=None, differential_detected_after_build_s=None,
+                       runtime_tests="not run", error=str(err))
         row["as_expected"] = _matches(e, row["verdict"])
         row["seconds"] = round(time.monotonic() - t0, 1)
         rows.append(row)

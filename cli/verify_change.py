@@ -6,8 +6,9 @@ on the patched runtime (goref/build.py, extra_overlay), and runs, per GOARCH:
 1. start-up: the patched runtime must start and report its constants (a crash here is `breaks`);
 2. constants: compared with palloc's table for the platform; when the patch changes them the
    proofs are run for the patched constants (when palloc.proofs offers a runner);
-3. baseline: the runtime's own page-allocator tests on the patched binary (goref/baseline.py);
-4. differential: a fuzz campaign of the model against the patched runtime (goref/fuzz.py).
+3. differential: a fuzz campaign of the model against the patched runtime (goref/fuzz.py), run
+   first so its time to detection after the build is its own;
+4. baseline: the runtime's own page-allocator tests on the patched binary (goref/baseline.py).
 
 Verdict `breaks` (exit 1) names the check, the counterexample, the replay file and the differing
 state; `no divergence found` (exit 0) says what was covered, and which checks could not run.
@@ -179,17 +180,21 @@ def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed
                      f"no divergence in {cover['checked_ops']} operations ({cover['examples']} cases, {secs:.0f} s)",
                      {"coverage": cover})
     case = res.failure
-    replay.parent.mkdir(parents=True, exist_ok=True)
-    replay.write_text(json.dumps(case.to_json(), indent=1) + "\n")
     d = case.divergence
-    ev: dict[str, Any] = {"coverage": cover, "replay": str(replay), "divergence": d.to_json() if d else None,
-                          "ops": len(case.ops)}
-    go_test = getattr(fuzz, "go_test_source", None) or getattr(case, "go_test", None)
-    if callable(go_test):
-        try:
-            ev["go_test"] = go_test(case)
-        except Exception:  # noqa: BLE001 - a printer failure must not hide the verdict
-            pass
+    ev: dict[str, Any] = {"coverage": cover, "divergence": d.to_json() if d else None, "ops": len(case.ops)}
+    try:
+        from palloc.goref.report import write_failure
+
+        paths = write_failure(case, replay)
+        ev["replay"] = str(paths["json"])
+        ev["files"] = {k: str(v) for k, v in paths.items()}
+        ev["go_test"] = paths["go"].read_text()
+    except Exception as e:  # noqa: BLE001 - a printer failure must not hide the verdict
+        replay.mkdir(parents=True, exist_ok=True)
+        (replay / "case.json").write_text(json.dumps(case.to_json(), indent=1) + "\n")
+        ev["replay"] = str(replay / "case.json")
+        ev["printer_error"] = str(e)
+    replay = Path(ev["replay"])
     head = d.headline() if d else "divergence"
     return Check("differential", goarch, "ran", "breaks", secs, time.monotonic() - t_built,
                  f"{head} (replay: {replay})", ev)
@@ -212,7 +217,10 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
     for goarch in goarches:
         say(f"{goarch}: building the helper on the patched runtime ({overlay.describe()})")
         t0 = time.monotonic()
-        binary = build_helper(tc, goarch, dict(overlay.files))
+        try:
+            binary = build_helper(tc, goarch, dict(overlay.files))
+        except PallocError as e:
+            raise PallocError(f"{name}: the patched runtime does not build for {goarch}: {e}") from None
         builds[goarch] = round(time.monotonic() - t0, 2)
         t_built = time.monotonic()
         with GoHelper(binary, goarch=goarch, timeout=60) as h:
@@ -222,16 +230,16 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
             if const is not None:
                 checks.append(const)
                 checks.append(_proofs_check(goarch, const.verdict is None and const.status == "ran", hc))
-            if baseline:
-                c = _baseline_check(binary, goarch, t_built)
-                checks.append(c)
-                say(f"{goarch}: {c.detail}")
             if fuzz and hc is not None:
-                c = _fuzz_check(h, goarch, tc, hc, seconds, seed, replay_dir / f"{name}-{goarch}.json", t_built)
+                c = _fuzz_check(h, goarch, tc, hc, seconds, seed, replay_dir / f"{name}-{goarch}", t_built)
                 checks.append(c)
                 say(f"{goarch}: differential: {c.detail}")
             elif fuzz:
                 checks.append(Check("differential", goarch, "skipped", None, detail="the patched runtime does not start"))
+            if baseline:
+                c = _baseline_check(binary, goarch, t_built)
+                checks.append(c)
+                say(f"{goarch}: {c.detail}")
     breaking = [c for c in checks if c.verdict == "breaks"]
     verdict = "breaks" if breaking else "no divergence found"
     first = min(breaking, key=lambda c: c.after_build_seconds or 0.0) if breaking else None
@@ -271,6 +279,16 @@ def format_report(rep: dict[str, Any]) -> str:
 
 
 def run(args) -> int:
+    from palloc.goref import patch as P
+
+    if (args.patch is None) == (args.goroot is None):
+        raise PallocError("give exactly one of PATCH or --goroot DIR")
+    if args.patch is not None:  # a bad patch is reported before looking for a toolchain
+        try:
+            text = args.patch.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise PallocError(f"cannot read patch {args.patch}: {e}") from None
+        P.check_scope(P.parse_files(text, str(args.patch)), str(args.patch))
     tc = _toolchain(args.base_goroot)
     overlay = patch_overlay(args, tc)
     name = args.patch.stem if args.patch else Path(args.goroot).name

@@ -146,9 +146,35 @@ def run_test_binary(binary: Path, regex: str = PAGE_ALLOC_TESTS, timeout: float 
     return tests, code, secs, crash
 
 
+def run_baseline_on_helper(overlay: Overlay | None, goarch: str | None = None, regex: str = PAGE_ALLOC_TESTS,
+                           test_timeout: float = 300) -> BaselineResult:
+    """Runs the runtime's page-allocator tests in the cached Go helper built on the patched runtime.
+
+    The helper is the runtime's own test binary plus palloc's test-only overlay files, which change
+    no runtime code, so the runtime's tests behave in it as in a plain `go test -c`; building it
+    here means a later `palloc verify-change` of the same patch finds it in the cache.
+    """
+    from palloc.goref.build import build_helper
+    from palloc.goref.toolchain import find_toolchain
+
+    tc = find_toolchain()
+    t0 = time.monotonic()
+    try:
+        binary = build_helper(tc, goarch, dict(overlay.files) if overlay else None)
+    except PallocError as e:
+        return BaselineResult("not compiled", "no", time.monotonic() - t0, detail=str(e))
+    build_s = time.monotonic() - t0
+    tests, code, test_s, crash = run_test_binary(binary, regex, test_timeout, goarch)
+    failed = sorted(t for t, v in tests.items() if v in ("fail", "crashed"))
+    if not tests and code == 0:
+        raise PallocError(f"the runtime's tests matched nothing for -run {regex!r}; is this a Go runtime?")
+    caught = bool(failed) or code != 0
+    return BaselineResult("caught" if caught else "missed", "yes", build_s, test_s, tests, failed, code, crash)
+
+
 def run_baseline(overlay: Overlay | None, goroot: Path, goarch: str | None = None, regex: str = PAGE_ALLOC_TESTS,
                  workdir: Path | None = None, test_timeout: float = 300) -> BaselineResult:
-    """Builds the runtime test binary with the overlay and runs the runtime's page-allocator tests."""
+    """Builds a plain runtime test binary with the overlay and runs the runtime's page-allocator tests."""
     with tempfile.TemporaryDirectory(prefix="palloc-baseline-", dir=workdir) as d:
         binary = Path(d) / "runtime.test"
         ok, build_s, out = build_test_binary(overlay, binary, goroot, goarch)
@@ -183,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", help="with --corpus: only these mutant ids")
     ap.add_argument("--goarch", default=None)
     ap.add_argument("--out", type=Path, default=None, help="JSON results (with --corpus: goref/mutants/baseline.json)")
+    ap.add_argument("--skip-done", action="store_true", help="skip patches already in the results file")
+    ap.add_argument("--plain", action="store_true", help="build a plain runtime test binary instead of the cached helper")
     args = ap.parse_args(argv)
     goroot = default_goroot()
     jobs: list[tuple[str, Path]] = [(p.stem, p) for p in args.patches]
@@ -193,8 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     results = prior.get("results", {})
     with tempfile.TemporaryDirectory(prefix="palloc-overlays-") as ovroot:
         for name, path in jobs:
+            if args.skip_done and name in results:
+                continue
             ov = apply_patch(path, goroot, Path(ovroot))
-            res = run_baseline(ov, goroot, args.goarch)
+            res = run_baseline(ov, goroot, args.goarch) if args.plain else run_baseline_on_helper(ov, args.goarch)
             results[name] = {k: v for k, v in res.as_dict().items() if k != "tests"}
             print(f"{name:48} {res.verdict:13} build {res.build_seconds:5.1f}s tests {res.test_seconds:5.1f}s "
                   f"{','.join(res.failed)[:80]}", flush=True)

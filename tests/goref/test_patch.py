@@ -194,3 +194,32 @@ def test_modified_goroot_overlay_lists_exactly_the_differing_runtime_files(goroo
 def test_identical_goroot_is_refused(goroot):
     with pytest.raises(PallocError, match="identical"):
         P.overlay_from_goroot(goroot, goroot)
+
+
+# --- the command line: errors are one line and exit 2, before any Go build ---------------------
+
+
+def _cli(argv, capsys):
+    from palloc.cli.main import main
+
+    code = main(argv)
+    return code, capsys.readouterr().err
+
+
+def test_verify_change_malformed_patch_exits_2_with_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.patch"
+    bad.write_text("not a diff\n")
+    code, err = _cli(["verify-change", str(bad)], capsys)
+    assert code == 2 and "malformed diff" in err and err.count("\n") == 1
+
+
+def test_verify_change_outside_runtime_exits_2(tmp_path, capsys):
+    bad = tmp_path / "os.patch"
+    bad.write_text("--- a/src/os/file.go\n+++ b/src/os/file.go\n@@ -1 +1 @@\n-package os\n+package os2\n")
+    code, err = _cli(["verify-change", str(bad)], capsys)
+    assert code == 2 and "outside the runtime package" in err
+
+
+def test_verify_change_needs_exactly_one_source(capsys):
+    code, err = _cli(["verify-change"], capsys)
+    assert code == 2 and "exactly one of PATCH or --goroot" in err

@@ -199,3 +199,14 @@ def test_memory_per_chunk_is_small():
     d = PallocData(PLATFORMS[0])
     assert not hasattr(d, "__dict__") and not hasattr(d.scavenged, "__dict__")
     assert d.g is d.scavenged.g is PallocData(PLATFORMS[0]).g
+
+
+def test_find_bit_range64_claims_a_run_for_multiples_of_64_above_64():
+    """Go's shift counts are masked (c >> (p & 63)), so n = 128, 192, ... on an all-ones word
+    report a run at bit 0 instead of failing. Callers never pass n > 64 (findSmallN), except
+    pageCache.alloc through its export, where a full cache then hands out its 64 pages for 128.
+    """
+    assert find_bit_range64(MASK64, 65) == 64
+    assert find_bit_range64(MASK64, 128) == 0
+    assert find_bit_range64(MASK64, 192) == 0
+    assert [n for n in range(65, 300) if find_bit_range64(MASK64, n) < 64] == [128, 192, 256]

@@ -179,3 +179,22 @@ def test_broken_fill_aligned_is_caught():
         return fill_aligned(x, m) | 0xFF00
 
     assert broken(x, 8) != fill_aligned_slow(x, 8) == fill_aligned(x, 8) == 0xFF00FF
+
+
+@pytest.mark.parametrize("version,flags", [("1.27", 0x0), ("1.21", 0x2)])
+def test_forced_scavenge_matches_the_runtime_probe(version, flags):
+    """The memo's Appendix A probe (real runtime, linux/amd64): grow 2 chunks, alloc 3, free 3,
+    forced scavenge. Go 1.21 leaves the NoHugePage flag (0x2) in the chunk's index word."""
+    from palloc.model.mpagealloc import PageAlloc
+
+    p = platform("linux/amd64", version)
+    pa = PageAlloc.make(p, test=True, phys_page_size=4096, phys_huge_page_size=2 << 20)
+    base = 0x3000000000
+    pa.grow(base, 2 * p.palloc_chunk_bytes)
+    assert pa.alloc(3) == (base, 3 * 8192)
+    pa.free(base, 3)
+    assert pa.scavenge(p.uintptr_mask, None, True) == 24576
+    sc = pa.scav.index.peek(p.base_chunk_idx)
+    assert (sc.in_use, sc.last_in_use, sc.gen, sc.flags) == (0, 0, 0, flags)
+    chunk = pa.chunk_of(p.base_chunk_idx)
+    assert chunk.scavenged.words()[0] == MASK64 and chunk.words()[0] == 0

@@ -210,3 +210,33 @@ def test_find_bit_range64_claims_a_run_for_multiples_of_64_above_64():
     assert find_bit_range64(MASK64, 128) == 0
     assert find_bit_range64(MASK64, 192) == 0
     assert [n for n in range(65, 300) if find_bit_range64(MASK64, n) < 64] == [128, 192, 256]
+
+
+@pytest.mark.parametrize("p", PLATFORMS, ids=PLATFORM_IDS)
+def test_export_diff_palloc_bits_matches_go_bit_loop(p):
+    from palloc.model.export import BitRange, diff_palloc_bits
+
+    n = p.palloc_chunk_pages
+
+    def slow(a, b):
+        d, base, size = [], 0, 0
+        for i in range(n):
+            if a.get(i) != b.get(i):
+                if size == 0:
+                    base = i
+                size += 1
+            else:
+                if size:
+                    d.append(BitRange(base, size))
+                size = 0
+        if size:
+            d.append(BitRange(base, size))
+        return d
+
+    @settings(max_examples=60, deadline=None)
+    @given(bitmaps(n), bitmaps(n))
+    def check(x, y):
+        a, b = PallocBits(p, x), PallocBits(p, y)
+        assert diff_palloc_bits(a, b) == slow(a, b)
+
+    check()

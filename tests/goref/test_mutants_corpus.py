@@ -114,3 +114,19 @@ def test_every_patch_compiles(tmp_path):
         if r.returncode != 0:
             failures.append(f"{e['id']}: {r.stderr.strip()[:200]}")
     assert failures == []
+
+
+@pytest.mark.go
+@pytest.mark.slow
+@needs_runtime
+def test_verify_change_catches_b1_and_passes_a_benign_refactor(tmp_path):
+    """End to end: B1 breaks (the differential or the runtime's tests), a benign patch shows no divergence."""
+    from palloc.cli.verify_change import verify
+    from palloc.goref.toolchain import find_toolchain
+
+    tc = find_toolchain()
+    by_id = {e["id"]: e for e in ENTRIES}
+    for mid, want in (("b1-find1-addr-plus-one", "breaks"), ("benign-merge-max-as-ifs", "no divergence found")):
+        ov = patch.apply_patch(MUTANTS / by_id[mid]["patch"], tc.goroot, tmp_path / "ov")
+        rep = verify(ov, tc, ["amd64"], seconds=10, replay_dir=tmp_path / "replays", name=mid)
+        assert rep["verdict"] == want, (mid, rep["checks"])

@@ -11,7 +11,7 @@ from palloc.spec.errors import PallocError
 # Constants the runtime asks the OS for: the helper reports the host's, the table the usual ones.
 HOST_KEYS = ("physPageSize", "physHugePageSize")
 # Helper fields that are not constants of Platform.as_dict().
-_NOT_CONSTANTS = {"kind", "goos", "goarch", "version", "pageAlloc64Bit", "exportPhysPageSize"}
+_NOT_CONSTANTS = {"kind", "goos", "goarch", "version", "pageAlloc64Bit"}
 
 
 def register(sub) -> None:

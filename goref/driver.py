@@ -257,29 +257,34 @@ class GoHelper:
 
     # --- calls ---------------------------------------------------------------------------
 
-    def call(self, ops: Iterable[dict[str, Any]], timeout: float | None = None) -> list[dict[str, Any]]:
+    def call(self, ops: Iterable[dict[str, Any]], timeout: float | None = None, flush_each: bool = True) -> list[dict[str, Any]]:
         """Runs a batch of operations; returns one result dict per operation (see the module doc).
 
         Starts (or restarts, after a death) the helper first if needed. Never raises for what
-        the helper does; raises PallocError only if the helper cannot be started.
+        the helper does; raises PallocError only if the helper cannot be started. With
+        flush_each=False the helper writes the batch's results once, at the end: faster, but a
+        death then loses the results before it (they come back as "skipped").
         """
         ops = list(ops)
         if not ops:
             return []
         if not self.alive:
             self.start()
-        return self._batch(ops, self.timeout if timeout is None else timeout)
+        return self._batch(ops, self.timeout if timeout is None else timeout, flush_each)
 
     def call1(self, op: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         """Runs one operation and returns its result."""
         return self.call([op], timeout)[0]
 
-    def _batch(self, ops: list[dict[str, Any]], timeout: float) -> list[dict[str, Any]]:
+    def _batch(self, ops: list[dict[str, Any]], timeout: float, flush_each: bool = True) -> list[dict[str, Any]]:
         p = self._proc
         assert p is not None
         self._next_id += 1
         rid = self._next_id
-        line = json.dumps({"id": rid, "ops": [encode(o) for o in ops]}, separators=(",", ":")).encode() + b"\n"
+        req: dict[str, Any] = {"id": rid, "ops": [encode(o) for o in ops]}
+        if not flush_each:
+            req["flush_each"] = False
+        line = json.dumps(req, separators=(",", ":")).encode() + b"\n"
         deadline = time.monotonic() + timeout
         try:
             p.proc.stdin.write(line)

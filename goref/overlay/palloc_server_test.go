@@ -173,8 +173,11 @@ type pallocSrvOp struct {
 }
 
 type pallocSrvRequest struct {
-	ID  json.RawMessage `json:"id"`
+	ID  json.RawMessage   `json:"id"`
 	Ops []json.RawMessage `json:"ops"`
+	// FlushEach (default true) flushes every result as soon as it is known, so a crash
+	// loses nothing before it; false writes the response once, at the end of the batch.
+	FlushEach *bool `json:"flush_each"`
 }
 
 // pallocSrvPA is one live allocator and its page-cache slots.
@@ -247,7 +250,9 @@ func (s *pallocSrv) serve(line []byte, out *pallocSrvBufio.Writer) {
 			b, _ = json.Marshal(pallocSrvResult{"kind": "error", "msg": "encoding result: " + err.Error()})
 		}
 		out.Write(b)
-		out.Flush()
+		if req.FlushEach == nil || *req.FlushEach {
+			out.Flush()
+		}
 	}
 	out.WriteString("]}\n")
 	out.Flush()
@@ -598,7 +603,6 @@ func (s *pallocSrv) dispatchPure(op *pallocSrvOp) (pallocSrvResult, error) {
 func pallocSrvConstants() pallocSrvResult {
 	c := PallocConstants()
 	h := func(x uintptr) string { return pallocSrvHex(uint64(x)) }
-	ps := PhysPageSize
 	return pallocSrvResult{
 		"goos": runtime.GOOS, "goarch": runtime.GOARCH, "version": runtime.Version(),
 		"ptrSize": int(c.PtrSize), "heapAddrBits": c.HeapAddrBits, "arenaBaseOffset": h(c.ArenaBaseOffset),
@@ -611,7 +615,7 @@ func pallocSrvConstants() pallocSrvResult {
 		"pallocChunksL2Bits": c.PallocChunksL2Bits, "minOffAddr": h(c.MinOffAddr), "maxOffAddr": h(c.MaxOffAddr),
 		"scavChunkHiOccPages": c.ScavChunkHiOccPages, "baseChunkIdx": h(c.BaseChunkIdx),
 		"physPageSize": h(c.PhysPageSize), "physHugePageSize": h(c.PhysHugePageSize),
-		"pageAlloc64Bit": c.PageAlloc64Bit, "exportPhysPageSize": h(ps),
+		"pageAlloc64Bit": c.PageAlloc64Bit,
 	}
 }
 

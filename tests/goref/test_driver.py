@@ -332,3 +332,65 @@ def test_bench_replays_the_workload_like_single_calls(helper):
     assert b["results"] == st.results
     assert (b["allocs"], b["frees"], b["failed_allocs"], b["peak_live"]) == (st.allocs, st.frees, st.failed_allocs, st.peak_live)
     assert b["elapsed_ns"] > 0
+
+
+@pytest.mark.go
+def test_background_scavenge_waits_for_next_gen(helper):
+    ci = platform("linux/amd64").base_chunk_idx
+    r = _ok(helper.call([
+        {"op": "new", "chunks": {hex(ci): []}},  # free, unscavenged; the Bg cursor is cleared
+        {"op": "scavenge", "nbytes": (1 << 64) - 1, "force": False},
+        {"op": "next_gen"},
+        {"op": "dump", "summaries": "none"},
+        {"op": "scavenge", "nbytes": (1 << 64) - 1, "force": False},
+        {"op": "dump", "summaries": "none"},
+        {"op": "drop"},
+    ]))
+    assert r[1]["released"] == 0
+    si = r[3]["scav_index"]
+    assert (si["gen"], si["search_addr_bg_marked"], si["search_addr_bg"]) == (1, True, BASE + CHUNK - 8192)
+    assert si["free_hwm"] == platform("linux/amd64").min_off_addr  # nextGen resets the high-water mark
+    assert r[4]["released"] == CHUNK
+    assert r[5]["chunks"][0]["scav"] == (1 << 512) - 1 and r[5]["scav_index"]["chunks"][0]["flags"] == 0
+
+
+@pytest.mark.go
+def test_find_and_alloc_range_and_update(helper):
+    ci = platform("linux/amd64").base_chunk_idx
+    leaf = [[4, ci, ci + 1]]
+    r = _ok(helper.call([
+        {"op": "new", "chunks": {hex(ci): []}},
+        {"op": "find", "npages": 3},
+        {"op": "alloc_range", "base": BASE + 8192, "npages": 5},  # allocRange updates the summaries itself
+        {"op": "dump", "summaries": leaf},
+        {"op": "find", "npages": 3},
+        {"op": "update", "base": BASE, "npages": 512, "contig": False, "alloc": False},
+        {"op": "dump", "summaries": leaf},
+        {"op": "drop"},
+    ]))
+    assert (r[1]["addr"], r[1]["search_addr"]) == (BASE, BASE)
+    assert r[2]["scav"] == 0  # NewPageAlloc cleared the scavenged bits
+    raw = r[3]["summary"][4]["entries"][0]["raw"][0]
+    assert (raw & (2**21 - 1), (raw >> 21) & (2**21 - 1), raw >> 42) == (1, 506, 506)
+    assert r[3]["chunks"][0]["alloc"] == 0b111110
+    assert r[4]["addr"] == BASE + 6 * 8192
+    assert r[6]["summary"][4]["entries"][0]["raw"][0] == raw  # update recomputes the same summary
+
+
+@pytest.mark.go
+def test_addr_ranges_ops(helper):
+    r = _ok(helper.call([
+        {"op": "addr_ranges_new"},
+        {"op": "addr_ranges_add", "base": BASE, "limit": BASE + 0x1000},
+        {"op": "addr_ranges_add", "base": BASE + 0x3000, "limit": BASE + 0x4000},
+        {"op": "addr_ranges_add", "base": BASE + 0x1000, "limit": BASE + 0x2000},  # coalesces down
+        {"op": "addr_ranges_find_succ", "addr": BASE + 0x2800},
+        {"op": "addr_ranges_contains", "addr": BASE + 0x2800},
+        {"op": "addr_ranges_find_addr_greater_equal", "addr": BASE + 0x2800},
+        {"op": "addr_ranges_remove_last", "nbytes": 0x800},
+        {"op": "addr_ranges_remove_greater_equal", "addr": BASE + 0x1000},
+    ]))
+    assert r[3]["ranges"] == [[BASE, BASE + 0x2000], [BASE + 0x3000, BASE + 0x4000]] and r[3]["total_bytes"] == 0x3000
+    assert (r[4]["index"], r[5]["contains"], r[6]["addr"], r[6]["found"]) == (1, False, BASE + 0x3000, True)
+    assert r[7]["removed"] == [BASE + 0x3800, BASE + 0x4000] and r[7]["total_bytes"] == 0x2800
+    assert r[8]["ranges"] == [[BASE, BASE + 0x1000]] and r[8]["total_bytes"] == 0x1000

@@ -28,6 +28,7 @@ import json
 import os
 import re
 import selectors
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -221,6 +222,7 @@ class GoHelper:
         if self.alive:
             return
         self._discard()
+        os.makedirs(self._cwd, exist_ok=True)
         try:
             self._proc = _Process(self.binary, self._env, self._cwd)
         except OSError as e:
@@ -240,14 +242,14 @@ class GoHelper:
         """Stops the helper: closes its stdin so it exits cleanly, killing it if it does not."""
         p = self._proc
         self._proc = None
-        if p is None:
-            return
-        try:
-            p.proc.stdin.close()
-            p.proc.wait(timeout=5)
-        except Exception:
-            p.kill()
-        p.close()
+        if p is not None:
+            try:
+                p.proc.stdin.close()
+                p.proc.wait(timeout=5)
+            except Exception:
+                p.kill()
+            p.close()
+        shutil.rmtree(self._cwd, ignore_errors=True)
 
     def _discard(self) -> None:
         if self._proc is not None:

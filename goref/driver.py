@@ -39,7 +39,7 @@ from typing import Any, Iterable
 from palloc.spec.errors import PallocError
 
 DEATH_KINDS = ("go-throw", "go-fault", "go-panic", "go-hang", "go-exit")
-TEXT_KEYS = frozenset({"msg", "stderr", "stack", "version", "goos", "goarch", "kind", "op"})
+TEXT_KEYS = frozenset({"msg", "stderr", "stack", "detail", "signal", "version", "goos", "goarch", "kind", "op"})
 _HEX = re.compile(r"^0x[0-9a-f]+$")
 _SAFE_INT = 1 << 53
 # Lines of a Go traceback that name a function: "runtime.throw({0x5b0, 0x1b})" or "main.f(...)".

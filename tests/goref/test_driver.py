@@ -394,3 +394,19 @@ def test_addr_ranges_ops(helper):
     assert (r[4]["index"], r[5]["contains"], r[6]["addr"], r[6]["found"]) == (1, False, BASE + 0x3000, True)
     assert r[7]["removed"] == [BASE + 0x3800, BASE + 0x4000] and r[7]["total_bytes"] == 0x2800
     assert r[8]["ranges"] == [[BASE, BASE + 0x1000]] and r[8]["total_bytes"] == 0x1000
+
+
+@pytest.mark.go
+def test_386_helper_allocates_and_maps_every_summary_level():
+    tc = _toolchain()
+    if (tc.goos, host.machine()) != ("linux", "x86_64"):
+        pytest.skip("a 386 helper runs natively only on x86-64 Linux")
+    p = platform("linux/386")
+    ci = p.base_chunk_idx
+    with GoHelper(toolchain=tc, goarch="386") as h:
+        r = _ok(h.call([{"op": "new", "chunks": {hex(ci): [[0, 1]]}}, {"op": "alloc", "npages": 3}, {"op": "dump", "summaries": "mapped"}]))
+    base = ci * p.palloc_chunk_bytes
+    assert (r[1]["addr"], r[1]["scav"]) == (base + 8192, 0)
+    d = r[2]
+    assert [lv["mapped"] for lv in d["summary"]] == [[[0, n]] for n in p.level_entries]
+    assert d["summary"][3]["entries"][0]["raw"][ci] & (2**18 - 1) == 0  # leaf start: page 0 is allocated

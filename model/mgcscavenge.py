@@ -552,12 +552,13 @@ class ScavengeIndex:
         p = self.p
         sc = self.load(ci)
         sc.free(p, npages, self.gen)
-        addr = (_chunk_base(p, ci) + (page + npages - 1) * PAGE_SIZE) & p.uintptr_mask
-        a = OffAddr(p, addr)
-        if self.free_hwm.less_than(a):
-            self.free_hwm = a
+        mask, abo = p.uintptr_mask, p.arena_base_offset
+        addr = (_chunk_base(p, ci) + (page + npages - 1) * PAGE_SIZE) & mask
+        off = (addr - abo) & mask  # offAddr{addr} in offset order
+        if self.free_hwm._o < off:
+            self.free_hwm = OffAddr(p, addr)
         search_addr, _ = self.search_addr_force.load()
-        if OffAddr(p, search_addr).less_than(a):
+        if ((search_addr - abo) & mask) < off:
             self.search_addr_force.store_marked(addr)
 
     def next_gen(self) -> None:

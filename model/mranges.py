@@ -28,59 +28,68 @@ __all__ = [
 class OffAddr:
     """offAddr: an address in the offset address space, where arenaBaseOffset maps to 0.
 
-    Immutable. Compare with less_than / less_equal / equal (offset order), as Go does.
+    Immutable: the public fields a (the address) and p (the platform) are read-only, and _o caches
+    the offset (a - arenaBaseOffset) mod 2^W. Compare with less_than / less_equal / equal (offset
+    order), as Go does; == and hash use the address only.
     """
 
-    __slots__ = ("p", "a")
+    __slots__ = ("_a", "_o", "_p")
 
     def __init__(self, p, a: int):
-        object.__setattr__(self, "p", p)
-        object.__setattr__(self, "a", a & p.uintptr_mask)
+        mask = p.uintptr_mask  # a cached property of Platform
+        a &= mask
+        self._a = a
+        self._o = (a - p.arena_base_offset) & mask
+        self._p = p
 
-    def __setattr__(self, name, value):
-        raise AttributeError("OffAddr is immutable")
+    @property
+    def a(self) -> int:
+        """The address (Go's offAddr.a)."""
+        return self._a
+
+    @property
+    def p(self):
+        """The platform."""
+        return self._p
 
     def add(self, nbytes: int) -> "OffAddr":
         """Returns the address nbytes above l (uintptr arithmetic, wrapping)."""
-        return OffAddr(self.p, self.a + nbytes)
+        return OffAddr(self._p, self._a + nbytes)
 
     def sub(self, nbytes: int) -> "OffAddr":
         """Returns the address nbytes below l (uintptr arithmetic, wrapping)."""
-        return OffAddr(self.p, self.a - nbytes)
+        return OffAddr(self._p, self._a - nbytes)
 
     def diff(self, l2: "OffAddr") -> int:
         """Returns the number of bytes between l1 and l2, l1.a - l2.a as a uintptr."""
-        return (self.a - l2.a) & self.p.uintptr_mask
-
-    def _off(self) -> int:
-        return (self.a - self.p.arena_base_offset) & self.p.uintptr_mask
+        return (self._a - l2._a) & self._p.uintptr_mask
 
     def less_than(self, l2: "OffAddr") -> bool:
         """Returns true if l1 is less than l2 in the offset address space."""
-        return self._off() < l2._off()
+        return self._o < l2._o
 
     def less_equal(self, l2: "OffAddr") -> bool:
         """Returns true if l1 is less than or equal to l2 in the offset address space."""
-        return self._off() <= l2._off()
+        return self._o <= l2._o
 
     def equal(self, l2: "OffAddr") -> bool:
         """Returns true if the two offAddr values are equal."""
-        return self.a == l2.a
+        return self._a == l2._a
 
     def addr(self) -> int:
         """Returns the virtual address for this offset address."""
-        return self.a
+        return self._a
 
     def __eq__(self, other):
         if not isinstance(other, OffAddr):
             return NotImplemented
-        return self.a == other.a
+        return self._a == other._a
 
     def __hash__(self):
-        return hash(self.a)
+        return hash(self._a)
 
     def __repr__(self):
-        return f"OffAddr(p, {self.a:#x})"
+        return f"OffAddr(p, {self._a:#x})"
 
 
 def min_off_addr(p) -> OffAddr:

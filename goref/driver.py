@@ -38,6 +38,7 @@ from typing import Any, Iterable
 
 from palloc.spec.errors import PallocError
 
+PROTOCOL = 1  # palloc_server_test.go's pallocSrvProtocol
 DEATH_KINDS = ("go-throw", "go-fault", "go-panic", "go-hang", "go-exit")
 TEXT_KEYS = frozenset({"msg", "stderr", "stack", "detail", "signal", "version", "goos", "goarch", "kind", "op"})
 _HEX = re.compile(r"^0x[0-9a-f]+$")
@@ -231,6 +232,8 @@ class GoHelper:
         r = self._batch([{"op": "ping"}], self.timeout)[0]
         if r.get("kind") != "ok":
             raise PallocError(f"the Go helper {self.binary} did not answer a ping ({r.get('kind')}: {r.get('msg') or r.get('stderr', '')[-200:]}); rebuild it with `palloc goref build --force`")
+        if r.get("protocol") != PROTOCOL:
+            raise PallocError(f"the Go helper {self.binary} speaks protocol {r.get('protocol')}, not {PROTOCOL}; rebuild it with `palloc goref build --force`")
         self.info = r
 
     def restart(self) -> None:

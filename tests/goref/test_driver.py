@@ -410,3 +410,39 @@ def test_386_helper_allocates_and_maps_every_summary_level():
     d = r[2]
     assert [lv["mapped"] for lv in d["summary"]] == [[[0, n]] for n in p.level_entries]
     assert d["summary"][3]["entries"][0]["raw"][ci] & (2**18 - 1) == 0  # leaf start: page 0 is allocated
+
+
+# --- partial responses, no toolchain needed -------------------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from palloc.goref.driver import _partial_results  # noqa: E402
+
+_results = st.lists(
+    st.fixed_dictionaries({"kind": st.just("ok")}, optional={
+        "addr": st.integers(0, 2**64 - 1).map(hex),
+        "msg": st.text(max_size=8),
+        "raw": st.lists(st.integers(0, 2**64 - 1).map(hex), max_size=3),
+    }),
+    max_size=6,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_results, st.data())
+def test_a_cut_response_yields_exactly_the_results_written_before_the_cut(results, data):
+    import json
+
+    # The helper writes the head, then each result preceded by "," (not the first), flushing each.
+    head = '{"id":3,"results":['
+    pieces = [json.dumps(r, separators=(",", ":")) for r in results]
+    line = head + ",".join(pieces) + "]}"
+    cut = data.draw(st.integers(0, len(line)))
+    got = _partial_results(line[:cut].encode())
+    # Slow twin: a result counts once its whole text precedes the cut.
+    complete, end = 0, len(head)
+    for k, p in enumerate(pieces):
+        end += (1 if k else 0) + len(p)
+        if end <= cut:
+            complete += 1
+    assert got == [decode(r) for r in results[:complete]]

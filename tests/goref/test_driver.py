@@ -446,3 +446,32 @@ def test_a_cut_response_yields_exactly_the_results_written_before_the_cut(result
         if end <= cut:
             complete += 1
     assert got == [decode(r) for r in results[:complete]]
+
+
+@pytest.mark.go
+def test_cli_constants_exit_0_when_equal_and_1_with_mismatches_listed(monkeypatch, capsys):
+    import json
+
+    import palloc.spec
+    from palloc.cli.main import main
+
+    _toolchain()
+    assert main(["goref", "constants", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["mismatches"] == [] and out["helper"]["heapAddrBits"] == out["palloc"]["heapAddrBits"]
+    real = palloc.spec.platform
+    monkeypatch.setattr(palloc.spec, "platform", lambda name, v: real(name, v).replace(summary_level_bits=4))
+    assert main(["goref", "constants"]) == 1
+    assert "MISMATCH summaryLevelBits: helper 3, palloc 4" in capsys.readouterr().out
+
+
+@pytest.mark.go
+def test_cli_build_reports_a_cached_helper(capsys):
+    import json
+
+    from palloc.cli.main import main
+
+    _toolchain()
+    assert main(["goref", "build", "--json"]) == 0  # the module's helper is already built
+    out = json.loads(capsys.readouterr().out)
+    assert out["cached"] is True and Path(out["helper"]).is_file()

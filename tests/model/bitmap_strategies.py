@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from palloc.spec import platform
 
-# A 64-bit, a 32-bit and a wasm (64-page chunks since 1.26) platform.
-PLATFORMS = [platform("linux/amd64"), platform("linux/386"), platform("js/wasm", "1.27")]
-PLATFORM_IDS = ["linux-amd64", "linux-386", "wasm-1.27"]
+# A 64-bit, a 32-bit and a wasm platform with 64-page chunks (Go >= 1.26).
+PLATFORMS = [platform("linux/amd64"), platform("linux/386"), platform("js/wasm", "1.26")]
+PLATFORM_IDS = ["linux-amd64", "linux-386", "wasm-1.26"]
 
 
 def _runs(n: int):

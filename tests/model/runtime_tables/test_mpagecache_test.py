@@ -70,3 +70,15 @@ def test_page_alloc_alloc_to_cache(env, name, v):
         check_page_cache(b.alloc_to_cache(), expect)
     want = env.new_page_alloc(v["afterAlloc"], v.get("afterScav"))
     check_page_alloc(want, b)
+
+
+def test_full_cache_alloc_of_128_pages_succeeds_as_in_the_runtime():
+    """Finding: findBitRange64(^0, 128) == 0 (masked shift counts), so pageCache.alloc(128) on a
+    full cache returns its base and empties it, though it owned only 64 pages. Verified on the real
+    1.27.3 runtime through export_test (NewPageCache(...).Alloc(128) -> base, scav 0, cache 0).
+    mheap never asks a page cache for more than 15 pages."""
+    c = ex.new_page_cache(0x3000000000, MASK64, 0)
+    assert c.alloc(128) == (0x3000000000, 0)
+    assert c.cache() == 0
+    c = ex.new_page_cache(0x3000000000, MASK64, 0)
+    assert c.alloc(65) == (0, 0) and c.cache() == MASK64

@@ -17,6 +17,7 @@ import dataclasses
 from typing import Callable
 
 from palloc.model.mpagealloc import PageAlloc, chunk_base, chunk_index, chunk_page_index, _off
+from palloc.model.mgcscavenge import ScavengeIndex
 from palloc.model.mpagecache import PageCache
 from palloc.spec.constants import PAGE_CACHE_PAGES, PAGE_SIZE, PALLOC_SUM_BYTES
 
@@ -122,6 +123,27 @@ class AllocToCacheLeavesFree(PageAlloc):
         return c
 
 
+class _IndexFreeMarksPastLastPage(ScavengeIndex):
+    __slots__ = ()
+
+    def free(self, ci, page, npages):
+        super().free(ci, page, npages)
+        addr = chunk_base(self.p, ci) + (page + npages) * PAGE_SIZE
+        a, _ = self.search_addr_force.load()
+        if _off(self.p, a).less_than(_off(self.p, addr)):
+            self.search_addr_force.store_marked(addr)
+
+
+class ScavIndexFreeMarksPastLastPage(PageAlloc):
+    """scavengeIndex.free marks the force cursor one page past the last page freed (as B2 did for searchAddr)."""
+
+    @classmethod
+    def make(cls, p, test=True, **host):
+        pa = super().make(p, test, **host)
+        pa.scav.index.__class__ = _IndexFreeMarksPastLastPage
+        return pa
+
+
 # --- scenarios ------------------------------------------------------------------------------------
 
 
@@ -179,6 +201,14 @@ def _scn_boundary_cache(cls, p):
     pa.alloc(p.palloc_chunk_pages - PAGE_CACHE_PAGES) if p.palloc_chunk_pages > PAGE_CACHE_PAGES else None
     c = pa.alloc_to_cache()  # the last 64-page block of chunk A
     return pa, [c]
+
+
+def _scn_free_last_page(cls, p):
+    a, b = _boundary_chunks(p)
+    pa = _grown(cls, p, a, b)
+    pa.alloc(p.palloc_chunk_pages)  # all of chunk A
+    pa.free(_base(p, a) + (p.palloc_chunk_pages - 1) * PAGE_SIZE, 1)
+    return pa, []
 
 
 def _scn_cache(cls, p):
@@ -304,6 +334,8 @@ TWINS: tuple[BrokenTwin, ...] = (
                corrupt=_summary_outside_in_use, doc=_summary_outside_in_use.__doc__),
     BrokenTwin("alloc_to_cache_skips_index", ("scav_index_in_use_matches_bitmap",), _scn_cache,
                cls=AllocToCacheSkipsIndex, doc=AllocToCacheSkipsIndex.__doc__),
+    BrokenTwin("scav_index_free_marks_past_last_page", ("scav_index_cursors_in_use",), _scn_free_last_page,
+               cls=ScavIndexFreeMarksPastLastPage, doc=ScavIndexFreeMarksPastLastPage.__doc__),
     BrokenTwin("alloc_to_cache_leaves_free", ("page_cache_disjoint",), _scn_cache, cls=AllocToCacheLeavesFree,
                doc=AllocToCacheLeavesFree.__doc__),
     BrokenTwin("duplicate_cache", ("page_cache_disjoint",), _scn_cache, corrupt=_duplicate_cache,

@@ -36,6 +36,7 @@ __all__ = [
     "check_all",
     "in_use_sorted_coalesced",
     "page_cache_disjoint",
+    "scav_index_cursors_in_use",
     "scav_index_in_use_matches_bitmap",
     "scavenged_implies_free",
     "search_addr_in_use",
@@ -473,6 +474,43 @@ def scav_index_in_use_matches_bitmap(pa, *, touched: Iterable[int] | None = None
     return out
 
 
+def scav_index_cursors_in_use(pa, **_) -> list[Violation]:
+    """Checks that the scavenge index's cursors and bounds point into the heap.
+
+    Each cursor (searchAddrBg, searchAddrForce; marked or not) and freeHWM is minOffAddr
+    ("cleared", nothing to scavenge) or an address in inUse; minHeapIdx equals start; on 64-bit
+    the mapped window [min, max) of the index covers [start, end).
+
+    Formalises mgcscavenge.go:scavengeIndex: "searchAddr* is always inclusive and should be the
+    base address of the highest runtime page available for scavenging", "freeHWM is the highest
+    address (in offset address space) that was freed this generation", "[min, max) represents the
+    range of chunks that is safe to access (i.e. will not cause a fault). As an optimization
+    minHeapIdx represents the true minimum chunk that has been mapped". (Its claim "abs(searchAddr)
+    is always guaranteed to be >= min and < max" is false for a cleared cursor: spec/SPEC.md T-F10.)
+    """
+    p = pa.p
+    name = "scav_index_cursors_in_use"
+    idx = pa.scav.index
+    out = []
+    lo = p.min_off_addr
+    for label, cur in (("searchAddrBg", idx.search_addr_bg), ("searchAddrForce", idx.search_addr_force)):
+        a, marked = cur.load()
+        if a == lo and not marked:
+            continue
+        if not pa.in_use.contains(a):
+            m = " (marked)" if marked else ""
+            out.append(Violation(name, f"scav.index.{label} {a:#x}{m} (chunk {_chunk_index(p, a):#x})",
+                                 "neither cleared (minOffAddr) nor in inUse"))
+    h = idx.free_hwm.addr()
+    if h != lo and not pa.in_use.contains(h):
+        out.append(Violation(name, f"scav.index.freeHWM {h:#x}", "neither minOffAddr nor in inUse"))
+    if idx.min_heap_idx != pa.start:
+        out.append(Violation(name, "scav.index.minHeapIdx", f"{idx.min_heap_idx:#x}, but the lowest grown chunk is start = {pa.start:#x}"))
+    if p.is_64bit_page_alloc and pa.start and not (idx.min <= pa.start and pa.end <= idx.max):
+        out.append(Violation(name, "scav.index [min, max)", f"[{idx.min:#x}, {idx.max:#x}) does not cover the heap's chunks [{pa.start:#x}, {pa.end:#x})"))
+    return out
+
+
 def _scav_chunk_data(pa, ci: int):
     """Returns the unpacked scavChunkData of chunk ci (mgcscavenge.go:atomicScavChunkData.load)."""
     return pa.scav.index.peek(ci)
@@ -548,6 +586,7 @@ INVARIANTS: dict[str, Callable[..., list[Violation]]] = {
         bounds_cover_in_use,
         summary_reads_mapped,
         scav_index_in_use_matches_bitmap,
+        scav_index_cursors_in_use,
         page_cache_disjoint,
     )
 }

@@ -180,3 +180,25 @@ def test_tf5_update_contig_on_a_non_uniform_interior_writes_a_wrong_summary():
     pa, _ = twin("update_contig_non_uniform").build(p)
     vs = [str(v) for v in check_all(pa, only=["summaries_consistent"])]
     assert any(f"chunk {p.base_chunk_idx + 1:#x}" in s for s in vs), vs
+
+
+def test_tf10_a_cleared_scavenge_cursor_lies_below_the_index_window():
+    p = platform("linux/amd64")
+    pa = PageAlloc.make(p)
+    pa.grow(_base(p), p.palloc_chunk_bytes)
+    pa.scavenge(1 << 40, None, True)  # nothing to scavenge: grown memory is scavenged; cursor cleared
+    a, marked = pa.scav.index.search_addr_force.load()
+    assert (a, marked) == (p.min_off_addr, False)
+    assert (a - p.arena_base_offset) >> p.log_palloc_chunk_bytes < pa.scav.index.min
+    assert check_all(pa) == []  # a cleared cursor is allowed by scav_index_cursors_in_use
+
+
+@pytest.mark.parametrize("version, broken", [("1.21", True), ("1.22", False), ("1.27", False)])
+def test_tf11_go121_scavenge_index_window_loses_low_chunks(version, broken):
+    # golang/go#63385 (B12): 1.21.13's scavengeIndex.sysGrow tests haveMin == 0 for the first growth.
+    p = platform("linux/arm64", version)
+    pa = PageAlloc.make(p)
+    pa.grow(chunk_base(p, 1), p.palloc_chunk_bytes)
+    pa.grow(chunk_base(p, 512), p.palloc_chunk_bytes)
+    vs = [str(v) for v in check_all(pa, only=["scav_index_cursors_in_use"])]
+    assert vs == (["scav_index_cursors_in_use: scav.index [min, max): [0x200, 0x400) does not cover the heap's chunks [0x1, 0x201)"] if broken else [])

@@ -170,3 +170,17 @@ def test_abstraction_function_reads_free_and_scavenged_pages_of_grown_chunks():
     first = (_base(p) - p.arena_base_offset) // PAGE_SIZE
     assert s.grown == ((first, first + 64),)
     assert s.free == frozenset(range(first + 3, first + 64)) == s.scavenged
+
+
+@pytest.mark.parametrize("pv", PLATFORMS, ids=lambda pv: "-".join(pv))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=OP_LISTS)
+def test_t10_forced_scavenge_releases_every_free_physical_page(pv, ops):
+    r = Refinement(platform(*pv))
+    run_ops(r, ops)
+    r.scavenge(1 << 40, True)
+    s = abstract_of(r.pa)
+    left = s.free - s.scavenged
+    m = max(1, r.pa.phys_page_size // PAGE_SIZE)
+    whole = {pn // m for pn in left if all(pn - pn % m + i in left for i in range(m))}
+    assert not whole, f"{len(whole)} free physical pages left unscavenged after {r.log}"

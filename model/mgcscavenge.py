@@ -659,3 +659,36 @@ class PageAllocScavenge:
         self.scav.index.set_empty(ci)
         return 0
 
+
+
+def scavenge_index_find_slow(s: ScavengeIndex, force: bool) -> tuple[int, int]:
+    """Returns ScavengeIndex.find(force), by Go's loop over every chunk index (mutating s likewise).
+
+    The slow twin of find, which visits only the chunks the sparse index holds.
+    """
+    p = s.p
+    cursor = s.search_addr_force if force else s.search_addr_bg
+    search_addr, marked = cursor.load()
+    if search_addr == p.min_off_addr:
+        return 0, 0
+    lo = s.min_heap_idx
+    start = _chunk_index(p, search_addr)
+    i = start
+    while i >= lo:
+        if not s._lo() <= i < s.max:
+            raise GoFault(f"scavenge index chunk {i:#x} outside the mapped window")
+        sc = s.chunks.get(i, ScavChunkData())
+        if sc.should_scavenge(p, s.gen, force):
+            if i == start:
+                return i, _chunk_page_index(p, search_addr)
+            new_search_addr = (_chunk_base(p, i) + p.palloc_chunk_bytes - PAGE_SIZE) & p.uintptr_mask
+            if marked:
+                cursor.store_unmark(search_addr, new_search_addr)
+            else:
+                cursor.store_min(new_search_addr)
+            return i, p.palloc_chunk_pages - 1
+        if i == 0:
+            raise GoFault("chunkIdx wrapped below 0 in the scavenge index scan")
+        i -= 1
+    cursor.clear()
+    return 0, 0

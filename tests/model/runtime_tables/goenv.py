@@ -8,6 +8,8 @@ ranges like the Go helpers do.
 
 from __future__ import annotations
 
+import pytest
+
 from palloc.model import export as ex
 from palloc.model.gomath import MASK64
 from palloc.spec import platform
@@ -146,3 +148,20 @@ def check_page_cache(got, want) -> None:
     assert got.base() == want.base(), f"bad pageCache base: got {got.base():#x}, want {want.base():#x}"
     assert got.cache() == want.cache(), f"bad pageCache bits: got {got.cache():016x}, want {want.cache():016x}"
     assert got.scav() == want.scav(), f"bad pageCache scav: got {got.scav():016x}, want {want.scav():016x}"
+
+
+def table_cases(table_fn, key="name"):
+    """Returns pytest params (env, name, case) for every platform and every case of a Go table.
+
+    Dict tables are keyed by case name; list tables carry the name in the `key` field.
+    """
+    out = []
+    for env, pid in zip(ENVS, IDS):
+        tests = table_fn(env.names)
+        items = tests.items() if isinstance(tests, dict) else ((t[key], t) for t in tests)
+        for name, case in items:
+            out.append(pytest.param(env, name, case, id=f"{pid}/{name}"))
+    return out
+
+
+ENVS = [Env(p, phys, huge) for p, phys, huge in PLATFORMS]

@@ -11,8 +11,7 @@ import random
 
 import go_tables
 import pytest
-from conftest import ENVS, IDS, table_cases
-from goenv import Env, check_page_alloc
+from goenv import ENVS, IDS, Env, check_page_alloc, table_cases
 
 from palloc.model import export as ex
 from palloc.model.gomath import MASK64

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import go_tables
 import pytest
-from conftest import table_cases
-from goenv import check_page_alloc
+from goenv import table_cases, check_page_alloc
 
 
 @pytest.mark.parametrize("env,name,v", table_cases(go_tables.TestPageAllocGrow))

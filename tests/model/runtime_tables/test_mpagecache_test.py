@@ -6,8 +6,7 @@ import random
 
 import go_tables
 import pytest
-from conftest import table_cases
-from goenv import check_page_alloc, check_page_cache
+from goenv import table_cases, check_page_alloc, check_page_cache
 
 from palloc.model import export as ex
 from palloc.model.gomath import MASK64

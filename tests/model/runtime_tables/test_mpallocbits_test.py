@@ -6,8 +6,7 @@ import random
 
 import go_tables
 import pytest
-from conftest import table_cases
-from goenv import check_palloc_bits, invert_palloc_bits
+from goenv import table_cases, check_palloc_bits, invert_palloc_bits
 
 from palloc.model import export as ex
 from palloc.model.gomath import MASK64

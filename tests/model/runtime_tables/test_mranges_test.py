@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import go_tables
 import pytest
-from conftest import table_cases
+from goenv import table_cases
 
 from palloc.model import export as ex
 from palloc.spec import platform

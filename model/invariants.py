@@ -201,9 +201,10 @@ def summaries_consistent(pa, *, touched: Iterable[int] | None = None, **_) -> li
     leaf outside inUse claims a free page.
 
     Formalises mpagealloc.go:pageAlloc.summary, "Radix tree of summaries", and the contract of
-    mpagealloc.go:update: "updates heap metadata. It must be called each time the bitmap is
-    updated." A summary is the packed (start, max, end) of mpagealloc.go:pallocSum: "the number
-    of contiguous free pages at the start, the maximum number anywhere, and at the end".
+    mpagealloc.go:update: "update updates heap metadata. It must be called each time the bitmap
+    is updated." mpagealloc.go:pallocSum: "pallocSum is a packed summary type which packs three
+    numbers: start, max, and end into a single 8-byte value. Each of these values are a summary
+    of a bitmap".
     """
     name, p = "summaries_consistent", pa.p
     out: list[Violation] = []
@@ -331,9 +332,10 @@ def scavenged_implies_free(pa, *, touched: Iterable[int] | None = None, padding=
 def in_use_sorted_coalesced(pa, **_) -> list[Violation]:
     """Checks that inUse is sorted, coalesced, chunk-aligned, and totalBytes is its size.
 
-    Formalises mranges.go:addrRanges.ranges: "ranges is a slice of ranges sorted by base" and
-    addrRanges.add, which "coalesces with any ranges it touches"; and totalBytes: "the total
-    amount of address space in bytes counted by this addrRanges".
+    Formalises mranges.go:addrRanges.ranges, "ranges is a slice of ranges sorted by base.", the
+    type's comment "The ranges are coalesced eagerly to reduce the number ranges it holds.", and
+    totalBytes: "totalBytes is the total amount of address space in bytes counted by this
+    addrRanges." (pageAlloc.grow only ever adds chunk-aligned ranges.)
     """
     p = pa.p
     name = "in_use_sorted_coalesced"
@@ -447,8 +449,8 @@ def scav_index_in_use_matches_bitmap(pa, *, touched: Iterable[int] | None = None
     the chunk, and a full chunk is marked empty.
 
     Formalises mgcscavenge.go:scavChunkData.inUse: "inUse indicates how many pages in this chunk
-    are currently allocated", and scavChunkData.alloc: "if sc.inUse == uint16(pallocChunkPages)
-    { sc.setEmpty() }".
+    are currently allocated.", and scavChunkData.alloc, which on `sc.inUse == pallocChunkPages`
+    calls setEmpty: "There's nothing for the scavenger to take from here."
     """
     p = pa.p
     name = "scav_index_in_use_matches_bitmap"

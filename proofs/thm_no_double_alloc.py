@@ -1,0 +1,446 @@
+"""Theorem 3 (no double allocation): the allocator's invariants are inductive, and alloc hands out only free pages.
+
+State (symbolic, every value at once): K chunks of C pages, each grown or not; the
+allocation bitmap B and scavenged bitmap S over all K*C pages (an ungrown chunk is modelled
+as all allocated and unscavenged, so its summary is 0 as in the runtime); the leaf summary
+of every chunk; and searchAddr as a page index, K*C standing for maxSearchAddr. Invariants
+(the named predicates of model/invariants.py, restricted to this abstraction):
+
+  summaries_consistent         sums[i] = summarize_slow(B's chunk i) for every chunk
+  search_addr_in_use           searchAddr is in a grown chunk, or is maxSearchAddr
+  below_search_addr_allocated  every page below searchAddr is allocated
+  scavenged_implies_free       S & B = 0
+  ungrown chunks               all allocated, none scavenged
+
+Theorems, each one obligation over all states satisfying the invariants (Inv):
+  alloc        Inv(s) and alloc(n) returns addr != 0  =>  pages [addr, addr+n) were all free
+               in s and lie in grown chunks, and B' = B | [addr, addr+n)   (no double alloc);
+               Inv(s) => Inv(alloc(s)) on success and failure; free(addr, n) after it restores B.
+  free         Inv(s), [base, base+n) allocated in grown chunks  =>  B' = B \\ range, Inv(s').
+  grow         Inv(s), chunk g ungrown  =>  Inv(grow(s, g)).
+  allocToCache Inv(s)  =>  Inv(s'), and the cache is exactly the free pages of its block:
+               free pages before = free pages after + |cache| (conservation).
+  flush        Inv(s), a cache whose pages are allocated  =>  Inv(s'), and conservation.
+  scavenge     Inv(s), marking any set of free pages scavenged  =>  Inv(s').
+By induction over the sequence of operations (grow, alloc, free, allocToCache, flush,
+scavenge) from the empty heap (all invariants hold trivially: nothing grown, searchAddr =
+maxSearchAddr... or any in-use value), the invariants hold in every reachable state, and so
+no page is ever handed out twice.
+
+Encodings follow mpagealloc.go's alloc (fast path in searchAddr's chunk, then find), find
+(the level loop over entries with base/size, foundFree and findMappedAddr), free, grow and
+mpagecache.go's allocToCache and flush.
+
+BOUNDED, honestly: K = 4 chunks of C = 8 pages with page-cache blocks of 4 pages (an
+abstraction of 512-page chunks and 64-page blocks), and one summary level (find's loop runs
+over the leaf entries of one block; the upper levels run the same loop on merged summaries,
+which Theorem 2 proves equal to the summary of the pages below). pallocBits.find inside a
+chunk is its specification (lowest fit, first free page), which the model's slow-twin tests
+tie to the Go algorithm. Discontiguous heaps are covered: any subset of chunks may be grown.
+The lift to full size is an argument, not a proof: no step depends on K, C or the block size
+beyond alignment (C a multiple of the block, block a power of two).
+
+Broken twins (each must give a counterexample): free without lowering searchAddr;
+allocToCache setting searchAddr one past the cache (golang/go#38605); grow without lowering
+searchAddr; alloc that does not clear the scavenged bits of the pages it hands out.
+"""
+
+from __future__ import annotations
+
+from palloc.proofs import smt
+from palloc.proofs import smt_encode as E
+from palloc.proofs.smt import Goal, Obligation
+
+THEOREM = "no_double_alloc"
+
+K, C, BLOCK = 4, 8, 4
+N = K * C
+W = 64  # every quantity as a 64-bit vector; page bitmaps use the low N bits
+NONE = (1 << 64) - 1
+
+
+def bv(v):
+    return E.bv(v, W)
+
+
+def _mask(lo, n):
+    """Bits [lo, lo+n) of a 64-bit vector (lo, n symbolic, lo + n <= 64)."""
+    ones = smt.If(n == 64, bv(NONE), (bv(1) << n) - 1)
+    return ones << lo
+
+
+HEAP = bv((1 << N) - 1)
+
+
+def _chunk_bits(B, i):
+    """Chunk i's C bits of B, as a 64-bit vector (i symbolic)."""
+    return smt.LShR(B, i * C) & bv((1 << C) - 1)
+
+
+def _chunk_sum(cb):
+    """summarize_slow of C bits: (start, max, end) as 64-bit vectors."""
+    st, mx, en, n = bv(0), bv(0), bv(0), bv(0)
+    for k in range(C):
+        b = smt.Extract(k, k, cb) == 1
+        st = smt.If(b, st, smt.If(st == n, st + 1, st))
+        mx = smt.If(b, mx, E.umax(mx, en + 1))
+        en = smt.If(b, bv(0), en + 1)
+        n = n + 1
+    return st, mx, en
+
+
+def _first_fit(cb, n):
+    """pallocBits.find's result (spec): lowest p with [p, p+n) free in the chunk, or NONE."""
+    r = bv(NONE)
+    for p in reversed(range(C)):
+        fits = smt.And(smt.ULE(n + p, C), (smt.LShR(cb, p) & _mask(bv(0), n)) == 0)
+        r = smt.If(fits, bv(p), r)
+    return r
+
+
+def _first_free(cb):
+    """pallocBits.find's new searchIdx (spec): the first free page of the chunk (C if none)."""
+    r = bv(C)
+    for p in reversed(range(C)):
+        r = smt.If(smt.Extract(p, p, cb) == 0, bv(p), r)
+    return r
+
+
+def _grown(G, i):
+    return smt.Extract(0, 0, smt.LShR(G, i)) == 1
+
+
+class State:
+    def __init__(self, tag, B=None, S=None, G=None, sa=None, sums=None):
+        self.B = B if B is not None else smt.BitVec(f"{tag}B", W)
+        self.S = S if S is not None else smt.BitVec(f"{tag}S", W)
+        self.G = G if G is not None else smt.BitVec(f"{tag}G", W)
+        self.sa = sa if sa is not None else smt.BitVec(f"{tag}searchAddr", W)
+        self.sums = sums if sums is not None else [
+            tuple(smt.BitVec(f"{tag}sum{i}.{f}", W) for f in ("start", "max", "end")) for i in range(K)
+        ]
+
+    def with_(self, **kw):
+        d = dict(B=self.B, S=self.S, G=self.G, sa=self.sa, sums=self.sums)
+        d.update(kw)
+        return State("", **d)
+
+    def resummarize(self):
+        return self.with_(sums=[_chunk_sum(_chunk_bits(self.B, bv(i))) for i in range(K)])
+
+
+# --- the named invariants --------------------------------------------------------------------
+
+
+def summaries_consistent(s):
+    return smt.And(*[smt.And(*[a == b for a, b in zip(s.sums[i], _chunk_sum(_chunk_bits(s.B, bv(i))))])
+                     for i in range(K)])
+
+
+def search_addr_in_use(s):
+    return smt.Or(s.sa == N, smt.And(smt.ULT(s.sa, N), _grown(s.G, smt.UDiv(s.sa, C))))
+
+
+def below_search_addr_allocated(s):
+    m = _mask(bv(0), smt.If(smt.ULE(s.sa, N), s.sa, bv(N)))
+    return s.B & m == m
+
+
+def scavenged_implies_free(s):
+    return s.S & s.B == 0
+
+
+def ungrown_chunks_unavailable(s):
+    parts = [s.G & ~bv((1 << K) - 1) == 0, s.B & ~HEAP == 0, s.S & ~HEAP == 0]
+    for i in range(K):
+        cm = bv(((1 << C) - 1) << (i * C))
+        parts.append(smt.Implies(smt.Not(_grown(s.G, bv(i))), smt.And(s.B & cm == cm, s.S & cm == 0)))
+    return smt.And(*parts)
+
+
+INVARIANTS = {
+    "summaries_consistent": summaries_consistent,
+    "search_addr_in_use": search_addr_in_use,
+    "below_search_addr_allocated": below_search_addr_allocated,
+    "scavenged_implies_free": scavenged_implies_free,
+    "ungrown_chunks_unavailable": ungrown_chunks_unavailable,
+}
+
+
+def inv(s):
+    return smt.And(*[f(s) for f in INVARIANTS.values()])
+
+
+def _broken(s):
+    """Names of the invariants s breaks (for the counterexample printer)."""
+    return {name: smt.Not(f(s)) for name, f in INVARIANTS.items()}
+
+
+# --- operations ------------------------------------------------------------------------------
+
+
+def _sum_field(s, i, k):
+    r = s.sums[K - 1][k]
+    for j in reversed(range(K - 1)):
+        r = smt.If(i == j, s.sums[j][k], r)
+    return r
+
+
+def find(s, n):
+    """(*pageAlloc).find over one block of leaf entries, then pallocBits.find in the chunk.
+
+    Returns (addr page index or NONE, new searchAddr candidate).
+    """
+    j0 = smt.UDiv(s.sa, C)
+    base, size = bv(0), bv(0)
+    stop = smt.BoolVal(False)
+    descend = bv(NONE)
+    first_free = bv(NONE)  # entry where foundFree first narrowed (page index)
+    for j in range(K):
+        active = smt.And(smt.Not(stop), smt.ULE(j0, j))
+        st, mx, en = s.sums[j]
+        zero = smt.And(st == 0, mx == 0, en == 0)
+        nz = smt.And(active, smt.Not(zero))
+        first_free = smt.If(smt.And(nz, first_free == NONE), bv(j * C), first_free)
+        fit = smt.UGE(size + st, n)
+        take = smt.And(nz, fit)
+        dive = smt.And(nz, smt.Not(fit), smt.UGE(mx, n))
+        restart = smt.And(nz, smt.Not(fit), smt.Not(smt.UGE(mx, n)), smt.Or(size == 0, smt.ULT(st, C)))
+        extend = smt.And(nz, smt.Not(fit), smt.Not(smt.UGE(mx, n)), smt.Not(smt.Or(size == 0, smt.ULT(st, C))))
+        base = smt.If(smt.And(take, size == 0), bv(j * C), smt.If(restart, bv((j + 1) * C) - en, base))
+        size = smt.If(smt.And(active, zero), bv(0),
+                      smt.If(take, size + st, smt.If(restart, en, smt.If(extend, size + C, size))))
+        descend = smt.If(dive, bv(j), descend)
+        stop = smt.Or(stop, take, dive)
+    found_run = smt.UGE(size, n)
+    cb = _chunk_bits(s.B, descend)
+    jfit = _first_fit(cb, n)
+    leaf_addr = descend * C + jfit
+    leaf_first = descend * C + _first_free(cb)
+    addr = smt.If(found_run, base, smt.If(descend != NONE, leaf_addr, bv(NONE)))
+    # foundFree narrows to the chunk searched only if it is the first nonzero entry met.
+    leaf_cand = smt.If(first_free == descend * C, leaf_first, first_free)
+    cand = smt.If(found_run, first_free, smt.If(descend != NONE, leaf_cand, bv(N)))
+    # findMappedAddr: the candidate is in a grown chunk (nonzero summary), so it is kept.
+    return addr, cand
+
+
+def alloc(s, n, clear_scavenged=True):
+    """(*pageAlloc).alloc(npages): returns (addr page index or NONE, new state)."""
+    exhausted = smt.UGE(smt.UDiv(s.sa, C), K)
+    ci = smt.UDiv(s.sa, C)
+    pi = smt.URem(s.sa, C)
+    cb = _chunk_bits(s.B, ci)
+    fast = smt.And(smt.Not(exhausted), smt.UGE(C - pi, n), smt.UGE(_sum_field(s, ci, 1), n))
+    f_addr = ci * C + _first_fit(cb, n)
+    f_cand = ci * C + _first_free(cb)
+    s_addr, s_cand = find(s, n)
+    addr = smt.If(exhausted, bv(NONE), smt.If(fast, f_addr, s_addr))
+    cand = smt.If(fast, f_cand, s_cand)
+    ok = addr != NONE
+    R = _mask(smt.If(ok, addr, bv(0)), smt.If(ok, n, bv(0)))
+    B2 = s.B | R
+    S2 = s.S & ~R if clear_scavenged else s.S
+    sa_fail = smt.If(smt.And(smt.Not(exhausted), n == 1), bv(N), s.sa)
+    sa2 = smt.If(ok, smt.If(smt.ULT(s.sa, cand), cand, s.sa), sa_fail)
+    return addr, R, s.with_(B=B2, S=S2, sa=sa2).resummarize()
+
+
+def free(s, base, n, lower_search_addr=True):
+    R = _mask(base, n)
+    sa2 = smt.If(smt.ULT(base, s.sa), base, s.sa) if lower_search_addr else s.sa
+    return s.with_(B=s.B & ~R, sa=sa2).resummarize()
+
+
+def grow(s, g, lower_search_addr=True):
+    cm = bv((1 << C) - 1) << (g * C)
+    gb = g * C
+    sa2 = smt.If(smt.ULT(gb, s.sa), gb, s.sa) if lower_search_addr else s.sa
+    return s.with_(B=s.B & ~cm, S=s.S | cm, G=s.G | (bv(1) << g), sa=sa2).resummarize()
+
+
+def alloc_to_cache(s, one_past=False):
+    """(*pageAlloc).allocToCache: returns (ok, block base, cache bits, scav bits, new state)."""
+    exhausted = smt.UGE(smt.UDiv(s.sa, C), K)
+    ci = smt.UDiv(s.sa, C)
+    nz = smt.Or(*[x != 0 for x in [_sum_field(s, ci, k) for k in range(3)]])
+    j = _first_free(_chunk_bits(s.B, ci))
+    fast_base = ci * C + (j & ~bv(BLOCK - 1))
+    addr, _ = find(s, bv(1))
+    slow_ok = addr != NONE
+    base = smt.If(nz, fast_base, addr & ~bv(BLOCK - 1))
+    ok = smt.And(smt.Not(exhausted), smt.Or(nz, slow_ok))
+    blk = _mask(base, bv(BLOCK))
+    cache = smt.If(ok, blk & ~s.B, bv(0))
+    scav = smt.If(ok, blk & s.S, bv(0))
+    B2 = smt.If(ok, s.B | blk, s.B)
+    S2 = smt.If(ok, s.S & ~(cache & scav), s.S)
+    sa_ok = base + (BLOCK if one_past else BLOCK - 1)
+    sa2 = smt.If(ok, sa_ok, smt.If(smt.And(smt.Not(exhausted), smt.Not(nz)), bv(N), s.sa))
+    return ok, base, cache, scav, s.with_(B=B2, S=S2, sa=sa2).resummarize()
+
+
+def flush(s, base, cache, scav):
+    B2 = s.B & ~cache
+    S2 = s.S | scav
+    sa2 = smt.If(smt.ULT(base, s.sa), base, s.sa)
+    return s.with_(B=B2, S=S2, sa=sa2).resummarize()
+
+
+def scavenge(s, X, only_free=True):
+    return s.with_(S=s.S | (X & ~s.B & HEAP if only_free else X & HEAP & ~_ungrown_mask(s))).resummarize()
+
+
+def _ungrown_mask(s):
+    m = bv(0)
+    for i in range(K):
+        m = m | smt.If(_grown(s.G, bv(i)), bv(0), bv(((1 << C) - 1) << (i * C)))
+    return m
+
+
+# --- printing ----------------------------------------------------------------------------------
+
+
+def _watch_state(s, tag):
+    w = {f"{tag}.B": s.B, f"{tag}.S": s.S, f"{tag}.G": s.G, f"{tag}.searchAddr": s.sa}
+    for i in range(K):
+        for f, x in zip(("start", "max", "end"), s.sums[i]):
+            w[f"{tag}.sum{i}.{f}"] = x
+    return w
+
+
+def _runs(bits, lo, hi):
+    out, i = [], lo
+    while i < hi:
+        if bits >> i & 1:
+            j = i
+            while j < hi and bits >> j & 1:
+                j += 1
+            out.append(f"[{i - lo}, {j - lo})")
+            i = j
+        else:
+            i += 1
+    return " ".join(out) or "none"
+
+
+def _fmt_state(v, tag):
+    lines = []
+    sa = v[f"{tag}.searchAddr"]
+    lines.append(f"  {tag}: searchAddr = " + ("maxSearchAddr" if sa == N else f"chunk {sa // C} page {sa % C}"))
+    for i in range(K):
+        grown = v[f"{tag}.G"] >> i & 1
+        if not grown:
+            lines.append(f"    chunk {i}: not grown")
+            continue
+        b, sc = v[f"{tag}.B"], v[f"{tag}.S"]
+        sm = tuple(v[f"{tag}.sum{i}.{f}"] for f in ("start", "max", "end"))
+        lines.append(f"    chunk {i}: allocated pages {_runs(b, i * C, (i + 1) * C)}; scavenged "
+                     f"{_runs(sc, i * C, (i + 1) * C)}; summary {sm}")
+    return "\n".join(lines)
+
+
+def _show(before, after, extra=()):
+    def show(v):
+        out = []
+        broken = [k[7:] for k, x in v.items() if k.startswith("broken.") and x]
+        for k in extra:
+            out.append(f"{k} = {v[k]}")
+        out.append(_fmt_state(v, before))
+        if after:
+            out.append(_fmt_state(v, after))
+        if broken:
+            out.append("  breaks: " + ", ".join(broken))
+        return "\n".join(out)
+
+    return show
+
+
+def _goal(s, s2, concl, extra_watch, hyps=()):
+    watch = _watch_state(s, "before") | _watch_state(s2, "after") | dict(extra_watch)
+    watch |= {f"broken.{k}": x for k, x in _broken(s2).items()}
+    return Goal([inv(s), *hyps], concl, watch, _show("before", "after", tuple(extra_watch)))
+
+
+# --- obligations ------------------------------------------------------------------------------
+
+
+def _alloc_safe(p, **kw):
+    s, n = State("s."), smt.BitVec("npages", W)
+    addr, R, s2 = alloc(s, n, **kw)
+    ok = addr != NONE
+    s3 = free(s2, addr, n)
+    safe = smt.Implies(ok, smt.And(smt.ULE(addr + n, N), s.B & R == 0, s2.B == s.B | R, s3.B == s.B))
+    return _goal(s, s2, smt.And(safe, inv(s2)), {"npages": n, "addr": addr},
+                 hyps=[smt.UGE(n, 1), smt.ULE(n, N)])
+
+
+def _free(p, **kw):
+    s, base, n = State("s."), smt.BitVec("base", W), smt.BitVec("npages", W)
+    R = _mask(base, n)
+    s2 = free(s, base, n, **kw)
+    hyps = [smt.UGE(n, 1), smt.ULE(n, N), smt.ULE(base + n, N), s.B & R == R, _ungrown_mask(s) & R == 0]
+    return _goal(s, s2, smt.And(s2.B == s.B & ~R, inv(s2)), {"base": base, "npages": n}, hyps)
+
+
+def _grow(p, **kw):
+    s, g = State("s."), smt.BitVec("chunk", W)
+    s2 = grow(s, g, **kw)
+    return _goal(s, s2, inv(s2), {"chunk": g}, [smt.ULT(g, K), smt.Not(_grown(s.G, g))])
+
+
+def _alloc_to_cache(p, **kw):
+    s = State("s.")
+    ok, base, cache, scav, s2 = alloc_to_cache(s, **kw)
+    # Free pages before = free pages after, disjointly united with the cache (so counts add up).
+    conserve = smt.And((~s.B & HEAP) == (~s2.B & HEAP) | cache, ~s2.B & cache == 0)
+    exact = smt.Implies(ok, smt.And(s2.B == s.B | cache, s.B & cache == 0))
+    return _goal(s, s2, smt.And(inv(s2), conserve, exact), {"ok": ok, "base": base, "cache": cache})
+
+
+def _flush(p):
+    s, base, cache, scav = State("s."), smt.BitVec("base", W), smt.BitVec("cache", W), smt.BitVec("scav", W)
+    blk = _mask(base, bv(BLOCK))
+    hyps = [
+        smt.ULT(base, N), smt.URem(base, BLOCK) == 0, _grown(s.G, smt.UDiv(base, C)),
+        cache & ~blk == 0, s.B & cache == cache, scav & ~cache == 0,
+    ]
+    s2 = flush(s, base, cache, scav)
+    conserve = smt.And((~s2.B & HEAP) == (~s.B & HEAP) | cache, ~s.B & cache == 0)
+    return _goal(s, s2, smt.And(inv(s2), conserve), {"base": base, "cache": cache, "scav": scav}, hyps)
+
+
+def _scavenge(p, **kw):
+    s, X = State("s."), smt.BitVec("release", W)
+    s2 = scavenge(s, X, **kw)
+    return _goal(s, s2, inv(s2), {"release": X})
+
+
+def _clear_scav(p):
+    return _alloc_safe(p, clear_scavenged=False)
+
+
+OBLIGATIONS = [
+    Obligation(THEOREM, "alloc_returns_free_pages_and_preserves_invariants",
+               "alloc hands out only free pages in grown chunks, marks exactly them, keeps Inv; free undoes it",
+               _alloc_safe),
+    Obligation(THEOREM, "free_restores_and_preserves_invariants",
+               "free of an allocated range clears exactly it and keeps Inv", _free),
+    Obligation(THEOREM, "grow_preserves_invariants", "growing an ungrown chunk keeps Inv", _grow),
+    Obligation(THEOREM, "alloc_to_cache_conserves_and_preserves_invariants",
+               "allocToCache takes exactly the free pages of one block into the cache and keeps Inv",
+               _alloc_to_cache),
+    Obligation(THEOREM, "flush_conserves_and_preserves_invariants",
+               "flushing a cache returns exactly its pages and keeps Inv", _flush),
+    Obligation(THEOREM, "scavenge_preserves_invariants", "marking free pages scavenged keeps Inv", _scavenge),
+    Obligation(THEOREM, "twin_free_without_search_addr_update", "broken twin: free does not lower searchAddr",
+               lambda p: _free(p, lower_search_addr=False), twin_of="free_restores_and_preserves_invariants"),
+    Obligation(THEOREM, "twin_alloc_to_cache_one_past", "broken twin: allocToCache sets searchAddr one past the "
+               "cache (golang/go#38605)", lambda p: _alloc_to_cache(p, one_past=True),
+               twin_of="alloc_to_cache_conserves_and_preserves_invariants"),
+    Obligation(THEOREM, "twin_grow_without_search_addr_update", "broken twin: grow does not lower searchAddr",
+               lambda p: _grow(p, lower_search_addr=False), twin_of="grow_preserves_invariants"),
+    Obligation(THEOREM, "twin_alloc_keeps_scavenged_bits", "broken twin: alloc does not clear scavenged bits",
+               _clear_scav, twin_of="alloc_returns_free_pages_and_preserves_invariants"),
+    Obligation(THEOREM, "twin_scavenge_allocated_pages", "broken twin: scavenging ignores the allocation bitmap",
+               lambda p: _scavenge(p, only_free=False), twin_of="scavenge_preserves_invariants"),
+]

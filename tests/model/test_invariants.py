@@ -202,3 +202,44 @@ def test_tf11_go121_scavenge_index_window_loses_low_chunks(version, broken):
     pa.grow(chunk_base(p, 512), p.palloc_chunk_bytes)
     vs = [str(v) for v in check_all(pa, only=["scav_index_cursors_in_use"])]
     assert vs == (["scav_index_cursors_in_use: scav.index [min, max): [0x200, 0x400) does not cover the heap's chunks [0x1, 0x201)"] if broken else [])
+
+
+@pytest.mark.parametrize("pv", PLATFORMS[:4], ids=lambda pv: "-".join(pv))
+def test_tf6_find_hint_without_find_mapped_addr_leaves_in_use(pv):
+    p = _p(pv)
+    t = twin("b3_find_without_find_mapped_addr")
+    pa, _ = t.build(p)
+    a = pa.search_addr.addr()
+    assert not pa.in_use.contains(a) and a != p.max_off_addr
+    healthy, _ = t.build_healthy(p)
+    assert healthy.in_use.contains(healthy.search_addr.addr())
+
+
+def test_tf7_search_addr_one_past_the_cache_leaves_in_use():
+    p = platform("linux/386")
+    pa, caches = twin("b2_alloc_to_cache_past_block").build(p)
+    assert pa.search_addr.addr() == caches[0].base + 64 * PAGE_SIZE
+    assert not pa.in_use.contains(pa.search_addr.addr())
+
+
+def test_tf8_scavenge_index_scan_wraps_when_chunk_0_is_grown():
+    p = platform("linux/386")
+    pa = PageAlloc.make(p)
+    pa.guard_undefined = False  # chunk 0 is outside grow's precondition
+    pa.grow(0, 2 * p.palloc_chunk_bytes)
+    assert pa.alloc(1) == (0, PAGE_SIZE)  # page 0 is allocated, but its address reads as failure
+    a = chunk_base(p, 1)
+    pa.alloc_range(a, 1)
+    pa.free(a, 1)  # marks the force cursor in chunk 1
+    # Chunk 1's page is released; then the scan passes chunk 0 (minHeapIdx) and wraps below it.
+    with pytest.raises(GoFault, match="wraps|below"):
+        pa.scavenge(1 << 40, None, True)
+
+
+def test_tf9_unaligned_grow_misses_the_last_chunk_summary():
+    p = platform("linux/amd64")
+    pa = PageAlloc.make(p)
+    pa.guard_undefined = False
+    pa.grow(_base(p) + PAGE_SIZE, p.palloc_chunk_bytes)  # really grows two chunks
+    vs = [str(v) for v in check_all(pa, only=["summaries_consistent"])]
+    assert f"summaries_consistent: chunk {p.base_chunk_idx + 1:#x} pages [0, 512): summary says allocated (start=0), bitmap free" in vs

@@ -343,6 +343,26 @@ class SummaryLevel:
             raise self._fault(i, "write to unmapped summary memory (segmentation fault)")
         self.vals[i] = v
 
+    def scan(self, lo: int, hi: int):
+        """Yields (index, value) of the nonzero entries of [lo, hi) in order, reading each entry.
+
+        A zero entry is skipped, but reading it first faults if its page is unmapped, so a
+        consumer that stops early has read exactly the entries Go's loop would have read.
+        """
+        get = self.vals.get
+        all_mapped, mapped, shift = self.all_mapped, self.mapped, self.log_sums_per_page
+        checked = -1
+        for i in range(lo, hi):
+            v = get(i)
+            if v:
+                yield i, v
+            elif v is None and not all_mapped:
+                page = i >> shift
+                if page != checked:
+                    if page not in mapped:
+                        raise self._fault(i, "read of unmapped summary memory (segmentation fault)")
+                    checked = page
+
     def values(self, lo: int, hi: int) -> list[int]:
         """Returns the elements of the slice s[lo:hi], reading every one of them in order.
 
@@ -683,11 +703,14 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
 
             base = size = 0
             descended = False
-            for j in range(j0, entries_per_block):
-                s = entries.at(i + j)
-                if s == 0:
+            # Go reads entries[j0:] in order; a zero entry only resets size, so visit the
+            # nonzero ones (scan reads, and faults on, the zeros in between).
+            nxt = i + j0
+            for k, s in entries.scan(i + j0, i + entries_per_block):
+                if k > nxt:
                     size = 0
-                    continue
+                nxt = k + 1
+                j = k - i
                 found_free(level_index_to_off_addr(p, l, i + j), (1 << log_max_pages) * PAGE_SIZE)
                 start = palloc_sum_start(p, s)
                 if size + start >= npages:
@@ -705,6 +728,9 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                     base = ((j + 1) << log_max_pages) - size
                     continue
                 size += 1 << log_max_pages
+            else:
+                if nxt < i + entries_per_block:
+                    size = 0
             if descended:
                 continue
             if size >= npages:
@@ -869,12 +895,13 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             raise UndefinedBehaviour(
                 f"grow({base:#x}, {size:#x}): the zero page is never mapped (alloc returns 0 for failure)"
             )
-        for r in self.in_use.ranges:
-            if self._off_of(r.base.addr()) < lo + size and lo < self._off_of(r.limit.addr()):
-                raise UndefinedBehaviour(
-                    f"grow({base:#x}, {size:#x}): overlaps inUse range "
-                    f"[{r.base.addr():#x}, {r.limit.addr():#x}); grow only adds never-used memory"
-                )
+        k = self._first_in_use_range_above(lo)
+        if k < len(self.in_use.ranges) and self._off_of(self.in_use.ranges[k].base.a) < lo + size:
+            r = self.in_use.ranges[k]
+            raise UndefinedBehaviour(
+                f"grow({base:#x}, {size:#x}): overlaps inUse range "
+                f"[{r.base.addr():#x}, {r.limit.addr():#x}); grow only adds never-used memory"
+            )
 
     def _require_pages(self, base: int, npages: int, allocated: bool) -> None:
         """Requires [base, base+npages*pageSize) page-aligned, in inUse, and all allocated or all free."""
@@ -904,18 +931,25 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                     f"allocation of allocated pages: chunk {c:#x} pages [{lo}, {hi}) has {n} allocated"
                 )
 
-    def _in_one_in_use_range(self, first: int, last: int) -> bool:
-        """Reports whether one inUse range holds the offsets first and last (binary search)."""
+    def _first_in_use_range_above(self, off: int) -> int:
+        """Returns the index of the first inUse range whose limit is above offset off (binary search)."""
         ranges = self.in_use.ranges
         abo, mask = self._abo, self._mask
         lo, hi = 0, len(ranges)
-        while lo < hi:  # the first range whose limit is above first
+        while lo < hi:
             mid = (lo + hi) >> 1
-            if (ranges[mid].limit.a - abo) & mask <= first:
+            if (ranges[mid].limit.a - abo) & mask <= off:
                 lo = mid + 1
             else:
                 hi = mid
-        if lo == len(ranges):
+        return lo
+
+    def _in_one_in_use_range(self, first: int, last: int) -> bool:
+        """Reports whether one inUse range holds the offsets first and last."""
+        ranges = self.in_use.ranges
+        k = self._first_in_use_range_above(first)
+        if k == len(ranges):
             return False
-        r = ranges[lo]
+        r = ranges[k]
+        abo, mask = self._abo, self._mask
         return (r.base.a - abo) & mask <= first and last < (r.limit.a - abo) & mask

@@ -437,3 +437,34 @@ def test_bench_json_reports_ops_per_second_and_memory(capsys):
     assert main(["bench", "--ops", "200", "--sparse", "--sparse-chunks", "64", "--json"]) == 0
     sp = json.loads(capsys.readouterr().out)["sparse"]
     assert sp["chunks"] == 64 and sp["failed_allocs"] == 0 and sp["full_after_fill"] is True
+
+
+@pytest.mark.parametrize("p", PLATFORMS, ids=IDS)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_alloc_and_free_agree_with_abstract_first_fit_on_a_discontiguous_heap(p, seed):
+    # Three grown regions in different root entries, with gaps: straddles, descents and
+    # root-level scans over unwritten entries all happen; every answer is first fit.
+    import random
+
+    from palloc.model.abstract import AbstractPageAlloc
+
+    n, cb = p.palloc_chunk_pages, p.palloc_chunk_bytes
+    root_chunks = 1 << (p.level_shift[0] - p.log_palloc_chunk_bytes)
+    regions = [(p.base_chunk_idx, 2), (p.base_chunk_idx + 5, 1), (p.base_chunk_idx + root_chunks + 3, 2)]
+    model, spec = PageAlloc.make(p, test=True), AbstractPageAlloc(p)
+    for ci, k in regions:
+        model.grow(chunk_base(p, ci), k * cb)
+        spec.grow(chunk_base(p, ci), k * cb)
+    rng = random.Random(seed)
+    live = []
+    for step in range(300):
+        if live and rng.random() < 0.4:
+            addr, npages = live.pop(rng.randrange(len(live)))
+            model.free(addr, npages)
+            spec.free(addr, npages)
+        else:
+            npages = rng.choice([1, 2, 3, 7, 64, n // 2, n - 1, n, n + 1, 2 * n])
+            got, want = model.alloc(npages), spec.alloc(npages)
+            assert got == want, f"step {step}: alloc({npages})"
+            if got[0]:
+                live.append((got[0], npages))

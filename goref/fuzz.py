@@ -666,7 +666,8 @@ def session(goarch: str = "amd64", goroot: str | None = None, variant: str | Non
     else:
         entry = _HELPERS[key]
     helper, tc, host, version = entry
-    p = platform(GOARCH_PLATFORM[goarch])
+    # The model takes the Go version of the runtime it is compared with (1.21 has NoHugePage).
+    p = platform(GOARCH_PLATFORM[goarch], go_version or version)
     try:
         fac = get_variant(variant).factory() if variant else None
     except KeyError as e:

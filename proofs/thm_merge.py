@@ -19,7 +19,7 @@ Unbounded part (integers, every length, platform-independent):
   part below).
 
 Full-width part (bit-vectors, per platform):
-  (level l)  for each level l > 0 and 8 WF children of 2^levelLogPages[l] pages, the merged
+  (level l)  for each level l > 0 and 2^levelBits[l] (8) WF children of 2^levelLogPages[l] pages, the merged
              parent is a WF summary of 2^levelLogPages[l-1] pages that is valid for packing
              (Theorem 1's valid()), its max reaching maxPackedValue only at the root
              (levelLogPages[0] = logMaxPackedValue on every platform). With Theorem 1 (a) on
@@ -146,7 +146,8 @@ def _level(l):
     def build(p):
         child_log = p.level_log_pages[l]
         width = smt.IntVal(1 << child_log)
-        kids = [_sum(f"c{i}") for i in range(8)]
+        nkids = 1 << p.level_bits[l]
+        kids = [_sum(f"c{i}") for i in range(nkids)]
         hyps = [smt.And(WF(k), k[3] == width) for k in kids]
         got = E.merge_summaries_int(kids, width)
         M = smt.IntVal(p.max_packed_value)
@@ -162,8 +163,8 @@ def _level(l):
             hyps,
             concl,
             watch,
-            lambda v: f"level {l - 1} entry from 8 children of {1 << child_log} pages: "
-            + ", ".join(f"({v[f'c{i}.start']},{v[f'c{i}.max']},{v[f'c{i}.end']})" for i in range(8))
+            lambda v: f"level {l - 1} entry from {nkids} children of {1 << child_log} pages: "
+            + ", ".join(f"({v[f'c{i}.start']},{v[f'c{i}.max']},{v[f'c{i}.end']})" for i in range(nkids))
             + f" merges to ({v['got.start']},{v['got.max']},{v['got.end']}), maxPackedValue={p.max_packed_value}",
         )
 
@@ -285,12 +286,12 @@ def _chunk_key(p):
 
 
 def _level_key(l):
-    return lambda p: (p.log_max_packed_value, p.level_log_pages[l])
+    return lambda p: (p.log_max_packed_value, p.level_log_pages[l], p.level_bits[l])
 
 
 def _level_obligation(l):
     return Obligation(THEOREM, f"merge_summaries_level_{l}_fits_packed",
-                      f"merging 8 level-{l} children gives a WF summary valid for packing",
+                      f"merging the level-{l} children of an entry gives a WF summary valid for packing",
                       _level(l), _level_key(l), applies=lambda p: l < p.summary_levels)
 
 

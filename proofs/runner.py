@@ -1,0 +1,151 @@
+"""Runs the proof suite: plans obligations over platforms, shares identical runs, uses a process pool.
+
+This is the tools layer: it never touches z3 itself (the workers call palloc.proofs.smt.run).
+Two platforms whose constants give an obligation the same key share one solver run, so
+`--all-platforms` costs what the distinct configurations cost. The manifest
+(proofs/manifest.toml) records each obligation's expected verdict per platform and its time
+budget; check_manifest compares a run with it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import fnmatch
+import importlib
+import tomllib
+from importlib import resources
+from typing import Any
+
+from palloc.spec import constants
+
+THEOREM_MODULES = ("thm_packing", "thm_merge", "thm_no_double_alloc", "thm_addresses")
+DEFAULT_TIMEOUT_S = 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PlatformSpec:
+    """A picklable way to name a platform: a real one, or a base with hypothetical changes."""
+
+    base: str
+    changes: tuple = ()
+
+    def resolve(self):
+        if not self.changes:
+            return constants.platform(self.base)
+        return constants.hypothetical(self.base, **dict(self.changes))
+
+    @property
+    def label(self) -> str:
+        if not self.changes:
+            return self.base
+        return self.base + "+" + ",".join(f"{k}={v}" for k, v in self.changes)
+
+
+def obligations(twins: bool = True) -> list:
+    out = []
+    for m in THEOREM_MODULES:
+        for ob in importlib.import_module(f"palloc.proofs.{m}").OBLIGATIONS:
+            if twins or not ob.is_twin:
+                out.append(ob)
+    return out
+
+
+def _find(qualname: str):
+    theorem, _, name = qualname.partition(".")
+    for ob in obligations():
+        if ob.qualname == qualname:
+            return ob
+    raise KeyError(qualname)
+
+
+@dataclasses.dataclass
+class Task:
+    qualname: str
+    spec: PlatformSpec
+    shared_with: list[str]  # labels of every platform this run stands for
+
+
+def plan(specs: list[PlatformSpec], twins: bool = False, only: str | None = None) -> list[Task]:
+    """One task per distinct (obligation, key); each lists the platforms it answers for."""
+    tasks: dict[tuple, Task] = {}
+    resolved = [(s, s.resolve()) for s in specs]
+    for ob in obligations(twins):
+        if only and not fnmatch.fnmatch(ob.qualname, only) and only not in ob.qualname:
+            continue
+        for spec, p in resolved:
+            if not ob.applies(p):
+                continue
+            k = (ob.qualname, ob.key(p))
+            if k in tasks:
+                tasks[k].shared_with.append(spec.label)
+            else:
+                tasks[k] = Task(ob.qualname, spec, [spec.label])
+    return list(tasks.values())
+
+
+def _work(qualname: str, spec: PlatformSpec, timeout_s: float) -> dict[str, Any]:
+    from palloc.proofs import smt
+
+    r = smt.run(_find(qualname), spec.resolve(), timeout_s)
+    d = r.as_dict()
+    d["platform"] = spec.label
+    return d
+
+
+def run(tasks: list[Task], timeout_s: float = DEFAULT_TIMEOUT_S, jobs: int = 2, progress=None) -> list[dict]:
+    """Runs the tasks (slowest-first order does not matter much at this size); returns one dict
+    per (obligation, platform) with verdict, seconds, counterexample, and the shared-run label."""
+    out: list[dict] = []
+
+    def expand(t: Task, d: dict):
+        for label in t.shared_with:
+            e = dict(d, platform=label, ran_on=t.spec.label)
+            out.append(e)
+        if progress:
+            progress(t, d)
+
+    if jobs <= 1:
+        for t in tasks:
+            expand(t, _work(t.qualname, t.spec, timeout_s))
+        return out
+    with cf.ProcessPoolExecutor(max_workers=jobs) as pool:
+        futs = {pool.submit(_work, t.qualname, t.spec, timeout_s): t for t in tasks}
+        for f in cf.as_completed(futs):
+            expand(futs[f], f.result())
+    return out
+
+
+# --- the manifest --------------------------------------------------------------------------------
+
+
+def load_manifest() -> dict[str, Any]:
+    return tomllib.loads(resources.files("palloc.proofs").joinpath("manifest.toml").read_text())
+
+
+def expected_verdict(manifest: dict, qualname: str, platform_label: str) -> str | None:
+    """The verdict the manifest expects, or None when the obligation is not listed."""
+    e = manifest.get("obligation", {}).get(qualname)
+    if e is None:
+        return None
+    ce = e.get("counterexample_on", [])
+    if ce == "all" or platform_label in ce:
+        return "counterexample"
+    return "proved"
+
+
+def check_manifest(manifest: dict, results: list[dict]) -> list[str]:
+    """Every way a run differs from the manifest: verdict changed, budget exceeded, unlisted."""
+    problems = []
+    for r in results:
+        q = r["obligation"]
+        e = manifest.get("obligation", {}).get(q)
+        if e is None:
+            problems.append(f"{q}: not in proofs/manifest.toml")
+            continue
+        want = expected_verdict(manifest, q, r["platform"])
+        if r["verdict"] != want:
+            problems.append(f"{q} on {r['platform']}: {r['verdict']}, manifest expects {want}")
+        if r["seconds"] > e["budget_seconds"]:
+            problems.append(f"{q} on {r['ran_on']}: {r['seconds']:.2f}s exceeds its budget of {e['budget_seconds']}s")
+    return problems

@@ -659,7 +659,8 @@ def session(goarch: str = "amd64", goroot: str | None = None, variant: str | Non
         c = helper.call([{"op": "constants"}])[0]
         if c.get("kind") != "ok":
             raise PallocError(f"the Go helper for {goarch} did not start: {c.get('msg', c)}; try `palloc fuzz --goroot DIR`")
-        host = {"phys_page_size": int(c["physPageSize"], 16), "phys_huge_page_size": int(c["physHugePageSize"], 16)}
+        h = lambda x: int(x, 16) if isinstance(x, str) else int(x)  # noqa: E731
+        host = {"phys_page_size": h(c["physPageSize"]), "phys_huge_page_size": h(c["physHugePageSize"])}
         entry = (helper, tc, host, c["version"].removeprefix("go"))
         if not fresh:
             _HELPERS[key] = entry

@@ -16,6 +16,8 @@ from typing import Any
 from palloc.goref import ops as O
 from palloc.goref.compare import Outcome, State
 
+# The driver's death kinds (goref/driver.py) as the model's crash kinds. An unrecovered panic in
+# the runtime is an index or nil fault there, which the model reports as GoFault.
 _CRASH_KINDS = {"go-throw": "throw", "go-fault": "fault", "go-hang": "hang", "go-panic": "fault", "go-exit": "fault"}
 
 
@@ -128,7 +130,7 @@ def crash_of(r: dict[str, Any]) -> tuple[str, str] | None:
 
 
 class GoSide:
-    """The real runtime behind a helper; `helper.call(ops)` answers a batch (goref/driver.py)."""
+    """The real runtime behind a helper; `helper.call(ops)` answers a batch (goref/driver.GoHelper)."""
 
     name = "runtime"
 
@@ -182,132 +184,10 @@ class GoSide:
         return out
 
 
-# --- a minimal helper client (used until / unless goref/driver.py provides GoHelper) ---------
-
-
-class RawHelper:
-    """Runs a built helper binary and answers batches; restarts it after it dies.
-
-    A batch's response is one line written result by result, so when the process dies part-way
-    the results it reached are still read, followed by one crash result made from its stderr.
-    """
-
-    def __init__(self, binary, timeout: float = 20.0):
-        self.binary = str(binary)
-        self.timeout = timeout
-        self.proc = None
-        self.restarts = 0
-
-    def _start(self):
-        import os
-        import subprocess
-        import tempfile
-
-        self.errf = tempfile.TemporaryFile()
-        env = dict(os.environ, PALLOC_SERVER="1", GOTRACEBACK="single")
-        self.proc = subprocess.Popen(
-            [self.binary, "-test.run=^TestPallocServer$", "-test.count=1"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errf, env=env, bufsize=1 << 16,
-        )
-        self.restarts += 1
-
-    def close(self) -> None:
-        if self.proc is not None:
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(timeout=5)
-            except Exception:
-                self.proc.kill()
-            self.proc = None
-
-    def call(self, ops: list[dict]) -> list[dict]:
-        import json
-        import selectors
-        import time
-
-        if self.proc is None or self.proc.poll() is not None:
-            self._start()
-        proc = self.proc
-        try:
-            proc.stdin.write(json.dumps({"id": 1, "ops": ops}).encode() + b"\n")
-            proc.stdin.flush()
-        except BrokenPipeError:
-            pass
-        buf = b""
-        sel = selectors.DefaultSelector()
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + self.timeout
-        hung = False
-        fd = proc.stdout.fileno()
-        import os
-
-        while not buf.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                hung = True
-                break
-            if not sel.select(left):
-                continue
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            buf += chunk
-        sel.close()
-        if buf.endswith(b"\n"):
-            return json.loads(buf)["results"]
-        # Died or hung part-way: salvage the results written so far.
-        results = _partial_results(buf)
-        if hung:
-            proc.kill()
-            proc.wait()
-            results.append({"kind": "go-hang", "msg": f"no answer within {self.timeout:.0f}s"})
-        else:
-            proc.wait()
-            self.errf.seek(0)
-            results.append(classify_death(self.errf.read().decode(errors="replace")))
-        self.proc = None
-        return results
-
-
-def _partial_results(buf: bytes) -> list[dict]:
-    import json
-
-    s = buf.decode(errors="replace")
-    i = s.find('"results":[')
-    if i < 0:
-        return []
-    i += len('"results":[')
-    dec, out = json.JSONDecoder(), []
-    while i < len(s):
-        if s[i] in ", ":
-            i += 1
-            continue
-        try:
-            v, i = dec.raw_decode(s, i)
-        except ValueError:
-            break
-        out.append(v)
-    return out
-
-
-def classify_death(stderr: str) -> dict:
-    """Returns the crash result for a helper that died: go-throw (fatal error: msg) or go-fault."""
-    import re
-
-    m = re.search(r"^fatal error: (.*)$", stderr, re.M)
-    if m and "fault" not in m.group(1) and "SIGSEGV" not in stderr.split("\n", 3)[0]:
-        return {"kind": "go-throw", "msg": m.group(1).strip()}
-    m2 = re.search(r"^(unexpected fault address.*|panic: .*|.*SIGSEGV.*)$", stderr, re.M)
-    if m2 or m:
-        return {"kind": "go-fault", "msg": (m2 or m).group(1).strip()}
-    tail = [l for l in stderr.strip().splitlines() if l.strip()]
-    return {"kind": "go-fault", "msg": "helper died: " + (tail[0] if tail else "no output")}
-
-
 def open_helper(goarch: str | None = None, goroot: str | None = None):
-    """Returns a helper for `goarch`: goref/driver.py's GoHelper if present, else a RawHelper."""
-    from palloc.goref.build import build_helper
+    """Returns (GoHelper for goarch, toolchain); the helper is built once and cached (goref/build.py)."""
+    from palloc.goref.driver import GoHelper
     from palloc.goref.toolchain import find_toolchain
 
     tc = find_toolchain(goroot)
-    return RawHelper(build_helper(tc, goarch)), tc
+    return GoHelper(toolchain=tc, goarch=goarch), tc

@@ -46,6 +46,9 @@ def register(sub) -> None:
         "--sparse-chunks", type=int, default=262_144, help="chunks in the sparse heap (default %(default)s)"
     )
     p.add_argument("--profile", action="store_true", help="print the top of a cProfile of the workload")
+    p.add_argument("--native", action="store_true", help="also run the same trace in the Go helper (the real runtime) "
+                   "and report the ratio; exit 1 unless every alloc returns the same address on both sides")
+    p.add_argument("--goroot", help="GOROOT of the Go toolchain for --native (default: as `palloc fuzz`)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run)
 
@@ -55,7 +58,7 @@ def _peak_rss_bytes() -> int:
     return r if sys.platform == "darwin" else r * 1024  # Linux reports KiB
 
 
-def bench_standard(p, seed: int, ops: int, profile: bool = False) -> dict:
+def bench_standard(p, seed: int, ops: int, profile: bool = False, record: bool = False) -> dict:
     """Replays the standard workload on a fresh model; returns counts, time and ops/s."""
     from palloc.model import workload
 
@@ -66,7 +69,7 @@ def bench_standard(p, seed: int, ops: int, profile: bool = False) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
     if prof:
         prof.enable()
-    st = workload.replay(trace, pa.alloc, pa.free)
+    st = workload.replay(trace, pa.alloc, pa.free, record=record)
     if prof:
         prof.disable()
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -85,6 +88,8 @@ def bench_standard(p, seed: int, ops: int, profile: bool = False) -> dict:
         "peak_rss_bytes": _peak_rss_bytes(),
         "target_ops_per_second": TARGET_OPS_PER_SECOND,
     }
+    if record:
+        out["results"] = st.results
     if prof:
         s = io.StringIO()
         pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(20)
@@ -137,9 +142,27 @@ def run(args) -> int:
         "platform": p.name,
         "go_version": p.go_version,
         "seed": args.seed,
-        "standard": bench_standard(p, args.seed, args.ops, args.profile),
+        "standard": bench_standard(p, args.seed, args.ops, args.profile, record=args.native),
         "sparse": None,
     }
+    native_ok = True
+    if args.native:
+        # The native side (goref/go_side.py): the same trace in the Go helper; addresses must agree.
+        from palloc.goref.go_side import native_bench
+        from palloc.model import workload
+
+        nat = native_bench(p, workload.trace_list(args.seed, args.ops), args.goroot)
+        model_addrs = result["standard"].pop("results")
+        go_addrs = nat.pop("results")
+        diff = next((i for i, (a, b) in enumerate(zip(model_addrs, go_addrs)) if a != b), None)
+        if diff is None and len(model_addrs) != len(go_addrs):
+            diff = min(len(model_addrs), len(go_addrs))
+        native_ok = diff is None
+        nat["addresses_equal"] = native_ok
+        nat["first_differing_alloc"] = diff
+        mw = result["standard"]["ops_per_wall_second"]
+        nat["go_over_model"] = round(nat["ops_per_second"] / mw, 1) if mw and nat["ops_per_second"] else None
+        result["native"] = nat
     if args.sparse:
         try:
             result["sparse"] = bench_sparse(p, args.sparse_chunks)
@@ -147,7 +170,7 @@ def run(args) -> int:
             raise PallocError(f"{e}; pass a smaller --sparse-chunks") from None
     if args.json:
         print(json.dumps(result, indent=1))
-        return 0
+        return 0 if native_ok else 1
     s = result["standard"]
     print(f"platform {p.name} (Go {p.go_version}), seed {args.seed}")
     print(
@@ -157,6 +180,13 @@ def run(args) -> int:
     )
     if "profile" in s:
         print(s["profile"])
+    nat = result.get("native")
+    if nat:
+        print(
+            f"native (go{nat['go_version']} {nat['goarch']}): {nat['ops_per_second'] or 0:,} ops/s, "
+            f"{nat['go_over_model']}x the model's wall-clock rate; addresses "
+            + ("equal on both sides" if native_ok else f"DIFFER from alloc #{nat['first_differing_alloc']}")
+        )
     sp = result["sparse"]
     if sp:
         print(
@@ -165,4 +195,4 @@ def run(args) -> int:
             f"peak RSS {sp['peak_rss_bytes'] / 2**20:.0f} MiB (target {TARGET_SPARSE_BYTES / 2**20:.0f} MiB); "
             f"summary memory mapped {sp['summary_mapped_bytes'] / 2**20:.0f} MiB"
         )
-    return 0
+    return 0 if native_ok else 1

@@ -191,3 +191,42 @@ def open_helper(goarch: str | None = None, goroot: str | None = None):
 
     tc = find_toolchain(goroot)
     return GoHelper(toolchain=tc, goarch=goarch), tc
+
+
+def native_bench(p, trace, goroot: str | None = None) -> dict:
+    """Replays a model/workload.py trace in a tight loop inside the Go helper (op "bench").
+
+    The heap is the workload's (new empty allocator, grow of workload.heap_range(p)). Returns
+    the helper's figures: elapsed_ns (the loop only), ops_per_second, and results (every alloc's
+    address in order, as workload.replay(record=True) records them on the model).
+    """
+    from palloc.goref.fuzz import GOARCH_PLATFORM
+    from palloc.model import workload
+    from palloc.spec.errors import PallocError
+
+    goarch = next((a for a, name in GOARCH_PLATFORM.items() if name == p.name), None)
+    if goarch is None:
+        raise PallocError(f"no native helper for {p.name}; use --platform linux/amd64 or linux/386")
+    helper, tc = open_helper(goarch, goroot)
+    base, size = workload.heap_range(p)
+    try:
+        res = helper.call(
+            [{"op": "new", "empty": True}, {"op": "grow", "base": base, "size": size},
+             {"op": "bench", "trace": {"ops": [list(op) for op in trace]}}, {"op": "drop"}],
+            timeout=600,
+        )
+    finally:
+        helper.close()
+    r = res[2] if len(res) > 2 else (res[-1] if res else {})
+    if r.get("kind") != "ok":
+        raise PallocError(f"the Go helper's bench failed ({r.get('kind')}: {r.get('msg', '')}); rebuild it with `palloc goref build --force`")
+    secs = r["elapsed_ns"] / 1e9
+    results = [a if isinstance(a, int) else int(a, 16) for a in r["results"]]
+    return {
+        "go_version": tc.version.removeprefix("go"),
+        "goarch": goarch,
+        "seconds": round(secs, 4),
+        "ops_per_second": round(len(trace) / secs) if secs > 0 else None,
+        "failed_allocs": r.get("failed_allocs"),
+        "results": results,
+    }

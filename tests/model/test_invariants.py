@@ -243,3 +243,49 @@ def test_tf9_unaligned_grow_misses_the_last_chunk_summary():
     pa.grow(_base(p) + PAGE_SIZE, p.palloc_chunk_bytes)  # really grows two chunks
     vs = [str(v) for v in check_all(pa, only=["summaries_consistent"])]
     assert f"summaries_consistent: chunk {p.base_chunk_idx + 1:#x} pages [0, 512): summary says allocated (start=0), bitmap free" in vs
+
+
+# --- the invariants' own slow merge against the runtime's mergeSummaries ------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from palloc.model.invariants import _merge  # noqa: E402
+from palloc.model.mpagealloc import merge_summaries  # noqa: E402
+from palloc.model.mpallocbits import PallocBits, summarize_slow  # noqa: E402
+
+
+def _run_bitmap(n):
+    """Bitmaps of n pages built from runs, so that long free runs and full chunks are common."""
+    run = st.tuples(st.booleans(), st.integers(1, n))
+
+    def build(runs):
+        v, i = 0, 0
+        for alloc, length in runs:
+            length = min(length, n - i)
+            if alloc:
+                v |= ((1 << length) - 1) << i
+            i += length
+            if i >= n:
+                break
+        return v
+
+    return st.one_of(st.just(0), st.just((1 << n) - 1), st.lists(run, max_size=6).map(build))
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), pv=st.sampled_from([("linux/amd64", "1.27"), ("js/wasm", "1.26")]))
+def test_invariant_merge_agrees_with_merge_summaries_and_the_concatenated_bitmap(data, pv):
+    p = platform(*pv)
+    n = p.palloc_chunk_pages
+    bitmaps = [data.draw(_run_bitmap(n)) for _ in range(8)]
+    kids = [summarize_slow(PallocBits(p, v)) for v in bitmaps]
+    got = _merge(p, kids, p.log_palloc_chunk_pages)
+    assert got == merge_summaries(p, kids, p.log_palloc_chunk_pages)
+    # The definition: (start, max, end) of the 8n-page concatenation.
+    whole = "".join("".join("1" if v >> i & 1 else "0" for i in range(n)) for v in bitmaps)
+    runs = [len(r) for r in whole.split("1")]
+    start, end, most = runs[0], runs[-1], max(runs)
+    s, m, e = (got & (p.max_packed_value - 1), (got >> p.log_max_packed_value) & (p.max_packed_value - 1),
+               (got >> 2 * p.log_max_packed_value) & (p.max_packed_value - 1))
+    assert (s, m, e) == (start, most, end)

@@ -128,3 +128,20 @@ def run(ob: Obligation, platform: Any, timeout_s: float) -> Result:
     except z3.Z3Exception as e:
         verdict, cex, reason = UNKNOWN, "", f"z3 error: {e}"
     return Result(ob.qualname, platform.name, verdict, time.perf_counter() - t0, cex, reason)
+
+
+def value(e: Any) -> Any:
+    """Evaluates a closed term (all inputs concrete) to a Python int or bool: for tie tests."""
+    v = z3.simplify(e)
+    if z3.is_true(v):
+        return True
+    if z3.is_false(v):
+        return False
+    if z3.is_bv_value(v) or z3.is_int_value(v):
+        return v.as_long()
+    s = z3.Solver()
+    x = z3.FreshConst(e.sort())
+    s.add(x == e)
+    if s.check() != z3.sat:
+        raise ValueError(f"cannot evaluate {e}")
+    return _value(s.model(), x)

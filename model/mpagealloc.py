@@ -622,6 +622,10 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         """
         if self.guard_undefined:
             self._require_pages(base, npages, allocated=False)
+        return self._alloc_range(base, npages)
+
+    def _alloc_range(self, base: int, npages: int) -> int:
+        """The body of allocRange, without the input guard (alloc's range comes from its search)."""
         p = self.p
         cp = self._chunk_pages
         limit = (base + npages * PAGE_SIZE - 1) & self._mask
@@ -676,28 +680,36 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         if self.guard_undefined:
             self._require_npages(npages)
         p = self.p
-        level_bits, level_log_pages = p.level_bits, p.level_log_pages
+        level_bits, level_log_pages, level_shift = p.level_bits, p.level_log_pages, p.level_shift
+        abo, mask = self._abo, self._mask
         i = 0
-        ff_base, ff_bound = _off(p, p.min_off_addr), _off(p, p.max_off_addr)
+        # firstFree: inclusive bounds [base, bound], kept as offsets (addr - arenaBaseOffset),
+        # so offAddr.lessThan/lessEqual are plain integer comparisons.
+        ff_base, ff_bound = 0, (p.max_off_addr - abo) & mask
 
-        def found_free(addr: OffAddr, size: int) -> None:
+        def found_free(off: int, size: int) -> None:
             nonlocal ff_base, ff_bound
-            last = addr.add(size - 1)
-            if ff_base.less_equal(addr) and last.less_equal(ff_bound):
-                ff_base, ff_bound = addr, last
-            elif not (last.less_than(ff_base) or ff_bound.less_than(addr)):
-                raise GoThrow("range partially overlaps")
+            last = (off + size - 1) & mask
+            if ff_base <= off and last <= ff_bound:
+                ff_base, ff_bound = off, last
+            elif not (last < ff_base or ff_bound < off):
+                raise GoThrow(
+                    f"range partially overlaps (addr = {(off + abo) & mask:#x}, size = {size:#x}, "
+                    f"base = {(ff_base + abo) & mask:#x}, bound = {(ff_bound + abo) & mask:#x})"
+                )
 
+        search_off = (self.search_addr.a - abo) & mask
         last_sum, last_sum_idx = 0, -1
         for l in range(len(self.summary)):
             entries_per_block = 1 << level_bits[l]
             log_max_pages = level_log_pages[l]
+            shift = level_shift[l]
             i <<= level_bits[l]
             entries = self.summary[l]
             entries.check_slice(i, i + entries_per_block)
 
             j0 = 0
-            search_idx = off_addr_to_level_index(p, l, self.search_addr)
+            search_idx = search_off >> shift  # offAddrToLevelIndex(l, p.searchAddr)
             if search_idx & ~(entries_per_block - 1) == i:
                 j0 = search_idx & (entries_per_block - 1)
 
@@ -711,7 +723,8 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                     size = 0
                 nxt = k + 1
                 j = k - i
-                found_free(level_index_to_off_addr(p, l, i + j), (1 << log_max_pages) * PAGE_SIZE)
+                # levelIndexToOffAddr(l, i+j), as an offset.
+                found_free(((i + j) << shift) & mask, (1 << log_max_pages) * PAGE_SIZE)
                 start = palloc_sum_start(p, s)
                 if size + start >= npages:
                     if size == 0:
@@ -735,7 +748,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 continue
             if size >= npages:
                 addr = level_index_to_off_addr(p, l, i).add(base * PAGE_SIZE).addr()
-                return addr, self.find_mapped_addr(ff_base)
+                return addr, self.find_mapped_addr(_off(p, ff_base + abo))
             if l == 0:
                 return 0, max_search_addr(p)
             raise GoThrow(
@@ -745,12 +758,12 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
 
         ci = i
         j, search_idx = self.chunk_of(ci).find(npages, 0)
-        if j == p.uintptr_mask:
+        if j == mask:
             raise GoThrow(f"bad summary data (summary[leaf][{i:#x}] = {palloc_sum_unpack(p, self.summary[-1][i])})")
         addr = chunk_base(p, ci) + j * PAGE_SIZE
         search_addr = chunk_base(p, ci) + search_idx * PAGE_SIZE
-        found_free(_off(p, search_addr), (chunk_base(p, ci + 1) - search_addr) & p.uintptr_mask)
-        return addr, self.find_mapped_addr(ff_base)
+        found_free((search_addr - abo) & mask, (chunk_base(p, ci + 1) - search_addr) & mask)
+        return addr, self.find_mapped_addr(_off(p, ff_base + abo))
 
     def alloc(self, npages: int) -> tuple[int, int]:
         """Allocates npages; returns (base address, scavenged bytes in the range).
@@ -790,7 +803,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 return 0, 0
             cand = search_addr.a
 
-        scav = self.alloc_range(addr, npages)
+        scav = self._alloc_range(addr, npages)  # p.allocRange(addr, npages)
         # if p.searchAddr.lessThan(searchAddr) (offset order)
         if (self.search_addr.a - abo) & mask < (cand - abo) & mask:
             self.search_addr = _off(p, cand)

@@ -37,6 +37,18 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
+def smoke_case(runner):
+    """Returns a small fixed case (growth, allocations, a cache, a scavenge) for the self-check."""
+    from palloc.goref import ops as O
+    from palloc.goref.fuzz import Case
+
+    p = runner.p
+    base = (p.base_chunk_idx * p.palloc_chunk_bytes + p.arena_base_offset) & p.uintptr_mask
+    ops = [O.Grow(base, 2 * p.palloc_chunk_bytes), O.Alloc(3), O.Alloc(600), O.AllocToCache(0), O.CacheAlloc(0, 2),
+           O.Free(base, 3), O.Scavenge(1 << 20, True), O.NextGen(), O.Scavenge(1 << 20, False), O.Find(7)]
+    return Case(runner.goarch, runner.go_version, None, ops)
+
+
 def run(args) -> int:
     from palloc.goref import broken_models, report
     from palloc.goref.compare import HarnessFault
@@ -72,25 +84,36 @@ def run(args) -> int:
                 shown[0] = el
 
         runner.on_example = progress
-    failure, fault, stopped = None, None, "budget"
+    failure, fault, stopped, error = None, None, "budget", None
     try:
+        # Each side against itself first, on a fixed smoke case: a side that is not
+        # deterministic would otherwise have its noise blamed on the model.
+        runner.self_check_case(smoke_case(runner), fresh_go=lambda: session(args.goarch, args.goroot, fresh=True).go)
         res = run_campaign(runner, args.seconds, seed=args.seed, step_count=args.steps)
         failure, fault, stopped = res.failure, res.harness_fault, res.stopped
+    except HarnessFault as e:
+        fault = e
     except KeyboardInterrupt:
         stopped = "interrupted"
+        failure = runner.smallest_failure()
+    except PallocError as e:  # the helper could not be restarted: keep what was found
+        stopped, error = "helper", e
         failure = runner.smallest_failure()
     finally:
         if bar is not None:
             bar.close()
     paths = None
     if failure is not None and fault is None:
-        try:
-            from palloc.goref.fuzz import session as fresh_session
-
-            runner.self_check_case(failure, fresh_go=lambda: fresh_session(args.goarch, args.goroot, fresh=True).go)
-        except HarnessFault as e:
-            fault = e
+        if error is None:
+            try:
+                runner.self_check_case(failure, fresh_go=lambda: session(args.goarch, args.goroot, fresh=True).go)
+            except HarnessFault as e:
+                fault = e
         paths = report.write_failure(failure, args.failures)
+    if error is not None:
+        if paths:
+            print(f"palloc fuzz: the divergence found so far was written to {paths['json']}", file=sys.stderr)
+        raise error
     out = {
         "result": "harness fault" if fault else ("divergence" if failure else "no divergence"),
         "stopped": stopped,

@@ -597,7 +597,7 @@ class CampaignResult:
     stopped: str = "budget"  # "budget", "divergence", "interrupted", "helper"
 
 
-def run_campaign(runner: Lockstep, seconds: float, seed: int = 0, examples_per_batch: int = 5,
+def run_campaign(runner: Lockstep, seconds: float, seed: int = 0, examples_per_batch: int = 10,
                  step_count: int = 40, max_examples: int | None = None) -> CampaignResult:
     """Fuzzes until `seconds` pass or a divergence is found (then shrunk by Hypothesis).
 
@@ -609,8 +609,8 @@ def run_campaign(runner: Lockstep, seconds: float, seed: int = 0, examples_per_b
     deadline = time.monotonic() + seconds
     batch = 0
     done = 0
+    machine = make_machine(runner, step_count)  # one class: Hypothesis describes its strategies once
     while time.monotonic() < deadline and (max_examples is None or done < max_examples):
-        machine = make_machine(runner, step_count)
         n = examples_per_batch if max_examples is None else min(examples_per_batch, max_examples - done)
         machine.TestCase.settings = settings(machine.TestCase.settings, max_examples=n)
         test = get_state_machine_test(machine, settings=machine.TestCase.settings)

@@ -74,3 +74,40 @@ def test_long_differential_campaign_finds_no_divergence(goarch):
     runner = go_session(goarch)
     res = run_campaign(runner, seconds=300, seed=11)
     assert res.failure is None, res.failure.divergence.text()
+
+
+@pytest.mark.go
+def test_a_runtime_throw_where_the_model_returns_is_a_crash_divergence_and_the_helper_recovers():
+    from palloc.goref import ops as O
+    from palloc.goref.compare import Outcome, compare_runs
+
+    runner = go_session("amd64")
+    base = 0x3000000000
+    ops = [O.Grow(base, 0x400000), O.Free(base, 1)]  # freeing a free page: the runtime throws
+    go = runner.go.run(None, ops)
+    assert go[-1].crash is not None and go[-1].crash[0] == "throw"
+    assert "allocated pages below zero" in go[-1].crash[1]
+    model = go[:-1] + [Outcome(result=None, state=go[1].state)]  # a model that calls the free fine
+    d = compare_runs(runner.p, [None] + ops, model, go)
+    assert d is not None and d.kind == "crash" and "runtime threw" in d.lines[0]
+    # The helper is restarted for the next case.
+    again = runner.go.run(None, ops[:1])
+    assert again[-1].crash is None and again[-1].state.in_use == ((base, base + 0x400000),)
+
+
+@pytest.mark.go
+@pytest.mark.parametrize("platform_name", ["linux/amd64", "linux/386"])
+def test_native_bench_returns_the_models_addresses(platform_name):
+    from palloc.goref.go_side import native_bench
+    from palloc.model import workload
+
+    go_session("amd64")  # skips without a helper
+    p = platform(platform_name)
+    trace = workload.trace_list(1, 3000)
+    want = workload.replay(trace, *_alloc_free(workload.standard_page_alloc(p)), record=True).results
+    nat = native_bench(p, trace)
+    assert nat["results"] == want
+
+
+def _alloc_free(pa):
+    return pa.alloc, pa.free

@@ -121,25 +121,53 @@ def _constants_check(h, goarch: str, tc, t_built: float) -> tuple[Check, Check |
                      {"mismatches": mismatches}), r
 
 
-def _proofs_check(goarch: str, constants_changed: bool, helper_constants: dict | None) -> Check:
-    """Runs the proof suite for the patched constants when they changed and a runner exists."""
-    if not constants_changed:
+# The runtime constants that are inputs of palloc's Platform (the rest are derived from them).
+INPUT_CONSTANTS = {
+    "heapAddrBits": "heap_addr_bits",
+    "arenaBaseOffset": "arena_base_offset",
+    "summaryLevelBits": "summary_level_bits",
+    "logPallocChunkPages": "log_palloc_chunk_pages",
+    "summaryLevels": "summary_levels",
+    "pallocChunksL1Bits": "palloc_chunks_l1_bits",
+}
+
+
+def _proofs_check(goarch: str, mismatches: list[dict] | None, version: str) -> Check:
+    """Runs the proof suite for the patched constants when the patch changed them.
+
+    The patched constants become a hypothetical platform (spec.constants.hypothetical) with the
+    changed inputs; each theorem's obligations are then solved for it (proofs/runner.py).
+    """
+    if not mismatches:
         return Check("proofs", goarch, "skipped", None, detail="constants unchanged: the proof suite's verdicts "
                      f"for linux/{goarch} (palloc prove) apply to the patched runtime as they do to the base")
-    try:
-        from palloc.proofs import suite  # H6; optional until it lands
-        runner = getattr(suite, "prove_constants", None)
-    except ImportError:
-        runner = None
-    if runner is None:
+    changes = {INPUT_CONSTANTS[m["name"]]: m["helper"] for m in mismatches if m["name"] in INPUT_CONSTANTS}
+    if not changes:
+        names = ", ".join(m["name"] for m in mismatches)
         return Check("proofs", goarch, "unavailable", None,
-                     detail="the patch changes constants, but the proof suite has no runner for custom constants yet")
+                     detail=f"the patch changes derived constants ({names}) without changing an input; "
+                     "palloc's platforms cannot express that, so no proof was run")
+    try:
+        from palloc.proofs import runner
+    except ImportError as e:
+        return Check("proofs", goarch, "unavailable", None, detail=f"the proof suite is not available ({e})")
+    from palloc.spec.errors import PallocError as _PE
+
+    base = f"linux/{goarch}"
+    spec = runner.PlatformSpec(base, tuple(sorted(changes.items())))
     t0 = time.monotonic()
-    res = runner(helper_constants)
-    bad = [r for r in res if getattr(r, "verdict", None) != "proved"]
-    return Check("proofs", goarch, "ran", "breaks" if bad else "holds", time.monotonic() - t0, None,
-                 f"{len(res) - len(bad)}/{len(res)} theorems proved for the patched constants",
-                 {"not_proved": [getattr(r, "name", str(r)) for r in bad]})
+    try:
+        spec.resolve()
+    except (_PE, ValueError) as e:
+        return Check("proofs", goarch, "ran", "breaks", time.monotonic() - t0, None,
+                     f"the patched constants fail the runtime's own consistency conditions: {e}", {"changes": changes})
+    results = runner.run(runner.plan([spec], twins=False), jobs=1)
+    bad = [r for r in results if r.get("verdict") != "proved"]
+    detail = f"{len(results) - len(bad)}/{len(results)} obligations proved for {spec.label}"
+    if bad:
+        detail += ": not proved: " + ", ".join(f"{r.get('obligation')} ({r.get('verdict')})" for r in bad[:5])
+    return Check("proofs", goarch, "ran", "breaks" if bad else "holds", time.monotonic() - t0, None, detail,
+                 {"changes": changes, "not_proved": bad})
 
 
 def _baseline_check(binary: Path, goarch: str, t_built: float) -> Check:
@@ -229,7 +257,7 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
             say(f"{goarch}: start-up: {up.detail}")
             if const is not None:
                 checks.append(const)
-                checks.append(_proofs_check(goarch, const.verdict is None and const.status == "ran", hc))
+                checks.append(_proofs_check(goarch, const.evidence.get("mismatches"), tc.version))
             if fuzz and hc is not None:
                 c = _fuzz_check(h, goarch, tc, hc, seconds, seed, replay_dir / f"{name}-{goarch}", t_built)
                 checks.append(c)

@@ -1,0 +1,72 @@
+"""`palloc check`: the main job — the proof suite, then a differential campaign on amd64 and 386.
+
+It runs the other verbs in turn, exactly as a user would type them, and exits with the worst
+of their exit codes (0 all held, 1 a counterexample or divergence, 2 an error).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+import time
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "check",
+        help="the main job: prove the invariants, then fuzz the model against the real runtime",
+        description="Run `palloc prove` for the platform, then `palloc fuzz` against the installed "
+        "toolchain's real runtime on amd64 and on 386. Exit 0 when everything held, 1 when a "
+        "counterexample or divergence was found, 2 on an error.",
+    )
+    p.add_argument("--platform", default=None, help="platform to prove (default linux/amd64)")
+    p.add_argument("--seconds", type=float, default=30.0, help="fuzz budget per GOARCH (default %(default)s)")
+    p.add_argument("--goroot", default=None, help="GOROOT of the toolchain to fuzz against (default: discovered)")
+    p.add_argument("--goarch", action="append", choices=("amd64", "386"),
+                   help="GOARCH to fuzz (repeatable; default amd64 and 386)")
+    p.add_argument("--no-fuzz", action="store_true", help="only the proofs (no Go toolchain needed)")
+    p.add_argument("--json", action="store_true", help="machine-readable summary of every stage")
+    p.set_defaults(run=run)
+
+
+def stages(args) -> list[tuple[str, list[str]]]:
+    """The verbs the main job runs, as command lines."""
+    prove = ["prove"] + (["--platform", args.platform] if args.platform else [])
+    out = [("prove", prove)]
+    if not args.no_fuzz:
+        goroot = ["--goroot", args.goroot] if args.goroot else []
+        for arch in args.goarch or ["amd64", "386"]:
+            out.append((f"fuzz {arch}", ["fuzz", "--seconds", str(args.seconds), "--goarch", arch] + goroot))
+    return out
+
+
+def run(args) -> int:
+    from palloc.cli.main import main
+
+    results = []
+    for name, argv in stages(args):
+        t0 = time.monotonic()
+        if args.json:
+            buf = io.StringIO()
+            with contextlib.redirect_stdout(buf):
+                code = main(argv + ["--json"])
+            try:
+                detail = json.loads(buf.getvalue())
+            except ValueError:
+                detail = buf.getvalue()
+        else:
+            print(f"== palloc {' '.join(argv)}", flush=True)
+            code, detail = main(argv), None
+        results.append({"stage": name, "exit": code, "seconds": round(time.monotonic() - t0, 1), "detail": detail})
+    worst = max(r["exit"] for r in results)
+    if args.json:
+        print(json.dumps({"exit": worst, "stages": results}, indent=1))
+    else:
+        print("== summary")
+        for r in results:
+            verdict = {0: "holds", 1: "VIOLATION"}.get(r["exit"], "ERROR")
+            print(f"  {r['stage']:12} {verdict:9} {r['seconds']:7.1f}s")
+        sys.stdout.flush()
+    return worst

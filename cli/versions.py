@@ -77,11 +77,11 @@ def render(cells, goarches, versions, seconds: float, seed: int, elapsed: float)
         lines += ["  " + l for l in c.details[1:]]
         if c.failure_files:
             lines += [f"  {k}: {p}" for k, p in c.failure_files.items()]
-    lines += ["", "scavenge-index flags word (compared in every cell):"]
-    for c in cells:
+    probed = [c for c in cells if c.probe and c.probe.get("runtime_flags") is not None]
+    if probed:
+        lines += ["", "scavenge-index flags word (compared in every cell):"]
+    for c in probed:
         pr = c.probe
-        if not pr or pr.get("runtime_flags") is None:
-            continue
         fs = c.flags_seen
         lines.append(
             f"  go{c.version} {c.goarch}: probe flags runtime {pr['runtime_flags']:#x} (spec {pr['expected_flags']:#x}); "

@@ -622,10 +622,6 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         """
         if self.guard_undefined:
             self._require_pages(base, npages, allocated=False)
-        return self._alloc_range(base, npages)
-
-    def _alloc_range(self, base: int, npages: int) -> int:
-        """The body of allocRange, without the input guard (alloc's range comes from its search)."""
         p = self.p
         cp = self._chunk_pages
         limit = (base + npages * PAGE_SIZE - 1) & self._mask
@@ -803,7 +799,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 return 0, 0
             cand = search_addr.a
 
-        scav = self._alloc_range(addr, npages)  # p.allocRange(addr, npages)
+        scav = self.alloc_range(addr, npages)
         # if p.searchAddr.lessThan(searchAddr) (offset order)
         if (self.search_addr.a - abo) & mask < (cand - abo) & mask:
             self.search_addr = _off(p, cand)

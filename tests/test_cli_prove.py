@@ -1,0 +1,50 @@
+"""`palloc prove`: exit codes, --config, --json, and counterexamples printed in the domain's terms."""
+
+from __future__ import annotations
+
+import json
+
+from palloc.cli.main import main
+
+
+def test_prove_packing_on_default_platform_exits_0(capsys):
+    assert main(["prove", "--only", "packing.*", "--jobs", "1"]) == 0
+    assert "proved" in capsys.readouterr().out
+
+
+def test_prove_config_with_summary_level_bits_4_finds_packing_counterexample(tmp_path, capsys):
+    cfg = tmp_path / "slb4.toml"
+    cfg.write_text('base = "linux/amd64"\nsummary_level_bits = 4\n')
+    assert main(["prove", "--config", str(cfg), "--only", "packing.*", "--jobs", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "counterexample" in out and "75 bits of 63" in out
+
+
+def test_prove_config_with_57_bit_heap_is_proved(tmp_path):
+    cfg = tmp_path / "la57.toml"
+    cfg.write_text('base = "linux/amd64"\nheap_addr_bits = 57\n')
+    assert main(["prove", "--config", str(cfg), "--only", "addresses.*", "--jobs", "1"]) == 0
+
+
+def test_prove_malformed_config_is_a_one_line_usage_error(tmp_path, capsys):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("base = linux\n")
+    assert main(["prove", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("palloc prove:") and "\n" not in err
+
+
+def test_prove_config_without_base_or_with_unknown_key_exits_2(tmp_path):
+    a = tmp_path / "a.toml"
+    a.write_text("heap_addr_bits = 57\n")
+    b = tmp_path / "b.toml"
+    b.write_text('base = "linux/amd64"\nheap_bits = 57\n')
+    assert main(["prove", "--config", str(a)]) == 2
+    assert main(["prove", "--config", str(b)]) == 2
+
+
+def test_prove_twins_json_reports_expected_counterexamples(capsys):
+    assert main(["prove", "--twins", "--only", "merge.twin_*", "--json", "--jobs", "1"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] and {r["verdict"] for r in doc["results"]} == {"counterexample"}
+    assert all(r["expected"] == "counterexample" for r in doc["results"])

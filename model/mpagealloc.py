@@ -574,11 +574,13 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         leaf = summary[-1]
 
         if sc == ec:
-            x = leaf[sc]
+            x = leaf.vals.get(sc)
+            if x is None:
+                x = leaf[sc]  # checked read: faults beyond len or on an unmapped page
             y = self.chunk_of(sc).summarize()
             if x == y:
                 return
-            leaf[sc] = y
+            leaf.vals[sc] = y  # the read above proved sc in bounds and mapped
         elif contig:
             leaf[sc] = self.chunk_of(sc).summarize()
             leaf.check_slice(sc + 1, ec)  # whole := summary[sc+1 : ec]
@@ -603,12 +605,19 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             shift = level_shift[l]
             lo, hi = bot >> shift, (((top - 1) & mask) >> shift) + 1
             child, cur = summary[l + 1], summary[l]
+            cget, vals = child.vals.get, cur.vals
             for i in range(lo, hi):
-                children = child.values(i << log_entries_per_block, (i + 1) << log_entries_per_block)
+                a, b = i << log_entries_per_block, (i + 1) << log_entries_per_block
+                children = [cget(k) for k in range(a, b)]
+                if None in children:  # some never written: read them checked (0 or a fault)
+                    children = child.values(a, b)
                 s = merge_summaries(p, children, log_max_pages)
-                if cur[i] != s:
+                old = vals.get(i)
+                if old is None:
+                    old = cur[i]
+                if old != s:
                     changed = True
-                    cur[i] = s
+                    vals[i] = s  # the read above proved i in bounds and mapped
             l -= 1
 
     # --- allocation ---------------------------------------------------------------------
@@ -622,11 +631,11 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         """
         if self.guard_undefined:
             self._require_pages(base, npages, allocated=False)
-        p = self.p
-        cp = self._chunk_pages
-        limit = (base + npages * PAGE_SIZE - 1) & self._mask
-        sc, ec = chunk_index(p, base), chunk_index(p, limit)
-        si, ei = chunk_page_index(p, base), chunk_page_index(p, limit)
+        cp, mask, abo, lcb = self._chunk_pages, self._mask, self._abo, self._log_chunk_bytes
+        limit = (base + npages * PAGE_SIZE - 1) & mask
+        # chunkIndex and chunkPageIndex of base and limit, inlined.
+        sc, ec = ((base - abo) & mask) >> lcb, ((limit - abo) & mask) >> lcb
+        si, ei = (base >> PAGE_SHIFT) & (cp - 1), (limit >> PAGE_SHIFT) & (cp - 1)
         index = self.scav.index
 
         scav = 0
@@ -817,17 +826,17 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         abo, mask = self._abo, self._mask
         if (base - abo) & mask < (self.search_addr.a - abo) & mask:  # offAddr{base}.lessThan(p.searchAddr)
             self.search_addr = _off(p, base)
-        cp = self._chunk_pages
+        cp, lcb = self._chunk_pages, self._log_chunk_bytes
         index = self.scav.index
-        limit = (base + npages * PAGE_SIZE - 1) & self._mask
+        limit = (base + npages * PAGE_SIZE - 1) & mask
         if npages == 1:
-            i = chunk_index(p, base)
-            pi = chunk_page_index(p, base)
+            i = ((base - abo) & mask) >> lcb  # chunkIndex(base)
+            pi = (base >> PAGE_SHIFT) & (cp - 1)  # chunkPageIndex(base)
             self.chunk_of(i).free1(pi)
             index.free(i, pi, 1)
         else:
-            sc, ec = chunk_index(p, base), chunk_index(p, limit)
-            si, ei = chunk_page_index(p, base), chunk_page_index(p, limit)
+            sc, ec = ((base - abo) & mask) >> lcb, ((limit - abo) & mask) >> lcb
+            si, ei = (base >> PAGE_SHIFT) & (cp - 1), (limit >> PAGE_SHIFT) & (cp - 1)
             if sc == ec:
                 self.chunk_of(sc).free(si, ei + 1 - si)
                 index.free(sc, si, ei + 1 - si)
@@ -921,7 +930,13 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         mask, abo, lcb = self._mask, self._abo, self._log_chunk_bytes
         first = (base - abo) & mask
         last = first + ((npages - 1) << PAGE_SHIFT)
-        if last > mask or not self._in_one_in_use_range(first, last):
+        ranges = self.in_use.ranges
+        if len(ranges) == 1:
+            r = ranges[0]  # the usual heap: skip the search
+            inside = (r.base.a - abo) & mask <= first and last < (r.limit.a - abo) & mask
+        else:
+            inside = last <= mask and self._in_one_in_use_range(first, last)
+        if not inside:
             raise UndefinedBehaviour(f"[{base:#x}, +{npages} pages) is not inside one inUse range (never grown)")
         cp = self._chunk_pages
         sc, ec = first >> lcb, last >> lcb

@@ -791,8 +791,12 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         cand = -1
         cpi = (sa % self._chunk_bytes) >> PAGE_SHIFT
         if self._chunk_pages - cpi >= npages:
-            s = self.summary[-1][i]
-            max_ = palloc_sum_max(p, s)
+            leaf = self.summary[-1]
+            s = leaf.vals.get(i)
+            if s is None:
+                s = leaf[i]  # checked read: faults beyond len or on an unmapped page
+            # max := s.max(), inlined (a leaf never has bit 63 set, but keep Go's test)
+            max_ = p.max_packed_value if s >> 63 else (s >> p.log_max_packed_value) & (p.max_packed_value - 1)
             if max_ >= npages:
                 j, search_idx = self.chunk_of(i).find(npages, cpi)
                 if j == mask:

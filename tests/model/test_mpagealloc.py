@@ -468,3 +468,26 @@ def test_alloc_and_free_agree_with_abstract_first_fit_on_a_discontiguous_heap(p,
             assert got == want, f"step {step}: alloc({npages})"
             if got[0]:
                 live.append((got[0], npages))
+
+
+def test_bare_grow_of_an_unaligned_base_leaves_the_last_chunk_summarised_allocated():
+    # grow aligns base down but updates size/pageSize pages from it: the memo's quirk, mirrored.
+    p = AMD64
+    pa = PageAlloc.make(p, test=True)
+    pa.guard_undefined = False
+    ci = p.base_chunk_idx
+    pa.grow(chunk_base(p, ci) + PAGE_SIZE, p.palloc_chunk_bytes)
+    assert (pa.start, pa.end) == (ci, ci + 2)
+    assert pa.summary[-1][ci] == p.free_chunk_sum
+    assert pa.summary[-1][ci + 1] == 0 and pa.chunk_of(ci + 1).v == 0  # free bitmap, zero summary
+
+
+def test_grow_to_the_top_of_a_32bit_address_space_is_refused_and_the_bare_code_throws():
+    # golang/go#35954: base+size wraps to 0; today's addrRanges.add throws on the empty range.
+    p = PLATFORMS[1]
+    pa = PageAlloc.make(p, test=True)
+    with pytest.raises(UndefinedBehaviour):
+        pa.grow(0xFF000000, 0x1000000)
+    pa.guard_undefined = False
+    with pytest.raises(GoThrow, match="zero-sized"):
+        pa.grow(0xFF000000, 0x1000000)

@@ -32,6 +32,9 @@ def register(sub) -> None:
     p.add_argument("--model-variant", metavar="NAME", help="fuzz a seeded broken model instead (see --list-variants)")
     p.add_argument("--list-variants", action="store_true", help="list the broken model variants and exit")
     p.add_argument("--steps", type=int, default=40, help="operations per generated heap (default %(default)s)")
+    p.add_argument("--engine", choices=["hypothesis", "random"], default="hypothesis",
+                   help="hypothesis: a state machine, shrunk by Hypothesis (default); random: the same generator "
+                   "fed by a seeded PRNG, faster, shrunk by delta debugging")
     p.add_argument("--no-invariants", action="store_true", help="skip the model's named invariants after each step")
     p.add_argument("--json", action="store_true", help="machine-readable output (no progress bar)")
     p.set_defaults(run=run)
@@ -89,7 +92,7 @@ def run(args) -> int:
         # Each side against itself first, on a fixed smoke case: a side that is not
         # deterministic would otherwise have its noise blamed on the model.
         runner.self_check_case(smoke_case(runner), fresh_go=lambda: session(args.goarch, args.goroot, fresh=True).go)
-        res = run_campaign(runner, args.seconds, seed=args.seed, step_count=args.steps)
+        res = run_campaign(runner, args.seconds, seed=args.seed, step_count=args.steps, engine=args.engine)
         failure, fault, stopped = res.failure, res.harness_fault, res.stopped
     except HarnessFault as e:
         fault = e
@@ -120,6 +123,7 @@ def run(args) -> int:
         "goarch": args.goarch,
         "go_version": runner.go_version,
         "seed": args.seed,
+        "engine": args.engine,
         "model_variant": args.model_variant,
         "stats": runner.stats.to_json(),
         "failure": None,

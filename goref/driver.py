@@ -262,7 +262,8 @@ class GoHelper:
 
     # --- calls ---------------------------------------------------------------------------
 
-    def call(self, ops: Iterable[dict[str, Any]], timeout: float | None = None, flush_each: bool = True) -> list[dict[str, Any]]:
+    def call(self, ops: Iterable[dict[str, Any]], timeout: float | None = None, flush_each: bool = True,
+             raw: bool = False) -> list[dict[str, Any]]:
         """Runs a batch of operations; returns one result dict per operation (see the module doc).
 
         Starts (or restarts, after a death) the helper first if needed. Never raises for what
@@ -275,13 +276,13 @@ class GoHelper:
             return []
         if not self.alive:
             self.start()
-        return self._batch(ops, self.timeout if timeout is None else timeout, flush_each)
+        return self._batch(ops, self.timeout if timeout is None else timeout, flush_each, raw)
 
     def call1(self, op: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         """Runs one operation and returns its result."""
         return self.call([op], timeout)[0]
 
-    def _batch(self, ops: list[dict[str, Any]], timeout: float, flush_each: bool = True) -> list[dict[str, Any]]:
+    def _batch(self, ops: list[dict[str, Any]], timeout: float, flush_each: bool = True, raw: bool = False) -> list[dict[str, Any]]:
         p = self._proc
         assert p is not None
         self._next_id += 1
@@ -308,7 +309,8 @@ class GoHelper:
                     raise PallocError(f"the Go helper rejected a request: {msg['error']}")
                 if msg.get("id") != rid:
                     continue  # a stale answer
-                return [decode(r) for r in msg["results"]]
+                # raw: leave "0x..." strings alone (the fuzzer converts only what it compares).
+                return msg["results"] if raw else [decode(r) for r in msg["results"]]
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return self._died(p, ops, bytes(p.buf), hang=True, timeout=timeout)

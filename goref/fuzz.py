@@ -331,13 +331,6 @@ class Lockstep:
 # --- generation ---------------------------------------------------------------------------
 
 
-def npages_strategy(p):
-    """Page counts that matter: small, word and chunk edges, multi-chunk."""
-    cp = p.palloc_chunk_pages
-    edges = sorted({1, 2, 3, 63, 64, 65, 127, 128, 129, cp // 2, cp - 1, cp, cp + 1, 2 * cp - 1, 2 * cp, 2 * cp + 1, 3 * cp})
-    return st.one_of(st.integers(1, 16), st.sampled_from(edges), st.integers(1, 3 * cp))
-
-
 def big_jump(p) -> int:
     """Chunks between discontiguous growths: a TiB apart on 64-bit (0x40000 chunks), 0x40 on 32-bit."""
     return 0x40000 if p.is_64bit_page_alloc else 0x40
@@ -357,233 +350,276 @@ VERB_WEIGHTS = (
 )
 
 
+class Spec:
+    """A value to draw: as a Hypothesis strategy (hyp) and as a plain seeded sample (sample(rng)).
+
+    The generator draws through one function, so the same verbs feed the Hypothesis state machine
+    (which shrinks) and the random engine (which is fast).
+    """
+
+    __slots__ = ("hyp", "sample")
+
+    def __init__(self, hyp, sample):
+        self.hyp, self.sample = hyp, sample
+
+
+def ints(lo: int, hi: int) -> Spec:
+    return Spec(st.integers(lo, hi), lambda r: r.randint(lo, hi))
+
+
+def choice(xs) -> Spec:
+    xs = list(xs)
+    return Spec(st.sampled_from(xs), lambda r: r.choice(xs))
+
+
+def bools() -> Spec:
+    return Spec(st.booleans(), lambda r: r.random() < 0.5)
+
+
+def one_of(*specs: Spec) -> Spec:
+    return Spec(st.one_of(*[x.hyp for x in specs]), lambda r: r.choice(specs).sample(r))
+
+
+def npages_spec(p) -> Spec:
+    """Page counts that matter: small, word and chunk edges, multi-chunk."""
+    cp = p.palloc_chunk_pages
+    edges = sorted({1, 2, 3, 63, 64, 65, 127, 128, 129, cp // 2, cp - 1, cp, cp + 1, 2 * cp - 1, 2 * cp, 2 * cp + 1, 3 * cp})
+    return one_of(ints(1, 16), choice(edges), ints(1, 3 * cp))
+
+
+class Generator:
+    """Chooses the next operation from the model's state, so that only defined inputs are sent.
+
+    draw(spec, label) returns a value of a Spec; it is Hypothesis's data.draw in the state
+    machine and a seeded random sample in the random engine.
+    """
+
+    def __init__(self, runner: "Lockstep", draw=None):
+        self.runner = runner
+        self.draw = draw
+        self.spans: list[tuple[int, int]] = []  # page runs handed out and not yet freed
+        p = self.p = runner.p
+        self.cp, self.cb = p.palloc_chunk_pages, p.palloc_chunk_bytes
+        self.base_ci = p.base_chunk_idx
+        self.max_ci = (1 << (p.heap_addr_bits - p.log_palloc_chunk_bytes)) - 1
+        self.spp = sums_per_phys_page(p, runner.host)
+        self.jump = big_jump(p)
+        self.npages = npages_spec(p)
+
+    def chunk_addr(self, ci: int) -> int:
+        p = self.p
+        return (ci * self.cb + p.arena_base_offset) & p.uintptr_mask
+
+    # --- the heap -------------------------------------------------------------------------
+
+    def make_heap(self):
+        runner, draw = self.runner, self.draw
+        shape = draw(choice(["grow", "grow", "new_page_alloc"]), "shape")
+        if shape == "new_page_alloc":
+            init = self.new_page_alloc_init()
+            runner.begin(init)
+            for ci, rs in sorted(init["chunks"].items()):
+                for i, n in rs:
+                    if n:
+                        self.spans.append((self.chunk_addr(ci) + i * PAGE_SIZE, n))
+            return
+        runner.begin(None)
+        for _ in range(draw(ints(1, 3), "growths")):
+            self._grow(draw(choice(["above", "above", "far", "sum_boundary", "below"]), "where"), draw(ints(1, 3), "nchunks"))
+
+    def new_page_alloc_init(self) -> dict:
+        """NewPageAlloc heaps: chunk layouts x fill patterns (free, nearly full, exhausted, scattered)."""
+        draw, cp, base_ci, jump = self.draw, self.cp, self.base_ci, self.jump
+        layout = draw(choice(["contiguous", "discontiguous", "sum_boundary"]), "layout")
+        k = draw(ints(1, 4), "nchunks")
+        if layout == "contiguous":
+            cis = [base_ci + i for i in range(k)]
+        elif layout == "discontiguous":
+            cis = [base_ci + i * jump for i in range(k)]
+        else:
+            cis = [base_ci + self.spp - 1, base_ci + jump]
+        cis = [c for c in cis if 0 < c <= self.max_ci]
+        chunks, scav = {}, {}
+        for ci in cis:
+            fill = draw(choice(["free", "full", "nearly_full", "scattered", "scattered"]), "fill")
+            if fill == "free":
+                rs = []
+            elif fill == "full":
+                rs = [[0, cp]]
+            elif fill == "nearly_full":
+                holes = sorted({draw(ints(0, cp - 1), "hole") for _ in range(draw(ints(1, 3), "holes"))})
+                rs, at = [], 0
+                for h in holes:
+                    if h > at:
+                        rs.append([at, h - at])
+                    at = h + 1
+                if at < cp:
+                    rs.append([at, cp - at])
+            else:
+                rs = self._disjoint_ranges()
+            chunks[ci] = rs
+            if draw(bools(), "scavenged"):
+                scav[ci] = self._disjoint_ranges()
+        return {"chunks": chunks, "scav": scav}
+
+    def _disjoint_ranges(self) -> list[list[int]]:
+        cuts = sorted({self.draw(ints(0, self.cp), "cut") for _ in range(self.draw(ints(0, 6), "cuts"))})
+        return [[a, b - a] for a, b in zip(cuts[0::2], cuts[1::2]) if b > a]
+
+    def _grown_chunks(self) -> list[int]:
+        pa = self.runner.model.pa
+        return chunks_of(self.p, tuple((r.base.addr(), r.limit.addr()) for r in pa.in_use.ranges))
+
+    def _grow(self, where: str, k: int):
+        pa = self.runner.model.pa
+        grown = self._grown_chunks()
+        if len(grown) + k > MAX_CHUNKS:
+            return
+        spp, jump = self.spp, self.jump
+        if not grown:
+            start = self.base_ci + (spp - 1 if where == "sum_boundary" else 0)
+        elif where == "above":
+            start = pa.end
+        elif where == "below":
+            start = pa.start - k
+        elif where == "far":
+            start = pa.end + jump
+        else:  # sum_boundary: the next chunk whose leaf summary ends a physical page
+            start = ((pa.end + spp) // spp) * spp - 1 + (jump if pa.end % spp == 0 else 0)
+            start = max(start, pa.end)
+        gs = set(grown)
+        if start <= 0 or start + k > self.max_ci or any(c in gs for c in range(start, start + k)):
+            return
+        self.runner.step(O.Grow(self.chunk_addr(start), k * self.cb))
+
+    # --- the verbs ----------------------------------------------------------------------------
+
+    def verb(self):
+        """One operation: the verb is drawn with weights (heavier on alloc and free)."""
+        getattr(self, self.draw(VERBS, "verb"))()
+
+    def grow(self):
+        self._grow(self.draw(choice(["above", "below", "far", "sum_boundary"]), "where"), self.draw(ints(1, 2), "nchunks"))
+
+    def alloc(self):
+        n = self.draw(self.npages, "npages")
+        r = self.runner.step(O.Alloc(n))
+        if r and r[0]:
+            self.spans.append((r[0], n))
+
+    def find(self):
+        self.runner.step(O.Find(self.draw(self.npages, "npages")))
+
+    def free(self):
+        if not self.spans:
+            return
+        draw = self.draw
+        i = draw(ints(0, len(self.spans) - 1), "span")
+        base, n = self.spans[i]
+        lo, k = 0, n
+        if not draw(bools(), "whole") and n > 1:
+            lo = draw(ints(0, n - 1), "from")
+            k = draw(ints(1, n - lo), "npages")
+        self.runner.step(O.Free(base + lo * PAGE_SIZE, k))
+        if self.runner.ended:
+            return
+        del self.spans[i]
+        if lo:
+            self.spans.append((base, lo))
+        if lo + k < n:
+            self.spans.append((base + (lo + k) * PAGE_SIZE, n - lo - k))
+
+    def alloc_range(self):
+        grown = self._grown_chunks()
+        if not grown:
+            return
+        cp = self.cp
+        ci = self.draw(choice(grown), "chunk")
+        d = self.runner.model.pa.try_chunk_of(ci)
+        if d is None:
+            return
+        free = ~d.v & ((1 << cp) - 1)
+        if not free:
+            return
+        at = self.draw(ints(0, cp - 1), "page")
+        above = free >> at
+        if not above:
+            above, at = free, 0
+        lo = at + ((above & -above).bit_length() - 1)
+        run = free >> lo
+        runlen = (~run & (run + 1)).bit_length() - 1
+        k = self.draw(ints(1, min(runlen, 80)), "npages")
+        base = self.chunk_addr(ci) + lo * PAGE_SIZE
+        if self.runner.step(O.AllocRange(base, k)) is not None:
+            self.spans.append((base, k))
+
+    def alloc_to_cache(self):
+        slot = self.draw(SLOTS, "slot")
+        c = self.runner.model.caches.get(slot)
+        if c is not None and not c.empty():
+            return
+        self.runner.step(O.AllocToCache(slot))
+
+    def cache_alloc(self):
+        slot = self.draw(SLOTS, "slot")
+        n = self.draw(CACHE_NPAGES, "npages")
+        if slot not in self.runner.model.caches:
+            return
+        r = self.runner.step(O.CacheAlloc(slot, n))
+        if r and r[0]:
+            self.spans.append((r[0], n))
+
+    def cache_flush(self):
+        slot = self.draw(SLOTS, "slot")
+        c = self.runner.model.caches.get(slot)
+        if c is None or c.empty():
+            return
+        self.runner.step(O.CacheFlush(slot))
+
+    def scavenge(self):
+        p, cb = self.p, self.cb
+        nbytes = self.draw(one_of(ints(1, 4 * cb), choice([PAGE_SIZE, 64 * PAGE_SIZE, cb, p.uintptr_mask])), "nbytes")
+        self.runner.step(O.Scavenge(nbytes, self.draw(bools(), "force")))
+
+    def next_gen(self):
+        self.runner.step(O.NextGen())
+
+
+VERBS = choice(VERB_WEIGHTS)
+SLOTS = ints(0, O.CACHE_SLOTS - 1)
+CACHE_NPAGES = one_of(ints(1, 15), choice([16, 32, 63, 64]))
+
+
+def _hyp_draw(data):
+    return lambda spec, label=None: data.draw(spec.hyp, label=label)
+
+
 def make_machine(runner: Lockstep, step_count: int = 40):
     """Returns the RuleBasedStateMachine class driving `runner` (one example = one fresh heap)."""
-    p = runner.p
-    cp, cb = p.palloc_chunk_pages, p.palloc_chunk_bytes
-    base_ci = p.base_chunk_idx
-    max_ci = (1 << (p.heap_addr_bits - p.log_palloc_chunk_bytes)) - 1
-    spp = sums_per_phys_page(p, runner.host)
-    jump = big_jump(p)
-
-    def chunk_addr(ci: int) -> int:
-        return (ci * cb + p.arena_base_offset) & p.uintptr_mask
 
     class PageAllocMachine(RuleBasedStateMachine):
         def __init__(self):
             super().__init__()
-            self.spans: list[tuple[int, int]] = []  # page runs handed out and not yet freed
-
-        # --- the heap -------------------------------------------------------------------
+            self.g = Generator(runner)
 
         @initialize(data=st.data())
         def make_heap(self, data):
-            shape = data.draw(st.sampled_from(["grow", "grow", "new_page_alloc"]), label="shape")
-            if shape == "new_page_alloc":
-                init = data.draw(new_page_alloc_init(), label="init")
-                runner.begin(init)
-                for ci, rs in sorted(init["chunks"].items()):
-                    for i, n in rs:
-                        if n:
-                            self.spans.append((chunk_addr(ci) + i * PAGE_SIZE, n))
-                self.spans = _coalesce_disjoint(self.spans)
-                return
-            runner.begin(None)
-            n = data.draw(st.integers(1, 3), label="growths")
-            for _ in range(n):
-                self._grow(data.draw(placement, label="where"), data.draw(st.integers(1, 3), label="nchunks"))
-
-        def _grown_chunks(self) -> list[int]:
-            pa = runner.model.pa
-            return chunks_of(p, tuple((r.base.addr(), r.limit.addr()) for r in pa.in_use.ranges))
-
-        def _grow(self, where: str, k: int):
-            pa = runner.model.pa
-            grown = self._grown_chunks()
-            if len(grown) + k > MAX_CHUNKS:
-                return
-            if not grown:
-                start = base_ci + (spp - 1 if where == "sum_boundary" else 0)
-            elif where == "above":
-                start = pa.end
-            elif where == "below":
-                start = pa.start - k
-            elif where == "far":
-                start = pa.end + jump
-            else:  # sum_boundary: the next chunk whose leaf summary ends a physical page
-                start = ((pa.end + spp) // spp) * spp - 1 + (jump if pa.end % spp == 0 else 0)
-                start = max(start, pa.end)
-            gs = set(grown)
-            if start <= 0 or start + k > max_ci or any(c in gs for c in range(start, start + k)):
-                return
-            runner.step(O.Grow(chunk_addr(start), k * cb))
-
-        def grow(self, data):
-            self._grow(data.draw(st.sampled_from(["above", "below", "far", "sum_boundary"]), label="where"),
-                       data.draw(st.integers(1, 2), label="nchunks"))
-
-        # --- allocation ----------------------------------------------------------------------
-
-        def alloc(self, data):
-            n = data.draw(npages, label="npages")
-            r = runner.step(O.Alloc(n))
-            if r and r[0]:
-                self.spans.append((r[0], n))
-
-        def find(self, data):
-            n = data.draw(npages, label="npages")
-            runner.step(O.Find(n))
-
-        def free(self, data):
-            if not self.spans:
-                return
-            i = data.draw(st.integers(0, len(self.spans) - 1), label="span")
-            base, n = self.spans[i]
-            whole = data.draw(st.booleans(), label="whole")
-            lo, k = 0, n
-            if not whole and n > 1:
-                lo = data.draw(st.integers(0, n - 1), label="from")
-                k = data.draw(st.integers(1, n - lo), label="npages")
-            r = runner.step(O.Free(base + lo * PAGE_SIZE, k))
-            if runner.ended:
-                return
-            del self.spans[i]
-            if lo:
-                self.spans.append((base, lo))
-            if lo + k < n:
-                self.spans.append((base + (lo + k) * PAGE_SIZE, n - lo - k))
-            del r
-
-        def alloc_range(self, data):
-            grown = self._grown_chunks()
-            if not grown:
-                return
-            ci = data.draw(st.sampled_from(grown), label="chunk")
-            d = runner.model.pa.try_chunk_of(ci)
-            if d is None:
-                return
-            free = ~d.v & ((1 << cp) - 1)
-            if not free:
-                return
-            at = data.draw(st.integers(0, cp - 1), label="page")
-            above = free >> at
-            if not above:
-                above, at = free, 0
-            lo = at + ((above & -above).bit_length() - 1)
-            run = free >> lo
-            runlen = (~run & (run + 1)).bit_length() - 1
-            k = data.draw(st.integers(1, min(runlen, 80)), label="npages")
-            base = chunk_addr(ci) + lo * PAGE_SIZE
-            r = runner.step(O.AllocRange(base, k))
-            if r is not None:
-                self.spans.append((base, k))
-
-        # --- page caches ---------------------------------------------------------------
-
-        def alloc_to_cache(self, data):
-            slot = data.draw(slots, label="slot")
-            c = runner.model.caches.get(slot)
-            if c is not None and not c.empty():
-                return
-            runner.step(O.AllocToCache(slot))
-
-        def cache_alloc(self, data):
-            slot = data.draw(slots, label="slot")
-            n = data.draw(st.one_of(st.integers(1, 15), st.sampled_from([16, 32, 63, 64])), label="npages")
-            if slot not in runner.model.caches:
-                return
-            r = runner.step(O.CacheAlloc(slot, n))
-            if r and r[0]:
-                self.spans.append((r[0], n))
-
-        def cache_flush(self, data):
-            slot = data.draw(slots, label="slot")
-            c = runner.model.caches.get(slot)
-            if c is None or c.empty():
-                return
-            runner.step(O.CacheFlush(slot))
-
-        # --- the scavenger ---------------------------------------------------------------
-
-        def scavenge(self, data):
-            nbytes = data.draw(st.one_of(st.integers(1, 4 * cb), st.sampled_from([PAGE_SIZE, 64 * PAGE_SIZE, cb, p.uintptr_mask])),
-                               label="nbytes")
-            force = data.draw(st.booleans(), label="force")
-            runner.step(O.Scavenge(nbytes, force))
-
-        def next_gen(self, data):
-            runner.step(O.NextGen())
+            self.g.draw = _hyp_draw(data)
+            self.g.make_heap()
 
         @rule(data=st.data())
         def verb(self, data):
-            """One operation: the verb is drawn with weights (heavier on alloc and free)."""
-            getattr(self, data.draw(verbs, label="verb"))(data)
+            self.g.draw = _hyp_draw(data)
+            self.g.verb()
 
         def teardown(self):
             runner.finish()
-
-    placement = st.sampled_from(["above", "above", "far", "sum_boundary", "below"])
-    npages = npages_strategy(p)
-    slots = st.integers(0, O.CACHE_SLOTS - 1)
-    verbs = st.sampled_from(VERB_WEIGHTS)
-
-    def new_page_alloc_init():
-        """NewPageAlloc heaps: chunk layouts x fill patterns (free, nearly full, exhausted, scattered)."""
-
-        @st.composite
-        def build(draw):
-            layout = draw(st.sampled_from(["contiguous", "discontiguous", "sum_boundary"]))
-            k = draw(st.integers(1, 4))
-            if layout == "contiguous":
-                cis = [base_ci + i for i in range(k)]
-            elif layout == "discontiguous":
-                cis = [base_ci + i * jump for i in range(k)]
-            else:
-                cis = [base_ci + spp - 1, base_ci + jump][:max(2, min(k, 2))]
-            cis = [c for c in cis if 0 < c <= max_ci]
-            chunks, scav = {}, {}
-            for ci in cis:
-                fill = draw(st.sampled_from(["free", "full", "nearly_full", "scattered", "scattered"]))
-                if fill == "free":
-                    rs = []
-                elif fill == "full":
-                    rs = [[0, cp]]
-                elif fill == "nearly_full":
-                    holes = sorted(draw(st.sets(st.integers(0, cp - 1), min_size=1, max_size=3)))
-                    rs, at = [], 0
-                    for h in holes:
-                        if h > at:
-                            rs.append([at, h - at])
-                        at = h + 1
-                    if at < cp:
-                        rs.append([at, cp - at])
-                else:
-                    rs = _disjoint_ranges(draw, cp)
-                chunks[ci] = rs
-                if draw(st.booleans()):
-                    scav[ci] = _disjoint_ranges(draw, cp)
-            return {"chunks": chunks, "scav": scav}
-
-        return build()
 
     PageAllocMachine.TestCase.settings = settings(
         max_examples=10**9, stateful_step_count=step_count, deadline=None, database=None,
         suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink], report_multiple_bugs=False,
     )
     return PageAllocMachine
-
-
-def _disjoint_ranges(draw, cp: int) -> list[list[int]]:
-    cuts = sorted(draw(st.sets(st.integers(0, cp), min_size=0, max_size=6)))
-    out = []
-    for a, b in zip(cuts[0::2], cuts[1::2]):
-        if b > a:
-            out.append([a, b - a])
-    return out
-
-
-def _coalesce_disjoint(spans):
-    return sorted(spans)
 
 
 # --- campaigns ----------------------------------------------------------------------------
@@ -598,7 +634,7 @@ class CampaignResult:
 
 
 def run_campaign(runner: Lockstep, seconds: float, seed: int = 0, examples_per_batch: int = 10,
-                 step_count: int = 40, max_examples: int | None = None) -> CampaignResult:
+                 step_count: int = 40, max_examples: int | None = None, engine: str = "hypothesis") -> CampaignResult:
     """Fuzzes until `seconds` pass or a divergence is found (then shrunk by Hypothesis).
 
     Runs batches of Hypothesis examples, each batch seeded from (seed, batch number), so a
@@ -606,6 +642,8 @@ def run_campaign(runner: Lockstep, seconds: float, seed: int = 0, examples_per_b
     """
     import hypothesis
 
+    if engine == "random":
+        return run_random_campaign(runner, seconds, seed, step_count, max_examples)
     deadline = time.monotonic() + seconds
     batch = 0
     done = 0
@@ -675,3 +713,81 @@ def session(goarch: str = "amd64", goroot: str | None = None, variant: str | Non
         raise PallocError(str(e.args[0])) from None
     return Lockstep(p, GoSide(p, helper), fac, host, invariants=invariants, goarch=goarch,
                     go_version=version, variant=variant)
+
+
+# --- the random engine: no Hypothesis per step, delta-debugging shrink ------------------------
+
+
+def run_random_campaign(runner: Lockstep, seconds: float, seed: int = 0, step_count: int = 40,
+                        max_examples: int | None = None) -> CampaignResult:
+    """Fuzzes with the same generator fed by random.Random(seed): faster, no Hypothesis shrinking.
+
+    A divergence is shrunk by delta debugging over the operations (shrink_case), within
+    runner.shrink_seconds.
+    """
+    import random
+
+    rng = random.Random(seed)
+    draw = lambda spec, label=None: spec.sample(rng)  # noqa: E731
+    deadline = time.monotonic() + seconds
+    done = 0
+    while time.monotonic() < deadline and (max_examples is None or done < max_examples):
+        done += 1
+        g = Generator(runner, draw)
+        try:
+            g.make_heap()
+            for _ in range(rng.randint(1, 2 * step_count)):
+                g.verb()
+                if runner.ended:
+                    break
+            runner.finish()
+        except DivergenceFound:
+            case = shrink_case(runner, runner.failures[-1])
+            return CampaignResult(runner.stats, case, None, "divergence")
+    return CampaignResult(runner.stats, None, None, "budget")
+
+
+def _fails(runner: Lockstep, init, ops: list[O.Op]) -> Divergence | None:
+    """Runs a candidate case through the lockstep; returns its divergence, or None."""
+    try:
+        runner.begin(init)
+        for op in ops:
+            runner.step(op)
+        runner.finish()
+    except DivergenceFound as e:
+        return e.divergence
+    return None
+
+
+def shrink_case(runner: Lockstep, case: Case) -> Case:
+    """Returns a smaller case failing with the same kind of divergence (ddmin over operations).
+
+    Operations that a removal leaves undefined (freeing pages no longer allocated, a cache slot
+    never filled) are dropped by the model side, so every candidate sent to the runtime is defined.
+    """
+    kind = case.divergence.kind if case.divergence else None
+    stop = time.monotonic() + runner.shrink_seconds
+    saved_deadline, runner.shrink_deadline = runner.shrink_deadline, None
+    best = case
+    try:
+        ops, n = list(case.ops), 2
+        while len(ops) >= 2 and time.monotonic() < stop:
+            size = max(1, len(ops) // n)
+            chunks = [ops[i:i + size] for i in range(0, len(ops), size)]
+            reduced = False
+            for i in range(len(chunks)):
+                if time.monotonic() >= stop:
+                    break
+                cand = [op for j, c in enumerate(chunks) if j != i for op in c]
+                d = _fails(runner, case.init, cand)
+                if d is not None and d.kind == kind:
+                    best = runner.failures[-1]
+                    ops, n, reduced = list(best.ops), max(n - 1, 2), True
+                    break
+            if not reduced:
+                if size == 1:
+                    break
+                n = min(len(ops), 2 * n)
+    finally:
+        runner.shrink_deadline = saved_deadline
+    return best

@@ -151,7 +151,7 @@ class GoSide:
                 reqs.append({"op": "dump"})
         reqs.append({"op": "drop"})
         del page_ops
-        res = self.helper.call(reqs)
+        res = self.helper.call(reqs, raw=True)
         out: list[Outcome] = []
         # The start: "new" then "dump".
         c = crash_of(res[0]) if res else ("fault", "helper returned nothing")

@@ -201,10 +201,25 @@ class ModelSide:
         )
 
 
+_MAPPED_CACHE: dict[int, tuple] = {}
+
+
 def mapped_entries(level) -> tuple[tuple[int, int], ...]:
     """Returns the entry ranges [lo, hi) of a summary level on mapped pages, merged, capped at cap."""
     if level.all_mapped:
         return ((0, level.cap),)
+    # Mappings only grow, so (level object, number of mapped pages) identifies the answer.
+    hit = _MAPPED_CACHE.get(id(level))
+    if hit is not None and hit[0] is level and hit[1] == len(level.mapped):
+        return hit[2]
+    out = _mapped_entries(level)
+    if len(_MAPPED_CACHE) > 4096:
+        _MAPPED_CACHE.clear()
+    _MAPPED_CACHE[id(level)] = (level, len(level.mapped), out)
+    return out
+
+
+def _mapped_entries(level) -> tuple[tuple[int, int], ...]:
     per = 1 << level.log_sums_per_page
     out: list[list[int]] = []
     for pg in sorted(level.mapped):

@@ -68,6 +68,16 @@ def test_broken_twin_is_caught_and_shrunk_within_the_default_budget(name):
 
 
 @pytest.mark.go
+@pytest.mark.parametrize("name", ["find-off-by-one", "search-addr-update-skipped"])
+def test_random_engine_catches_and_delta_debugs_each_broken_twin(name):
+    runner = go_session("amd64", variant=name)
+    runner.shrink_seconds = 5
+    res = run_campaign(runner, seconds=DEFAULT_BUDGET, seed=0, engine="random")
+    assert res.failure is not None, f"{name} was not caught in {DEFAULT_BUDGET}s"
+    assert len(res.failure.ops) <= 10  # delta debugging leaves a handful of operations
+
+
+@pytest.mark.go
 @pytest.mark.slow
 @pytest.mark.parametrize("goarch", ["amd64", "386"])
 def test_long_differential_campaign_finds_no_divergence(goarch):

@@ -520,7 +520,8 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         """Sets up the metadata for [base, base+size): free and fully scavenged.
 
         Requires: base and size chunk-aligned, size > 0, the range inside the heap address
-        space, not overlapping inUse, not chunk 0 (UndefinedBehaviour otherwise).
+        space and below its top (limit must not wrap), not overlapping inUse, neither chunk 0
+        nor the zero page (UndefinedBehaviour otherwise).
         """
         if self.guard_undefined:
             self._require_growable(base, size)
@@ -907,9 +908,11 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 "(mheap.grow always passes whole chunks; summaries would miss the last chunk)"
             )
         lo = self._off_of(base)
-        if lo + size > (1 << p.heap_addr_bits):
+        if lo + size >= (1 << p.heap_addr_bits):
+            # Reaching the very top makes limit wrap (to 0 on 32-bit); mheap never grows there
+            # since linearAlloc chops the top arena off (golang/go#35954).
             raise UndefinedBehaviour(
-                f"grow({base:#x}, {size:#x}): range leaves the heap address space (golang/go#35954)"
+                f"grow({base:#x}, {size:#x}): range reaches the top of the heap address space (golang/go#35954)"
             )
         if lo >> self._log_chunk_bytes == 0:
             raise UndefinedBehaviour(f"grow({base:#x}, {size:#x}): chunk 0 is never mapped (start == 0 means no growth)")

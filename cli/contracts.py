@@ -1,0 +1,45 @@
+"""`palloc contracts`: check the CrossHair contracts on the model's pure functions (proofs/contracts.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "contracts",
+        help="run CrossHair on the pre:/post: contracts of the model's pure functions",
+        description="Run CrossHair on every check_* contract in proofs/contracts.py. Grades: confirmed "
+        "(every path explored), could not refute (no counterexample within the timeout), counterexample, "
+        "error. Exit 0 when every contract is confirmed or not refuted and every broken twin is refuted, "
+        "1 otherwise.",
+    )
+    p.add_argument("--only", metavar="SUBSTRING", help="only checks whose name contains this")
+    p.add_argument("--per-condition-timeout", type=float, default=1.5, help="seconds (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from palloc.proofs import contracts
+    from palloc.spec.errors import PallocError
+
+    names = [n for n in contracts.CHECKS if not args.only or args.only in n]
+    if not names:
+        raise PallocError(f"no contract matches {args.only!r}; names are in proofs/contracts.py")
+    rows, ok = [], True
+    for n in names:
+        t0 = time.perf_counter()
+        grade, detail = contracts.run_check(n, args.per_condition_timeout)
+        good = grade in contracts.expected_grade(n)
+        ok &= good
+        rows.append({"check": n, "grade": grade, "ok": good, "seconds": round(time.perf_counter() - t0, 3),
+                     "detail": detail})
+        if not args.json:
+            print(f"{grade:17} {rows[-1]['seconds']:6.2f}s  {n}{'' if good else '  <-- UNEXPECTED'}")
+            if detail and grade != contracts.NOT_REFUTED:
+                print(f"      {detail}")
+    if args.json:
+        print(json.dumps({"ok": ok, "results": rows}, indent=1))
+    return 0 if ok else 1

@@ -121,8 +121,9 @@ class AddrRange:
 
     def contains(self, addr: int) -> bool:
         """Returns whether the range contains addr."""
-        o = OffAddr(self.p, addr)
-        return self.base.less_equal(o) and o.less_than(self.limit)
+        p = self.p
+        o = (addr - p.arena_base_offset) & p.uintptr_mask  # offAddr{addr}
+        return self.base._o <= o < self.limit._o
 
     def subtract(self, b: "AddrRange") -> "AddrRange":
         """Returns a with b removed; the zero range if b covers a.
@@ -287,22 +288,25 @@ class AddrRanges:
         """Returns the index of the first range whose base is greater than addr; len(ranges) if none.
 
         Binary-searches while more than 8 candidates remain, then scans linearly, as Go does.
+        Comparisons are on offsets (offAddr order), computed once for addr.
         """
-        base = OffAddr(self.p, addr)
+        p = self.p
+        o = (addr - p.arena_base_offset) & p.uintptr_mask  # offAddr{addr}
         ranges = self.ranges
         iter_max = 8
         bot, top = 0, len(ranges)
         while top - bot > iter_max:
             i = (bot + top) >> 1
-            if ranges[i].contains(base.addr()):
+            r = ranges[i]
+            if r.base._o <= o < r.limit._o:  # a.ranges[i].contains(base.addr())
                 # a.ranges[i] contains base, so its successor is the next index.
                 return i + 1
-            if base.less_than(ranges[i].base):
+            if o < r.base._o:  # base.lessThan(a.ranges[i].base)
                 top = i
             else:
                 bot = i + 1
         for i in range(bot, top):
-            if base.less_than(ranges[i].base):
+            if o < ranges[i].base._o:
                 return i
         return top
 

@@ -192,3 +192,31 @@ def test_broken_find_succ_is_caught():
         return next((i for i, r in enumerate(a.ranges) if r.base.addr() >= addr), len(a.ranges))
 
     assert broken(4 * UNIT) != find_succ_slow(a, 4 * UNIT) == a.find_succ(4 * UNIT)
+
+
+@pytest.mark.parametrize("p", PLATFORMS, ids=IDS)
+def test_find_addr_greater_equal_is_the_smallest_member_at_or_above(p):
+    from palloc.model.errors import GoFault
+
+    base = _heap_base(p)
+
+    @SETTINGS
+    @given(st.lists(st.integers(0, 60), unique=True, max_size=30), st.integers(-2, 62), st.integers(0, UNIT - 1))
+    def check(slots, q, off):
+        a = AddrRanges(p)
+        for s in slots:
+            a.add(make_addr_range(p, base + s * UNIT, base + (s + 1) * UNIT))
+        addr = (base + q * UNIT + off) & p.uintptr_mask
+        if not slots:
+            with pytest.raises(GoFault):
+                a.find_addr_greater_equal(addr)
+            return
+        o = OffAddr(p, addr)
+        want = (0, False)
+        for r in a.ranges:  # sorted: the first range ending above addr holds the answer
+            if o.less_than(r.limit):
+                want = (addr, True) if r.base.less_equal(o) else (r.base.addr(), True)
+                break
+        assert a.find_addr_greater_equal(addr) == want
+
+    check()

@@ -78,6 +78,18 @@ def test_random_engine_catches_and_delta_debugs_each_broken_twin(name):
 
 
 @pytest.mark.go
+@pytest.mark.parametrize("goarch", ["amd64", "386"])
+@pytest.mark.parametrize("name", sorted(__import__("palloc.goref.broken_models", fromlist=["VARIANTS"]).VARIANTS))
+def test_differential_alone_catches_every_broken_model(goarch, name):
+    # The model's own invariants are off: the comparison with the runtime must catch the bug.
+    runner = go_session(goarch, variant=name, invariants=False)
+    runner.shrink_seconds = 3
+    res = run_campaign(runner, seconds=DEFAULT_BUDGET, seed=0, engine="random")
+    assert res.failure is not None, f"{name} was not caught on {goarch} in {DEFAULT_BUDGET}s"
+    assert res.failure.divergence.kind in ("result", "state", "crash")
+
+
+@pytest.mark.go
 @pytest.mark.slow
 @pytest.mark.parametrize("goarch", ["amd64", "386"])
 def test_long_differential_campaign_finds_no_divergence(goarch):

@@ -491,3 +491,25 @@ def test_grow_to_the_top_of_a_32bit_address_space_is_refused_and_the_bare_code_t
     pa.guard_undefined = False
     with pytest.raises(GoThrow, match="zero-sized"):
         pa.grow(0xFF000000, 0x1000000)
+
+
+def test_mark_random_padding_pages_leaves_pages_allocated_and_scavenged():
+    p = AMD64
+    pa = fresh(p, 2)
+    base = chunk_base(p, p.base_chunk_idx)
+    pa.mark_random_padding_pages(base + (p.palloc_chunk_pages - 2) * PAGE_SIZE, 4)  # straddles
+    for ci, bits in ((p.base_chunk_idx, 0b11 << (p.palloc_chunk_pages - 2)), (p.base_chunk_idx + 1, 0b11)):
+        chunk = pa.chunk_of(ci)
+        assert chunk.v == bits and chunk.scavenged.v & bits == bits
+        assert pa.summary[-1][ci] == chunk.summarize()
+    assert pa.search_addr.addr() == base  # untouched
+    assert pa.alloc(p.palloc_chunk_pages)[0] == base + (p.palloc_chunk_pages + 2) * PAGE_SIZE
+
+
+def test_summary_slices_are_bounded_by_cap_not_len():
+    p = AMD64
+    pa = fresh(p, 1)
+    leaf = pa.summary[-1]
+    leaf.check_slice(len(leaf), len(leaf) + 8)  # beyond len, within cap: no panic in Go
+    with pytest.raises(GoFault, match="capacity"):
+        leaf.check_slice(leaf.cap - 4, leaf.cap + 4)

@@ -189,6 +189,22 @@ def run_baseline(overlay: Overlay | None, goroot: Path, goarch: str | None = Non
     return BaselineResult("caught" if caught else "missed", "yes", build_s, test_s, tests, failed, code, crash)
 
 
+def compile_overlay(overlay: Overlay, goroot: Path, goarch: str | None = None, timeout: float = 600) -> tuple[bool, str]:
+    """Compiles package runtime with the overlay (`go build -overlay ... runtime`); returns (ok, first error).
+
+    Much cheaper than building the test binary (no package depending on runtime is rebuilt);
+    used to check that every corpus patch compiles.
+    """
+    with tempfile.TemporaryDirectory(prefix="palloc-compile-") as d:
+        js = overlay.write_json(Path(d) / "overlay.json")
+        r = subprocess.run([go_binary(), "build", "-overlay", str(js), "-o", os.devnull, "runtime"],
+                           cwd=goroot / "src" / "runtime", capture_output=True, text=True, env=go_env(goarch), timeout=timeout)
+    if r.returncode == 0:
+        return True, ""
+    lines = [l for l in r.stderr.splitlines() if l.strip() and not l.startswith("#")]
+    return False, (lines[0] if lines else f"go build exited {r.returncode}")
+
+
 def corpus(ids: list[str] | None = None) -> list[dict]:
     """Returns the corpus entries of goref/mutants/manifest.toml (all, or those with the given ids)."""
     import tomllib
@@ -211,19 +227,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="JSON results (with --corpus: goref/mutants/baseline.json)")
     ap.add_argument("--skip-done", action="store_true", help="skip patches already in the results file")
     ap.add_argument("--plain", action="store_true", help="build a plain runtime test binary instead of the cached helper")
+    ap.add_argument("--reverse", action="store_true", help="take the patches in reverse order")
+    ap.add_argument("--compile-only", action="store_true", help="only compile package runtime with each patch; writes compile.json")
     args = ap.parse_args(argv)
     goroot = default_goroot()
     jobs: list[tuple[str, Path]] = [(p.stem, p) for p in args.patches]
     if args.corpus:
         jobs += [(e["id"], MUTANTS_DIR / e["patch"]) for e in corpus(args.only)]
         args.out = args.out or MUTANTS_DIR / "baseline.json"
+    if args.reverse:
+        jobs.reverse()
     prior = json.loads(args.out.read_text()) if args.out and args.out.exists() else {}
     results = prior.get("results", {})
+    cpath = args.out.with_name("compile.json") if args.out else None
+    compiled = json.loads(cpath.read_text()) if cpath and cpath.exists() else {}
     with tempfile.TemporaryDirectory(prefix="palloc-overlays-") as ovroot:
         for name, path in jobs:
+            ov = apply_patch(path, goroot, Path(ovroot))
+            if args.compile_only:
+                if args.skip_done and name in compiled:
+                    continue
+                ok, msg = compile_overlay(ov, goroot, args.goarch)
+                compiled[name] = {"ok": ok, "error": msg}
+                print(f"{name:48} {'compiles' if ok else 'DOES NOT COMPILE: ' + msg}", flush=True)
+                tmp = args.out.with_name(".compile.json.tmp")
+                tmp.write_text(json.dumps(compiled, indent=1, sort_keys=True) + "\n")
+                os.replace(tmp, args.out.with_name("compile.json"))
+                continue
             if args.skip_done and name in results:
                 continue
-            ov = apply_patch(path, goroot, Path(ovroot))
             res = run_baseline(ov, goroot, args.goarch) if args.plain else run_baseline_on_helper(ov, args.goarch)
             results[name] = {k: v for k, v in res.as_dict().items() if k != "tests"}
             print(f"{name:48} {res.verdict:13} build {res.build_seconds:5.1f}s tests {res.test_seconds:5.1f}s "

@@ -503,7 +503,9 @@ def test_mark_random_padding_pages_leaves_pages_allocated_and_scavenged():
         assert chunk.v == bits and chunk.scavenged.v & bits == bits
         assert pa.summary[-1][ci] == chunk.summarize()
     assert pa.search_addr.addr() == base  # untouched
-    assert pa.alloc(p.palloc_chunk_pages)[0] == base + (p.palloc_chunk_pages + 2) * PAGE_SIZE
+    n = p.palloc_chunk_pages
+    assert pa.alloc(n - 1) == (0, 0)  # no run of n-1 pages is left
+    assert [pa.alloc(n - 2)[0] for _ in range(2)] == [base, base + (n + 2) * PAGE_SIZE]
 
 
 def test_summary_slices_are_bounded_by_cap_not_len():

@@ -16,6 +16,13 @@ What the model adds to the runtime, so that a crash is a verdict rather than sil
 - a nil L2 block of `chunks` dereferenced raises GoFault;
 - inputs the runtime leaves undefined raise UndefinedBehaviour from the `_require_*` guards
   (switch them off with `guard_undefined = False` to run the bare transcription).
+
+Where the transcription departs from a literal reading it is for speed only and keeps Go's
+observable behaviour: offAddr comparisons on hot paths are integer comparisons of offsets
+(addr - arenaBaseOffset); find skips runs of zero summaries (up to 16384 at the root on 48-bit
+platforms) through SummaryLevel.scan, which still reads, and faults on, every entry Go reads;
+written summary entries are read straight from the sparse store, since len and the mapping
+only ever grow. `palloc bench` measures the result.
 """
 
 from __future__ import annotations
@@ -675,9 +682,11 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
     def find(self, npages: int) -> tuple[int, OffAddr]:
         """Finds the first (address-ordered) run of npages free pages by a radix-tree search.
 
-        Returns its base address and a candidate searchAddr (the first free page seen, made
-        mapped by find_mapped_addr). Returns (0, maxSearchAddr()) when there is no such run, in
-        which case the candidate must be ignored. Throws "bad summary data" when a summary
+        Returns its base address and a candidate searchAddr: firstFree.base, the base of the
+        narrowest summary window known to hold the first free page (the page itself only when
+        the search ends inside a chunk's bitmap), made mapped by find_mapped_addr. Returns
+        (0, maxSearchAddr()) when there is no such run, in which case the candidate must be
+        ignored. Throws "bad summary data" when a summary
         promised space its children do not have, "range partially overlaps" when the
         first-free window is inconsistent.
 

@@ -145,10 +145,10 @@ def sparse_chunk_indices(p: Platform, nchunks: int = SPARSE_CHUNKS) -> range:
     48-bit platforms), the first at stride/2, so neither chunk 0 nor the top of the address space
     is used (on amd64 the chunk holding address 0 falls between two of them).
 
-    Requires: nchunks at most half the chunks of the address space.
+    Requires: nchunks at most a quarter of the chunks of the address space (ValueError).
     """
     total = (1 << p.heap_addr_bits) // p.palloc_chunk_bytes
     stride = total // nchunks
-    if stride < 2:
+    if stride < 4:
         raise ValueError(f"{nchunks} chunks do not fit sparsely in {total} chunks")
     return range(stride // 2, stride * nchunks, stride)

@@ -51,6 +51,12 @@ class ChunkGeometry:
         self.full = (1 << self.n) - 1
         self.fail = p.uintptr_mask
 
+    def __copy__(self):
+        return self  # shared and immutable
+
+    def __deepcopy__(self, memo):
+        return self
+
 
 _GEOMS: dict[int, tuple[object, ChunkGeometry]] = {}
 

@@ -91,6 +91,12 @@ class OffAddr:
     def __repr__(self):
         return f"OffAddr(p, {self._a:#x})"
 
+    def __copy__(self):
+        return self  # immutable
+
+    def __deepcopy__(self, memo):
+        return self  # immutable; shares the platform
+
 
 def min_off_addr(p) -> OffAddr:
     """Returns minOffAddr, the minimum address in the offset space: offAddr{arenaBaseOffset}."""

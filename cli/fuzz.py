@@ -89,7 +89,7 @@ def run(args) -> int:
     if args.go_version and not runner.go_version.startswith(args.go_version.removeprefix("go")):
         raise PallocError(
             f"the toolchain is go{runner.go_version}, not {args.go_version}; pass --goroot of a {args.go_version} "
-            f"toolchain or install it with `palloc versions --version {args.go_version}`"
+            f"toolchain or install it with `palloc versions --versions {args.go_version}`"
         )
     args.goroot = goroot
     bar = None

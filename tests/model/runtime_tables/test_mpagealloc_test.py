@@ -93,3 +93,39 @@ def test_check_page_alloc_catches_a_one_page_difference(env):
             check_page_alloc(want, got)
     with pytest.raises(AssertionError, match="end values"):
         check_page_alloc(want, env.new_page_alloc({base: [], base + 1: []}, None))
+
+
+def test_new_page_alloc_state_does_not_depend_on_map_order(env):
+    """Go grows NewPageAlloc's chunks in random map order; the model uses dict order. The final
+    state must not depend on it (memo section 4.2): bitmaps, bounds, inUse, searchAddr, and the
+    scavenge index (force cursor marked at the highest chunk's last page, Bg cursor cleared)."""
+    import random
+
+    n = env.names
+    base, pages = n["BaseChunkIdx"], n["PallocChunkPages"]
+    chunks = {base: [(0, 3)], base + 1: [], base + 4: [(1, pages - 1)], base + 2: [(5, 10)]}
+    scav = {base + 1: [(0, pages)], base + 2: [(0, 7)]}
+
+    def state(b):
+        pa = b.pa
+        idx = pa.scav.index
+        return (
+            b.bounds(),
+            [(r.base(), r.limit()) for r in b.in_use()],
+            pa.search_addr.addr(),
+            idx.search_addr_bg.load(),
+            idx.search_addr_force.load(),
+            idx.free_hwm.addr(),
+            {ci: (d.v, d.scavenged.v) for ci in chunks for d in [pa.chunk_of(ci)]},
+            {ci: idx.peek(ci) for ci in chunks},
+        )
+
+    want = state(env.new_page_alloc(chunks, scav))
+    rng = random.Random(7)
+    for _ in range(5):
+        keys = list(chunks)
+        rng.shuffle(keys)
+        assert state(env.new_page_alloc({k: chunks[k] for k in keys}, scav)) == want
+    top = n["PageBase"](base + 4, pages - 1)
+    assert want[4] == (top, True) and want[3][1] is False
+    assert want[2] == n["PageBase"](base, 0)

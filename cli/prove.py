@@ -87,7 +87,7 @@ def run(args) -> int:
         if args.json:
             return
         where = t.spec.label if len(t.shared_with) == 1 else f"{len(t.shared_with)} platforms"
-        print(f"{d['verdict']:15} {d['seconds']:7.2f}s  {t.qualname}  [{where}]")
+        print(f"{d['verdict']:15} {d['seconds']:7.2f}s {d['cpu_seconds']:6.2f}cpu  {t.qualname}  [{where}]")
         if d["counterexample"]:
             for line in d["counterexample"].splitlines():
                 print("      " + line)
@@ -104,10 +104,12 @@ def run(args) -> int:
             r["expected"] = expected(r)
         print(json.dumps({"wall_seconds": round(wall, 3), "ok": not bad, "results": results}, indent=1))
     else:
-        slow = max(results, key=lambda r: r["seconds"])
+        slow = max(results, key=lambda r: r["cpu_seconds"])
         n_ob = len({r["obligation"] for r in results})
-        print(f"{n_ob} obligations, {len(tasks)} solver runs over {len(specs)} platform(s) in {wall:.1f}s wall; "
-              f"slowest {slow['obligation']} {slow['seconds']:.2f}s [{slow['ran_on']}]")
+        cpu = sum({(r["obligation"], r["ran_on"]): r["cpu_seconds"] for r in results}.values())
+        print(f"{n_ob} obligations, {len(tasks)} solver runs over {len(specs)} platform(s) in {wall:.1f}s wall, "
+              f"{cpu:.1f} CPU s; slowest {slow['obligation']} {slow['cpu_seconds']:.2f} CPU s "
+              f"({slow['seconds']:.2f}s wall) [{slow['ran_on']}]")
         for r in bad:
             print(f"FAILED {r['obligation']} on {r['platform']}: {r['verdict']} (expected {expected(r)})")
     return 1 if bad else 0

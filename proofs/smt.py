@@ -79,6 +79,7 @@ class Result:
     platform: str
     verdict: str
     seconds: float
+    cpu_seconds: float = 0.0
     counterexample: str = ""
     reason: str = ""
 
@@ -121,13 +122,13 @@ def check(goal: Goal, timeout_s: float) -> tuple[str, str, str]:
 
 def run(ob: Obligation, platform: Any, timeout_s: float) -> Result:
     """Builds and checks one obligation on one platform, timing both."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         goal = ob.build(platform)
         verdict, cex, reason = check(goal, timeout_s)
     except z3.Z3Exception as e:
         verdict, cex, reason = UNKNOWN, "", f"z3 error: {e}"
-    return Result(ob.qualname, platform.name, verdict, time.perf_counter() - t0, cex, reason)
+    return Result(ob.qualname, platform.name, verdict, time.perf_counter() - t0, time.process_time() - c0, cex, reason)
 
 
 def value(e: Any) -> Any:

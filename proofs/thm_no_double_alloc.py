@@ -36,7 +36,8 @@ abstraction of 512-page chunks and 64-page blocks), and one summary level (find'
 over the leaf entries of one block; the upper levels run the same loop on merged summaries,
 which Theorem 2 proves equal to the summary of the pages below). pallocBits.find inside a
 chunk is its specification (lowest fit, first free page), which the model's slow-twin tests
-tie to the Go algorithm. Discontiguous heaps are covered: any subset of chunks may be grown.
+tie to the Go algorithm; its core, findBitRange64 (used by findSmallN), is proved at full
+width here (find_bit_range64_is_lowest_run_n*). Discontiguous heaps are covered: any subset of chunks may be grown.
 The lift to full size is an argument, not a proof: no step depends on K, C or the block size
 beyond alignment (C a multiple of the block, block a power of two).
 
@@ -419,6 +420,30 @@ def _clear_scav(p):
     return _alloc_safe(p, clear_scavenged=False)
 
 
+def _find_bit_range64(p, impl=E.find_bit_range64, lo=1, hi=64):
+    # Full width: the run-shrinking loop finds the lowest run of n ones, for every c and n.
+    c, n = smt.BitVec("c", 64), smt.BitVec("n", 64)
+    got, done = impl(c, n)
+    spec = E.find_bit_range64_slow(c, n)
+    return Goal(
+        [smt.UGE(n, lo), smt.ULE(n, hi)],
+        smt.And(done, smt.Or(got == spec, smt.And(smt.UGE(got, 64), spec == 64))),
+        {"c": c, "n": n, "got": got, "want": spec},
+        lambda v: f"findBitRange64({v['c']:#018x}, {v['n']}) = {v['got']}, lowest run of {v['n']} ones is at {v['want']}",
+    )
+
+
+def _find_bit_range64_no_clamp(c, n):
+    # Broken twin: always shift by k, never clamp the last shift to p.
+    p, k = n - 1, E.bv(1)
+    for _ in range(8):
+        active = smt.UGT(p, 0)
+        c = smt.If(active, c & smt.LShR(c, k & 63), c)
+        p = smt.If(active, smt.If(smt.ULE(p, k), E.bv(0), p - k), p)
+        k = smt.If(active, k * 2, k)
+    return E.trailing_zeros64(c), smt.BoolVal(True)
+
+
 OBLIGATIONS = [
     Obligation(THEOREM, "alloc_returns_free_pages_and_preserves_invariants",
                "alloc hands out only free pages in grown chunks, marks exactly them, keeps Inv; free undoes it",
@@ -432,6 +457,14 @@ OBLIGATIONS = [
     Obligation(THEOREM, "flush_conserves_and_preserves_invariants",
                "flushing a cache returns exactly its pages and keeps Inv", _flush),
     Obligation(THEOREM, "scavenge_preserves_invariants", "marking free pages scavenged keeps Inv", _scavenge),
+    # Split by n so the pool's workers share the work (one obligation for n in [1, 64] takes 30 s).
+    *[Obligation(THEOREM, f"find_bit_range64_is_lowest_run_n{lo}_{hi}",
+                 f"findBitRange64(c, n) is the lowest run of n ones in c (64 bits, every c, n in [{lo}, {hi}])",
+                 lambda p, lo=lo, hi=hi: _find_bit_range64(p, lo=lo, hi=hi))
+      for lo, hi in [(1, 8), (9, 16), (17, 32), (33, 64)]],
+    Obligation(THEOREM, "twin_find_bit_range64_unclamped_shift",
+               "broken twin: findBitRange64 always shifts by k (overshoots the run length)",
+               lambda p: _find_bit_range64(p, _find_bit_range64_no_clamp), twin_of="find_bit_range64_is_lowest_run_n1_8"),
     Obligation(THEOREM, "twin_free_without_search_addr_update", "broken twin: free does not lower searchAddr",
                lambda p: _free(p, lower_search_addr=False), twin_of="free_restores_and_preserves_invariants"),
     Obligation(THEOREM, "twin_alloc_to_cache_one_past", "broken twin: allocToCache sets searchAddr one past the "

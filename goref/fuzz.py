@@ -112,6 +112,7 @@ class Stats:
     """What a campaign has checked so far."""
 
     ops: int = 0
+    page_alloc_ops: int = 0  # of ops: those on a page allocator (the rest are bitmap functions)
     examples: int = 0
     by_kind: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     model_s: float = 0.0
@@ -132,6 +133,8 @@ class Stats:
             "examples": self.examples,
             "seconds": round(el, 2),
             "ops_per_second": round(self.rate(), 1),
+            "page_alloc_ops": self.page_alloc_ops,
+            "page_alloc_ops_per_second": round(self.page_alloc_ops / el, 1) if el > 0 else 0.0,
             "ops_by_kind": dict(self.by_kind),
             "first_divergence_seconds": round(self.first_divergence_s, 2) if self.first_divergence_s is not None else None,
             "time_split_seconds": {
@@ -251,6 +254,7 @@ class Lockstep:
             self.stats.ops += len(self.ops)
             for op in self.ops:
                 self.stats.by_kind[op.kind] += 1
+                self.stats.page_alloc_ops += op.on_page_alloc
         if self.on_example:
             self.on_example(self)
         if d is not None:
@@ -346,7 +350,7 @@ MAX_CHUNKS = 12
 # toward the front of the list.
 VERB_WEIGHTS = (
     ["alloc"] * 5 + ["free"] * 4 + ["alloc_range"] * 2 + ["alloc_to_cache"] * 2 + ["cache_alloc"] * 2
-    + ["scavenge"] * 2 + ["find", "grow", "cache_flush", "next_gen"]
+    + ["scavenge"] * 2 + ["find", "grow", "cache_flush", "next_gen", "bits"]
 )
 
 
@@ -583,6 +587,29 @@ class Generator:
 
     def next_gen(self):
         self.runner.step(O.NextGen())
+
+    def bits(self):
+        """A bitmap-level function (mpallocbits.go, mgcscavenge.go) on a grown chunk's real bitmaps."""
+        draw, cp = self.draw, self.cp
+        grown = self._grown_chunks()
+        d = self.runner.model.pa.try_chunk_of(draw(choice(grown), "chunk")) if grown else None
+        alloc = d.v if d is not None else 0
+        scav = d.scavenged.v if d is not None else 0
+        which = draw(choice(["find", "find", "summarize", "range64", "scav_candidate", "scav_candidate", "fill"]), "function")
+        if which == "find":
+            op = O.BitsFind(alloc, draw(self.npages, "npages"), draw(ints(0, cp - 1), "search_idx"))
+        elif which == "summarize":
+            op = O.BitsSummarize(alloc)
+        elif which == "range64":
+            w = draw(ints(0, cp // 64 - 1), "word")
+            op = O.FindBitRange64(~(alloc >> (64 * w)) & ((1 << 64) - 1), draw(ints(1, 64), "n"))
+        elif which == "scav_candidate":
+            m = draw(choice([1, 2, 4, 8, 16, 32, 64]), "minimum")
+            op = O.FindScavengeCandidate(alloc, scav, draw(ints(0, cp - 1), "search_idx"), m, draw(ints(0, 2 * cp), "max"))
+        else:
+            w = draw(ints(0, cp // 64 - 1), "word")
+            op = O.FillAligned((alloc >> (64 * w)) & ((1 << 64) - 1), draw(choice([1, 2, 4, 8, 16, 32, 64]), "m"))
+        self.runner.step(op)
 
 
 VERBS = choice(VERB_WEIGHTS)

@@ -124,3 +124,28 @@ def test_state_round_trips_through_json():
 
 def test_fmt_unpacks_the_all_free_root_sentinel():
     assert Fmt(P).unpack_sum(1 << 63) == (P.max_packed_value,) * 3
+
+
+def test_lockstep_self_check_blames_a_nondeterministic_side_not_the_model():
+    import itertools
+
+    from palloc.goref.fuzz import Case, Lockstep
+    from palloc.goref.model_side import ModelSide
+
+    counter = itertools.count()
+
+    class Flaky:  # a "runtime" whose alloc answers change from one run to the next
+        def run(self, init, ops):
+            outs = ModelSide(P).run(init, ops)
+            k = next(counter)
+            for o in outs:
+                if o.result is not None and len(o.result) == 2:
+                    o.result = (o.result[0] + k * 8192, o.result[1])
+            return outs
+
+    runner = Lockstep(P, Flaky())
+    case = Case("amd64", "1.27.3", None, [O.Grow(0xC000000000, 0x400000), O.Alloc(1)])
+    with pytest.raises(HarnessFault) as e:
+        runner.self_check_case(case)
+    assert e.value.side == "runtime"
+    Lockstep(P, None).self_check_case(case)  # the model agrees with itself

@@ -251,10 +251,21 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
             raise PallocError(f"{name}: the patched runtime does not build for {goarch}: {e}") from None
         builds[goarch] = round(time.monotonic() - t0, 2)
         t_built = time.monotonic()
-        with GoHelper(binary, goarch=goarch, timeout=60) as h:
-            up, const, hc = _constants_check(h, goarch, tc, t_built)
-            checks.append(up)
-            say(f"{goarch}: start-up: {up.detail}")
+        h = GoHelper(binary, goarch=goarch, timeout=60)
+        try:
+            try:
+                h.start()  # pings the helper: the patched runtime must start
+            except PallocError as e:
+                # The unpatched helper starts (the build and protocol are the same), so this is the patch.
+                msg = str(e).split("; rebuild", 1)[0]
+                checks.append(Check("start-up", goarch, "ran", "breaks", 0.0, time.monotonic() - t_built,
+                                    f"the patched runtime does not start: {msg}", {"error": str(e)}))
+                up, const, hc = None, None, None
+            else:
+                up, const, hc = _constants_check(h, goarch, tc, t_built)
+                checks.append(up)
+            if up is not None:
+                say(f"{goarch}: start-up: {up.detail}")
             if const is not None:
                 checks.append(const)
                 checks.append(_proofs_check(goarch, const.evidence.get("mismatches"), tc.version))
@@ -268,6 +279,8 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
                 c = _baseline_check(binary, goarch, t_built)
                 checks.append(c)
                 say(f"{goarch}: {c.detail}")
+        finally:
+            h.close()
     breaking = [c for c in checks if c.verdict == "breaks"]
     verdict = "breaks" if breaking else "no divergence found"
     first = min(breaking, key=lambda c: c.after_build_seconds or 0.0) if breaking else None

@@ -48,7 +48,7 @@ MUTANTS: list[dict] = [
          new="\t\t\treturn addr, firstFree.base\n"),
     dict(id="b3-find-unmapped-searchaddr-chunk", title="find returns firstFree.base unvalidated (in-chunk return)",
          bug="B3", component="find", expected="breaks",
-         check="invariant search_addr_in_use / crash (DiscontiguousBadSearchAddr)",
+         check="state comparison of searchAddr / invariant search_addr_in_use; needs a discontiguous heap whose later region starts inside a level-3 block (8 chunks), whose first block has too few free pages (firstFree then stays at the unmapped block base)",
          file="mpagealloc.go",
          old="\tfoundFree(offAddr{searchAddr}, chunkBase(ci+1)-searchAddr)\n\treturn addr, p.findMappedAddr(firstFree.base)\n",
          new="\tfoundFree(offAddr{searchAddr}, chunkBase(ci+1)-searchAddr)\n\treturn addr, firstFree.base\n"),

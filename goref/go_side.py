@@ -15,6 +15,7 @@ from typing import Any
 
 from palloc.goref import ops as O
 from palloc.goref.compare import Outcome, State
+from palloc.spec.errors import PallocError
 
 # The driver's death kinds (goref/driver.py) as the model's crash kinds. An unrecovered panic in
 # the runtime is an index or nil fault there, which the model reports as GoFault.
@@ -115,8 +116,8 @@ def result_of(op: O.Op, r: dict[str, Any]) -> tuple[int, ...] | None:
     return None
 
 
-class HelperError(Exception):
-    """The helper refused a request (a protocol error, not a runtime crash)."""
+class HelperError(PallocError):
+    """The helper refused a request (a protocol error, not a runtime crash): a harness bug."""
 
 
 def crash_of(r: dict[str, Any]) -> tuple[str, str] | None:
@@ -126,7 +127,7 @@ def crash_of(r: dict[str, Any]) -> tuple[str, str] | None:
         return None
     if kind in _CRASH_KINDS:
         return (_CRASH_KINDS[kind], str(r.get("msg", "")))
-    raise HelperError(f"helper error: {r.get('msg', r)}")
+    raise HelperError(f"the Go helper refused an operation ({r.get('msg', r)}); this is a palloc bug, please report it")
 
 
 class GoSide:

@@ -97,7 +97,7 @@ def run(args) -> int:
         from tqdm import tqdm
 
         bar = tqdm(total=round(args.seconds), unit="s", desc=f"fuzz {args.goarch}", file=sys.stderr,
-                   bar_format="{desc}: {n:.0f}/{total}s |{bar}| {postfix}")
+                   bar_format="{desc}: {n:.0f}/{total}s |{bar}| {postfix}", disable=None)  # None: off unless a TTY
         shown = [0.0]
 
         def progress(r):

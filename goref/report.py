@@ -118,15 +118,18 @@ import pytest
 
 from palloc.goref import ops as O  # noqa: F401  (the operations, as code, below)
 from palloc.goref.report import replay_file
+from palloc.spec.errors import PallocError
 
 OPS = [
 {ops_as_code(case.ops)}
 ]
 
 
-@pytest.mark.go
 def test_{cid}_model_and_runtime_agree():
-    d = replay_file(Path(__file__).with_name("{cid}.json"))
+    try:
+        d = replay_file(Path(__file__).with_name("{cid}.json"))
+    except PallocError as e:  # no Go toolchain or helper here
+        pytest.skip(str(e))
     assert d is None, d.text()
 '''
 

@@ -298,9 +298,19 @@ class SummaryLevel:
         return self.all_mapped or (i >> self.log_sums_per_page) in self.mapped
 
     def map_bytes(self, lo: int, hi: int) -> None:
-        """Marks the byte range [lo, hi) of the level's reservation mapped (sysMap + sysUsed)."""
+        """Maps the byte range [lo, hi) of the level's reservation (sysMap + sysUsed).
+
+        Mapping fresh memory over a page that is already mapped zeroes it, as mmap(MAP_FIXED)
+        does: the summaries on it are lost (sysGrow must never remap, hence its subtract).
+        """
         shift = self.log_sums_per_page + 3  # log2(phys_page_size)
-        self.mapped.update(range(lo >> shift, (hi + (1 << shift) - 1) >> shift))
+        pages = range(lo >> shift, (hi + (1 << shift) - 1) >> shift)
+        per_page = 1 << self.log_sums_per_page
+        for page in pages:
+            if page in self.mapped:
+                for i in range(page * per_page, (page + 1) * per_page):
+                    self.vals.pop(i, None)
+        self.mapped.update(pages)
 
     def mapped_bytes(self) -> int:
         """Returns how many bytes of this level's reservation are mapped."""

@@ -515,3 +515,19 @@ def test_summary_slices_are_bounded_by_cap_not_len():
     leaf.check_slice(len(leaf), len(leaf) + 8)  # beyond len, within cap: no panic in Go
     with pytest.raises(GoFault, match="capacity"):
         leaf.check_slice(leaf.cap - 4, leaf.cap + 4)
+
+
+def test_sysgrow_never_remaps_but_a_remap_would_zero_the_summaries():
+    # Growing next to a grown range maps nothing new; forcing a remap of the same page (what a
+    # sysGrow without its subtract would do) zeroes the live summaries on it, as mmap does.
+    p = AMD64
+    pa = fresh(p, 1)
+    ci = p.base_chunk_idx
+    pa.alloc(3)
+    pa.grow(chunk_base(p, ci + 1), p.palloc_chunk_bytes)
+    assert pa.summary[-1][ci] == pack_palloc_sum(p, 0, 509, 509)
+    leaf = pa.summary[-1]
+    page_bytes = p.phys_page_size
+    off = ci * 8 // page_bytes * page_bytes
+    leaf.map_bytes(off, off + page_bytes)
+    assert leaf[ci] == 0

@@ -328,7 +328,11 @@ class Lockstep:
         if self.go is not None:
             g1 = self.go.run(case.init, case.ops)
             other = fresh_go() if fresh_go else self.go
-            g2 = other.run(case.init, case.ops)
+            try:
+                g2 = other.run(case.init, case.ops)
+            finally:
+                if other is not self.go and hasattr(other.helper, "close"):
+                    other.helper.close()  # the fresh process served its purpose
             self_check(self.p, "runtime", ops, g1, g2)
 
 

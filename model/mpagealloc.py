@@ -469,6 +469,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         self.chunk_huge_pages = False
         self.test = False
         self.guard_undefined = True
+        self._found: tuple[int, int] | None = None  # the run alloc is about to pass to alloc_range
         # Hot-path copies of platform constants (the runtime's are compile-time constants).
         self._mask = p.uintptr_mask
         self._abo = p.arena_base_offset
@@ -647,8 +648,9 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
 
         Requires: npages > 0, the range inside inUse and free (UndefinedBehaviour otherwise).
         """
-        if self.guard_undefined:
+        if self.guard_undefined and (base, npages) != self._found:
             self._require_pages(base, npages, allocated=False)
+        self._found = None
         cp, mask, abo, lcb = self._chunk_pages, self._mask, self._abo, self._log_chunk_bytes
         limit = (base + npages * PAGE_SIZE - 1) & mask
         # chunkIndex and chunkPageIndex of base and limit, inlined.
@@ -832,6 +834,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 return 0, 0
             cand = search_addr.a
 
+        self._found = (addr, npages)  # alloc_range needs no input guard for its own search's result
         scav = self.alloc_range(addr, npages)
         # if p.searchAddr.lessThan(searchAddr) (offset order)
         if (self.search_addr.a - abo) & mask < (cand - abo) & mask:

@@ -726,6 +726,8 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 )
 
         search_off = (self.search_addr.a - abo) & mask
+        mpv, lg = p.max_packed_value, p.log_max_packed_value
+        fm, lg2 = mpv - 1, 2 * lg
         last_sum, last_sum_idx = 0, -1
         for l in range(len(self.summary)):
             entries_per_block = 1 << level_bits[l]
@@ -752,19 +754,23 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 j = k - i
                 # levelIndexToOffAddr(l, i+j), as an offset.
                 found_free(((i + j) << shift) & mask, (1 << log_max_pages) * PAGE_SIZE)
-                start = palloc_sum_start(p, s)
+                # sum.start(), sum.max(), sum.end(), inlined.
+                if s >> 63:
+                    start = most = end = mpv
+                else:
+                    start, most, end = s & fm, (s >> lg) & fm, (s >> lg2) & fm
                 if size + start >= npages:
                     if size == 0:
                         base = j << log_max_pages
                     size += start
                     break
-                if palloc_sum_max(p, s) >= npages:
+                if most >= npages:
                     i += j
                     last_sum_idx, last_sum = i, s
                     descended = True
                     break
                 if size == 0 or start < 1 << log_max_pages:
-                    size = palloc_sum_end(p, s)
+                    size = end
                     base = ((j + 1) << log_max_pages) - size
                     continue
                 size += 1 << log_max_pages
@@ -774,7 +780,8 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             if descended:
                 continue
             if size >= npages:
-                addr = level_index_to_off_addr(p, l, i).add(base * PAGE_SIZE).addr()
+                # levelIndexToOffAddr(l, i).add(base*pageSize).addr()
+                addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
                 return addr, self.find_mapped_addr(_off(p, ff_base + abo))
             if l == 0:
                 return 0, max_search_addr(p)

@@ -2,17 +2,20 @@
 
 State (symbolic, every value at once): K chunks of C pages, each grown or not; the
 allocation bitmap B and scavenged bitmap S over all K*C pages (an ungrown chunk is modelled
-as all allocated and unscavenged, so its summary is 0 as in the runtime); the leaf summary
-of every chunk; and searchAddr as a page index, K*C standing for maxSearchAddr. Invariants
+as all allocated and unscavenged, so its summary is 0 as in the runtime); a two-level radix
+tree of summaries (a leaf summary per chunk, and a root level whose entries each cover
+FANOUT chunks); and searchAddr as a page index, K*C standing for maxSearchAddr. Invariants
 (the named predicates of model/invariants.py, restricted to this abstraction):
 
-  summaries_consistent         sums[i] = summarize_slow(B's chunk i) for every chunk
+  summaries_consistent         every leaf and root entry = summarize_slow of its pages
   search_addr_in_use           searchAddr is in a grown chunk, or is maxSearchAddr
   below_search_addr_allocated  every page below searchAddr is allocated
   scavenged_implies_free       S & B = 0
   ungrown chunks               all allocated, none scavenged
 
 Theorems, each one obligation over all states satisfying the invariants (Inv):
+  find         Inv(s), searchAddr != maxSearchAddr  =>  find never throws ("bad summary
+               data", "range partially overlaps").
   alloc        Inv(s) and alloc(n) returns addr != 0  =>  pages [addr, addr+n) were all free
                in s and lie in grown chunks, and B' = B | [addr, addr+n)   (no double alloc);
                Inv(s) => Inv(alloc(s)) on success and failure; free(addr, n) after it restores B.
@@ -28,13 +31,16 @@ maxSearchAddr... or any in-use value), the invariants hold in every reachable st
 no page is ever handed out twice.
 
 Encodings follow mpagealloc.go's alloc (fast path in searchAddr's chunk, then find), find
-(the level loop over entries with base/size, foundFree and findMappedAddr), free, grow and
-mpagecache.go's allocToCache and flush.
+(the level loop at the root and then in one block of leaves, with base/size, j0 from
+searchAddr, the foundFree window and its partial-overlap throw, findMappedAddr), update
+(re-summarize leaves, merge into the root), free, grow, and mpagecache.go's allocToCache
+and flush.
 
 BOUNDED, honestly: K = 4 chunks of C = 8 pages with page-cache blocks of 4 pages (an
-abstraction of 512-page chunks and 64-page blocks), and one summary level (find's loop runs
-over the leaf entries of one block; the upper levels run the same loop on merged summaries,
-which Theorem 2 proves equal to the summary of the pages below). pallocBits.find inside a
+abstraction of 512-page chunks and 64-page blocks), and two summary levels with fan-out 2
+(the runtime has 4 or 5 levels with fan-out 8 and a root of 2^summaryL0Bits entries; every
+level runs the same loop on merged summaries, which Theorem 2 proves equal to the summary of
+the pages below, so the extra levels repeat the step checked here). pallocBits.find inside a
 chunk is its specification (lowest fit, first free page), which the model's slow-twin tests
 tie to the Go algorithm; its core, findBitRange64 (used by findSmallN), is proved at full
 width here (find_bit_range64_is_lowest_run_n*). Discontiguous heaps are covered: any subset of chunks may be grown.
@@ -43,7 +49,9 @@ beyond alignment (C a multiple of the block, block a power of two).
 
 Broken twins (each must give a counterexample): free without lowering searchAddr;
 allocToCache setting searchAddr one past the cache (golang/go#38605); grow without lowering
-searchAddr; alloc that does not clear the scavenged bits of the pages it hands out.
+searchAddr; alloc that does not clear the scavenged bits of the pages it hands out; an
+update that skips the root level; find on stale root summaries (it throws); scavenging
+allocated pages; findBitRange64 without its final clamped shift.
 """
 
 from __future__ import annotations
@@ -55,6 +63,8 @@ from palloc.proofs.smt import Goal, Obligation
 THEOREM = "no_double_alloc"
 
 K, C, BLOCK = 4, 8, 4
+FANOUT = 2  # leaf entries per root entry (levelBits[1] = 1)
+ROOTS = K // FANOUT
 N = K * C
 W = 64  # every quantity as a 64-bit vector; page bitmaps use the low N bits
 NONE = (1 << 64) - 1
@@ -90,6 +100,17 @@ def _chunk_sum(cb):
     return st, mx, en
 
 
+def _merge(children):
+    """mergeSummaries over leaf children of C pages each (64-bit vectors)."""
+    start, most, end = children[0]
+    for i in range(1, len(children)):
+        si, mi, ei = children[i]
+        start = smt.If(start == i * C, start + si, start)
+        most = E.umax(most, end + si, mi)
+        end = smt.If(ei == C, end + C, ei)
+    return start, most, end
+
+
 def _first_fit(cb, n):
     """pallocBits.find's result (spec): lowest p with [p, p+n) free in the chunk, or NONE."""
     r = bv(NONE)
@@ -112,7 +133,7 @@ def _grown(G, i):
 
 
 class State:
-    def __init__(self, tag, B=None, S=None, G=None, sa=None, sums=None):
+    def __init__(self, tag, B=None, S=None, G=None, sa=None, sums=None, roots=None):
         self.B = B if B is not None else smt.BitVec(f"{tag}B", W)
         self.S = S if S is not None else smt.BitVec(f"{tag}S", W)
         self.G = G if G is not None else smt.BitVec(f"{tag}G", W)
@@ -120,22 +141,42 @@ class State:
         self.sums = sums if sums is not None else [
             tuple(smt.BitVec(f"{tag}sum{i}.{f}", W) for f in ("start", "max", "end")) for i in range(K)
         ]
+        self.roots = roots if roots is not None else [
+            tuple(smt.BitVec(f"{tag}root{r}.{f}", W) for f in ("start", "max", "end")) for r in range(ROOTS)
+        ]
 
     def with_(self, **kw):
-        d = dict(B=self.B, S=self.S, G=self.G, sa=self.sa, sums=self.sums)
+        d = dict(B=self.B, S=self.S, G=self.G, sa=self.sa, sums=self.sums, roots=self.roots)
         d.update(kw)
         return State("", **d)
 
-    def resummarize(self):
-        return self.with_(sums=[_chunk_sum(_chunk_bits(self.B, bv(i))) for i in range(K)])
+    def resummarize(self, upper=True):
+        """(*pageAlloc).update: re-summarize the leaves, then merge them into the root level."""
+        sums = [_chunk_sum(_chunk_bits(self.B, bv(i))) for i in range(K)]
+        roots = [_merge(sums[r * FANOUT:(r + 1) * FANOUT]) for r in range(ROOTS)] if upper else self.roots
+        return self.with_(sums=sums, roots=roots)
 
 
 # --- the named invariants --------------------------------------------------------------------
 
 
+def _root_sum(B, r):
+    """summarize_slow of root entry r's FANOUT*C pages, directly over the bits."""
+    bits = smt.LShR(B, r * FANOUT * C)
+    st, mx, en, n = bv(0), bv(0), bv(0), bv(0)
+    for k in range(FANOUT * C):
+        b = smt.Extract(k, k, bits) == 1
+        st = smt.If(b, st, smt.If(st == n, st + 1, st))
+        mx = smt.If(b, mx, E.umax(mx, en + 1))
+        en = smt.If(b, bv(0), en + 1)
+        n = n + 1
+    return st, mx, en
+
+
 def summaries_consistent(s):
-    return smt.And(*[smt.And(*[a == b for a, b in zip(s.sums[i], _chunk_sum(_chunk_bits(s.B, bv(i))))])
-                     for i in range(K)])
+    leaves = [smt.And(*[a == b for a, b in zip(s.sums[i], _chunk_sum(_chunk_bits(s.B, bv(i))))]) for i in range(K)]
+    roots = [smt.And(*[a == b for a, b in zip(s.roots[r], _root_sum(s.B, r))]) for r in range(ROOTS)]
+    return smt.And(*leaves, *roots)
 
 
 def search_addr_in_use(s):
@@ -187,46 +228,104 @@ def _sum_field(s, i, k):
     return r
 
 
-def find(s, n):
-    """(*pageAlloc).find over one block of leaf entries, then pallocBits.find in the chunk.
+def _level_scan(entries, j0, n, full, log_pages, ff):
+    """One level of (*pageAlloc).find's loop over a block of entries (Go's `for j := j0; ...`).
 
-    Returns (addr page index or NONE, new searchAddr candidate).
+    entries are (start, max, end) summaries of `full` pages each; j0 symbolic. ff is the
+    foundFree window (base, bound, throw). Returns (base, size, dive_j or NONE, ff, entry_pages).
     """
-    j0 = smt.UDiv(s.sa, C)
     base, size = bv(0), bv(0)
     stop = smt.BoolVal(False)
-    descend = bv(NONE)
-    first_free = bv(NONE)  # entry where foundFree first narrowed (page index)
-    for j in range(K):
+    dive_j = bv(NONE)
+    for j, (st, mx, en) in enumerate(entries):
         active = smt.And(smt.Not(stop), smt.ULE(j0, j))
-        st, mx, en = s.sums[j]
         zero = smt.And(st == 0, mx == 0, en == 0)
         nz = smt.And(active, smt.Not(zero))
-        first_free = smt.If(smt.And(nz, first_free == NONE), bv(j * C), first_free)
+        ff = (nz, j, ff)  # recorded lazily by the caller (needs the absolute entry address)
         fit = smt.UGE(size + st, n)
         take = smt.And(nz, fit)
         dive = smt.And(nz, smt.Not(fit), smt.UGE(mx, n))
-        restart = smt.And(nz, smt.Not(fit), smt.Not(smt.UGE(mx, n)), smt.Or(size == 0, smt.ULT(st, C)))
-        extend = smt.And(nz, smt.Not(fit), smt.Not(smt.UGE(mx, n)), smt.Not(smt.Or(size == 0, smt.ULT(st, C))))
-        base = smt.If(smt.And(take, size == 0), bv(j * C), smt.If(restart, bv((j + 1) * C) - en, base))
+        small = smt.Or(size == 0, smt.ULT(st, full))
+        restart = smt.And(nz, smt.Not(fit), smt.Not(smt.UGE(mx, n)), small)
+        extend = smt.And(nz, smt.Not(fit), smt.Not(smt.UGE(mx, n)), smt.Not(small))
+        base = smt.If(smt.And(take, size == 0), bv(j << log_pages), smt.If(restart, bv((j + 1) << log_pages) - en, base))
         size = smt.If(smt.And(active, zero), bv(0),
-                      smt.If(take, size + st, smt.If(restart, en, smt.If(extend, size + C, size))))
-        descend = smt.If(dive, bv(j), descend)
+                      smt.If(take, size + st, smt.If(restart, en, smt.If(extend, size + full, size))))
+        dive_j = smt.If(dive, bv(j), dive_j)
         stop = smt.Or(stop, take, dive)
-    found_run = smt.UGE(size, n)
-    cb = _chunk_bits(s.B, descend)
+    return base, size, dive_j, ff
+
+
+def _found_free(win, addr, size):
+    """foundFree(addr, size): narrow the window if inside it; flag a partial overlap (a throw)."""
+    wb, we, throw = win
+    last = addr + size - 1
+    inside = smt.And(smt.ULE(wb, addr), smt.ULE(last, we))
+    disjoint = smt.Or(smt.ULT(last, wb), smt.ULT(we, addr))
+    return smt.If(inside, addr, wb), smt.If(inside, last, we), smt.Or(throw, smt.And(smt.Not(inside), smt.Not(disjoint)))
+
+
+def _unroll_found_free(win, rec, block_base, entry_pages):
+    # rec is the nested (nz, j, rec) chain built by _level_scan, oldest innermost.
+    chain = []
+    while isinstance(rec, tuple):
+        nz, j, rec = rec
+        chain.append((nz, j))
+    for nz, j in reversed(chain):
+        nb, ne, nt = _found_free(win, block_base + j * entry_pages, bv(entry_pages))
+        win = (smt.If(nz, nb, win[0]), smt.If(nz, ne, win[1]), smt.If(nz, nt, win[2]))
+    return win
+
+
+def find(s, n):
+    """(*pageAlloc).find: the root level, one leaf block, then pallocBits.find in the chunk.
+
+    Returns (addr page index or NONE, new searchAddr candidate, throws): throws is true when
+    the runtime would throw ("bad summary data" or "range partially overlaps").
+    """
+    win = (bv(0), bv(N - 1), smt.BoolVal(False))
+    root_pages = FANOUT * C
+    # Level 0: the whole root (searchAddr's root entry is in block 0, so j0 is its index).
+    j0 = smt.UDiv(s.sa, root_pages)
+    base0, size0, dive0, rec0 = _level_scan(s.roots, j0, n, bv(root_pages), (FANOUT * C).bit_length() - 1, None)
+    win = _unroll_found_free(win, rec0, bv(0), root_pages)
+    found0 = smt.UGE(size0, n)
+    fail0 = smt.And(smt.Not(found0), dive0 == NONE)
+    # Level 1: the FANOUT leaf entries under root entry dive0.
+    i1 = dive0 * FANOUT
+    leaf_idx = smt.UDiv(s.sa, C)
+    j01 = smt.If(leaf_idx & ~bv(FANOUT - 1) == i1, leaf_idx & bv(FANOUT - 1), bv(0))
+    block = []
+    for j in range(FANOUT):
+        block.append(tuple(_select([s.sums[i][k] for i in range(K)], i1 + j) for k in range(3)))
+    base1, size1, dive1, rec1 = _level_scan(block, j01, n, bv(C), C.bit_length() - 1, None)
+    win = _unroll_found_free(win, rec1, i1 * C, C)
+    found1 = smt.UGE(size1, n)
+    bad1 = smt.And(smt.Not(found0), smt.Not(fail0), smt.Not(found1), dive1 == NONE)
+    # The chunk: pallocBits.find(npages, 0).
+    ci = i1 + dive1
+    cb = _chunk_bits(s.B, ci)
     jfit = _first_fit(cb, n)
-    leaf_addr = descend * C + jfit
-    leaf_first = descend * C + _first_free(cb)
-    addr = smt.If(found_run, base, smt.If(descend != NONE, leaf_addr, bv(NONE)))
-    # foundFree narrows to the chunk searched only if it is the first nonzero entry met.
-    leaf_cand = smt.If(first_free == descend * C, leaf_first, first_free)
-    cand = smt.If(found_run, first_free, smt.If(descend != NONE, leaf_cand, bv(N)))
-    # findMappedAddr: the candidate is in a grown chunk (nonzero summary), so it is kept.
-    return addr, cand
+    bad_chunk = smt.And(smt.Not(found0), smt.Not(fail0), smt.Not(found1), dive1 != NONE, jfit == NONE)
+    leaf_first = ci * C + _first_free(cb)
+    win_c = _found_free(win, leaf_first, C * (ci + 1) - leaf_first)
+    addr = smt.If(found0, base0,
+                  smt.If(fail0, bv(NONE), smt.If(found1, i1 * C + base1, ci * C + jfit)))
+    used_chunk = smt.And(smt.Not(found0), smt.Not(fail0), smt.Not(found1))
+    cand = smt.If(used_chunk, win_c[0], win[0])
+    throws = smt.Or(bad1, bad_chunk, win[2], smt.And(used_chunk, win_c[2]))
+    # findMappedAddr: the candidate lies in a grown chunk (nonzero summary), so it is kept.
+    return smt.If(throws, bv(NONE), addr), smt.If(fail0, bv(N), cand), throws
 
 
-def alloc(s, n, clear_scavenged=True):
+def _select(xs, i):
+    r = xs[-1]
+    for j in reversed(range(len(xs) - 1)):
+        r = smt.If(i == j, xs[j], r)
+    return r
+
+
+def alloc(s, n, clear_scavenged=True, update_upper=True):
     """(*pageAlloc).alloc(npages): returns (addr page index or NONE, new state)."""
     exhausted = smt.UGE(smt.UDiv(s.sa, C), K)
     ci = smt.UDiv(s.sa, C)
@@ -235,8 +334,9 @@ def alloc(s, n, clear_scavenged=True):
     fast = smt.And(smt.Not(exhausted), smt.UGE(C - pi, n), smt.UGE(_sum_field(s, ci, 1), n))
     f_addr = ci * C + _first_fit(cb, n)
     f_cand = ci * C + _first_free(cb)
-    s_addr, s_cand = find(s, n)
+    s_addr, s_cand, s_throw = find(s, n)
     addr = smt.If(exhausted, bv(NONE), smt.If(fast, f_addr, s_addr))
+    throws = smt.And(smt.Not(exhausted), smt.Not(fast), s_throw)
     cand = smt.If(fast, f_cand, s_cand)
     ok = addr != NONE
     R = _mask(smt.If(ok, addr, bv(0)), smt.If(ok, n, bv(0)))
@@ -244,7 +344,7 @@ def alloc(s, n, clear_scavenged=True):
     S2 = s.S & ~R if clear_scavenged else s.S
     sa_fail = smt.If(smt.And(smt.Not(exhausted), n == 1), bv(N), s.sa)
     sa2 = smt.If(ok, smt.If(smt.ULT(s.sa, cand), cand, s.sa), sa_fail)
-    return addr, R, s.with_(B=B2, S=S2, sa=sa2).resummarize()
+    return addr, R, s.with_(B=B2, S=S2, sa=sa2).resummarize(upper=update_upper), throws
 
 
 def free(s, base, n, lower_search_addr=True):
@@ -267,7 +367,7 @@ def alloc_to_cache(s, one_past=False):
     nz = smt.Or(*[x != 0 for x in [_sum_field(s, ci, k) for k in range(3)]])
     j = _first_free(_chunk_bits(s.B, ci))
     fast_base = ci * C + (j & ~bv(BLOCK - 1))
-    addr, _ = find(s, bv(1))
+    addr, _, _ = find(s, bv(1))
     slow_ok = addr != NONE
     base = smt.If(nz, fast_base, addr & ~bv(BLOCK - 1))
     ok = smt.And(smt.Not(exhausted), smt.Or(nz, slow_ok))
@@ -307,6 +407,9 @@ def _watch_state(s, tag):
     for i in range(K):
         for f, x in zip(("start", "max", "end"), s.sums[i]):
             w[f"{tag}.sum{i}.{f}"] = x
+    for r in range(ROOTS):
+        for f, x in zip(("start", "max", "end"), s.roots[r]):
+            w[f"{tag}.root{r}.{f}"] = x
     return w
 
 
@@ -328,6 +431,8 @@ def _fmt_state(v, tag):
     lines = []
     sa = v[f"{tag}.searchAddr"]
     lines.append(f"  {tag}: searchAddr = " + ("maxSearchAddr" if sa == N else f"chunk {sa // C} page {sa % C}"))
+    roots = [tuple(v[f"{tag}.root{r}.{f}"] for f in ("start", "max", "end")) for r in range(ROOTS)]
+    lines.append(f"    root summaries {roots}")
     for i in range(K):
         grown = v[f"{tag}.G"] >> i & 1
         if not grown:
@@ -367,11 +472,11 @@ def _goal(s, s2, concl, extra_watch, hyps=()):
 
 def _alloc_safe(p, **kw):
     s, n = State("s."), smt.BitVec("npages", W)
-    addr, R, s2 = alloc(s, n, **kw)
+    addr, R, s2, throws = alloc(s, n, **kw)
     ok = addr != NONE
     s3 = free(s2, addr, n)
     safe = smt.Implies(ok, smt.And(smt.ULE(addr + n, N), s.B & R == 0, s2.B == s.B | R, s3.B == s.B))
-    return _goal(s, s2, smt.And(safe, inv(s2)), {"npages": n, "addr": addr},
+    return _goal(s, s2, smt.And(smt.Not(throws), safe, inv(s2)), {"npages": n, "addr": addr, "throws": throws},
                  hyps=[smt.UGE(n, 1), smt.ULE(n, N)])
 
 
@@ -420,6 +525,27 @@ def _clear_scav(p):
     return _alloc_safe(p, clear_scavenged=False)
 
 
+def _find_with_stale_roots(p):
+    # Broken twin: root summaries unconstrained (stale); find must then be able to throw.
+    s, n = State("s."), smt.BitVec("npages", W)
+    _, _, throws = find(s, n)
+    hyps = [f(s) for k, f in INVARIANTS.items() if k != "summaries_consistent"]
+    hyps += [smt.And(*[a == b for a, b in zip(s.sums[i], _chunk_sum(_chunk_bits(s.B, bv(i))))]) for i in range(K)]
+    hyps += [smt.UGE(n, 1), smt.ULE(n, N), s.sa != N]
+    return Goal(hyps, smt.Not(throws), _watch_state(s, "before") | {"npages": n}, _show("before", None, ("npages",)))
+
+
+def _find_never_throws(p):
+    s, n = State("s."), smt.BitVec("npages", W)
+    _, _, throws = find(s, n)
+    return Goal([inv(s), smt.UGE(n, 1), smt.ULE(n, N), s.sa != N], smt.Not(throws),
+                _watch_state(s, "before") | {"npages": n}, _show("before", None, ("npages",)))
+
+
+def _no_upper_update(p):
+    return _alloc_safe(p, update_upper=False)
+
+
 def _find_bit_range64(p, impl=E.find_bit_range64, lo=1, hi=64):
     # Full width: the run-shrinking loop finds the lowest run of n ones, for every c and n.
     c, n = smt.BitVec("c", 64), smt.BitVec("n", 64)
@@ -448,6 +574,9 @@ OBLIGATIONS = [
     Obligation(THEOREM, "alloc_returns_free_pages_and_preserves_invariants",
                "alloc hands out only free pages in grown chunks, marks exactly them, keeps Inv; free undoes it",
                _alloc_safe),
+    Obligation(THEOREM, "find_never_throws",
+               "under Inv, find never reaches \"bad summary data\" or \"range partially overlaps\"",
+               _find_never_throws),
     Obligation(THEOREM, "free_restores_and_preserves_invariants",
                "free of an allocated range clears exactly it and keeps Inv", _free),
     Obligation(THEOREM, "grow_preserves_invariants", "growing an ungrown chunk keeps Inv", _grow),
@@ -474,6 +603,12 @@ OBLIGATIONS = [
                lambda p: _grow(p, lower_search_addr=False), twin_of="grow_preserves_invariants"),
     Obligation(THEOREM, "twin_alloc_keeps_scavenged_bits", "broken twin: alloc does not clear scavenged bits",
                _clear_scav, twin_of="alloc_returns_free_pages_and_preserves_invariants"),
+    Obligation(THEOREM, "twin_find_trusts_stale_root_summaries",
+               "broken twin: with stale root summaries find throws \"bad summary data\"",
+               _find_with_stale_roots, twin_of="find_never_throws"),
+    Obligation(THEOREM, "twin_alloc_update_skips_root_level",
+               "broken twin: alloc's update re-summarizes the leaves but not the root level",
+               _no_upper_update, twin_of="alloc_returns_free_pages_and_preserves_invariants"),
     Obligation(THEOREM, "twin_scavenge_allocated_pages", "broken twin: scavenging ignores the allocation bitmap",
                lambda p: _scavenge(p, only_free=False), twin_of="scavenge_preserves_invariants"),
 ]

@@ -27,6 +27,7 @@ def register(sub) -> None:
                    "e.g. heap_addr_bits = 57 or summary_level_bits = 4")
     p.add_argument("--go-version", default=constants.DEFAULT_GO_VERSION, help="Go version (default %(default)s)")
     p.add_argument("--twins", action="store_true", help="also run the broken twins (they must fail as recorded)")
+    p.add_argument("--slow", action="store_true", help="also run the slow obligations (e.g. the 16-bit shrink-runs loop)")
     p.add_argument("--only", metavar="PATTERN", help="only obligations whose name matches (glob or substring)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per obligation (default %(default)s)")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default %(default)s)")
@@ -73,7 +74,7 @@ def run(args) -> int:
         specs = [runner.PlatformSpec(name)]
     if args.go_version != constants.DEFAULT_GO_VERSION:
         specs = [runner.PlatformSpec(s.base, (("go_version", args.go_version),)) for s in specs]
-    tasks = runner.plan(specs, twins=args.twins, only=args.only)
+    tasks = runner.plan(specs, twins=args.twins, only=args.only, slow=args.slow)
     if not tasks:
         raise PallocError(f"no obligation matches {args.only!r}; see proofs/manifest.toml for the names")
     manifest = runner.load_manifest()

@@ -42,11 +42,11 @@ class PlatformSpec:
         return self.base + "+" + ",".join(f"{k}={v}" for k, v in self.changes)
 
 
-def obligations(twins: bool = True) -> list:
+def obligations(twins: bool = True, slow: bool = True) -> list:
     out = []
     for m in THEOREM_MODULES:
         for ob in importlib.import_module(f"palloc.proofs.{m}").OBLIGATIONS:
-            if twins or not ob.is_twin:
+            if (twins or not ob.is_twin) and (slow or not ob.slow):
                 out.append(ob)
     return out
 
@@ -66,11 +66,11 @@ class Task:
     shared_with: list[str]  # labels of every platform this run stands for
 
 
-def plan(specs: list[PlatformSpec], twins: bool = False, only: str | None = None) -> list[Task]:
+def plan(specs: list[PlatformSpec], twins: bool = False, only: str | None = None, slow: bool = False) -> list[Task]:
     """One task per distinct (obligation, key); each lists the platforms it answers for."""
     tasks: dict[tuple, Task] = {}
     resolved = [(s, s.resolve()) for s in specs]
-    for ob in obligations(twins):
+    for ob in obligations(twins, slow):
         if only and not fnmatch.fnmatch(ob.qualname, only) and only not in ob.qualname:
             continue
         for spec, p in resolved:

@@ -63,6 +63,7 @@ class Obligation:
     key: Callable[[Any], tuple] = lambda p: ()
     twin_of: str | None = None
     applies: Callable[[Any], bool] = lambda p: True
+    slow: bool = False  # run only with `palloc prove --slow` (and `pytest -m slow`)
 
     @property
     def qualname(self) -> str:

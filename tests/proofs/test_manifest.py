@@ -65,6 +65,15 @@ def test_counterexamples_are_printed_in_domain_terms(results):
     assert "(start,max,end)" in by[("packing.twin_pack_without_special_case", "linux/amd64")]["counterexample"]
 
 
+@pytest.mark.slow
+def test_slow_obligations_are_proved_within_budget(manifest):
+    specs = [runner.PlatformSpec("linux/amd64")]
+    slow = [t for t in runner.plan(specs, twins=True, slow=True)
+            if runner._find(t.qualname).slow]
+    res = runner.run(slow, timeout_s=300, jobs=2)
+    assert res and runner.check_manifest(manifest, res) == []
+
+
 def test_hypothetical_configurations_give_their_recorded_verdicts(manifest):
     for name, cfg in manifest["config"].items():
         spec = runner.PlatformSpec(cfg["base"], tuple(sorted(cfg["changes"].items())))

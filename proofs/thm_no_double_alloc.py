@@ -16,6 +16,9 @@ FANOUT chunks); and searchAddr as a page index, K*C standing for maxSearchAddr. 
 Theorems, each one obligation over all states satisfying the invariants (Inv):
   find         Inv(s), searchAddr != maxSearchAddr  =>  find never throws ("bad summary
                data", "range partially overlaps").
+  first fit    Inv(s) => alloc(n) returns the lowest-addressed run of n free pages of the
+               whole heap, and fails only when no such run exists (so searchAddr, the
+               summaries and the level loop lose no free memory).
   alloc        Inv(s) and alloc(n) returns addr != 0  =>  pages [addr, addr+n) were all free
                in s and lie in grown chunks, and B' = B | [addr, addr+n)   (no double alloc);
                Inv(s) => Inv(alloc(s)) on success and failure; free(addr, n) after it restores B.
@@ -50,7 +53,8 @@ beyond alignment (C a multiple of the block, block a power of two).
 Broken twins (each must give a counterexample): free without lowering searchAddr;
 allocToCache setting searchAddr one past the cache (golang/go#38605); grow without lowering
 searchAddr; alloc that does not clear the scavenged bits of the pages it hands out; an
-update that skips the root level; find on stale root summaries (it throws); scavenging
+update that skips the root level; a level loop that ignores runs straddling two entries
+(alloc is then not first fit); find on stale root summaries (it throws); scavenging
 allocated pages; findBitRange64 without its final clamped shift.
 """
 
@@ -228,7 +232,7 @@ def _sum_field(s, i, k):
     return r
 
 
-def _level_scan(entries, j0, n, full, log_pages, ff):
+def _level_scan(entries, j0, n, full, log_pages, ff, straddle=True):
     """One level of (*pageAlloc).find's loop over a block of entries (Go's `for j := j0; ...`).
 
     entries are (start, max, end) summaries of `full` pages each; j0 symbolic. ff is the
@@ -242,7 +246,7 @@ def _level_scan(entries, j0, n, full, log_pages, ff):
         zero = smt.And(st == 0, mx == 0, en == 0)
         nz = smt.And(active, smt.Not(zero))
         ff = (nz, j, ff)  # recorded lazily by the caller (needs the absolute entry address)
-        fit = smt.UGE(size + st, n)
+        fit = smt.UGE(size + st, n) if straddle else smt.And(size == 0, smt.UGE(st, n))
         take = smt.And(nz, fit)
         dive = smt.And(nz, smt.Not(fit), smt.UGE(mx, n))
         small = smt.Or(size == 0, smt.ULT(st, full))
@@ -277,7 +281,7 @@ def _unroll_found_free(win, rec, block_base, entry_pages):
     return win
 
 
-def find(s, n):
+def find(s, n, straddle=True):
     """(*pageAlloc).find: the root level, one leaf block, then pallocBits.find in the chunk.
 
     Returns (addr page index or NONE, new searchAddr candidate, throws): throws is true when
@@ -287,7 +291,8 @@ def find(s, n):
     root_pages = FANOUT * C
     # Level 0: the whole root (searchAddr's root entry is in block 0, so j0 is its index).
     j0 = smt.UDiv(s.sa, root_pages)
-    base0, size0, dive0, rec0 = _level_scan(s.roots, j0, n, bv(root_pages), (FANOUT * C).bit_length() - 1, None)
+    base0, size0, dive0, rec0 = _level_scan(s.roots, j0, n, bv(root_pages), (FANOUT * C).bit_length() - 1, None,
+                                            straddle)
     win = _unroll_found_free(win, rec0, bv(0), root_pages)
     found0 = smt.UGE(size0, n)
     fail0 = smt.And(smt.Not(found0), dive0 == NONE)
@@ -298,7 +303,7 @@ def find(s, n):
     block = []
     for j in range(FANOUT):
         block.append(tuple(_select([s.sums[i][k] for i in range(K)], i1 + j) for k in range(3)))
-    base1, size1, dive1, rec1 = _level_scan(block, j01, n, bv(C), C.bit_length() - 1, None)
+    base1, size1, dive1, rec1 = _level_scan(block, j01, n, bv(C), C.bit_length() - 1, None, straddle)
     win = _unroll_found_free(win, rec1, i1 * C, C)
     found1 = smt.UGE(size1, n)
     bad1 = smt.And(smt.Not(found0), smt.Not(fail0), smt.Not(found1), dive1 == NONE)
@@ -325,7 +330,7 @@ def _select(xs, i):
     return r
 
 
-def alloc(s, n, clear_scavenged=True, update_upper=True):
+def alloc(s, n, clear_scavenged=True, update_upper=True, straddle=True):
     """(*pageAlloc).alloc(npages): returns (addr page index or NONE, new state)."""
     exhausted = smt.UGE(smt.UDiv(s.sa, C), K)
     ci = smt.UDiv(s.sa, C)
@@ -334,7 +339,7 @@ def alloc(s, n, clear_scavenged=True, update_upper=True):
     fast = smt.And(smt.Not(exhausted), smt.UGE(C - pi, n), smt.UGE(_sum_field(s, ci, 1), n))
     f_addr = ci * C + _first_fit(cb, n)
     f_cand = ci * C + _first_free(cb)
-    s_addr, s_cand, s_throw = find(s, n)
+    s_addr, s_cand, s_throw = find(s, n, straddle)
     addr = smt.If(exhausted, bv(NONE), smt.If(fast, f_addr, s_addr))
     throws = smt.And(smt.Not(exhausted), smt.Not(fast), s_throw)
     cand = smt.If(fast, f_cand, s_cand)
@@ -535,6 +540,27 @@ def _find_with_stale_roots(p):
     return Goal(hyps, smt.Not(throws), _watch_state(s, "before") | {"npages": n}, _show("before", None, ("npages",)))
 
 
+def _fit_starts(B, n):
+    """Bit p set iff pages [p, p+n) are all free and inside the heap (the abstract spec's fits)."""
+    free = ~B & HEAP
+    runs = free
+    for t in range(1, N):
+        runs = runs & smt.If(smt.ULT(bv(t), n), smt.LShR(free, t), bv(NONE))
+    return runs
+
+
+def _alloc_first_fit(p, **kw):
+    s, n = State("s."), smt.BitVec("npages", W)
+    addr, R, s2, throws = alloc(s, n, **kw)
+    fits = _fit_starts(s.B, n)
+    ok = addr != NONE
+    lowest = E.trailing_zeros64(fits)
+    concl = smt.If(ok, addr == lowest, fits == 0)
+    return Goal([inv(s), smt.UGE(n, 1), smt.ULE(n, N)], concl,
+                _watch_state(s, "before") | {"npages": n, "addr": addr, "lowest_fit": lowest},
+                _show("before", None, ("npages", "addr", "lowest_fit")))
+
+
 def _find_never_throws(p):
     s, n = State("s."), smt.BitVec("npages", W)
     _, _, throws = find(s, n)
@@ -577,6 +603,9 @@ OBLIGATIONS = [
     Obligation(THEOREM, "find_never_throws",
                "under Inv, find never reaches \"bad summary data\" or \"range partially overlaps\"",
                _find_never_throws),
+    Obligation(THEOREM, "alloc_is_address_ordered_first_fit",
+               "alloc returns the lowest-addressed run of n free pages, and fails only when there is none",
+               _alloc_first_fit),
     Obligation(THEOREM, "free_restores_and_preserves_invariants",
                "free of an allocated range clears exactly it and keeps Inv", _free),
     Obligation(THEOREM, "grow_preserves_invariants", "growing an ungrown chunk keeps Inv", _grow),
@@ -603,6 +632,9 @@ OBLIGATIONS = [
                lambda p: _grow(p, lower_search_addr=False), twin_of="grow_preserves_invariants"),
     Obligation(THEOREM, "twin_alloc_keeps_scavenged_bits", "broken twin: alloc does not clear scavenged bits",
                _clear_scav, twin_of="alloc_returns_free_pages_and_preserves_invariants"),
+    Obligation(THEOREM, "twin_find_ignores_runs_straddling_entries",
+               "broken twin: find's level loop never joins one entry's end to the next entry's start",
+               lambda p: _alloc_first_fit(p, straddle=False), twin_of="alloc_is_address_ordered_first_fit"),
     Obligation(THEOREM, "twin_find_trusts_stale_root_summaries",
                "broken twin: with stale root summaries find throws \"bad summary data\"",
                _find_with_stale_roots, twin_of="find_never_throws"),

@@ -211,15 +211,40 @@ class PageBits:
 
 
 class PallocBits(PageBits):
-    """pallocBits: the allocation bitmap of one palloc chunk; 0 = free page, 1 = allocated page."""
+    """pallocBits: the allocation bitmap of one palloc chunk; 0 = free page, 1 = allocated page.
 
-    __slots__ = ()
+    Not in Go: `_memo` remembers the last bitmap summarized and its (start, max, end), so that
+    summarize() after an alloc or free of one run of pages (the usual case) only looks at the
+    run around the change (summarize_incremental). The memo is keyed by the bitmap itself, so it
+    can never be stale, whatever wrote `v`.
+    """
+
+    __slots__ = ("_memo",)
 
     def summarize_unpacked(self) -> tuple[int, int, int]:
         """Returns (start, max, end): free pages at the bottom, longest free run, free pages at the top.
 
         Not in Go: summarize() without the packing, for callers that want the numbers.
         """
+        v = self.v
+        try:
+            memo = self._memo
+        except AttributeError:  # a fresh copy (copy() does not carry the memo)
+            memo = None
+        if memo is not None:
+            if memo[0] == v:
+                return memo[1]
+            r = summarize_incremental(self.g, memo[0], memo[1], v)
+        else:
+            r = None
+        if r is None:
+            r = self.summarize_full()
+        if 0 <= v <= self.g.full:
+            self._memo = (v, r)
+        return r
+
+    def summarize_full(self) -> tuple[int, int, int]:
+        """Returns summarize_unpacked() computed from the whole bitmap, ignoring the memo."""
         g = self.g
         v = self.v
         if v == 0:
@@ -248,6 +273,13 @@ class PallocBits(PageBits):
                 c = t
                 m += 1 << k
         return start, m, end
+
+    def copy(self):
+        c = object.__new__(type(self))
+        c.g = self.g
+        c.v = self.v
+        c._memo = None
+        return c
 
     def summarize(self) -> int:
         """Returns a packed summary (pallocSum) of the bitmap: packPallocSum(start, max, end)."""
@@ -355,12 +387,14 @@ class PallocData(PallocBits):
     def __init__(self, p, v: int = 0, scavenged: int = 0):
         self.g = g = geometry(p)
         self.v = v
+        self._memo = None
         self.scavenged = PageBits(g, scavenged)
 
     def copy(self):
         c = object.__new__(PallocData)
         c.g = self.g
         c.v = self.v
+        c._memo = None
         c.scavenged = self.scavenged.copy()
         return c
 
@@ -386,6 +420,51 @@ class PallocData(PallocBits):
         """Sets every bit of the bitmap and clears every scavenged bit."""
         self.v = self.g.full
         self.scavenged.v = 0
+
+
+def summarize_incremental(g: ChunkGeometry, old: int, old_sum: tuple[int, int, int], v: int):
+    """Returns summarize_unpacked() of bitmap v from that of bitmap old, or None if it cannot.
+
+    Works when v differs from old in one run of bits [lo, hi), all set (an alloc) or all
+    cleared (a free). Let [a, b) be the free run of v (free) or of old (alloc) around [lo, hi):
+    a free merges [a, b) into one run, so max grows to at least b-a; an alloc cuts [a, b), so
+    max is unchanged if b-a < old max (a longer run lies elsewhere, untouched), and unknown
+    (None) otherwise. start and end move only if the change touches the bottom or top run.
+
+    Requires: 0 <= old <= g.full and old_sum == summarize of old.
+    """
+    d = v ^ old
+    if d <= 0:
+        return None  # v == old is the caller's job; v < 0 is not a bitmap
+    lo = (d & -d).bit_length() - 1
+    hi = d.bit_length()
+    n = g.n
+    t = d >> lo
+    if hi > n or t & (t + 1):
+        return None  # beyond the chunk, or not one run of bits
+    start, most, end = old_sum
+    below = v & ((1 << lo) - 1)
+    a = below.bit_length()  # first page of the free run reaching down from lo
+    u = v >> hi
+    b = hi + (u & -u).bit_length() - 1 if u else n  # one past the free run reaching up from hi
+    if not v & d:  # freed [lo, hi): the run [a, b) is free now
+        if b - a > most:
+            most = b - a
+        if a == 0:
+            start = b
+        if b == n:
+            end = n - a
+        return start, most, end
+    if v & d != d:
+        return None
+    # allocated [lo, hi) out of the free run [a, b) of old
+    if b - a >= most:
+        return None  # may have cut the only longest run
+    if lo < start:
+        start = lo
+    if n - hi < end:
+        end = n - hi
+    return start, most, end
 
 
 def find_bit_range64(c: int, n: int) -> int:

@@ -278,10 +278,19 @@ def load_case(path: str | Path) -> Case:
     except OSError as e:
         raise PallocError(f"cannot read {path}: {e.strerror}; pass a .json file written by `palloc fuzz`") from None
     try:
-        return Case.from_json(json.loads(text))
+        case = Case.from_json(json.loads(text))
     except (ValueError, KeyError, TypeError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise PallocError(f"{path} is not a palloc fuzz case: {msg}") from None
+    from palloc.goref.fuzz import GOARCH_PLATFORM
+    from palloc.spec import platform
+
+    p = platform(GOARCH_PLATFORM[case.goarch])
+    for i, op in enumerate(case.ops):
+        why = O.undefined_reason(op, p)
+        if why:
+            raise PallocError(f"{path}: operation {i} ({op!r}) is undefined in the runtime: {why}")
+    return case
 
 
 def replay_case(case: Case, goroot: str | None = None):

@@ -43,6 +43,13 @@ def test_files_that_are_not_cases_are_refused(tmp_path, text):
         load_case(f)
 
 
+def test_a_case_with_an_undefined_operation_is_refused(tmp_path):
+    f = tmp_path / "zero.json"
+    f.write_text(json.dumps(Case("amd64", "1.27.3", None, [O.Alloc(0)]).to_json()))
+    with pytest.raises(PallocError, match="npages == 0 is undefined"):
+        load_case(f)
+
+
 def test_missing_file_is_refused(tmp_path):
     with pytest.raises(PallocError, match="cannot read"):
         load_case(tmp_path / "absent.json")

@@ -385,3 +385,21 @@ def self_check(p, side: str, ops: Sequence[O.Op], first: Sequence[Outcome], seco
         d.kind = "harness"
         d.lines = [l.replace("model", "run 1").replace("runtime", "run 2") for l in d.lines]
         raise HarnessFault(side, d)
+
+
+def invariant_checker():
+    """Returns model/invariants.py's check_all, or None when the invariants are not available."""
+    try:
+        from palloc.model.invariants import check_all
+    except ImportError:
+        return None
+    return check_all
+
+
+def check_invariants(check_all, pa, step: int, op: O.Op | None, caches=(), touched=None) -> Divergence | None:
+    """Runs the model's named invariants on its state after an operation; a violation is a
+    divergence of kind "invariant" (the model disagrees with the runtime's own comments)."""
+    vs = check_all(pa, caches=caches, touched=touched)
+    if not vs:
+        return None
+    return Divergence(step, op, "invariant", ["the model broke its own named invariants:"] + [str(v) for v in vs[:20]])

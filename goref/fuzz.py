@@ -29,7 +29,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, initialize, rule
 
 from palloc.goref import ops as O
-from palloc.goref.compare import Divergence, HarnessFault, Outcome, compare_runs, self_check
+from palloc.goref.compare import (
+    Divergence, HarnessFault, Outcome, check_invariants, compare_runs, invariant_checker, self_check,
+)
 from palloc.goref.model_side import ModelSide, chunks_of
 from palloc.spec.constants import PAGE_SIZE
 
@@ -174,12 +176,7 @@ class Lockstep:
 
         self._fmt = Fmt(p)
         if invariants:
-            try:
-                from palloc.model.invariants import check_all
-
-                self._check_all = check_all
-            except ImportError:
-                self._check_all = None
+            self._check_all = invariant_checker()
 
     # --- one example -------------------------------------------------------------------
 
@@ -212,10 +209,10 @@ class Lockstep:
             return None
         if self._check_all is not None and op.mutates:
             caches = [c for c in self.model.caches.values() if not c.empty()]
-            vs = self._check_all(self.model.pa, caches=caches, touched=self._touched(self.outs[-2].state, o.state))
+            d = check_invariants(self._check_all, self.model.pa, len(self.ops) - 1, op, caches,
+                                 self._touched(self.outs[-2].state, o.state))
             self.stats.invariant_s += time.perf_counter() - t1
-            if vs:
-                d = Divergence(len(self.ops) - 1, op, "invariant", ["the model broke its own named invariants:"] + [str(v) for v in vs[:20]])
+            if d is not None:
                 self._fail(d)
         return o.result
 
@@ -310,9 +307,9 @@ class Lockstep:
             if o.crash:
                 return None
             if op.mutates:
-                vs = self._check_all(ms.pa, caches=[c for c in ms.caches.values() if not c.empty()])
-                if vs:
-                    return Divergence(i, op, "invariant", ["the model broke its own named invariants:"] + [str(v) for v in vs[:20]])
+                d = check_invariants(self._check_all, ms.pa, i, op, [c for c in ms.caches.values() if not c.empty()])
+                if d is not None:
+                    return d
         return None
 
     def self_check_case(self, case: Case, fresh_go: Callable | None = None) -> None:

@@ -48,3 +48,9 @@ def test_prove_twins_json_reports_expected_counterexamples(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] and {r["verdict"] for r in doc["results"]} == {"counterexample"}
     assert all(r["expected"] == "counterexample" for r in doc["results"])
+
+
+def test_prove_unknown_on_timeout_fails_the_run(capsys):
+    assert main(["prove", "--only", "alloc_is_address_ordered_first_fit", "--timeout", "0.01", "--jobs", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "unknown" in out and "FAILED" in out

@@ -6,7 +6,7 @@ page) from (0,0,0,0); `concat` is the pairwise merge (smt_encode.summary_concat)
 
 Unbounded part (integers, every length, platform-independent):
   (wf)    WF(0,0,0,0), and WF(S) => WF(snoc(S, b)): every summary of a page run is WF.
-  (id)    WF(S) => concat(S, (0,0,0,0)) = S                 (right identity)
+  (id)    WF(S) => concat(S, (0,0,0,0)) = S = concat((0,0,0,0), S)   (identities)
   (step)  WF(A), WF(B) => snoc(concat(A, B), b) = concat(A, snoc(B, b))
   (assoc) WF(A), WF(B), WF(C) => concat(concat(A,B),C) = concat(A,concat(B,C))
   (close) WF(A), WF(B) => WF(concat(A, B))
@@ -88,6 +88,11 @@ def _wf_inductive(p):
 def _identity(p):
     S = _sum("S")
     return Goal([WF(S)], _eq(E.summary_concat(S, ZERO), S), _watch(S=S), _show("S"))
+
+
+def _left_identity(p):
+    S = _sum("S")
+    return Goal([WF(S)], _eq(E.summary_concat(ZERO, S), S), _watch(S=S), _show("S"))
 
 
 def _step(p, concat=E.summary_concat):
@@ -301,6 +306,7 @@ def _level_obligation(l):
 OBLIGATIONS = [
     Obligation(THEOREM, "well_formed_inductive", "WF(0,0,0,0) and WF is preserved by appending a page", _wf_inductive),
     Obligation(THEOREM, "concat_right_identity", "concat(S, empty) = S", _identity),
+    Obligation(THEOREM, "concat_left_identity", "concat(empty, S) = S", _left_identity),
     Obligation(THEOREM, "concat_snoc_step", "snoc(concat(A,B),b) = concat(A, snoc(B,b)): the induction step", _step),
     Obligation(THEOREM, "concat_associative", "concat is associative on WF summaries", _assoc),
     Obligation(THEOREM, "concat_preserves_well_formed", "WF(A), WF(B) => WF(concat(A,B))", _closed),

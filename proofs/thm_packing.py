@@ -6,7 +6,8 @@ Statement, for a platform with L = logMaxPackedValue and M = maxPackedValue = 2^
   valid(s, m, e)  :=  0 <= s, e <= m <= M  and  (m = M  =>  s = e = M)
   (a) valid(s,m,e)                  =>  unpack(pack(s,m,e)) = (s,m,e)
   (b) valid(a), valid(b), a != b     =>  pack(a) != pack(b)
-  (c) for every valid triple, start(), max(), end() agree with unpack()
+  (c) for every valid triple, start(), max(), end() agree with unpack(), and pack sets
+      bit 63 (the all-free encoding) exactly when max = M
   (d) freeChunkSum = pack(C, C, C) for C = pallocChunkPages, and it is not the special
       all-free code (C < M whenever there are at least two levels)
 
@@ -86,6 +87,17 @@ def _accessors(p):
     )
 
 
+def _special_code(p):
+    s, m, e = _triple("")
+    code = E.pack_palloc_sum(p, s, m, e)
+    return Goal(
+        [valid(p, s, m, e)],
+        ((code & E.bv(1 << 63)) != 0) == (m == E.bv(p.max_packed_value)),
+        {"start": s, "max": m, "end": e, "code": code},
+        lambda v: f"summary {_show_triple(v)} packs to {v['code']:#x}",
+    )
+
+
 def _free_chunk_sum(p):
     C = E.bv(p.palloc_chunk_pages)
     code = E.pack_palloc_sum(p, C, C, C)
@@ -109,6 +121,8 @@ OBLIGATIONS = [
     Obligation(THEOREM, "pack_unpack_round_trip", "unpack(pack(s,m,e)) = (s,m,e) for every valid summary",
                _round_trip, _key),
     Obligation(THEOREM, "pack_injective", "distinct valid summaries get distinct codes", _injective, _key),
+    Obligation(THEOREM, "all_free_code_iff_max_is_max_packed",
+               "bit 63 (the all-free code) is set exactly when max = maxPackedValue", _special_code, _key),
     Obligation(THEOREM, "accessors_agree_with_unpack", "start(), max(), end() agree with unpack()", _accessors, _key),
     Obligation(THEOREM, "free_chunk_sum_is_packed_full_chunk",
                "freeChunkSum = pack(C,C,C) and is not the all-free special code", _free_chunk_sum, _key),

@@ -98,10 +98,11 @@ def _random_chunk(p, r):
     return v & ((1 << n) - 1)
 
 
-@pytest.mark.parametrize("name", ["linux/amd64", "js/wasm"])
-def test_summarize_encoding_matches_model(name):
+@pytest.mark.parametrize("name,cases", [("linux/amd64", 1), ("js/wasm", 2)])
+def test_summarize_encoding_matches_model(name, cases):
+    # Building the unrolled term is the cost (about 10 s per 512-page chunk), so few cases.
     p, r = platform(name), _rng(5)
-    for _ in range(6):
+    for _ in range(cases):
         b = MB.PallocBits(p, _random_chunk(p, r))
         st, mx, en, done = E.summarize([B(w) for w in b.words()])
         assert V(done)
@@ -110,13 +111,13 @@ def test_summarize_encoding_matches_model(name):
 
 def test_word_summary_encodings_match_model():
     p, r = platform("js/wasm"), _rng(6)  # 64-page chunks: one word
-    for _ in range(30):
+    for i in range(12):
         x = _random_chunk(p, r)
         want = MB.summarize_slow_unpacked(MB.PallocBits(p, x))
         assert tuple(V(e) for e in E.summarize_slow_word(B(x))) == want
         ints = E.summarize_slow_bits([bool(x >> i & 1) for i in range(64)])
         assert tuple(V(e) for e in ints[:3]) == want
-        if x:
+        if x and i < 3:
             most, done = E.summarize_shrink_runs(B(x), B(0), steps=40)
             assert V(done)
             assert V(most) == V(E.interior_max_slow(B(x)))

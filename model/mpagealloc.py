@@ -115,6 +115,14 @@ def block_align_summary_range(p: Platform, level: int, lo: int, hi: int) -> tupl
     return align_down(lo, e), align_up(hi, e)
 
 
+def _partial_overlap(off: int, size: int, base: int, bound: int, abo: int, mask: int) -> GoThrow:
+    """Returns find's foundFree throw; off, base and bound are offsets (addr - arenaBaseOffset)."""
+    return GoThrow(
+        f"range partially overlaps (addr = {(off + abo) & mask:#x}, size = {size:#x}, "
+        f"base = {(base + abo) & mask:#x}, bound = {(bound + abo) & mask:#x})"
+    )
+
+
 def _off(p: Platform, a: int) -> OffAddr:
     """Returns offAddr{a}; the one place the model builds an OffAddr."""
     return OffAddr(p, a)
@@ -584,6 +592,56 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         strictly inside it are set to 0 or freeChunkSum without looking at their bitmaps.
         Returns at once if a single chunk's leaf summary did not change; the upward walk stops
         at the first level where no summary changed.
+
+        A range inside one chunk (nearly every call) lies under one entry of every level, so
+        the walk visits exactly that entry per level; other ranges go to update_slow, the
+        readable transcription, which tests/model/test_fast_paths.py holds this one to.
+        """
+        mask, abo, lcb = self._mask, self._abo, self._log_chunk_bytes
+        bot = (base - abo) & mask
+        sc = bot >> lcb
+        if sc != ((base + npages * PAGE_SIZE - 1 - abo) & mask) >> lcb:
+            return self.update_slow(base, npages, contig, alloc)
+        summary = self.summary
+        leaf = summary[-1]
+        x = leaf.vals.get(sc)
+        if x is None:
+            x = leaf[sc]  # checked read: faults beyond len or on an unmapped page
+        y = self.chunk_of(sc).summarize()
+        if x == y:
+            return
+        leaf.vals[sc] = y  # the read above proved sc in bounds and mapped
+        p = self.p
+        level_bits, level_log_pages, level_shift = p.level_bits, p.level_log_pages, p.level_shift
+        child = leaf
+        for l in range(len(summary) - 2, -1, -1):
+            # lo, hi := addrsToSummaryRange(l, base, limit+1) is the one entry i, i+1.
+            i = bot >> level_shift[l]
+            a = i << level_bits[l + 1]
+            b = a + (1 << level_bits[l + 1])
+            children = list(map(child.vals.get, range(a, b)))
+            if None in children:  # some never written: read them checked (0 or a fault)
+                children = child.values(a, b)
+            s = merge_summaries(p, children, level_log_pages[l + 1])
+            cur = summary[l]
+            vals = cur.vals
+            old = vals.get(i)
+            if old is None:
+                old = cur[i]
+            if old == s:
+                return
+            vals[i] = s  # the read above proved i in bounds and mapped
+            child = cur
+
+    def update_slow(self, base: int, npages: int, contig: bool, alloc: bool) -> None:
+        """Updates the summaries after the bitmap of [base, base+npages*pageSize) changed.
+
+        The readable twin of update: one loop for every shape of range, as Go writes it.
+
+        contig promises that the range was allocated (alloc) or freed as a whole, so chunks
+        strictly inside it are set to 0 or freeChunkSum without looking at their bitmaps.
+        Returns at once if a single chunk's leaf summary did not change; the upward walk stops
+        at the first level where no summary changed.
         """
         p, mask = self.p, self._mask
         summary = self.summary
@@ -714,17 +772,6 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         # so offAddr.lessThan/lessEqual are plain integer comparisons.
         ff_base, ff_bound = 0, (p.max_off_addr - abo) & mask
 
-        def found_free(off: int, size: int) -> None:
-            nonlocal ff_base, ff_bound
-            last = (off + size - 1) & mask
-            if ff_base <= off and last <= ff_bound:
-                ff_base, ff_bound = off, last
-            elif not (last < ff_base or ff_bound < off):
-                raise GoThrow(
-                    f"range partially overlaps (addr = {(off + abo) & mask:#x}, size = {size:#x}, "
-                    f"base = {(ff_base + abo) & mask:#x}, bound = {(ff_bound + abo) & mask:#x})"
-                )
-
         search_off = (self.search_addr.a - abo) & mask
         mpv, lg = p.max_packed_value, p.log_max_packed_value
         fm, lg2 = mpv - 1, 2 * lg
@@ -745,15 +792,32 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             base = size = 0
             descended = False
             # Go reads entries[j0:] in order; a zero entry only resets size, so visit the
-            # nonzero ones (scan reads, and faults on, the zeros in between).
-            nxt = i + j0
-            for k, s in entries.scan(i + j0, i + entries_per_block):
+            # nonzero ones (scan reads, and faults on, the zeros in between). A small block
+            # whose entries were all written cannot fault: read it at once.
+            lo, hi = i + j0, i + entries_per_block
+            seq = None
+            if entries_per_block <= 64:
+                got = list(map(entries.vals.get, range(lo, hi)))
+                if None not in got:
+                    seq = zip(range(lo, hi), got)
+            if seq is None:
+                seq = entries.scan(lo, hi)
+            window = (1 << log_max_pages) * PAGE_SIZE
+            nxt = lo
+            for k, s in seq:
+                if not s:
+                    continue
                 if k > nxt:
                     size = 0
                 nxt = k + 1
                 j = k - i
-                # levelIndexToOffAddr(l, i+j), as an offset.
-                found_free(((i + j) << shift) & mask, (1 << log_max_pages) * PAGE_SIZE)
+                # foundFree(levelIndexToOffAddr(l, i+j), window), on offsets.
+                off = (k << shift) & mask
+                last = (off + window - 1) & mask
+                if ff_base <= off and last <= ff_bound:
+                    ff_base, ff_bound = off, last
+                elif not (last < ff_base or ff_bound < off):
+                    raise _partial_overlap(off, window, ff_base, ff_bound, abo, mask)
                 # sum.start(), sum.max(), sum.end(), inlined.
                 if s >> 63:
                     start = most = end = mpv
@@ -775,7 +839,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                     continue
                 size += 1 << log_max_pages
             else:
-                if nxt < i + entries_per_block:
+                if nxt < hi:
                     size = 0
             if descended:
                 continue
@@ -796,7 +860,12 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             raise GoThrow(f"bad summary data (summary[leaf][{i:#x}] = {palloc_sum_unpack(p, self.summary[-1][i])})")
         addr = chunk_base(p, ci) + j * PAGE_SIZE
         search_addr = chunk_base(p, ci) + search_idx * PAGE_SIZE
-        found_free((search_addr - abo) & mask, (chunk_base(p, ci + 1) - search_addr) & mask)
+        off, size = (search_addr - abo) & mask, (chunk_base(p, ci + 1) - search_addr) & mask
+        last = (off + size - 1) & mask
+        if ff_base <= off and last <= ff_bound:  # foundFree(offAddr{searchAddr}, ...)
+            ff_base, ff_bound = off, last
+        elif not (last < ff_base or ff_bound < off):
+            raise _partial_overlap(off, size, ff_base, ff_bound, abo, mask)
         return addr, self.find_mapped_addr(_off(p, ff_base + abo))
 
     def alloc(self, npages: int) -> tuple[int, int]:

@@ -78,3 +78,136 @@ def test_incremental_summarize_with_a_broken_alloc_rule_is_caught():
     want = summarize_slow_unpacked(PallocBits(p, new))
     assert broken(summarize_slow_unpacked(PallocBits(p, old))) != want
     assert summarize_incremental(geometry(p), old, summarize_slow_unpacked(PallocBits(p, old)), new) in (None, want)
+
+
+# --- the page allocator's fast paths against the readable transcriptions ----------------------
+
+from palloc.model.errors import GoFault, GoThrow, UndefinedBehaviour  # noqa: E402
+from palloc.model.mpagealloc import PageAlloc, chunk_base  # noqa: E402
+
+PA_PLATFORMS = [("linux/amd64", "1.27"), ("linux/386", "1.27"), ("js/wasm", "1.26"), ("linux/amd64", "1.21")]
+
+
+class SlowPageAlloc(PageAlloc):
+    """The page allocator with every fast path replaced by its readable twin."""
+
+    def update(self, base, npages, contig, alloc):
+        return self.update_slow(base, npages, contig, alloc)
+
+
+def _snapshot(pa):
+    p = pa.p
+    chunks = {}
+    for l1, block in pa.chunks.items():
+        for l2, d in block.items():
+            chunks[(l1, l2)] = (d.v, d.scavenged.v)
+    idx = pa.scav.index
+    return {
+        "chunks": chunks,
+        "summary": [{k: v for k, v in lv.vals.items() if v} for lv in pa.summary],
+        "search_addr": pa.search_addr.a,
+        "bounds": (pa.start, pa.end),
+        "in_use": [(r.base.a, r.limit.a) for r in pa.in_use.ranges],
+        "scav": {k: v.pack(p) for k, v in idx.chunks.items()},
+        "cursors": (idx.search_addr_bg.load(), idx.search_addr_force.load(), idx.free_hwm.a, idx.gen),
+    }
+
+
+def _step(pa, op, live):
+    """Applies op to pa; returns what it returned or the exception it raised (type, message)."""
+    p = pa.p
+    kind, a, b = op
+    try:
+        if kind == "alloc":
+            r = pa.alloc(a)
+            if r[0]:
+                live.append((r[0], a))
+            return r
+        if kind == "free" and live:
+            base, n = live.pop(a % len(live))
+            k = b % n + 1  # free a prefix; the rest stays live
+            pa.free(base, k)
+            if k < n:
+                live.append((base + k * 8192, n - k))
+            return None
+        if kind == "corrupt":  # flip bitmap bits behind the summaries' back
+            ci = p.base_chunk_idx + a % 3
+            d = pa.try_chunk_of(ci)
+            if d is not None:
+                d.v ^= (b * 0x9E3779B97F4A7C15) & ((1 << p.palloc_chunk_pages) - 1)
+            return None
+        if kind == "scavenge":
+            return pa.scavenge(a * 8192, force=bool(b & 1))
+        if kind == "next_gen":
+            pa.scav.index.next_gen()
+            return None
+        if kind == "alloc_range":  # arbitrary ranges with the guards off
+            pa.guard_undefined = False
+            try:
+                return pa.alloc_range(chunk_base(p, p.base_chunk_idx) + a * 8192, b)
+            finally:
+                pa.guard_undefined = True
+    except (GoFault, GoThrow, UndefinedBehaviour) as e:
+        return type(e).__name__, str(e)
+    return None
+
+
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["alloc"] * 6 + ["free"] * 5 + ["corrupt", "scavenge", "next_gen", "alloc_range"]),
+        st.one_of(st.integers(1, 20), st.integers(1, 1200)),
+        st.integers(0, 1 << 12),
+    ),
+    max_size=60,
+)
+
+
+@pytest.mark.parametrize("pv", PA_PLATFORMS, ids=["-".join(x) for x in PA_PLATFORMS])
+def test_fast_page_alloc_matches_readable_twin_step_by_step(pv):
+    """alloc, free, scavenge and corrupted bitmaps: results, throws and whole state agree after every step."""
+    from palloc.spec import platform
+
+    p = platform(*pv)
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.integers(1, 3), st.booleans(), _OPS)
+    def check(nchunks, gap, ops):
+        pas = []
+        for cls in (PageAlloc, SlowPageAlloc):
+            pa = cls.make(p)
+            pa.grow(chunk_base(p, p.base_chunk_idx), nchunks * p.palloc_chunk_bytes)
+            if gap:
+                pa.grow(chunk_base(p, p.base_chunk_idx + nchunks + 2), p.palloc_chunk_bytes)
+            pas.append(pa)
+        lives = ([], [])
+        for op in ops:
+            r = [_step(pa, op, live) for pa, live in zip(pas, lives)]
+            assert r[0] == r[1], op
+            assert _snapshot(pas[0]) == _snapshot(pas[1]), op
+
+    check()
+
+
+def test_lockstep_comparison_catches_a_broken_fast_update():
+    """A seeded broken twin: an update that skips the walk above the leaf disagrees with the readable one."""
+    from palloc.spec import platform
+
+    p = platform("linux/amd64")
+
+    class Broken(PageAlloc):
+        def update(self, base, npages, contig, alloc):
+            if not alloc:
+                return super().update(base, npages, contig, alloc)
+            leaf = self.summary[-1]
+            ci = ((base - self._abo) & self._mask) >> self._log_chunk_bytes
+            leaf[ci] = self.chunk_of(ci).summarize()
+
+    pas = []
+    for cls in (Broken, SlowPageAlloc):
+        pa = cls.make(p)
+        pa.grow(chunk_base(p, p.base_chunk_idx), p.palloc_chunk_bytes)
+        pas.append(pa)
+    lives = ([], [])
+    for pa, live in zip(pas, lives):
+        _step(pa, ("alloc", p.palloc_chunk_pages, 0), live)
+    assert _snapshot(pas[0]) != _snapshot(pas[1])

@@ -90,10 +90,20 @@ def patch_overlay(args, tc):
     return P.apply_patch(args.patch, tc.goroot, cache_dir() / "patches")
 
 
-def _platform_for(goarch: str, version: str):
-    from palloc.spec import platform
+def _go_version(version: str) -> str:
+    """Returns palloc's version key ("1.27") for a toolchain version ("go1.27.3")."""
+    v = version.removeprefix("go")
+    return ".".join(v.split(".")[:2])
 
-    return platform(f"linux/{goarch}", version.removeprefix("go").rsplit(".", 1)[0] if version.count(".") >= 2 else version.removeprefix("go"))
+
+def _platform_for(goarch: str, version: str, goos: str = "linux", changes: dict | None = None):
+    """Returns palloc's platform for goos/goarch, with the patch's changed constant inputs if any."""
+    from palloc.spec import constants
+
+    name = f"{goos}/{goarch}"
+    if changes:
+        return constants.hypothetical(name, _go_version(version), **changes)
+    return constants.platform(name, _go_version(version))
 
 
 def _constants_check(h, goarch: str, tc, t_built: float) -> tuple[Check, Check | None, dict | None]:
@@ -109,7 +119,7 @@ def _constants_check(h, goarch: str, tc, t_built: float) -> tuple[Check, Check |
     try:
         from palloc.cli.goref import compare_constants
 
-        p = _platform_for(goarch, tc.version)
+        p = _platform_for(goarch, tc.version, tc.goos)
         mismatches, _ = compare_constants(r, p)
     except Exception as e:  # noqa: BLE001 - an unknown platform/version must not hide the other checks
         return up, Check("constants", goarch, "unavailable", None, 0.0, None, f"cannot compare constants: {e}"), r
@@ -153,8 +163,7 @@ def _proofs_check(goarch: str, mismatches: list[dict] | None, version: str) -> C
         return Check("proofs", goarch, "unavailable", None, detail=f"the proof suite is not available ({e})")
     from palloc.spec.errors import PallocError as _PE
 
-    base = f"linux/{goarch}"
-    spec = runner.PlatformSpec(base, tuple(sorted(changes.items())))
+    spec = runner.PlatformSpec(f"linux/{goarch}", tuple(sorted(changes.items())))
     t0 = time.monotonic()
     try:
         spec.resolve()
@@ -186,13 +195,18 @@ def _baseline_check(binary: Path, goarch: str, t_built: float) -> Check:
 
 
 def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed: int, replay: Path,
-                t_built: float) -> Check:
+                t_built: float, mismatches: list[dict] | None = None) -> Check:
+    """Runs a differential campaign against the helper; the model uses the patched constants."""
     try:
         from palloc.goref import fuzz
         from palloc.goref.go_side import GoSide
     except ImportError as e:
         return Check("differential", goarch, "unavailable", None, detail=f"the differential fuzzer is not available ({e})")
-    p = _platform_for(goarch, tc.version)
+    changes = {INPUT_CONSTANTS[m["name"]]: m["helper"] for m in (mismatches or []) if m["name"] in INPUT_CONSTANTS}
+    try:
+        p = _platform_for(goarch, tc.version, tc.goos, changes)
+    except PallocError as e:
+        return Check("differential", goarch, "unavailable", None, detail=f"the patched constants are not a platform palloc can model: {e}")
     host = {"phys_page_size": helper_constants.get("physPageSize"), "phys_huge_page_size": helper_constants.get("physHugePageSize")}
     host = {k: v for k, v in host.items() if v is not None}
     runner = fuzz.Lockstep(p, GoSide(p, h), host=host, goarch=goarch, go_version=tc.version)
@@ -270,7 +284,8 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
                 checks.append(const)
                 checks.append(_proofs_check(goarch, const.evidence.get("mismatches"), tc.version))
             if fuzz and hc is not None:
-                c = _fuzz_check(h, goarch, tc, hc, seconds, seed, replay_dir / f"{name}-{goarch}", t_built)
+                c = _fuzz_check(h, goarch, tc, hc, seconds, seed, replay_dir / f"{name}-{goarch}", t_built,
+                                const.evidence.get("mismatches") if const is not None else None)
                 checks.append(c)
                 say(f"{goarch}: differential: {c.detail}")
             elif fuzz:

@@ -141,6 +141,7 @@ class _Process:
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.fd, selectors.EVENT_READ)
         self.buf = bytearray()
+        self.send_failed = False  # a write to stdin failed: the process is dead
 
     def stderr_text(self) -> str:
         self.stderr.seek(0)
@@ -283,20 +284,48 @@ class GoHelper:
         return self.call([op], timeout)[0]
 
     def _batch(self, ops: list[dict[str, Any]], timeout: float, flush_each: bool = True, raw: bool = False) -> list[dict[str, Any]]:
+        ops_json = "[" + ",".join(json.dumps(encode(o), separators=(",", ":")) for o in ops) + "]"
+        return self._receive(self._send(ops_json, flush_each), len(ops), timeout, raw)
+
+    def submit(self, ops_json: str, flush_each: bool = True) -> tuple[int, int]:
+        """Sends a batch given as the JSON text of its list of operations (integers of 2^53 or
+        more already as hex strings) without waiting; returns a ticket for collect().
+
+        Lets a caller work while the helper runs the batch (the digest lockstep generates its
+        next batch meanwhile). Starts the helper first if needed.
+        """
+        if not self.alive:
+            self.start()
+        return (self._send(ops_json, flush_each), self.generation)
+
+    def collect(self, ticket: tuple[int, int], nops: int, timeout: float | None = None, raw: bool = False) -> list[dict[str, Any]]:
+        """Returns the results of a submitted batch of nops operations, as call() would."""
+        rid, gen = ticket
+        if self._proc is None or gen != self.generation:
+            return [{"kind": "go-exit", "msg": "the helper was restarted before the batch was collected"}] * nops
+        return self._receive(rid, nops, self.timeout if timeout is None else timeout, raw)
+
+    def _send(self, ops_json: str, flush_each: bool = True) -> int:
         p = self._proc
         assert p is not None
         self._next_id += 1
         rid = self._next_id
-        req: dict[str, Any] = {"id": rid, "ops": [encode(o) for o in ops]}
-        if not flush_each:
-            req["flush_each"] = False
-        line = json.dumps(req, separators=(",", ":")).encode() + b"\n"
-        deadline = time.monotonic() + timeout
+        flush = "" if flush_each else ',"flush_each":false'
+        line = f'{{"id":{rid},"ops":{ops_json}{flush}}}\n'.encode()
         try:
             p.proc.stdin.write(line)
             p.proc.stdin.flush()
         except (BrokenPipeError, OSError):
+            p.send_failed = True
+        return rid
+
+    def _receive(self, rid: int, nops: int, timeout: float, raw: bool = False) -> list[dict[str, Any]]:
+        p = self._proc
+        assert p is not None
+        ops = [None] * nops
+        if getattr(p, "send_failed", False):
             return self._died(p, ops, b"", hang=False)
+        deadline = time.monotonic() + timeout
         while True:
             nl = p.buf.find(b"\n")
             if nl >= 0:

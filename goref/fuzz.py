@@ -121,6 +121,9 @@ class Stats:
     go_s: float = 0.0
     compare_s: float = 0.0
     invariant_s: float = 0.0
+    digest_s: float = 0.0  # the digest lockstep: words and SHA-256 of each model step
+    go_wait_s: float = 0.0  # the digest lockstep: waiting for the helper's answers
+    full_compares: int = 0  # the digest lockstep: full state dumps compared
     started: float = dataclasses.field(default_factory=time.monotonic)
     first_divergence_s: float | None = None
 
@@ -138,12 +141,15 @@ class Stats:
             "page_alloc_ops": self.page_alloc_ops,
             "page_alloc_ops_per_second": round(self.page_alloc_ops / el, 1) if el > 0 else 0.0,
             "ops_by_kind": dict(self.by_kind),
+            "full_state_compares": self.full_compares,
             "first_divergence_seconds": round(self.first_divergence_s, 2) if self.first_divergence_s is not None else None,
             "time_split_seconds": {
                 "model": round(self.model_s, 2),
                 "invariants": round(self.invariant_s, 2),
                 "go_helper": round(self.go_s, 2),
                 "compare": round(self.compare_s, 2),
+                "digest": round(self.digest_s, 2),
+                "go_wait": round(self.go_wait_s, 2),
             },
         }
 
@@ -672,6 +678,10 @@ def run_campaign(runner: Lockstep, seconds: float, seed: int = 0, examples_per_b
 
     if engine == "random":
         return run_random_campaign(runner, seconds, seed, step_count, max_examples)
+    if engine == "lockstep":
+        from palloc.goref.lockstep import run_lockstep_campaign
+
+        return run_lockstep_campaign(runner, seconds, seed, step_count, max_examples)
     deadline = time.monotonic() + seconds
     batch = 0
     done = 0

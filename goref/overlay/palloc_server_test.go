@@ -12,6 +12,9 @@ package runtime_test
 
 import (
 	pallocSrvBufio "bufio"
+	pallocSrvSHA256 "crypto/sha256"
+	pallocSrvBinary "encoding/binary"
+	pallocSrvHexEnc "encoding/hex"
 	"encoding/json"
 	pallocSrvErrors "errors"
 	"fmt"
@@ -170,6 +173,10 @@ type pallocSrvOp struct {
 	Ms        int             `json:"ms"`
 	Msg       string          `json:"msg"`
 	Trace     json.RawMessage `json:"trace"`
+	// Steps and Touch belong to "steps" (the digest lockstep): the operations to run, and for
+	// each, the chunks whose state its digest covers.
+	Steps []json.RawMessage `json:"steps"`
+	Touch *[]pallocSrvU64   `json:"touch"`
 }
 
 type pallocSrvRequest struct {
@@ -361,6 +368,8 @@ func (s *pallocSrv) dispatch(op *pallocSrvOp) (pallocSrvResult, error) {
 		}
 		FreePageAlloc(pa.p)
 		return nil, nil
+	case "steps":
+		return s.steps(op)
 	case "drop_all":
 		for id, pa := range s.pas {
 			FreePageAlloc(pa.p)
@@ -850,4 +859,145 @@ func (v *pallocSrvU64Str) UnmarshalJSON(b []byte) error {
 	x, err := strconv.ParseUint(string(b), 10, 64)
 	v.u = x
 	return err
+}
+
+// --- the digest lockstep ("steps") ---------------------------------------------------------
+
+// pallocSrvResultFields are, per operation, the result fields a step digest covers, in
+// order: the model's result tuple (palloc's goref/go_side.py:result_of).
+var pallocSrvResultFields = map[string][]string{
+	"alloc": {"addr", "scav"}, "cache_alloc": {"addr", "scav_bytes"}, "alloc_to_cache": {"base", "cache", "scav"},
+	"scavenge": {"released"}, "find": {"addr", "search_addr"}, "alloc_range": {"scav"},
+	"bits_find": {"index", "search_idx"}, "bits_summarize": {"sum"}, "find_bit_range64": {"index"},
+	"find_scavenge_candidate": {"base", "npages"}, "fill_aligned": {"x"},
+}
+
+// steps runs op.Steps in order, as a batch would, and returns for every step that carries
+// "touch" the digest of its result and touched state (pallocSrvDigest), concatenated as 16
+// hex digits each, plus the result of every "dump" step in "dumps". It stops at the first
+// step that does not succeed and returns that step's index ("stop_at") and result ("stop").
+// The canonical form is documented in palloc's goref/README.md ("Digests").
+func (s *pallocSrv) steps(op *pallocSrvOp) (pallocSrvResult, error) {
+	var sb strings.Builder
+	sb.Grow(16 * len(op.Steps))
+	dumps := []pallocSrvResult{}
+	buf := make([]byte, 0, 4096)
+	for k, raw := range op.Steps {
+		var sub pallocSrvOp
+		if err := json.Unmarshal(raw, &sub); err != nil {
+			return pallocSrvResult{"digests": sb.String(), "dumps": dumps, "stop_at": k,
+				"stop": pallocSrvResult{"kind": "error", "msg": "bad op: " + err.Error()}}, nil
+		}
+		r := s.do(raw)
+		if r["kind"] != "ok" {
+			return pallocSrvResult{"digests": sb.String(), "dumps": dumps, "stop_at": k, "stop": r}, nil
+		}
+		if sub.Op == "dump" {
+			dumps = append(dumps, r)
+		}
+		if sub.Touch == nil {
+			continue
+		}
+		buf = s.digestWords(buf[:0], &sub, r)
+		sum := pallocSrvSHA256.Sum256(buf)
+		sb.WriteString(pallocSrvHexEnc.EncodeToString(sum[:8]))
+	}
+	return pallocSrvResult{"digests": sb.String(), "dumps": dumps}, nil
+}
+
+// digestWords appends a step's canonical words (little-endian uint64s) to buf: the result
+// words, then, for an operation on a page allocator, the state the step touched.
+func (s *pallocSrv) digestWords(buf []byte, op *pallocSrvOp, r pallocSrvResult) []byte {
+	w := func(x uint64) { buf = pallocSrvBinary.LittleEndian.AppendUint64(buf, x) }
+	fields := pallocSrvResultFields[op.Op]
+	w(uint64(len(fields)))
+	for _, f := range fields {
+		v, _ := r[f].(string)
+		x, _ := pallocSrvParseUint(v)
+		w(x)
+	}
+	if op.Op != "new" && !pallocSrvPAOps[op.Op] {
+		return buf
+	}
+	pa, err := s.pa(op)
+	if err != nil {
+		return buf
+	}
+	p := pa.p
+	start, end := p.PallocBounds()
+	inUse, total := p.PallocInUse()
+	w(uint64(p.PallocSearchAddr()))
+	w(uint64(start))
+	w(uint64(end))
+	w(uint64(total))
+	w(uint64(len(inUse)))
+	touch := *op.Touch
+	w(uint64(len(touch)))
+	for _, c := range touch {
+		ci := uintptr(c)
+		w(uint64(ci))
+		if a, sc, ok := p.PallocChunkBits(ci); ok {
+			w(1)
+			for _, x := range a {
+				w(x)
+			}
+			for _, x := range sc {
+				w(x)
+			}
+		} else {
+			w(0)
+		}
+		if packed, _, _, _, _, ok := p.PallocScavChunk(ci); ok {
+			w(1)
+			w(packed)
+		} else {
+			w(0)
+		}
+	}
+	c := PallocConstants()
+	leaf := c.SummaryLevels - 1
+	for l := 0; l < c.SummaryLevels; l++ {
+		last := ^uint64(0)
+		for _, t := range touch { // ascending, so equal indices are adjacent
+			i := uint64(t) >> (c.LevelShift[l] - c.LevelShift[leaf])
+			if i == last {
+				continue
+			}
+			last = i
+			w(i)
+			if v, ok := p.PallocSummaryRead(l, int(i), int(i)+1); ok {
+				w(v[0])
+			} else {
+				w(0)
+			}
+		}
+	}
+	si := p.PallocScavIndex()
+	b := func(x bool) uint64 {
+		if x {
+			return 1
+		}
+		return 0
+	}
+	w(uint64(si.Gen))
+	w(uint64(si.FreeHWM))
+	w(uint64(si.MinHeapIdx))
+	w(uint64(si.SearchAddrBg))
+	w(b(si.SearchAddrBgMarked))
+	w(uint64(si.SearchAddrForce))
+	w(b(si.SearchAddrForceMark))
+	slots := make([]int, 0, len(pa.caches))
+	for k := range pa.caches {
+		slots = append(slots, k)
+	}
+	pallocSrvSort.Ints(slots)
+	w(uint64(len(slots)))
+	for _, k := range slots {
+		pc := pa.caches[k]
+		w(uint64(k))
+		w(uint64(pc.Base()))
+		w(pc.Cache())
+		w(pc.Scav())
+	}
+	return buf
 }

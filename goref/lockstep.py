@@ -1,0 +1,540 @@
+"""The digest lockstep: the model and the real runtime compared after every step, in large batches.
+
+The classic lockstep (goref/fuzz.py:Lockstep) asks the helper for a full JSON state dump after
+every operation, which costs about a millisecond. Here each side instead reduces the state an
+operation touched to one 64-bit digest (`step_digest`; the canonical form is in goref/README.md,
+"Digests"), and the helper answers a whole batch of hundreds of operations with one string of
+digests (its "steps" operation). Which chunks an operation touched is decided once, on the model
+side, from the operation and its result (`touched_chunks`), and sent with the operation.
+
+What is compared:
+
+* after every step: the digest of the result, searchAddr, start/end, inUse's total bytes and
+  range count, the alloc and scavenged bitmaps and scavenge-index word of every touched chunk,
+  every summary entry on the paths from those chunks to the root, the scavenge index's gen,
+  freeHWM, minHeapIdx and both cursors with their marks, and every page cache;
+* every `full_every` operations and at the end of every heap: the full state dump, as the
+  classic lockstep compares it (goref/compare.py), so a blind spot of the digest cannot hide a
+  divergence for long.
+
+The model's named invariants run after every mutating step on the touched chunks, except
+`summaries_consistent` (its slow summarize twin costs about 0.2 ms a chunk): that one runs on the
+union of the chunks touched since its last run, every `summaries_every` mutating steps and at the
+end of every heap. Every divergence is then handed to the classic lockstep, which re-runs the
+heap's prefix on fresh allocators with full dumps, so the report is the debugger-style one, and
+which shrinks it (goref/fuzz.py:shrink_case).
+
+The helper runs batch k while the model generates batch k+1 (two cores).
+
+Mirrors no Go file: it drives the Go 1.27 page allocator (src/runtime/mpagealloc.go and friends).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+import time
+from typing import Any
+
+from palloc.goref import ops as O
+from palloc.goref.compare import Divergence, HarnessFault, Outcome
+from palloc.goref.go_side import init_request, op_request, state_from_dump
+from palloc.goref.model_side import ModelSide, chunks_of, new_page_alloc, scav_chunk_word
+from palloc.model.errors import ModelError
+from palloc.spec.constants import PAGE_SIZE
+
+_M64 = (1 << 64) - 1
+# Every named invariant but summaries_consistent runs after every step (see the module doc).
+SLOW_INVARIANTS = ("summaries_consistent",)
+
+
+# --- the digest -----------------------------------------------------------------------------
+
+
+def chunk_range(p, base: int, nbytes: int) -> list[int]:
+    """Returns the chunk indices of [base, base+nbytes), ascending (empty when nbytes is 0)."""
+    if nbytes <= 0:
+        return []
+    abo, mask, cb = p.arena_base_offset, p.uintptr_mask, p.palloc_chunk_bytes
+    lo = ((base - abo) & mask) // cb
+    hi = ((base + nbytes - 1 - abo) & mask) // cb
+    return list(range(lo, hi + 1))
+
+
+def touched_chunks(p, op: O.Op, result, cache_base: int, grown: list[int]) -> list[int]:
+    """Returns the chunks whose state an operation may have changed, ascending, from the
+    operation and its result alone (so both sides can agree on it).
+
+    cache_base is the base of op's cache slot before the operation (cache_flush returns its
+    pages there); grown is every chunk of inUse (scavenge may touch any of them).
+    """
+    k = op.kind
+    if k == "alloc":
+        return chunk_range(p, result[0], op.npages * PAGE_SIZE) if result[0] else []
+    if k in ("free", "alloc_range"):
+        return chunk_range(p, op.base, op.npages * PAGE_SIZE)
+    if k == "grow":
+        return chunk_range(p, op.base, op.size)
+    if k == "alloc_to_cache":
+        return chunk_range(p, result[0], PAGE_SIZE) if result[0] else []
+    if k == "cache_flush":
+        return chunk_range(p, cache_base, PAGE_SIZE) if cache_base else []
+    if k == "scavenge":
+        return list(grown)
+    return []  # find, next_gen, cache_alloc: no chunk changes
+
+
+def step_words(p, model: ModelSide | None, op_kind: str, on_page_alloc: bool, result, touched: list[int]) -> bytes:
+    """Returns the canonical little-endian 64-bit words of one step (goref/README.md, "Digests").
+
+    model is None for a pure bitmap function (only its result is covered).
+    """
+    b = bytearray()
+    res = result or ()
+    b += len(res).to_bytes(8, "little")
+    for x in res:
+        b += (x & _M64).to_bytes(8, "little")
+    if not on_page_alloc or model is None:
+        return bytes(b)
+    pa = model.pa
+    nbytes = p.palloc_chunk_pages // 8
+    b += pa.search_addr.addr().to_bytes(8, "little")
+    b += pa.start.to_bytes(8, "little")
+    b += pa.end.to_bytes(8, "little")
+    b += pa.in_use.total_bytes.to_bytes(8, "little")
+    b += len(pa.in_use.ranges).to_bytes(8, "little")
+    b += len(touched).to_bytes(8, "little")
+    idx = pa.scav.index
+    for ci in touched:
+        b += ci.to_bytes(8, "little")
+        d = pa.try_chunk_of(ci)
+        if d is None:
+            b += b"\0" * 8
+        else:
+            b += b"\1" + b"\0" * 7
+            b += d.v.to_bytes(nbytes, "little")
+            b += d.scavenged.v.to_bytes(nbytes, "little")
+        w = scav_chunk_word(idx, ci)
+        if w is None:
+            b += b"\0" * 8
+        else:
+            b += b"\1" + b"\0" * 7
+            b += w.to_bytes(8, "little")
+    leaf_shift = p.level_shift[-1]
+    for level in range(p.summary_levels):
+        sh = p.level_shift[level] - leaf_shift
+        vals = pa.summary[level].vals
+        last = -1
+        for ci in touched:
+            i = ci >> sh
+            if i == last:
+                continue
+            last = i
+            b += i.to_bytes(8, "little")
+            b += vals.get(i, 0).to_bytes(8, "little")
+    bg, bgm = idx.search_addr_bg.load()
+    fo, fom = idx.search_addr_force.load()
+    for x in (idx.gen, idx.free_hwm.addr(), idx.min_heap_idx, bg, int(bool(bgm)), fo, int(bool(fom))):
+        b += x.to_bytes(8, "little")
+    caches = model.caches
+    b += len(caches).to_bytes(8, "little")
+    for slot in sorted(caches):
+        c = caches[slot]
+        for x in (slot, c.base, c.cache, c.scav):
+            b += x.to_bytes(8, "little")
+    return bytes(b)
+
+
+def digest(words: bytes) -> str:
+    """Returns the step digest: the first 8 bytes of SHA-256 of the words, as 16 hex digits."""
+    return hashlib.sha256(words).hexdigest()[:16]
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+def _step_json(op: O.Op, touched: list[int]) -> str:
+    d = op_request(op)
+    d["touch"] = touched
+    return json.dumps(d, separators=(",", ":"))
+
+
+@dataclasses.dataclass
+class _Seq:
+    """One heap of the campaign: its initial heap and the operations the model ran on it."""
+
+    init: dict | None
+    ops: list[O.Op] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class _Batch:
+    """A batch in flight: the helper's sub-operations and what the model expects of each."""
+
+    steps: list[str] = dataclasses.field(default_factory=list)
+    # Per digest-carrying step, in order: (seq, op index in seq (-1: the initial heap), digest).
+    digests: list[tuple[_Seq, int, str]] = dataclasses.field(default_factory=list)
+    # Per sub-operation: (seq, op index, "step" | "dump" | "drop"), for "stop_at".
+    where: list[tuple[_Seq, int, str]] = dataclasses.field(default_factory=list)
+    # Per "dump" step, in order: (seq, op index, the model's State).
+    dumps: list[tuple[_Seq, int, Any]] = dataclasses.field(default_factory=list)
+    seqs: list[_Seq] = dataclasses.field(default_factory=list)
+    ops: int = 0  # model operations (digest steps that are operations)
+
+
+class _Found(Exception):
+    """Ends the campaign: a divergence (or harness fault) was found and explained."""
+
+
+class DigestLockstep:
+    """The runner the Generator drives (p, host, model, begin, step, ended), checking by digest.
+
+    full is the classic Lockstep of the same session: it owns the stats and the failures, and
+    explains and shrinks every divergence found here.
+    """
+
+    def __init__(self, full, batch_ops: int = 1000, full_every: int = 1000, summaries_every: int = 64):
+        self.full = full
+        self.p, self.host = full.p, full.host
+        self.stats = full.stats
+        self.helper = full.go.helper if full.go is not None else None
+        self.batch_ops, self.full_every, self.summaries_every = batch_ops, full_every, summaries_every
+        self.check_all = full._check_all
+        if self.check_all is not None:
+            from palloc.model.invariants import INVARIANTS
+
+            self.fast_names = [n for n in INVARIANTS if n not in SLOW_INVARIANTS]
+        self.batch = _Batch()
+        self.in_flight: tuple[Any, _Batch] | None = None
+        self.model: ModelSide | None = None
+        self.seq: _Seq | None = None
+        self.ended = True
+        self._mirror: dict[int, ModelSide] = {}  # model against model: the second model, per heap
+
+    # --- the Generator's interface ---------------------------------------------------------
+
+    def begin(self, init: dict | None = None) -> None:
+        """Starts a new heap (ending the current one)."""
+        self.end_seq()
+        p = self.p
+        self.model = m = ModelSide(p, self.full.model_factory, self.host)
+        self.seq = _Seq(init)
+        self.since_full = 0
+        self.since_summaries = 0
+        self.unchecked: set[int] = set()
+        self.ended = False
+        try:
+            m.pa = m.factory(p, **m.host) if init is None else new_page_alloc(p, m.factory, m.host, init)
+        except ModelError:
+            self._explain_now(self.seq, -1)  # the model refuses a heap the runtime builds
+            return
+        grown = self._grown()
+        req = init_request(init)
+        req["touch"] = grown
+        self._add(json.dumps(_json_safe(req), separators=(",", ":")), self.seq, -1,
+                  digest(step_words(p, m, "new", True, None, grown)))
+        self.unchecked.update(grown)
+
+    def step(self, op: O.Op):
+        """Applies op to the model, queues it for the runtime with its digest; returns the
+        model's result, or None if undefined (dropped) or after a crash."""
+        if self.ended:
+            return None
+        m = self.model
+        cache_base = 0
+        if op.kind == "cache_flush":
+            c = m.caches.get(op.slot)
+            cache_base = c.base if c is not None else 0
+        t0 = time.perf_counter()
+        o = m.apply(op, with_state=False)
+        t1 = time.perf_counter()
+        self.stats.model_s += t1 - t0
+        if o.crash and o.crash[0] == "undefined":
+            return None
+        seq = self.seq
+        seq.ops.append(op)
+        i = len(seq.ops) - 1
+        if o.crash:
+            # The model throws or faults: the runtime must too. The helper would die mid-batch,
+            # so the classic lockstep compares this heap on its own.
+            self.ended = True
+            self._explain_now(seq, i, crash=True)
+            return None
+        if op.on_page_alloc:
+            touched = touched_chunks(self.p, op, o.result, cache_base, self._grown() if op.kind == "scavenge" else ())
+            words = step_words(self.p, m, op.kind, True, o.result, touched)
+        else:
+            touched = []
+            words = step_words(self.p, None, op.kind, False, o.result, touched)
+        self._add(_step_json(op, touched), seq, i, digest(words))
+        t2 = time.perf_counter()
+        self.stats.digest_s += t2 - t1
+        self.batch.ops += 1
+        if self.check_all is not None and op.mutates:
+            self._invariants(op, i, touched)
+            self.stats.invariant_s += time.perf_counter() - t2
+        self.since_full += 1
+        if self.since_full >= self.full_every:
+            self._full_dump(seq, i)
+        if len(self.batch.steps) >= self.batch_ops:
+            self.flush()
+        return o.result
+
+    # --- per-step machinery -----------------------------------------------------------------
+
+    def _grown(self) -> list[int]:
+        pa = self.model.pa
+        return chunks_of(self.p, [(r.base.addr(), r.limit.addr()) for r in pa.in_use.ranges])
+
+    def _add(self, step_json: str, seq: _Seq, i: int, dig: str | None) -> None:
+        b = self.batch
+        if not b.seqs or b.seqs[-1] is not seq:
+            b.seqs.append(seq)
+        b.steps.append(step_json)
+        b.where.append((seq, i, "step"))
+        if dig is not None:
+            b.digests.append((seq, i, dig))
+
+    def _invariants(self, op: O.Op, i: int, touched: list[int]) -> None:
+        from palloc.goref.compare import check_invariants
+
+        m = self.model
+        caches = [c for c in m.caches.values() if not c.empty()]
+        vs = self.check_all(m.pa, caches=caches, touched=touched, only=self.fast_names)
+        self.unchecked.update(touched)
+        self.since_summaries += 1
+        if not vs and self.since_summaries >= self.summaries_every:
+            vs = self._slow_invariants()
+        if vs:
+            self.ended = True
+            d = check_invariants(lambda *a, **k: vs, m.pa, i, op)
+            self._explain_now(self.seq, i, divergence=d)
+
+    def _slow_invariants(self):
+        self.since_summaries = 0
+        if not self.unchecked:
+            return []
+        t = sorted(self.unchecked)
+        self.unchecked.clear()
+        return self.check_all(self.model.pa, touched=t, only=SLOW_INVARIANTS)
+
+    def _full_dump(self, seq: _Seq, i: int) -> None:
+        self.since_full = 0
+        self.batch.steps.append('{"op":"dump"}')
+        self.batch.where.append((seq, i, "dump"))
+        self.batch.dumps.append((seq, i, self.model.state()))
+
+    def end_seq(self) -> None:
+        """Ends the current heap: the slow invariants, a full state comparison, and a drop."""
+        seq = self.seq
+        if seq is None or self.ended:
+            self.seq = None if self.ended else seq
+            return
+        self.ended = True
+        if self.check_all is not None and seq.ops:
+            vs = self._slow_invariants()
+            if vs:
+                from palloc.goref.compare import check_invariants
+
+                d = check_invariants(lambda *a, **k: vs, self.model.pa, len(seq.ops) - 1, seq.ops[-1])
+                self._explain_now(seq, len(seq.ops) - 1, divergence=d)
+                return
+        self._full_dump(seq, len(seq.ops) - 1)
+        self.batch.steps.append('{"op":"drop"}')
+        self.batch.where.append((seq, len(seq.ops) - 1, "drop"))
+        self.stats.examples += 1
+        self.seq = None
+
+    # --- batches ----------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Collects the batch in flight, compares it, and sends the current one."""
+        self._collect()
+        b, self.batch = self.batch, _Batch()
+        if not b.steps:
+            return
+        if self.helper is None:
+            self.in_flight = (None, b)
+            return
+        t0 = time.perf_counter()
+        ticket = self.helper.submit('[{"op":"steps","steps":[' + ",".join(b.steps) + "]}]", flush_each=False)
+        self.stats.go_wait_s += time.perf_counter() - t0
+        self.in_flight = (ticket, b)
+
+    def drain(self) -> None:
+        """Sends and compares everything queued (the campaign's end)."""
+        self.flush()
+        self._collect()
+
+    def _collect(self) -> None:
+        if self.in_flight is None:
+            return
+        ticket, b = self.in_flight
+        self.in_flight = None
+        t0 = time.perf_counter()
+        if ticket is None:  # model against model: a second model computes the digests
+            r = _model_steps(self, b)
+        else:
+            r = self.helper.collect(ticket, 1, raw=True)[0]
+        t1 = time.perf_counter()
+        self.stats.go_wait_s += t1 - t0
+        self._compare(b, r)
+        self.stats.compare_s += time.perf_counter() - t1
+
+    def _compare(self, b: _Batch, r: dict[str, Any]) -> None:
+        kind = r.get("kind")
+        if kind != "ok":
+            # The helper died in the batch: find the heap on the classic lockstep.
+            for seq in b.seqs:
+                if self._explain(seq, len(seq.ops) - 1, quiet=True):
+                    return
+            raise HarnessFault("runtime", Divergence(0, None, "harness", [
+                f"the helper died in a digest batch ({kind}: {r.get('msg', '')}) but no heap of the batch "
+                "diverges when re-run with full dumps"]))
+        got, want = r["digests"], "".join(x[2] for x in b.digests)
+        stop = r.get("stop_at")
+        if got != want:
+            k = next((j for j in range(len(b.digests)) if got[16 * j:16 * j + 16] != b.digests[j][2]), None)
+            if k is not None and (stop is None or 16 * k < len(got)):
+                seq, i, _ = b.digests[k]
+                self._explain(seq, i)
+        if stop is not None:
+            seq, i, _ = b.where[stop]
+            self._explain(seq, i)
+        dumps = r.get("dumps") or []
+        for (seq, i, state), dump in zip(b.dumps, dumps):
+            self.stats.full_compares += 1
+            other = dump if not isinstance(dump, dict) else state_from_dump(dump)
+            if other != state:
+                self._explain(seq, i)
+        self.stats.ops += b.ops
+        for step in b.digests:
+            if step[1] >= 0:
+                op = step[0].ops[step[1]]
+                self.stats.by_kind[op.kind] += 1
+                self.stats.page_alloc_ops += op.on_page_alloc
+
+    # --- explanation (the classic lockstep) ---------------------------------------------------
+
+    def _drain_helper(self) -> None:
+        """Discards the batch in flight and every allocator the helper holds (the campaign ends)."""
+        if self.in_flight is not None and self.in_flight[0] is not None:
+            self.helper.collect(self.in_flight[0], 1, raw=True)  # the helper answers in order
+        self.in_flight = None
+        if self.helper is not None:
+            self.helper.call([{"op": "drop_all"}])
+
+    def _explain_now(self, seq: _Seq, i: int, crash: bool = False, divergence: Divergence | None = None) -> None:
+        """Handles a heap that the model alone ended (a crash or a broken invariant): compares
+        everything queued first, then re-runs the heap on the classic lockstep."""
+        self.batch.steps.append('{"op":"drop"}')
+        self.batch.where.append((seq, i, "drop"))
+        self.seq = None
+        self.drain()
+        if not self._explain(seq, i, divergence=divergence, quiet=crash):
+            self.stats.ops += 1  # both sides crash alike: the heap ends there, checked
+            self.stats.examples += 1
+    def _explain(self, seq: _Seq, i: int, divergence: Divergence | None = None, quiet: bool = False) -> bool:
+        """Re-runs the heap's prefix up to op i on the classic lockstep; records the divergence
+        and raises _Found. Returns False (quiet) when the prefix does not diverge there."""
+        from palloc.goref.fuzz import Case
+
+        self._drain_helper()
+        full = self.full
+        case = Case(full.goarch, full.go_version, seq.init, list(seq.ops[: i + 1]), full.variant, None, full.host or None)
+        d = divergence or full.run_case(case)
+        if d is None:
+            if quiet:
+                return False
+            raise HarnessFault("runtime", Divergence(max(i, 0), seq.ops[i] if i >= 0 else None, "harness", [
+                "the step digests differ but the full state dumps of both sides agree: a digest defect"]))
+        if d.kind != "invariant":
+            case.ops = case.ops[: d.step + 1] if case.ops else case.ops
+        case.divergence = d
+        full.failures.append(case)
+        if self.stats.first_divergence_s is None:
+            self.stats.first_divergence_s = time.monotonic() - self.stats.started
+        raise _Found()
+
+
+def _json_safe(v):
+    from palloc.goref.driver import encode
+
+    return encode(v)
+
+
+def _model_steps(runner: DigestLockstep, b: _Batch) -> dict[str, Any]:
+    """Plays the helper's part with a second model (no Go): the model-vs-model self-check.
+
+    The second model replays each heap's operations as they arrive; its dumps are its states.
+    """
+    p, out, dumps = runner.p, [], []
+    mirror = runner._mirror
+    for seq, i, what in b.where:
+        if what == "dump":
+            dumps.append(mirror[id(seq)].state())
+            continue
+        if what == "drop":
+            mirror.pop(id(seq), None)
+            continue
+        if i < 0:
+            m = mirror[id(seq)] = ModelSide(p, None, runner.host)
+            m.reset(seq.init)
+            out.append(digest(step_words(p, m, "new", True, None, runner_grown(p, m))))
+            continue
+        m = mirror[id(seq)]
+        op = seq.ops[i]
+        c = m.caches.get(getattr(op, "slot", -1))
+        cache_base = c.base if op.kind == "cache_flush" and c is not None else 0
+        o = m.apply(op, with_state=False)
+        if op.on_page_alloc:
+            t = touched_chunks(p, op, o.result, cache_base, runner_grown(p, m) if op.kind == "scavenge" else ())
+            out.append(digest(step_words(p, m, op.kind, True, o.result, t)))
+        else:
+            out.append(digest(step_words(p, None, op.kind, False, o.result, [])))
+    return {"kind": "ok", "digests": "".join(out), "dumps": dumps}
+
+
+def runner_grown(p, m: ModelSide) -> list[int]:
+    return chunks_of(p, [(r.base.addr(), r.limit.addr()) for r in m.pa.in_use.ranges])
+
+
+# --- the campaign -----------------------------------------------------------------------------
+
+
+def run_lockstep_campaign(full, seconds: float, seed: int = 0, step_count: int = 200,
+                          max_examples: int | None = None, batch_ops: int = 1000, full_every: int = 1000):
+    """Fuzzes with the Generator fed by random.Random(seed), checking every step by digest.
+
+    Returns a goref.fuzz.CampaignResult; a divergence is explained and shrunk by the classic
+    lockstep `full` (goref/fuzz.py:shrink_case) within full.shrink_seconds.
+    """
+    from palloc.goref.fuzz import CampaignResult, Generator, shrink_case
+
+    runner = DigestLockstep(full, batch_ops=batch_ops, full_every=full_every)
+    full.digest_runner = runner
+    rng = random.Random(seed)
+    draw = lambda spec, label=None: spec.sample(rng)  # noqa: E731
+    deadline = time.monotonic() + seconds
+    done = 0
+    try:
+        while time.monotonic() < deadline and (max_examples is None or done < max_examples):
+            done += 1
+            g = Generator(runner, draw)
+            g.make_heap()
+            for _ in range(rng.randint(1, 2 * step_count)):
+                if runner.ended:
+                    break
+                g.verb()
+            runner.end_seq()
+            if full.on_example:
+                full.on_example(full)
+        runner.drain()
+    except _Found:
+        case = shrink_case(full, full.failures[-1])
+        return CampaignResult(full.stats, case, None, "divergence")
+    except HarnessFault as e:
+        return CampaignResult(full.stats, full.smallest_failure(), e, "divergence")
+    return CampaignResult(full.stats, None, None, "budget")

@@ -239,6 +239,9 @@ PallocData.find_scavenge_candidate = find_scavenge_candidate
 # --- scavChunkData ------------------------------------------------------------------------------
 
 
+_MIN_INT64 = -(1 << 63)
+
+
 class ScavChunkData:
     """scavChunkData: per-chunk scavenger bookkeeping that packs into 64 bits.
 
@@ -411,7 +414,10 @@ class ScavengeIndex:
 
     def load(self, ci: int) -> ScavChunkData:
         """Returns chunks[ci] (mutable; the model's store is in place). Faults outside the window."""
-        if not self._lo() <= ci < self.max:
+        lo = self.fault_below  # self._lo(), inlined
+        if lo is None:
+            lo = self.min if self.p.is_64bit_page_alloc else 0
+        if not lo <= ci < self.max:
             raise GoFault(f"scavenge index chunk {ci:#x} outside the mapped window [{self._lo():#x}, {self.max:#x})")
         sc = self.chunks.get(ci)
         if sc is None:
@@ -553,12 +559,16 @@ class ScavengeIndex:
         sc = self.load(ci)
         sc.free(p, npages, self.gen)
         mask, abo = p.uintptr_mask, p.arena_base_offset
-        addr = (_chunk_base(p, ci) + (page + npages - 1) * PAGE_SIZE) & mask
-        off = (addr - abo) & mask  # offAddr{addr} in offset order
+        # offAddr{addr} in offset order: chunkBase(ci) - arenaBaseOffset is ci * pallocChunkBytes.
+        off = ((ci << p.log_palloc_chunk_bytes) + (page + npages - 1) * PAGE_SIZE) & mask
+        addr = (off + abo) & mask
         if self.free_hwm._o < off:
             self.free_hwm = OffAddr(p, addr)
-        search_addr, _ = self.search_addr_force.load()
-        if ((search_addr - abo) & mask) < off:
+        # searchAddrForce.Load() as an offset: the int64 with its mark (sign) removed, as load() does.
+        v = self.search_addr_force.a
+        if v < 0 and v != _MIN_INT64:
+            v = -v
+        if v & mask < off:
             self.search_addr_force.store_marked(addr)
 
     def next_gen(self) -> None:

@@ -177,53 +177,67 @@ def palloc_sum_unpack(p: Platform, s: int) -> tuple[int, int, int]:
 def merge_summaries(p: Platform, sums, log_max_pages_per_sum: int) -> int:
     """Merges consecutive summaries, each covering 1 << log_max_pages_per_sum pages, into one.
 
-    Keeps a running (start, most, end) of sums[:i]: start grows only while every summary so
-    far is completely free, most looks across the boundary (end + si), and end restarts at a
-    summary that is not completely free. (A zero summary is handled without unpacking: it
-    leaves start, raises most to end and resets end, which is what the general step does.)
+    Computes what Go's loop (merge_summaries_go) computes, in two passes: start first (it grows
+    only while every summary so far is completely free, so the pass usually stops at once), then
+    most and end in one loop that does not unpack zero summaries (a zero leaves start, raises most
+    to end and resets end, which is what the general step does).
 
     Requires: len(sums) >= 1.
     """
     mpv = p.max_packed_value
     m, lg = mpv - 1, p.log_max_packed_value
     lg2 = lg + lg
-    x = sums[0]
-    if x & PALLOC_SUM_ALL_FREE:
-        start = most = end = mpv
-    else:
-        start, most, end = x & m, (x >> lg) & m, (x >> lg2) & m
     full = 1 << log_max_pages_per_sum
-    pos = 0  # i << log_max_pages_per_sum, for i = 1, 2, ...
-    first = True
-    for x in sums:
-        if first:
-            first = False
-            continue
-        pos += full
-        if x == 0:
+    # start: if start == i<<logMaxPagesPerSum { start += si }, for i = 1, 2, ...
+    x = sums[0]
+    start = mpv if x >> 63 else x & m
+    i = 1
+    while start == i << log_max_pages_per_sum and i < len(sums):
+        x = sums[i]
+        start += mpv if x >> 63 else x & m
+        i += 1
+    x = sums[0]
+    if x >> 63:
+        most = end = mpv
+    else:
+        most, end = (x >> lg) & m, (x >> lg2) & m
+    for x in sums[1:]:
+        if not x:
             if end > most:
                 most = end
             end = 0
             continue
-        if x & PALLOC_SUM_ALL_FREE:
+        if x >> 63:
             si = mi = ei = mpv
         else:
             si, mi, ei = x & m, (x >> lg) & m, (x >> lg2) & m
-        if start == pos:
-            start += si
         # most = max(most, end+si, mi)
-        t = end + si
-        if t > most:
-            most = t
+        if end + si > most:
+            most = end + si
         if mi > most:
             most = mi
-        if ei == full:
-            end += full
-        else:
-            end = ei
+        end = end + full if ei == full else ei
     if most == mpv:
         return PALLOC_SUM_ALL_FREE
     return (start & m) | ((most & m) << lg) | ((end & m) << lg2)
+
+
+def merge_summaries_go(p: Platform, sums, log_max_pages_per_sum: int) -> int:
+    """Transcribes Go's mergeSummaries loop as written; the twin merge_summaries must equal on any input.
+
+    Requires: len(sums) >= 1.
+    """
+    start, most, end = palloc_sum_unpack(p, sums[0])
+    for i in range(1, len(sums)):
+        si, mi, ei = palloc_sum_unpack(p, sums[i])
+        if start == i << log_max_pages_per_sum:
+            start += si
+        most = max(most, end + si, mi)
+        if ei == 1 << log_max_pages_per_sum:
+            end += 1 << log_max_pages_per_sum
+        else:
+            end = ei
+    return pack_palloc_sum(p, start, most, end)
 
 
 def merge_summaries_slow(p: Platform, sums, log_max_pages_per_sum: int) -> int:
@@ -395,8 +409,11 @@ class SummaryLevel:
         """
         self.check_slice(lo, hi)
         get = self.vals.get
-        out = [get(i) for i in range(lo, hi)]
+        out = list(map(get, range(lo, hi)))
         if None in out:
+            shift = self.log_sums_per_page
+            if self.all_mapped or (lo >> shift == (hi - 1) >> shift and lo >> shift in self.mapped):
+                return [0 if v is None else v for v in out]  # one mapped page: no fault possible
             # Unwritten entries read 0 if their page is mapped; written ones are mapped.
             checked = -1
             shift = self.log_sums_per_page
@@ -607,7 +624,8 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         x = leaf.vals.get(sc)
         if x is None:
             x = leaf[sc]  # checked read: faults beyond len or on an unmapped page
-        y = self.chunk_of(sc).summarize()
+        blk = self.chunks.get(sc >> self._l1_shift)  # chunkOf(sc), inlined
+        y = (blk[sc & self._l2_mask] if blk is not None else self.chunk_of(sc)).summarize()
         if x == y:
             return
         leaf.vals[sc] = y  # the read above proved sc in bounds and mapped
@@ -718,7 +736,8 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
 
         scav = 0
         if sc == ec:
-            chunk = self.chunk_of(sc)
+            blk = self.chunks.get(sc >> self._l1_shift)  # chunkOf(sc), inlined
+            chunk = blk[sc & self._l2_mask] if blk is not None else self.chunk_of(sc)
             scav += chunk.scavenged.popcnt_range(si, ei + 1 - si)
             chunk.alloc_range(si, ei + 1 - si)
             index.alloc(sc, ei + 1 - si)
@@ -772,7 +791,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         # so offAddr.lessThan/lessEqual are plain integer comparisons.
         ff_base, ff_bound = 0, (p.max_off_addr - abo) & mask
 
-        search_off = (self.search_addr.a - abo) & mask
+        search_off = self.search_addr._o
         mpv, lg = p.max_packed_value, p.log_max_packed_value
         fm, lg2 = mpv - 1, 2 * lg
         last_sum, last_sum_idx = 0, -1
@@ -879,9 +898,10 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         if npages <= 0 and self.guard_undefined:
             self._require_npages(npages)
         p = self.p
-        sa = self.search_addr.a
+        search_addr = self.search_addr
+        sa = search_addr._a
         lcb, abo, mask = self._log_chunk_bytes, self._abo, self._mask
-        i = ((sa - abo) & mask) >> lcb
+        i = search_addr._o >> lcb
         if i >= self.end:
             return 0, 0
 
@@ -896,7 +916,9 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             # max := s.max(), inlined (a leaf never has bit 63 set, but keep Go's test)
             max_ = p.max_packed_value if s >> 63 else (s >> p.log_max_packed_value) & (p.max_packed_value - 1)
             if max_ >= npages:
-                j, search_idx = self.chunk_of(i).find(npages, cpi)
+                blk = self.chunks.get(i >> self._l1_shift)  # chunkOf(i), inlined
+                chunk = blk[i & self._l2_mask] if blk is not None else self.chunk_of(i)
+                j, search_idx = chunk.find(npages, cpi)
                 if j == mask:
                     raise GoThrow(f"bad summary data (max = {max_}, npages = {npages}, searchIdx = {cpi})")
                 cb = ((i << lcb) + abo) & mask
@@ -913,7 +935,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         self._found = (addr, npages)  # alloc_range needs no input guard for its own search's result
         scav = self.alloc_range(addr, npages)
         # if p.searchAddr.lessThan(searchAddr) (offset order)
-        if (self.search_addr.a - abo) & mask < (cand - abo) & mask:
+        if self.search_addr._o < (cand - abo) & mask:
             self.search_addr = _off(p, cand)
         return addr, scav
 
@@ -927,7 +949,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             self._require_pages(base, npages, allocated=True)
         p = self.p
         abo, mask = self._abo, self._mask
-        if (base - abo) & mask < (self.search_addr.a - abo) & mask:  # offAddr{base}.lessThan(p.searchAddr)
+        if (base - abo) & mask < self.search_addr._o:  # offAddr{base}.lessThan(p.searchAddr)
             self.search_addr = _off(p, base)
         cp, lcb = self._chunk_pages, self._log_chunk_bytes
         index = self.scav.index
@@ -935,13 +957,15 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         if npages == 1:
             i = ((base - abo) & mask) >> lcb  # chunkIndex(base)
             pi = (base >> PAGE_SHIFT) & (cp - 1)  # chunkPageIndex(base)
-            self.chunk_of(i).free1(pi)
+            blk = self.chunks.get(i >> self._l1_shift)  # chunkOf(i), inlined
+            (blk[i & self._l2_mask] if blk is not None else self.chunk_of(i)).free1(pi)
             index.free(i, pi, 1)
         else:
             sc, ec = ((base - abo) & mask) >> lcb, ((limit - abo) & mask) >> lcb
             si, ei = (base >> PAGE_SHIFT) & (cp - 1), (limit >> PAGE_SHIFT) & (cp - 1)
             if sc == ec:
-                self.chunk_of(sc).free(si, ei + 1 - si)
+                blk = self.chunks.get(sc >> self._l1_shift)  # chunkOf(sc), inlined
+                (blk[sc & self._l2_mask] if blk is not None else self.chunk_of(sc)).free(si, ei + 1 - si)
                 index.free(sc, si, ei + 1 - si)
             else:
                 self.chunk_of(sc).free(si, cp - si)

@@ -42,7 +42,7 @@ class ChunkGeometry:
     n: pallocChunkPages; nwords: n/64; full: all n bits set; fail: ^uint(0) on the platform.
     """
 
-    __slots__ = ("p", "n", "nwords", "full", "fail")
+    __slots__ = ("p", "n", "nwords", "full", "fail", "max_packed_value", "log_max_packed_value")
 
     def __init__(self, p):
         self.p = p
@@ -50,6 +50,8 @@ class ChunkGeometry:
         self.nwords = self.n // 64
         self.full = (1 << self.n) - 1
         self.fail = p.uintptr_mask
+        self.max_packed_value = p.max_packed_value
+        self.log_max_packed_value = p.log_max_packed_value
 
     def __copy__(self):
         return self  # shared and immutable
@@ -206,7 +208,8 @@ class PageBits:
         Requires: n > 0 (Go's result for n == 0 depends on i; UndefinedBehaviour here);
         i+n <= pallocChunkPages (GoFault otherwise).
         """
-        _check_range(self.g, i, n)
+        if n <= 0 or i < 0 or i + n > self.g.n:
+            _check_range(self.g, i, n)
         return ((self.v >> i) & ((1 << n) - 1)).bit_count()
 
 
@@ -283,11 +286,21 @@ class PallocBits(PageBits):
 
     def summarize(self) -> int:
         """Returns a packed summary (pallocSum) of the bitmap: packPallocSum(start, max, end)."""
-        start, most, end = self.summarize_unpacked()
-        pack = _pack_palloc_sum
-        if pack is None:
-            return _pack(self.g, start, most, end)
-        return pack(self.g.p, start, most, end)
+        v = self.v
+        try:
+            memo = self._memo
+        except AttributeError:
+            memo = None
+        if memo is not None and memo[0] == v:
+            start, most, end = memo[1]
+        else:
+            start, most, end = self.summarize_unpacked()
+        g = self.g
+        # packPallocSum, inlined.
+        if most == g.max_packed_value:
+            return 1 << 63
+        m, lg = g.max_packed_value - 1, g.log_max_packed_value
+        return (start & m) | ((most & m) << lg) | ((end & m) << (lg + lg))
 
     def find(self, npages: int, search_idx: int) -> tuple[int, int]:
         """Searches for npages contiguous free pages; returns (index, new search_idx).
@@ -302,9 +315,8 @@ class PallocBits(PageBits):
         if npages == 1:
             addr = self.find1(search_idx)
             return addr, addr
-        elif npages <= 64:
-            return self.find_small_n(npages, search_idx)
-        return self.find_large_n(npages, search_idx)
+        # findSmallN (npages <= 64) and findLargeN are the same run search here.
+        return self._find_run(npages, search_idx)
 
     def _free_from(self, search_idx: int) -> int:
         # Free bits at or above the word containing search_idx.
@@ -321,7 +333,8 @@ class PallocBits(PageBits):
         if npages <= 0:
             raise UndefinedBehaviour(f"find of {npages} pages")
         g = self.g
-        c = self._free_from(search_idx)
+        w = search_idx & ~63
+        c = (g.full ^ self.v) >> w << w  # _free_from(search_idx)
         if not c:
             return g.fail, g.fail
         first = (c & -c).bit_length() - 1
@@ -363,7 +376,8 @@ class PallocBits(PageBits):
 
     def free(self, i: int, n: int) -> None:
         """Frees the range [i, i+n). Requires: n > 0; i+n <= pallocChunkPages."""
-        _check_range(self.g, i, n)
+        if n <= 0 or i < 0 or i + n > self.g.n:
+            _check_range(self.g, i, n)
         self.v &= ~(((1 << n) - 1) << i)
 
     def free_all(self) -> None:
@@ -411,7 +425,8 @@ class PallocData(PallocBits):
 
     def alloc_range(self, i: int, n: int) -> None:
         """Sets bits [i, i+n) of the bitmap and clears the same scavenged bits."""
-        _check_range(self.g, i, n)
+        if n <= 0 or i < 0 or i + n > self.g.n:
+            _check_range(self.g, i, n)
         m = ((1 << n) - 1) << i
         self.v |= m
         self.scavenged.v &= ~m

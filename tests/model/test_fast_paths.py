@@ -211,3 +211,54 @@ def test_lockstep_comparison_catches_a_broken_fast_update():
     for pa, live in zip(pas, lives):
         _step(pa, ("alloc", p.palloc_chunk_pages, 0), live)
     assert _snapshot(pas[0]) != _snapshot(pas[1])
+
+
+@pytest.mark.parametrize("p", PLATFORMS, ids=PLATFORM_IDS)
+def test_merge_summaries_equals_go_loop_on_any_summaries(p):
+    """merge_summaries equals the literal transcription of Go's loop, on consistent and garbage summaries alike."""
+    from palloc.model.mpagealloc import merge_summaries, merge_summaries_go, pack_palloc_sum
+
+    levels = range(1, len(p.level_log_pages))
+    lg = p.log_max_packed_value
+
+    @st.composite
+    def summary(draw, log):
+        full = 1 << log
+        kind = draw(st.sampled_from(["zero", "free", "all-free-bit", "fields", "garbage"]))
+        if kind == "zero":
+            return 0
+        if kind == "free":
+            return pack_palloc_sum(p, full, full, full)
+        if kind == "all-free-bit":
+            return 1 << 63
+        if kind == "fields":
+            f = st.one_of(st.sampled_from([0, 1, full - 1, full]), st.integers(0, full))
+            return pack_palloc_sum(p, draw(f), draw(f), draw(f))
+        return draw(st.integers(0, (1 << 64) - 1))
+
+    @SETTINGS
+    @given(st.data())
+    def check(data):
+        l = data.draw(st.sampled_from(list(levels)))
+        log = p.level_log_pages[l]
+        sums = data.draw(st.lists(summary(log), min_size=1, max_size=1 << p.level_bits[l]))
+        assert merge_summaries(p, sums, log) == merge_summaries_go(p, sums, log)
+
+    check()
+    assert lg > 0
+
+
+def test_merge_summaries_broken_start_rule_is_caught_by_go_loop():
+    """A seeded broken twin: a merge that adds the next start unconditionally disagrees with Go's loop."""
+    from palloc.model.mpagealloc import merge_summaries_go, pack_palloc_sum, palloc_sum_unpack
+
+    p = PLATFORMS[0]
+    log = p.level_log_pages[-1]
+    sums = [pack_palloc_sum(p, 3, 5, 0), pack_palloc_sum(p, 7, 7, 1)]
+
+    def broken(sums):
+        s0, m0, e0 = palloc_sum_unpack(p, sums[0])
+        s1, m1, e1 = palloc_sum_unpack(p, sums[1])
+        return pack_palloc_sum(p, s0 + s1, max(m0, e0 + s1, m1), e1)
+
+    assert broken(sums) != merge_summaries_go(p, sums, log)

@@ -19,8 +19,9 @@ def register(sub) -> None:
         "fuzz",
         help="fuzz the model against the real Go runtime's page allocator",
         description="Run the executable model and a helper built from the real runtime in lockstep on "
-        "generated heaps (Hypothesis), comparing every result and the full touched state after every "
-        "operation. A divergence is shrunk and written to --failures as JSON, a pytest test, a Go test "
+        "generated heaps, comparing every result and the touched state after every operation (by digest, "
+        "with full state dumps every 1000 operations and at the end of every heap, in the default engine). "
+        "A divergence is shrunk and written to --failures as JSON, a pytest test, a Go test "
         "and a report. Exit 0: no divergence; 1: divergence found; 2: error.",
     )
     p.add_argument("--seconds", type=float, default=60.0, help="time budget (default %(default)s)")
@@ -31,10 +32,13 @@ def register(sub) -> None:
     p.add_argument("--failures", default="palloc-failures", help="folder for divergent cases (default ./%(default)s)")
     p.add_argument("--model-variant", metavar="NAME", help="fuzz a seeded broken model instead (see --list-variants)")
     p.add_argument("--list-variants", action="store_true", help="list the broken model variants and exit")
-    p.add_argument("--steps", type=int, default=40, help="operations per generated heap (default %(default)s)")
-    p.add_argument("--engine", choices=["hypothesis", "random"], default="hypothesis",
-                   help="hypothesis: a state machine, shrunk by Hypothesis (default); random: the same generator "
-                   "fed by a seeded PRNG, faster, shrunk by delta debugging")
+    p.add_argument("--steps", type=int, default=None,
+                   help="mean operations per generated heap is about this (default 200 for lockstep, 40 otherwise)")
+    p.add_argument("--engine", choices=["lockstep", "hypothesis", "random"], default="lockstep",
+                   help="lockstep (default): a seeded generator, the touched state compared by digest after every "
+                   "step in batches, full dumps every 1000 operations and per heap, the fastest; hypothesis: a state "
+                   "machine with a full dump per step, shrunk by Hypothesis; random: full dumps per step, seeded. "
+                   "Every engine's divergence is re-run with full dumps and shrunk by delta debugging")
     p.add_argument("--no-invariants", action="store_true", help="skip the model's named invariants after each step")
     p.add_argument("--json", action="store_true", help="machine-readable output (no progress bar)")
     p.set_defaults(run=run)
@@ -115,7 +119,8 @@ def run(args) -> int:
         # Each side against itself first, on a fixed smoke case: a side that is not
         # deterministic would otherwise have its noise blamed on the model.
         runner.self_check_case(smoke_case(runner), fresh_go=lambda: session(args.goarch, args.goroot, fresh=True).go)
-        res = run_campaign(runner, args.seconds, seed=args.seed, step_count=args.steps, engine=args.engine)
+        steps = args.steps if args.steps is not None else (200 if args.engine == "lockstep" else 40)
+        res = run_campaign(runner, args.seconds, seed=args.seed, step_count=steps, engine=args.engine)
         failure, fault, stopped = res.failure, res.harness_fault, res.stopped
     except HarnessFault as e:
         fault = e

@@ -195,7 +195,8 @@ class DigestLockstep:
     explains and shrinks every divergence found here.
     """
 
-    def __init__(self, full, batch_ops: int = 1000, full_every: int = 1000, summaries_every: int = 64):
+    def __init__(self, full, batch_ops: int = 1000, full_every: int | None = 1000, summaries_every: int = 64):
+        # full_every None: no full state comparison at all (only for showing what they catch).
         self.full = full
         self.p, self.host = full.p, full.host
         self.stats = full.stats
@@ -276,7 +277,7 @@ class DigestLockstep:
             self._invariants(op, i, touched)
             self.stats.invariant_s += time.perf_counter() - t2
         self.since_full += 1
-        if self.since_full >= self.full_every:
+        if self.full_every is not None and self.since_full >= self.full_every:
             self._full_dump(seq, i)
         if len(self.batch.steps) >= self.batch_ops:
             self.flush()
@@ -341,7 +342,8 @@ class DigestLockstep:
                 d = check_invariants(lambda *a, **k: vs, self.model.pa, len(seq.ops) - 1, seq.ops[-1])
                 self._explain_now(seq, len(seq.ops) - 1, divergence=d)
                 return
-        self._full_dump(seq, len(seq.ops) - 1)
+        if self.full_every is not None:
+            self._full_dump(seq, len(seq.ops) - 1)
         self.batch.steps.append('{"op":"drop"}')
         self.batch.where.append((seq, len(seq.ops) - 1, "drop"))
         self.stats.examples += 1
@@ -505,7 +507,7 @@ def runner_grown(p, m: ModelSide) -> list[int]:
 
 
 def run_lockstep_campaign(full, seconds: float, seed: int = 0, step_count: int = 200,
-                          max_examples: int | None = None, batch_ops: int = 1000, full_every: int = 1000):
+                          max_examples: int | None = None, batch_ops: int = 1000, full_every: int | None = 1000):
     """Fuzzes with the Generator fed by random.Random(seed), checking every step by digest.
 
     Returns a goref.fuzz.CampaignResult; a divergence is explained and shrunk by the classic

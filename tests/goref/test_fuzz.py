@@ -68,25 +68,29 @@ def test_broken_twin_is_caught_and_shrunk_within_the_default_budget(name):
 
 
 @pytest.mark.go
+@pytest.mark.parametrize("engine", ["random", "lockstep"])
 @pytest.mark.parametrize("name", ["find-off-by-one", "search-addr-update-skipped"])
-def test_random_engine_catches_and_delta_debugs_each_broken_twin(name):
+def test_seeded_engines_catch_and_delta_debug_each_broken_twin(name, engine):
     runner = go_session("amd64", variant=name)
     runner.shrink_seconds = 5
-    res = run_campaign(runner, seconds=DEFAULT_BUDGET, seed=0, engine="random")
+    res = run_campaign(runner, seconds=DEFAULT_BUDGET, seed=0, engine=engine)
     assert res.failure is not None, f"{name} was not caught in {DEFAULT_BUDGET}s"
     assert len(res.failure.ops) <= 10  # delta debugging leaves a handful of operations
 
 
 @pytest.mark.go
+@pytest.mark.parametrize("engine", ["random", "lockstep"])
 @pytest.mark.parametrize("goarch", ["amd64", "386"])
 @pytest.mark.parametrize("name", sorted(__import__("palloc.goref.broken_models", fromlist=["VARIANTS"]).VARIANTS))
-def test_differential_alone_catches_every_broken_model(goarch, name):
+def test_differential_alone_catches_every_broken_model(goarch, name, engine):
     # The model's own invariants are off: the comparison with the runtime must catch the bug.
     runner = go_session(goarch, variant=name, invariants=False)
     runner.shrink_seconds = 3
-    res = run_campaign(runner, seconds=DEFAULT_BUDGET, seed=0, engine="random")
+    res = run_campaign(runner, seconds=DEFAULT_BUDGET, seed=0, engine=engine)
     assert res.failure is not None, f"{name} was not caught on {goarch} in {DEFAULT_BUDGET}s"
     assert res.failure.divergence.kind in ("result", "state", "crash")
+    if engine == "lockstep":
+        assert len(res.failure.ops) <= 10  # explained and delta-debugged by the classic lockstep
 
 
 @pytest.mark.go

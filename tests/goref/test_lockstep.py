@@ -1,0 +1,203 @@
+"""The digest lockstep (goref/lockstep.py): its digest covers every state component, a digest
+with a blind spot is caught by the periodic full comparison, and it finds what the other engines
+find, against the real runtime."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from palloc.goref import lockstep as L
+from palloc.goref import ops as O
+from palloc.goref.fuzz import Lockstep, run_campaign
+from palloc.goref.model_side import ModelSide
+from palloc.spec import platform
+from palloc.spec.constants import PAGE_SIZE
+
+P = platform("linux/amd64")
+
+
+def _heap():
+    """Returns a model with two grown chunks, allocations, a scavenge, a filled cache, and the
+    chunks an Alloc(3) touched."""
+    m = ModelSide(P)
+    m.reset(None)
+    base = (P.base_chunk_idx * P.palloc_chunk_bytes + P.arena_base_offset) & P.uintptr_mask
+    for op in (O.Grow(base, 2 * P.palloc_chunk_bytes), O.Alloc(600), O.Scavenge(1 << 22, True), O.AllocToCache(1), O.NextGen()):
+        assert m.apply(op, with_state=False).crash is None
+    for c in (m.pa.scav.index.search_addr_bg, m.pa.scav.index.search_addr_force):
+        c.a = c.a or 1 << 20  # unmarked and not zero, so that marking it shows
+    op = O.Alloc(3)
+    r = m.apply(op, with_state=False).result
+    touched = L.touched_chunks(P, op, r, 0, ())
+    assert touched == [P.base_chunk_idx + 1] or touched == [P.base_chunk_idx]
+    return m, op, r, touched
+
+
+def _digest(m, op, r, touched):
+    return L.digest(L.step_words(P, m, op.kind, True, r, touched))
+
+
+def _mutations():
+    """Yields (component, function mutating a model copy) for every component the digest covers."""
+    cp = P.palloc_chunk_pages
+
+    def chunk(m, t):
+        return m.pa.chunk_of(t[0])
+
+    def leaf_path(level):
+        def f(m, t):
+            i = t[0] >> (P.level_shift[level] - P.level_shift[-1])
+            m.pa.summary[level].vals[i] = m.pa.summary[level].vals.get(i, 0) ^ 1
+        return f
+
+    def idx(m):
+        return m.pa.scav.index
+
+    from palloc.model.mranges import OffAddr
+
+    yield "alloc bitmap", lambda m, t: setattr(chunk(m, t), "v", chunk(m, t).v ^ (1 << (cp - 1)))
+    yield "scavenged bitmap", lambda m, t: setattr(chunk(m, t).scavenged, "v", chunk(m, t).scavenged.v ^ (1 << (cp - 1)))
+    for level in range(P.summary_levels):
+        yield f"summary level {level} on the path", leaf_path(level)
+    yield "searchAddr", lambda m, t: setattr(m.pa, "search_addr", OffAddr(P, m.pa.search_addr.addr() + PAGE_SIZE))
+    yield "start", lambda m, t: setattr(m.pa, "start", m.pa.start - 1)
+    yield "end", lambda m, t: setattr(m.pa, "end", m.pa.end + 1)
+    yield "inUse total bytes", lambda m, t: setattr(m.pa.in_use, "total_bytes", m.pa.in_use.total_bytes + PAGE_SIZE)
+    yield "inUse range count", lambda m, t: m.pa.in_use.ranges.append(m.pa.in_use.ranges[-1])
+    yield "scavenge index chunk word", lambda m, t: idx(m).chunks.__setitem__(t[0], _bumped(idx(m), t[0]))
+    yield "scavenge index gen", lambda m, t: setattr(idx(m), "gen", idx(m).gen + 1)
+    yield "freeHWM", lambda m, t: setattr(idx(m), "free_hwm", OffAddr(P, idx(m).free_hwm.addr() + PAGE_SIZE))
+    yield "minHeapIdx", lambda m, t: setattr(idx(m), "min_heap_idx", idx(m).min_heap_idx + 1)
+    yield "background cursor", lambda m, t: setattr(idx(m).search_addr_bg, "a", idx(m).search_addr_bg.a + PAGE_SIZE)
+    yield "background cursor mark", lambda m, t: idx(m).search_addr_bg.store_marked(idx(m).search_addr_bg.load()[0])
+    yield "force cursor", lambda m, t: setattr(idx(m).search_addr_force, "a", idx(m).search_addr_force.a + PAGE_SIZE)
+    yield "force cursor mark", lambda m, t: idx(m).search_addr_force.store_marked(idx(m).search_addr_force.load()[0])
+    yield "page cache bitmap", lambda m, t: setattr(m.caches[1], "cache", m.caches[1].cache ^ 1)
+    yield "page cache scav", lambda m, t: setattr(m.caches[1], "scav", m.caches[1].scav ^ 1)
+    yield "page cache base", lambda m, t: setattr(m.caches[1], "base", m.caches[1].base + 64 * PAGE_SIZE)
+    yield "page cache slots", lambda m, t: m.caches.__setitem__(3, copy.copy(m.caches[1]))
+
+
+def _bumped(idx, ci):
+    sc = copy.copy(idx.load(ci))
+    sc.last_in_use += 1
+    return sc
+
+
+@pytest.mark.parametrize("component,mutate", list(_mutations()), ids=[c for c, _ in _mutations()])
+def test_digest_changes_when_any_covered_state_component_changes(component, mutate):
+    m, op, r, touched = _heap()
+    before = _digest(m, op, r, touched)
+    m2 = copy.deepcopy(m)
+    assert _digest(m2, op, r, touched) == before  # the copy digests alike
+    mutate(m2, touched)
+    assert _digest(m2, op, r, touched) != before, f"the digest does not cover {component}"
+
+
+def test_digest_changes_with_the_result_and_the_touched_set():
+    m, op, r, touched = _heap()
+    before = _digest(m, op, r, touched)
+    assert _digest(m, op, (r[0] + PAGE_SIZE, r[1]), touched) != before
+    assert _digest(m, op, r, touched + [touched[0] + 1]) != before
+
+
+def test_touched_chunks_follow_the_operation_and_its_result():
+    cb, base = P.palloc_chunk_bytes, 0xc000000000
+    ci = ((base - P.arena_base_offset) & P.uintptr_mask) // cb
+    assert L.touched_chunks(P, O.Alloc(514), (base + cb - PAGE_SIZE, 0), 0, ()) == [ci, ci + 1, ci + 2]
+    assert L.touched_chunks(P, O.Alloc(5), (0, 0), 0, ()) == []  # failed: nothing changed
+    assert L.touched_chunks(P, O.Grow(base, 2 * cb), None, 0, ()) == [ci, ci + 1]
+    assert L.touched_chunks(P, O.CacheFlush(0), None, base + 64 * PAGE_SIZE, ()) == [ci]
+    assert L.touched_chunks(P, O.Scavenge(1, True), (0,), 0, [ci, ci + 7]) == [ci, ci + 7]
+    assert L.touched_chunks(P, O.NextGen(), None, 0, ()) == []
+
+
+_STEP_WORDS = L.step_words
+
+
+def _words_without_search_addr(p, model, kind, on_page_alloc, result, touched):
+    """A seeded broken twin of step_words: searchAddr is left out of the digest."""
+    w = bytearray(_STEP_WORDS(p, model, kind, on_page_alloc, result, touched))
+    if on_page_alloc and model is not None:
+        at = 8 * (1 + len(result or ()))
+        w[at:at + 8] = b"\0" * 8
+    return bytes(w)
+
+
+def _search_addr_campaign(monkeypatch, words, full_every):
+    """The model-vs-model lockstep where one side skips alloc's searchAddr update (a bug that
+    changes searchAddr and nothing else): returns the campaign result."""
+    from palloc.goref.broken_models import variant
+
+    if words is not None:
+        monkeypatch.setattr(L, "step_words", words)
+    runner = Lockstep(P, None, variant("search-addr-update-skipped").factory(), invariants=False)
+    runner.shrink_seconds = 2
+    return L.run_lockstep_campaign(runner, seconds=20, seed=0, step_count=40, max_examples=30, full_every=full_every)
+
+
+def test_per_step_digest_catches_a_search_addr_only_bug_at_its_step(monkeypatch):
+    res = _search_addr_campaign(monkeypatch, None, full_every=None)  # no full dumps at all
+    assert res.failure is not None and res.failure.divergence.kind == "state"
+    assert any("searchAddr" in line for line in res.failure.divergence.lines)
+
+
+def test_a_digest_blind_to_search_addr_misses_the_bug_without_full_comparisons(monkeypatch):
+    res = _search_addr_campaign(monkeypatch, _words_without_search_addr, full_every=None)
+    assert res.failure is None  # the blind spot hides the divergence ...
+
+
+def test_the_periodic_full_comparison_catches_what_a_blind_digest_misses(monkeypatch):
+    res = _search_addr_campaign(monkeypatch, _words_without_search_addr, full_every=1000)
+    assert res.failure is not None and res.failure.divergence.kind == "state"  # ... the full dump does not
+    assert any("searchAddr" in line for line in res.failure.divergence.lines)
+
+
+def test_model_against_itself_finds_no_divergence_in_the_lockstep():
+    runner = Lockstep(P, None)
+    res = L.run_lockstep_campaign(runner, seconds=20, seed=5, step_count=60, max_examples=15)
+    assert res.failure is None and res.harness_fault is None
+    assert runner.stats.ops > 100 and runner.stats.full_compares >= 15
+
+
+# --- against the real runtime ------------------------------------------------------------------
+
+
+def go_session(goarch: str = "amd64", **kw):
+    from palloc.goref.fuzz import session
+    from palloc.spec.errors import PallocError
+
+    try:
+        return session(goarch, **kw)
+    except PallocError as e:
+        pytest.skip(f"no Go helper ({e}); install one with `pip install 'palloc[go]'`")
+
+
+@pytest.mark.go
+@pytest.mark.parametrize("goarch", ["amd64", "386"])
+def test_short_lockstep_campaign_agrees_with_the_runtime_step_by_step(goarch):
+    runner = go_session(goarch)
+    res = run_campaign(runner, seconds=20, seed=7, max_examples=15, step_count=100, engine="lockstep")
+    assert res.failure is None and res.harness_fault is None, res.failure and res.failure.divergence.text()
+    assert runner.stats.ops > 500 and runner.stats.full_compares >= 15
+
+
+@pytest.mark.go
+def test_a_helper_death_in_a_batch_that_no_heap_reproduces_is_a_harness_fault():
+    # A step smuggled into the batch (freeing a free page) kills the helper; re-run with full
+    # dumps, the heap does not diverge, so the death is the harness's, never the model's.
+    from palloc.goref.compare import HarnessFault
+
+    runner = go_session("amd64")
+    d = L.DigestLockstep(runner)
+    d.begin(None)
+    base = 0x3000000000
+    d.step(O.Grow(base, 0x400000))
+    d.batch.steps.append('{"op":"free","base":"0x3000002000","npages":1}')
+    d.batch.where.append((d.seq, 0, "step"))
+    with pytest.raises(HarnessFault, match="died in a digest batch"):
+        d.drain()
+    # The helper is restarted for the next batch.
+    assert runner.go.run(None, [O.Grow(base, 0x400000)])[-1].crash is None

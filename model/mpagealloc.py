@@ -402,6 +402,11 @@ class SummaryLevel:
                         raise self._fault(i, "read of unmapped summary memory (segmentation fault)")
                     checked = page
 
+    def one_mapped_page(self, lo: int, hi: int) -> bool:
+        """Reports whether entries [lo, hi) (hi > lo) all lie on one mapped page (so reading them cannot fault)."""
+        shift = self.log_sums_per_page
+        return self.all_mapped or (lo >> shift == (hi - 1) >> shift and lo >> shift in self.mapped)
+
     def values(self, lo: int, hi: int) -> list[int]:
         """Returns the elements of the slice s[lo:hi], reading every one of them in order.
 
@@ -411,9 +416,8 @@ class SummaryLevel:
         get = self.vals.get
         out = list(map(get, range(lo, hi)))
         if None in out:
-            shift = self.log_sums_per_page
-            if self.all_mapped or (lo >> shift == (hi - 1) >> shift and lo >> shift in self.mapped):
-                return [0 if v is None else v for v in out]  # one mapped page: no fault possible
+            if self.one_mapped_page(lo, hi):
+                return [0 if v is None else v for v in out]  # no fault possible
             # Unwritten entries read 0 if their page is mapped; written ones are mapped.
             checked = -1
             shift = self.log_sums_per_page
@@ -504,6 +508,13 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         self._l1_shift = p.palloc_chunks_l1_shift if p.palloc_chunks_l1_bits else p.ptr_bits
         self._l2_mask = (1 << p.palloc_chunks_l2_bits) - 1
         self._free_chunk_sum = p.free_chunk_sum
+        # Per summary level (sysInit makes p.summary_levels of them), for find: levelBits,
+        # entries per block, levelLogPages, levelShift, bytes an entry covers.
+        self._levels = tuple(
+            (p.level_bits[l], 1 << p.level_bits[l], p.level_log_pages[l], p.level_shift[l],
+             (1 << p.level_log_pages[l]) * PAGE_SIZE)
+            for l in range(p.summary_levels)
+        )
 
     @classmethod
     def make(cls, p: Platform, test: bool = True, **host) -> "PageAlloc":
@@ -784,7 +795,6 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         if self.guard_undefined:
             self._require_npages(npages)
         p = self.p
-        level_bits, level_log_pages, level_shift = p.level_bits, p.level_log_pages, p.level_shift
         abo, mask = self._abo, self._mask
         i = 0
         # firstFree: inclusive bounds [base, bound], kept as offsets (addr - arenaBaseOffset),
@@ -795,33 +805,29 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         mpv, lg = p.max_packed_value, p.log_max_packed_value
         fm, lg2 = mpv - 1, 2 * lg
         last_sum, last_sum_idx = 0, -1
-        for l in range(len(self.summary)):
-            entries_per_block = 1 << level_bits[l]
-            log_max_pages = level_log_pages[l]
-            shift = level_shift[l]
-            i <<= level_bits[l]
-            entries = self.summary[l]
+        summary = self.summary
+        for l, (lbits, entries_per_block, log_max_pages, shift, window) in enumerate(self._levels):
+            i <<= lbits
+            entries = summary[l]
             entries.check_slice(i, i + entries_per_block)
 
-            j0 = 0
-            search_idx = search_off >> shift  # offAddrToLevelIndex(l, p.searchAddr)
-            if search_idx & ~(entries_per_block - 1) == i:
-                j0 = search_idx & (entries_per_block - 1)
+            # j0: offAddrToLevelIndex(l, p.searchAddr) if that lies in this block; as lo = i+j0.
+            lo, hi = search_off >> shift, i + entries_per_block
+            if not i <= lo < hi:
+                lo = i
 
             base = size = 0
-            descended = False
             # Go reads entries[j0:] in order; a zero entry only resets size, so visit the
             # nonzero ones (scan reads, and faults on, the zeros in between). A small block
-            # whose entries were all written cannot fault: read it at once.
-            lo, hi = i + j0, i + entries_per_block
+            # that lies on one mapped page cannot fault: read it at once (unwritten entries
+            # are None there, and read as zero).
             seq = None
             if entries_per_block <= 64:
                 got = list(map(entries.vals.get, range(lo, hi)))
-                if None not in got:
+                if None not in got or entries.one_mapped_page(lo, hi):
                     seq = zip(range(lo, hi), got)
             if seq is None:
                 seq = entries.scan(lo, hi)
-            window = (1 << log_max_pages) * PAGE_SIZE
             nxt = lo
             for k, s in seq:
                 if not s:
@@ -829,8 +835,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 if k > nxt:
                     size = 0
                 nxt = k + 1
-                j = k - i
-                # foundFree(levelIndexToOffAddr(l, i+j), window), on offsets.
+                # foundFree(levelIndexToOffAddr(l, i+j), window), on offsets; k = i+j.
                 off = (k << shift) & mask
                 last = (off + window - 1) & mask
                 if ff_base <= off and last <= ff_bound:
@@ -843,35 +848,34 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 else:
                     start, most, end = s & fm, (s >> lg) & fm, (s >> lg2) & fm
                 if size + start >= npages:
+                    # The run straddles the boundary (or starts here): Go breaks and returns
+                    # levelIndexToOffAddr(l, i).add(base*pageSize).addr().
                     if size == 0:
-                        base = j << log_max_pages
-                    size += start
-                    break
+                        base = (k - i) << log_max_pages
+                    addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
+                    return addr, self.find_mapped_addr(_off(p, ff_base + abo))
                 if most >= npages:
-                    i += j
+                    i = k  # i += j: descend into this entry
                     last_sum_idx, last_sum = i, s
-                    descended = True
                     break
                 if size == 0 or start < 1 << log_max_pages:
                     size = end
-                    base = ((j + 1) << log_max_pages) - size
+                    base = ((k - i + 1) << log_max_pages) - size
                     continue
                 size += 1 << log_max_pages
             else:
                 if nxt < hi:
                     size = 0
-            if descended:
-                continue
-            if size >= npages:
-                # levelIndexToOffAddr(l, i).add(base*pageSize).addr()
-                addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
-                return addr, self.find_mapped_addr(_off(p, ff_base + abo))
-            if l == 0:
-                return 0, max_search_addr(p)
-            raise GoThrow(
-                "bad summary data"
-                f" (summary[{l - 1}][{last_sum_idx:#x}] = {palloc_sum_unpack(p, last_sum)}, level {l}, npages {npages})"
-            )
+                if size >= npages:
+                    # levelIndexToOffAddr(l, i).add(base*pageSize).addr()
+                    addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
+                    return addr, self.find_mapped_addr(_off(p, ff_base + abo))
+                if l == 0:
+                    return 0, max_search_addr(p)
+                raise GoThrow(
+                    "bad summary data"
+                    f" (summary[{l - 1}][{last_sum_idx:#x}] = {palloc_sum_unpack(p, last_sum)}, level {l}, npages {npages})"
+                )
 
         ci = i
         j, search_idx = self.chunk_of(ci).find(npages, 0)

@@ -365,30 +365,37 @@ class Spec:
     """A value to draw: as a Hypothesis strategy (hyp) and as a plain seeded sample (sample(rng)).
 
     The generator draws through one function, so the same verbs feed the Hypothesis state machine
-    (which shrinks) and the random engine (which is fast).
+    (which shrinks) and the seeded engines (which are fast). The strategy is built only when
+    Hypothesis asks for it: building one costs more than a model operation.
     """
 
-    __slots__ = ("hyp", "sample")
+    __slots__ = ("_hyp", "_make", "sample")
 
-    def __init__(self, hyp, sample):
-        self.hyp, self.sample = hyp, sample
+    def __init__(self, make_hyp, sample):
+        self._hyp, self._make, self.sample = None, make_hyp, sample
+
+    @property
+    def hyp(self):
+        if self._hyp is None:
+            self._hyp = self._make()
+        return self._hyp
 
 
 def ints(lo: int, hi: int) -> Spec:
-    return Spec(st.integers(lo, hi), lambda r: r.randint(lo, hi))
+    return Spec(lambda: st.integers(lo, hi), lambda r: r.randint(lo, hi))
 
 
 def choice(xs) -> Spec:
     xs = list(xs)
-    return Spec(st.sampled_from(xs), lambda r: r.choice(xs))
+    return Spec(lambda: st.sampled_from(xs), lambda r: r.choice(xs))
 
 
 def bools() -> Spec:
-    return Spec(st.booleans(), lambda r: r.random() < 0.5)
+    return Spec(st.booleans, lambda r: r.random() < 0.5)
 
 
 def one_of(*specs: Spec) -> Spec:
-    return Spec(st.one_of(*[x.hyp for x in specs]), lambda r: r.choice(specs).sample(r))
+    return Spec(lambda: st.one_of(*[x.hyp for x in specs]), lambda r: r.choice(specs).sample(r))
 
 
 def npages_spec(p) -> Spec:

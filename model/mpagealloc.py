@@ -1066,7 +1066,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         ranges = self.in_use.ranges
         if len(ranges) == 1:
             r = ranges[0]  # the usual heap: skip the search
-            inside = (r.base.a - abo) & mask <= first and last < (r.limit.a - abo) & mask
+            inside = r.base._o <= first and last < r.limit._o
         else:
             inside = last <= mask and self._in_one_in_use_range(first, last)
         if not inside:
@@ -1074,6 +1074,13 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         cp = self._chunk_pages
         sc, ec = first >> lcb, last >> lcb
         si, ei = (first >> PAGE_SHIFT) & (cp - 1), (last >> PAGE_SHIFT) & (cp - 1)
+        if sc == ec:  # one chunk, and it holds: return without building the per-chunk counts
+            blk = self.chunks.get(sc >> self._l1_shift)
+            if blk is not None:
+                m = ((1 << (ei + 1 - si)) - 1) << si
+                v = blk[sc & self._l2_mask].v & m
+                if (v == m) if allocated else not v:
+                    return
         for c in range(sc, ec + 1):
             lo = si if c == sc else 0
             hi = ei + 1 if c == ec else cp

@@ -287,15 +287,20 @@ class PallocBits(PageBits):
     def summarize(self) -> int:
         """Returns a packed summary (pallocSum) of the bitmap: packPallocSum(start, max, end)."""
         v = self.v
+        g = self.g
         try:
             memo = self._memo
         except AttributeError:
             memo = None
         if memo is not None and memo[0] == v:
             start, most, end = memo[1]
-        else:
-            start, most, end = self.summarize_unpacked()
-        g = self.g
+        else:  # summarize_unpacked(), inlined
+            r = None if memo is None else summarize_incremental(g, memo[0], memo[1], v)
+            if r is None:
+                r = self.summarize_full()
+            if 0 <= v <= g.full:
+                self._memo = (v, r)
+            start, most, end = r
         # packPallocSum, inlined.
         if most == g.max_packed_value:
             return 1 << 63

@@ -262,3 +262,31 @@ def test_merge_summaries_broken_start_rule_is_caught_by_go_loop():
         return pack_palloc_sum(p, s0 + s1, max(m0, e0 + s1, m1), e1)
 
     assert broken(sums) != merge_summaries_go(p, sums, log)
+
+
+@pytest.mark.parametrize("pv", PA_PLATFORMS[:2], ids=["-".join(x) for x in PA_PLATFORMS[:2]])
+def test_page_guards_refuse_exactly_the_mixed_ranges(pv):
+    """free's and markRandomPaddingPages' guard passes iff every page of the range is allocated (free)."""
+    from palloc.spec import platform
+
+    p = platform(*pv)
+    n = p.palloc_chunk_pages
+    pa = PageAlloc.make(p)
+    pa.grow(chunk_base(p, p.base_chunk_idx), 2 * p.palloc_chunk_bytes)
+
+    @SETTINGS
+    @given(bitmaps(n), bitmaps(n), st.integers(0, 2 * n - 1), st.integers(1, 2 * n), st.booleans())
+    def check(v0, v1, first, k, allocated):
+        k = min(k, 2 * n - first)
+        pa.chunk_of(p.base_chunk_idx).v, pa.chunk_of(p.base_chunk_idx + 1).v = v0, v1
+        bits = v0 | (v1 << n)
+        ones = sum((bits >> j) & 1 for j in range(first, first + k))
+        holds = ones == k if allocated else ones == 0
+        base = chunk_base(p, p.base_chunk_idx) + first * 8192
+        try:
+            pa._require_pages(base, k, allocated)
+            assert holds
+        except UndefinedBehaviour:
+            assert not holds
+
+    check()

@@ -213,6 +213,21 @@ class PageBits:
         return ((self.v >> i) & ((1 << n) - 1)).bit_count()
 
 
+def _shrink_shifts(npages: int) -> tuple[int, ...]:
+    """Returns the shifts findBitRange64's loop makes for npages: 1, 2, 4, ... then the rest, summing to npages-1."""
+    out = []
+    p, k = npages - 1, 1
+    while p > 0:
+        s = p if p <= k else k
+        out.append(s)
+        p -= s
+        k <<= 1
+    return tuple(out)
+
+
+_SHRINK_SHIFTS: dict[int, tuple[int, ...]] = {}  # npages -> _shrink_shifts(npages), npages <= pallocChunkPages
+
+
 class PallocBits(PageBits):
     """pallocBits: the allocation bitmap of one palloc chunk; 0 = free page, 1 = allocated page.
 
@@ -346,15 +361,13 @@ class PallocBits(PageBits):
         if npages > g.n:
             return g.fail, first
         # Shrink every run of free bits by npages-1 from the top (findBitRange64 on the whole chunk).
-        p = npages - 1
-        k = 1
-        while p > 0:
-            s = p if p <= k else k
+        shifts = _SHRINK_SHIFTS.get(npages)
+        if shifts is None:
+            shifts = _SHRINK_SHIFTS[npages] = _shrink_shifts(npages)
+        for s in shifts:
             c &= c >> s
-            if not c:
-                return g.fail, first
-            p -= s
-            k <<= 1
+        if not c:
+            return g.fail, first
         return (c & -c).bit_length() - 1, first
 
     def find_small_n(self, npages: int, search_idx: int) -> tuple[int, int]:

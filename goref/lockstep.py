@@ -19,8 +19,9 @@ What is compared:
 
 The model's named invariants (model/invariants.py) run after every mutating step on the touched
 chunks, except three whose cost is well above a model operation's: `summaries_consistent` (its
-slow summarize twin, about 0.2-0.3 ms a chunk), `summary_reads_mapped` and `page_cache_disjoint`.
-Those run every `summaries_every` (128) mutating steps and at the end of every heap, on the union
+slow summarize twin, about 0.2-0.3 ms a chunk), `summary_reads_mapped` and `page_cache_disjoint`;
+and two that read only inUse and start/end (`in_use_sorted_coalesced`, `bounds_cover_in_use`) run
+after every grow (the only operation that changes them) instead. The five run every `summaries_every` (128) mutating steps and at the end of every heap, on the union
 of the chunks touched since their last run (a scavenge is left out of the union: it changes only
 scavenged bits, which no summary reads). A violation found late loses nothing: the heap is re-run
 on the classic lockstep, which checks every invariant after every step and names the first step
@@ -53,6 +54,10 @@ _M64 = (1 << 64) - 1
 # The named invariants that run only every `summaries_every` mutating steps and at the end of
 # every heap, on the chunks touched since (see the module doc); every other one runs every step.
 SLOW_INVARIANTS = ("summaries_consistent", "summary_reads_mapped", "page_cache_disjoint")
+# Invariants of inUse and start/end alone, which only grow changes: they run after every grow
+# (and with the periodic set), not after every step.
+GROW_INVARIANTS = ("in_use_sorted_coalesced", "bounds_cover_in_use")
+PERIODIC_INVARIANTS = SLOW_INVARIANTS + GROW_INVARIANTS
 
 
 # --- the digest -----------------------------------------------------------------------------
@@ -225,7 +230,8 @@ class DigestLockstep:
         if self.check_all is not None:
             from palloc.model.invariants import INVARIANTS
 
-            self.fast_names = [n for n in INVARIANTS if n not in SLOW_INVARIANTS]
+            self.fast_names = [n for n in INVARIANTS if n not in PERIODIC_INVARIANTS]
+            self.grow_names = self.fast_names + [n for n in GROW_INVARIANTS if n in INVARIANTS]
         self.batch = _Batch()
         self.in_flight: tuple[Any, _Batch] | None = None
         self.model: ModelSide | None = None
@@ -322,7 +328,8 @@ class DigestLockstep:
 
         m = self.model
         caches = [c for c in m.caches.values() if not c.empty()]
-        vs = self.check_all(m.pa, caches=caches, touched=touched, only=self.fast_names)
+        names = self.grow_names if op.kind == "grow" else self.fast_names
+        vs = self.check_all(m.pa, caches=caches, touched=touched, only=names)
         if op.kind != "scavenge":  # scavenge changes scavenged bits only: no summary moves
             self.unchecked.update(touched)
         self.since_summaries += 1
@@ -335,12 +342,10 @@ class DigestLockstep:
 
     def _slow_invariants(self):
         self.since_summaries = 0
-        if not self.unchecked:
-            return []
         t = sorted(self.unchecked)
         self.unchecked.clear()
         caches = [c for c in self.model.caches.values() if not c.empty()]
-        return self.check_all(self.model.pa, touched=t, caches=caches, only=SLOW_INVARIANTS)
+        return self.check_all(self.model.pa, touched=t, caches=caches, only=PERIODIC_INVARIANTS)
 
     def _full_dump(self, seq: _Seq, i: int) -> None:
         self.since_full = 0

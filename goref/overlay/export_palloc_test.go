@@ -331,3 +331,18 @@ func PallocPallocDataAllocRange(alloc, scav []uint64, i, n uint) ([]uint64, []ui
 	d.allocRange(i, n)
 	return append([]uint64(nil), d.pallocBits[:]...), append([]uint64(nil), d.scavenged[:]...)
 }
+
+// PallocSummaryAt returns summary[level][i], or ok=false unless i lies inside one of mapped
+// (PallocSummaryMapped(level), computed once by the caller) and below len.
+func (p *PageAlloc) PallocSummaryAt(level, i int, mapped [][2]int) (uint64, bool) {
+	s := (*pageAlloc)(p).summary[level]
+	if i < 0 || i >= len(s) {
+		return 0, false
+	}
+	for _, m := range mapped {
+		if m[0] <= i && i < m[1] {
+			return uint64(s[i]), true
+		}
+	}
+	return 0, false
+}

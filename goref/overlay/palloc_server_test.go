@@ -277,7 +277,17 @@ func (s *pallocSrv) do(raw json.RawMessage) (res pallocSrvResult) {
 	if err := json.Unmarshal(raw, &op); err != nil {
 		return pallocSrvResult{"kind": "error", "msg": "bad op: " + err.Error()}
 	}
-	r, err := s.dispatch(&op)
+	return s.doOp(&op)
+}
+
+// doOp runs one decoded operation, as do does.
+func (s *pallocSrv) doOp(op *pallocSrvOp) (res pallocSrvResult) {
+	defer func() {
+		if r := recover(); r != nil {
+			res = pallocSrvResult{"kind": "go-panic", "msg": fmt.Sprint(r)}
+		}
+	}()
+	r, err := s.dispatch(op)
 	if err != nil {
 		return pallocSrvResult{"kind": "error", "msg": op.Op + ": " + err.Error()}
 	}
@@ -888,7 +898,7 @@ func (s *pallocSrv) steps(op *pallocSrvOp) (pallocSrvResult, error) {
 			return pallocSrvResult{"digests": sb.String(), "dumps": dumps, "stop_at": k,
 				"stop": pallocSrvResult{"kind": "error", "msg": "bad op: " + err.Error()}}, nil
 		}
-		r := s.do(raw)
+		r := s.doOp(&sub)
 		if r["kind"] != "ok" {
 			return pallocSrvResult{"digests": sb.String(), "dumps": dumps, "stop_at": k, "stop": r}, nil
 		}
@@ -903,6 +913,17 @@ func (s *pallocSrv) steps(op *pallocSrvOp) (pallocSrvResult, error) {
 		sb.WriteString(pallocSrvHexEnc.EncodeToString(sum[:8]))
 	}
 	return pallocSrvResult{"digests": sb.String(), "dumps": dumps}, nil
+}
+
+var pallocSrvConstsCache *PallocConsts
+
+// pallocSrvConsts returns PallocConstants(), computed once.
+func pallocSrvConsts() *PallocConsts {
+	if pallocSrvConstsCache == nil {
+		c := PallocConstants()
+		pallocSrvConstsCache = &c
+	}
+	return pallocSrvConstsCache
 }
 
 // digestWords appends a step's canonical words (little-endian uint64s) to buf: the result
@@ -954,9 +975,10 @@ func (s *pallocSrv) digestWords(buf []byte, op *pallocSrvOp, r pallocSrvResult) 
 			w(0)
 		}
 	}
-	c := PallocConstants()
+	c := pallocSrvConsts()
 	leaf := c.SummaryLevels - 1
 	for l := 0; l < c.SummaryLevels; l++ {
+		mapped := p.PallocSummaryMapped(l)
 		last := ^uint64(0)
 		for _, t := range touch { // ascending, so equal indices are adjacent
 			i := uint64(t) >> (c.LevelShift[l] - c.LevelShift[leaf])
@@ -965,11 +987,8 @@ func (s *pallocSrv) digestWords(buf []byte, op *pallocSrvOp, r pallocSrvResult) 
 			}
 			last = i
 			w(i)
-			if v, ok := p.PallocSummaryRead(l, int(i), int(i)+1); ok {
-				w(v[0])
-			} else {
-				w(0)
-			}
+			v, _ := p.PallocSummaryAt(l, int(i), mapped) // 0 when not mapped
+			w(v)
 		}
 	}
 	si := p.PallocScavIndex()

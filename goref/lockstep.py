@@ -253,8 +253,9 @@ class DigestLockstep:
         self.ended = False
         try:
             m.pa = m.factory(p, **m.host) if init is None else new_page_alloc(p, m.factory, m.host, init)
-        except ModelError:
-            self._explain_now(self.seq, -1)  # the model refuses a heap the runtime builds
+        except ModelError:  # the model refuses the heap: the runtime must refuse it too
+            self.ended = True
+            self._explain_now(self.seq, -1, crash=True, started=False)
             return
         grown = self._grown()
         req = init_request(init)
@@ -454,11 +455,14 @@ class DigestLockstep:
         if self.helper is not None:
             self.helper.call([{"op": "drop_all"}])
 
-    def _explain_now(self, seq: _Seq, i: int, crash: bool = False, divergence: Divergence | None = None) -> None:
+    def _explain_now(self, seq: _Seq, i: int, crash: bool = False, divergence: Divergence | None = None,
+                     started: bool = True) -> None:
         """Handles a heap that the model alone ended (a crash or a broken invariant): compares
-        everything queued first, then re-runs the heap on the classic lockstep."""
-        self.batch.steps.append('{"op":"drop"}')
-        self.batch.where.append((seq, i, "drop"))
+        everything queued first, then re-runs the heap on the classic lockstep. started: the
+        helper was sent the heap's "new" (so it is dropped)."""
+        if started:
+            self.batch.steps.append('{"op":"drop"}')
+            self.batch.where.append((seq, i, "drop"))
         self.seq = None
         self.drain()
         if not self._explain(seq, i, divergence=divergence, quiet=crash):

@@ -201,3 +201,16 @@ def test_a_helper_death_in_a_batch_that_no_heap_reproduces_is_a_harness_fault():
         d.drain()
     # The helper is restarted for the next batch.
     assert runner.go.run(None, [O.Grow(base, 0x400000)])[-1].crash is None
+
+
+@pytest.mark.go
+@pytest.mark.parametrize("goarch", ["amd64", "386"])
+def test_per_step_digest_alone_catches_a_search_addr_bug_against_the_runtime(goarch):
+    # No full dumps and no invariants: the runtime's digest and the model's must disagree at
+    # the step where the broken model leaves searchAddr behind.
+    runner = go_session(goarch, variant="search-addr-update-skipped", invariants=False)
+    runner.shrink_seconds = 3
+    res = L.run_lockstep_campaign(runner, seconds=30, seed=0, full_every=None)
+    assert res.failure is not None and res.failure.divergence.kind == "state"
+    assert res.failure.divergence.step == len(res.failure.ops) - 1
+    assert any("searchAddr" in line for line in res.failure.divergence.lines)

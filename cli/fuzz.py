@@ -34,7 +34,7 @@ def register(sub) -> None:
     p.add_argument("--list-variants", action="store_true", help="list the broken model variants and exit")
     p.add_argument("--steps", type=int, default=None,
                    help="mean operations per generated heap is about this (default 200 for lockstep, 40 otherwise)")
-    p.add_argument("--engine", choices=["lockstep", "hypothesis", "random"], default="lockstep",
+    p.add_argument("--engine", choices=["lockstep", "hypothesis", "random"], default="lockstep",  # goref.fuzz.DEFAULT_ENGINE
                    help="lockstep (default): a seeded generator, the touched state compared by digest after every "
                    "step in batches, full dumps every 1000 operations and per heap, the fastest; hypothesis: a state "
                    "machine with a full dump per step, shrunk by Hypothesis; random: full dumps per step, seeded. "
@@ -80,7 +80,7 @@ def smoke_case(runner):
 def run(args) -> int:
     from palloc.goref import broken_models, report
     from palloc.goref.compare import HarnessFault
-    from palloc.goref.fuzz import run_campaign, session
+    from palloc.goref.fuzz import DEFAULT_STEPS, run_campaign, session
 
     if args.list_variants:
         for v in broken_models.VARIANTS.values():
@@ -119,7 +119,7 @@ def run(args) -> int:
         # Each side against itself first, on a fixed smoke case: a side that is not
         # deterministic would otherwise have its noise blamed on the model.
         runner.self_check_case(smoke_case(runner), fresh_go=lambda: session(args.goarch, args.goroot, fresh=True).go)
-        steps = args.steps if args.steps is not None else (200 if args.engine == "lockstep" else 40)
+        steps = args.steps if args.steps is not None else DEFAULT_STEPS[args.engine]
         res = run_campaign(runner, args.seconds, seed=args.seed, step_count=steps, engine=args.engine)
         failure, fault, stopped = res.failure, res.harness_fault, res.stopped
     except HarnessFault as e:

@@ -30,7 +30,8 @@ def register(sub) -> None:
                    help="GOARCH to test; repeat for several (default: amd64 and 386)")
     p.add_argument("--seconds", type=float, default=20.0, help="fuzzing budget per cell (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="campaign seed, the same in every cell (default 0)")
-    p.add_argument("--steps", type=int, default=40, help="operations per generated heap (default %(default)s)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="operations per generated heap (default: the fuzzer's default for its engine)")
     p.add_argument("--offline", action="store_true", help="use only toolchains already in palloc's cache (no download)")
     p.add_argument("--failures", default="palloc-failures", help="folder for divergent cases (default ./%(default)s)")
     p.add_argument("--json", action="store_true", help="machine-readable output (no progress lines)")

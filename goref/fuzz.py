@@ -674,6 +674,12 @@ class CampaignResult:
     stopped: str = "budget"  # "budget", "divergence", "interrupted", "helper"
 
 
+# The engine campaigns use unless told otherwise (the digest lockstep is the fastest and catches
+# every broken model at least as fast as the others), and each engine's heap length.
+DEFAULT_ENGINE = "lockstep"
+DEFAULT_STEPS = {"lockstep": 200, "hypothesis": 40, "random": 40}
+
+
 def run_campaign(runner: Lockstep, seconds: float, seed: int = 0, examples_per_batch: int = 10,
                  step_count: int = 40, max_examples: int | None = None, engine: str = "hypothesis") -> CampaignResult:
     """Fuzzes until `seconds` pass or a divergence is found (then shrunk by Hypothesis, then ddmin).

@@ -313,7 +313,7 @@ def run_probe(p, go, host: dict, goarch: str) -> dict[str, Any]:
     return out
 
 
-def run_cell(version: str, goarch: str, seconds: float, seed: int = 0, *, steps: int = 40,
+def run_cell(version: str, goarch: str, seconds: float, seed: int = 0, *, steps: int | None = None,
              installer: Installer | None = None, install: bool = True, failures: str | Path | None = None,
              progress: Callable[[str], None] | None = None) -> Cell:
     """Builds the helper on Go `version` for goarch and checks the model (at `version`) against it.
@@ -338,7 +338,7 @@ def _run_cell(cell: Cell, seconds, seed, steps, installer, install, failures, sa
     from palloc.cli.goref import compare_constants
     from palloc.goref.build import build_helper
     from palloc.goref.driver import GoHelper
-    from palloc.goref.fuzz import GOARCH_PLATFORM, Lockstep, run_campaign
+    from palloc.goref.fuzz import DEFAULT_ENGINE, DEFAULT_STEPS, GOARCH_PLATFORM, Lockstep, run_campaign
     from palloc.goref.go_side import GoSide
     from palloc.spec import platform
 
@@ -389,7 +389,8 @@ def _run_cell(cell: Cell, seconds, seed, steps, installer, install, failures, sa
         counter = FlagCounter(go, p)
         runner = Lockstep(p, counter, None, host, goarch=goarch, go_version=v)
         with _Timer(cell, "fuzz"):
-            res = run_campaign(runner, seconds, seed=seed, step_count=steps)
+            res = run_campaign(runner, seconds, seed=seed, engine=DEFAULT_ENGINE,
+                               step_count=steps if steps is not None else DEFAULT_STEPS[DEFAULT_ENGINE])
         cell.stats = runner.stats.to_json()
         cell.flags_seen = dict(counter.seen)
         if res.harness_fault is not None:

@@ -211,7 +211,8 @@ def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed
     host = {k: v for k, v in host.items() if v is not None}
     runner = fuzz.Lockstep(p, GoSide(p, h), host=host, goarch=goarch, go_version=tc.version)
     t0 = time.monotonic()
-    res = fuzz.run_campaign(runner, seconds, seed=seed)
+    res = fuzz.run_campaign(runner, seconds, seed=seed, engine=fuzz.DEFAULT_ENGINE,
+                            step_count=fuzz.DEFAULT_STEPS[fuzz.DEFAULT_ENGINE])
     secs = time.monotonic() - t0
     cover = res.stats.to_json()
     if res.harness_fault is not None:

@@ -138,6 +138,21 @@ def _go_u(x: int) -> str:
     return f"{x:#x}" if x > 9 else str(x)
 
 
+def _go_checked_call(body: list[str], k: int, names: list[str], call: str, label: str, want) -> None:
+    """Appends a Go block that assigns `call` to `names` and, given the model's results, checks each."""
+    body.append("\t{")
+    body.append(f"\t\t{', '.join(names)} := {call}")
+    if want:
+        cond = " || ".join(f"{n} != {_go_u(w)}" for n, w in zip(names, want))
+        got, exp = ", ".join("%#x" for _ in names), ", ".join(f"{w:#x}" for w in want[: len(names)])
+        if len(names) > 1:
+            got, exp = f"({got})", f"({exp})"
+        body.append(f"\t\tif {cond} {{")
+        body.append(f'\t\t\tt.Errorf("step {k}: {label} = {got}, want {exp}", {", ".join(names)})')
+        body.append("\t\t}")
+    body.append("\t}")
+
+
 def go_test_source(case: Case, cid: str, outs) -> str:
     """Returns a Go test (package runtime_test) reproducing the case with the model's expected values."""
     from palloc.goref.fuzz import GOARCH_PLATFORM
@@ -172,39 +187,15 @@ def go_test_source(case: Case, cid: str, outs) -> str:
         if kind == "grow":
             body.append(f"\tb.PallocGrow({_go_u(op.base)}, {_go_u(op.size)})")
         elif kind == "alloc":
-            body.append("\t{")
-            body.append(f"\t\taddr, scav := b.Alloc({op.npages})")
-            if want:
-                body.append(f"\t\tif addr != {_go_u(want[0])} || scav != {_go_u(want[1])} {{")
-                body.append(f'\t\t\tt.Errorf("step {k}: Alloc({op.npages}) = (%#x, %#x), want ({want[0]:#x}, {want[1]:#x})", addr, scav)')
-                body.append("\t\t}")
-            body.append("\t}")
+            _go_checked_call(body, k, ["addr", "scav"], f"b.Alloc({op.npages})", f"Alloc({op.npages})", want)
         elif kind == "free":
             body.append(f"\tb.Free({_go_u(op.base)}, {op.npages})")
         elif kind == "find":
-            body.append("\t{")
-            body.append(f"\t\taddr, hint := b.PallocFind({op.npages})")
-            if want:
-                body.append(f"\t\tif addr != {_go_u(want[0])} || hint != {_go_u(want[1])} {{")
-                body.append(f'\t\t\tt.Errorf("step {k}: find({op.npages}) = (%#x, %#x), want ({want[0]:#x}, {want[1]:#x})", addr, hint)')
-                body.append("\t\t}")
-            body.append("\t}")
+            _go_checked_call(body, k, ["addr", "hint"], f"b.PallocFind({op.npages})", f"find({op.npages})", want)
         elif kind == "alloc_range":
-            body.append("\t{")
-            body.append(f"\t\tscav := b.PallocAllocRange({_go_u(op.base)}, {op.npages})")
-            if want:
-                body.append(f"\t\tif scav != {_go_u(want[0])} {{")
-                body.append(f'\t\t\tt.Errorf("step {k}: allocRange = %#x, want {want[0]:#x}", scav)')
-                body.append("\t\t}")
-            body.append("\t}")
+            _go_checked_call(body, k, ["scav"], f"b.PallocAllocRange({_go_u(op.base)}, {op.npages})", "allocRange", want)
         elif kind == "scavenge":
-            body.append("\t{")
-            body.append(f"\t\tr := b.PallocScavenge({_go_u(op.nbytes)}, {str(op.force).lower()})")
-            if want:
-                body.append(f"\t\tif r != {_go_u(want[0])} {{")
-                body.append(f'\t\t\tt.Errorf("step {k}: scavenge = %#x, want {want[0]:#x}", r)')
-                body.append("\t\t}")
-            body.append("\t}")
+            _go_checked_call(body, k, ["r"], f"b.PallocScavenge({_go_u(op.nbytes)}, {str(op.force).lower()})", "scavenge", want)
         elif kind == "next_gen":
             body.append("\tb.PallocNextGen()")
         elif kind == "alloc_to_cache":
@@ -219,13 +210,7 @@ def go_test_source(case: Case, cid: str, outs) -> str:
                 body.append("\t\t}")
             body.append("\t}")
         elif kind == "cache_alloc":
-            body.append("\t{")
-            body.append(f"\t\taddr, scav := caches[{op.slot}].Alloc({op.npages})")
-            if want:
-                body.append(f"\t\tif addr != {_go_u(want[0])} || scav != {_go_u(want[1])} {{")
-                body.append(f'\t\t\tt.Errorf("step {k}: cache Alloc({op.npages}) = (%#x, %#x), want ({want[0]:#x}, {want[1]:#x})", addr, scav)')
-                body.append("\t\t}")
-            body.append("\t}")
+            _go_checked_call(body, k, ["addr", "scav"], f"caches[{op.slot}].Alloc({op.npages})", f"cache Alloc({op.npages})", want)
         elif kind == "cache_flush":
             body.append(f"\tcaches[{op.slot}].Flush(b)")
         else:

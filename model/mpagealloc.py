@@ -27,6 +27,8 @@ only ever grow. `palloc bench` measures the result.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from palloc.model.errors import GoFault, GoThrow, UndefinedBehaviour
 from palloc.model.gomath import align_down, align_up
 from palloc.model.mpagecache import PageAllocCache
@@ -301,7 +303,7 @@ class SummaryLevel:
     which Go bounds by cap, not len; only the mapping is checked per element.
     """
 
-    __slots__ = ("level", "cap", "len", "vals", "mapped", "all_mapped", "log_sums_per_page")
+    __slots__ = ("level", "cap", "len", "vals", "mapped", "all_mapped", "log_sums_per_page", "_keys")
 
     def __init__(self, level: int, cap: int, phys_page_size: int, all_mapped: bool = False):
         self.level = level
@@ -311,6 +313,7 @@ class SummaryLevel:
         self.mapped: set[int] = set()
         self.all_mapped = all_mapped
         self.log_sums_per_page = (phys_page_size // PALLOC_SUM_BYTES).bit_length() - 1
+        self._keys: tuple[int, list[int]] = (0, [])  # (len(vals), sorted(vals)) when last sorted
 
     def __len__(self) -> int:
         return self.len
@@ -333,6 +336,7 @@ class SummaryLevel:
                 for i in range(page * per_page, (page + 1) * per_page):
                     self.vals.pop(i, None)
         self.mapped.update(pages)
+        self._keys = (-1, [])  # keys may have been popped: len(vals) alone no longer tells
 
     def mapped_bytes(self) -> int:
         """Returns how many bytes of this level's reservation are mapped."""
@@ -387,7 +391,47 @@ class SummaryLevel:
 
         A zero entry is skipped, but reading it first faults if its page is unmapped, so a
         consumer that stops early has read exactly the entries Go's loop would have read.
+        A long range over few written entries (the root level, 2^14 entries on 64-bit) is
+        walked by written index and by page (scan_sparse); scan_slow is the per-entry twin.
         """
+        if hi - lo > 64 and len(self.vals) * 8 < hi - lo:
+            return self.scan_sparse(lo, hi)
+        return self.scan_slow(lo, hi)
+
+    def sorted_keys(self) -> list[int]:
+        """Returns the written indices in order (cached: entries are only added, except by map_bytes)."""
+        n, keys = self._keys
+        if n != len(self.vals):
+            keys = sorted(self.vals)
+            self._keys = (len(keys), keys)
+        return keys
+
+    def _check_gap(self, a: int, b: int) -> None:
+        """Reads the unwritten entries [a, b) (zeros): faults at the first on an unmapped page."""
+        if self.all_mapped or a >= b:
+            return
+        shift, mapped = self.log_sums_per_page, self.mapped
+        for page in range(a >> shift, ((b - 1) >> shift) + 1):
+            if page not in mapped:
+                raise self._fault(max(a, page << shift), "read of unmapped summary memory (segmentation fault)")
+
+    def scan_sparse(self, lo: int, hi: int):
+        """Yields what scan_slow(lo, hi) yields, visiting written entries and the pages between them."""
+        keys, vals = self.sorted_keys(), self.vals
+        nxt = lo
+        for x in range(bisect_left(keys, lo), len(keys)):
+            k = keys[x]
+            if k >= hi:
+                break
+            self._check_gap(nxt, k)
+            nxt = k + 1
+            v = vals[k]
+            if v:
+                yield k, v
+        self._check_gap(nxt, hi)
+
+    def scan_slow(self, lo: int, hi: int):
+        """Yields what scan(lo, hi) yields, reading entry by entry as Go's loop does."""
         get = self.vals.get
         all_mapped, mapped, shift = self.all_mapped, self.mapped, self.log_sums_per_page
         checked = -1

@@ -290,3 +290,58 @@ def test_page_guards_refuse_exactly_the_mixed_ranges(pv):
             assert not holds
 
     check()
+
+
+def _scan_outcome(gen, stop_after):
+    # What a consumer that stops after `stop_after` entries sees: the entries, then the fault if any.
+    out = []
+    try:
+        for kv in gen:
+            out.append(kv)
+            if len(out) == stop_after:
+                break
+    except GoFault as e:
+        out.append(("fault", str(e)))
+    return out
+
+
+_LEVEL = st.tuples(
+    st.dictionaries(st.integers(0, 4095), st.sampled_from([0, 1, 5, 1 << 63]), max_size=12),  # written entries
+    st.sets(st.integers(0, 7)),  # mapped pages of 512 entries
+    st.integers(0, 4096),
+    st.integers(0, 4096),
+    st.integers(1, 20),
+)
+
+
+def _level(written, mapped, cls=None):
+    from palloc.model.mpagealloc import SummaryLevel
+
+    lv = (cls or SummaryLevel)(0, 4096, 4096)
+    lv.mapped = set(mapped) | {k >> lv.log_sums_per_page for k in written}  # written entries are mapped
+    lv.len = 4096
+    lv.vals.update(written)
+    return lv
+
+
+@settings(max_examples=300, deadline=None)
+@given(_LEVEL)
+def test_sparse_summary_scan_reads_and_faults_like_the_per_entry_loop(args):
+    """scan (sparse over the root's 2^14 entries) yields and faults exactly where the per-entry loop does."""
+    written, mapped, lo, hi, stop = args
+    lo, hi = min(lo, hi), max(lo, hi)
+    lv = _level(written, mapped)
+    assert _scan_outcome(lv.scan_sparse(lo, hi), stop) == _scan_outcome(lv.scan_slow(lo, hi), stop)
+    assert _scan_outcome(lv.scan(lo, hi), stop) == _scan_outcome(lv.scan_slow(lo, hi), stop)
+
+
+def test_sparse_scan_that_skips_the_gap_reads_is_caught():
+    """A seeded broken twin: a sparse scan that never reads the zeros between entries misses the fault."""
+    from palloc.model.mpagealloc import SummaryLevel
+
+    class NoGapReads(SummaryLevel):
+        def _check_gap(self, a, b):
+            pass
+
+    lv = _level({2000: 5}, {3}, NoGapReads)
+    assert _scan_outcome(lv.scan_sparse(0, 4096), 10) != _scan_outcome(lv.scan_slow(0, 4096), 10)

@@ -20,6 +20,11 @@ H = heapAddrBits, A = arenaBaseOffset, C = pallocChunkBytes, off(a) = (a - A) mo
                 level, its index and its whole block of 2^levelBits[l] siblings inside the
                 block-aligned addrsToSummaryRange(l, base, limit), which lies inside summary[l]:
                 every entry that a later find or update reads for such an address was mapped.
+  (update range) for page-aligned base and npages >= 1, with update's inclusive
+                limit = base + npages*pageSize - 1, addrsToSummaryRange(l, base, limit) =
+                addrsToSummaryRange(l, base, limit+1) at every level: limit - A is never a
+                multiple of a level's span, so passing the inclusive limit is harmless (the
+                mutant n-update-exclusive-limit is equivalent).
 
 Why it holds: off is a bijection of the w-bit uintptrs, chunk-aligned because A is; the
 heap is the image of [0, 2^H) under its inverse, and 2^H <= 2^w, so on that interval
@@ -30,7 +35,8 @@ Broken twins: the wrong sign of arenaBaseOffset in chunkIndex (counterexample on
 aix, where A != 0; elsewhere the mistake is invisible and the twin is proved, as the
 manifest records); offAddr.lessThan on raw addresses (counterexample only on amd64, the one
 platform whose heap wraps through zero as raw uintptrs); and an addrsToSummaryRange that
-shifts the exclusive limit directly (counterexample everywhere). Note that a wrong sign in
+shifts the exclusive limit directly (counterexample everywhere); and the update-range
+claim for byte-granular bases (counterexample everywhere: alignment is what makes it hold). Note that a wrong sign in
 offAddr.lessThan itself, (a + A) < (b + A), is invisible on every platform: 2A mod 2^w
 shifts the heap without wrapping it.
 """
@@ -40,6 +46,7 @@ from __future__ import annotations
 from palloc.proofs import smt
 from palloc.proofs import smt_encode as E
 from palloc.proofs.smt import Goal, Obligation
+from palloc.spec.constants import PAGE_SIZE
 
 THEOREM = "addresses"
 
@@ -180,6 +187,21 @@ def _exclusive_limit_summary_range(p, level, base, limit):
     return lo, hi
 
 
+def _update_range(p, page_aligned=True):
+    base, npages = _addr(p, "base"), _addr(p, "npages")
+    P = _u(p, PAGE_SIZE)
+    limit = base + npages * P - 1  # update's inclusive limit
+    hyps = [npages != 0] + ([smt.URem(base, P) == 0] if page_aligned else [])
+    parts = []
+    for l in range(p.summary_levels):
+        lo, hi = E.addrs_to_summary_range(p, l, base, limit + 1)
+        lo2, hi2 = E.addrs_to_summary_range(p, l, base, limit)
+        parts.append(smt.And(lo == lo2, hi == hi2))
+    return Goal(hyps, smt.And(*parts), {"base": base, "npages": npages},
+                lambda v: f"update(base={_hex(v['base'])}, npages={_hex(v['npages'])}): "
+                f"addrsToSummaryRange(l, base, limit) != addrsToSummaryRange(l, base, limit+1)")
+
+
 OBLIGATIONS = [
     Obligation(THEOREM, "chunk_index_chunk_base_round_trip",
                "chunkBase(chunkIndex(a)) aligns a down; chunkIndex(chunkBase(ci)) = ci", _round_trip, _key),
@@ -202,4 +224,9 @@ OBLIGATIONS = [
     Obligation(THEOREM, "twin_summary_range_exclusive_limit",
                "broken twin: addrsToSummaryRange shifts the exclusive limit directly",
                lambda p: _grow_maps(p, _exclusive_limit_summary_range), _key, twin_of="grow_maps_cover_reads"),
+    Obligation(THEOREM, "update_range_inclusive_limit_harmless",
+               "update's summary range is the same for its inclusive limit and limit+1", _update_range, _key),
+    Obligation(THEOREM, "twin_update_range_unaligned_base",
+               "broken twin: the same claim for a base that is not page-aligned",
+               lambda p: _update_range(p, page_aligned=False), _key, twin_of="update_range_inclusive_limit_harmless"),
 ]

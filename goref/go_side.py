@@ -113,7 +113,33 @@ def result_of(op: O.Op, r: dict[str, Any]) -> tuple[int, ...] | None:
         return (_h(r["base"]), _h(r["npages"]))
     if k == "fill_aligned":
         return (_h(r["x"]),)
+    if k.startswith("addr_ranges_") and k != "addr_ranges_new":
+        return addr_ranges_result(k, r)
     return None
+
+
+# The addrRanges verbs' own result fields, before the set after the verb (model_side.addr_ranges_words).
+ADDR_RANGES_FIELDS = {
+    "addr_ranges_find_succ": ("index",), "addr_ranges_find_addr_greater_equal": ("addr", "found"),
+    "addr_ranges_contains": ("contains",), "addr_ranges_remove_last": ("removed",),
+}
+
+
+def addr_ranges_result(kind: str, r: dict[str, Any]) -> tuple[int, ...]:
+    """Converts an addrRanges verb's helper result: its own fields, then totalBytes, the number
+    of ranges and each range's base and limit."""
+    out: list[int] = []
+    for f in ADDR_RANGES_FIELDS.get(kind, ()):
+        v = r[f]
+        if isinstance(v, list):
+            out += (_h(x) for x in v)
+        else:
+            out.append(int(v) if isinstance(v, bool) else _h(v))
+    ranges = r.get("ranges") or []
+    out += (_h(r["total_bytes"]), len(ranges))
+    for b, l in ranges:
+        out += (_h(b), _h(l))
+    return tuple(out)
 
 
 class HelperError(PallocError):

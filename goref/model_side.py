@@ -150,7 +150,61 @@ class ModelSide:
         if k == "alloc_range":
             _require_free(pa, op.base, op.npages)
             return (pa.alloc_range(op.base, op.npages),)
+        if k.startswith("addr_ranges_"):
+            return self._addr_ranges(op)
         return _pure(self.p, op, self.host)
+
+    def _addr_ranges(self, op: O.Op):
+        """Runs an addrRanges verb on the set beside the allocator (made by addr_ranges_new).
+
+        Returns the verb's own results, then the set after it: totalBytes, the number of ranges,
+        each range's base and limit. The set is of the allocator's inUse class, so a broken
+        model's addrRanges is the one tested.
+        """
+        from palloc.model.mranges import AddrRange, OffAddr
+
+        k, p = op.kind, self.p
+        cls = type(self.pa.in_use) if self.pa is not None else None
+        if k == "addr_ranges_new":
+            if cls is None:
+                from palloc.model.mranges import AddrRanges as cls
+            self.addr_ranges = cls(p)
+            return None
+        a = getattr(self, "addr_ranges", None)
+        if a is None:
+            raise UndefinedBehaviour(f"{k} before addr_ranges_new")
+        if k == "addr_ranges_add":
+            abo = p.arena_base_offset
+            if op.limit <= op.base or ((op.base - abo) & p.uintptr_mask >= op.base) != ((op.limit - abo) & p.uintptr_mask >= op.limit):
+                raise UndefinedBehaviour("addrRanges.add of an empty range, or across arenaBaseOffset (makeAddrRange throws)")
+            r = AddrRange(p, OffAddr(p, op.base), OffAddr(p, op.limit))
+            if any(x.base.less_than(r.limit) and r.base.less_than(x.limit) for x in a.ranges):
+                raise UndefinedBehaviour("addrRanges.add of a range overlapping the set")
+            a.add(r)
+            out = ()
+        elif k == "addr_ranges_find_succ":
+            out = (a.find_succ(op.addr),)
+        elif k == "addr_ranges_find_addr_greater_equal":
+            if not a.ranges:
+                raise UndefinedBehaviour("findAddrGreaterEqual on an empty addrRanges indexes ranges[0]")
+            addr, ok = a.find_addr_greater_equal(op.addr)
+            out = (addr, int(ok))
+        elif k == "addr_ranges_contains":
+            out = (int(a.contains(op.addr)),)
+        elif k == "addr_ranges_remove_last":
+            r = a.remove_last(op.nbytes)
+            out = (r.base.addr(), r.limit.addr())
+        elif k == "addr_ranges_remove_greater_equal":
+            a.remove_greater_equal(op.addr)
+            out = ()
+        elif k == "addr_ranges_clone":
+            b = type(a)(p)
+            a.clone_into(b)
+            self.addr_ranges = a = b
+            out = ()
+        else:
+            raise UndefinedBehaviour(f"unknown operation {k!r}")
+        return out + addr_ranges_words(a)
 
     # --- the normal form -------------------------------------------------------------
 
@@ -273,6 +327,14 @@ def new_page_alloc(p, factory, host, init: dict):
                 pa.scav.index.alloc(ci, n)
         pa.update(addr, cp, False, False)
     return pa
+
+
+def addr_ranges_words(a) -> tuple[int, ...]:
+    """Returns an addrRanges as result words: totalBytes, the number of ranges, base and limit of each."""
+    out = [a.total_bytes, len(a.ranges)]
+    for r in a.ranges:
+        out += (r.base.addr(), r.limit.addr())
+    return tuple(out)
 
 
 def _crash(e: ModelError) -> tuple[str, str]:

@@ -9,6 +9,8 @@ The vocabulary only names inputs whose behaviour the runtime defines. Which inpu
 depends on the allocator's state (freeing pages that are free is undefined), so the
 generator (goref/fuzz.py) is responsible for sending only defined ones; `undefined_reason`
 here checks what can be checked without state (npages > 0, chunk alignment).
+Besides the allocator's verbs, the bitmap-level functions take their bitmaps as arguments, and
+the addrRanges verbs act on one set of ranges kept beside the allocator.
 
 Page caches live beside the allocator, as P-local caches do beside mheap_.pages: `slot`
 names one of them (0 .. CACHE_SLOTS-1).
@@ -47,7 +49,7 @@ class Op:
 def _fmt_arg(name: str, v: Any) -> str:
     if isinstance(v, bool) or not isinstance(v, int):
         return f"{name}={v!r}"
-    if name in ("base", "size", "nbytes", "bits", "alloc", "scav", "c", "x") and v >= 4096:
+    if name in ("base", "size", "nbytes", "bits", "alloc", "scav", "c", "x", "limit", "addr") and v >= 4096:
         return f"{name}={v:#x}"
     return f"{name}={v}"
 
@@ -204,11 +206,104 @@ class FillAligned(Op):
     on_page_alloc: ClassVar[bool] = False
 
 
+# --- addrRanges (mranges.go), on one set beside the allocator -------------------------------
+#
+# A heap that uses them starts one set with AddrRangesNew; the other verbs act on the most
+# recent set. Every result ends with the set after the operation: totalBytes, the number of
+# ranges, then each range's base and limit (so the whole set is compared after every verb).
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class AddrRangesNew(Op):
+    """A fresh, empty addrRanges (NewAddrRanges); later addr_ranges verbs act on it."""
+
+    kind: ClassVar[str] = "addr_ranges_new"
+    mutates: ClassVar[bool] = False
+    on_page_alloc: ClassVar[bool] = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class AddrRangesAdd(Op):
+    """(*addrRanges).add(makeAddrRange(base, limit)). Defined only for a non-empty range
+    overlapping nothing in the set, base and limit on the same side of arenaBaseOffset."""
+
+    base: int
+    limit: int
+    kind: ClassVar[str] = "addr_ranges_add"
+    mutates: ClassVar[bool] = False
+    on_page_alloc: ClassVar[bool] = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class AddrRangesFindSucc(Op):
+    """(*addrRanges).findSucc(addr) -> the index of the first range whose base is above addr."""
+
+    addr: int
+    kind: ClassVar[str] = "addr_ranges_find_succ"
+    mutates: ClassVar[bool] = False
+    on_page_alloc: ClassVar[bool] = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class AddrRangesFindAddrGreaterEqual(Op):
+    """(*addrRanges).findAddrGreaterEqual(addr) -> (addr', found). Defined on a non-empty set."""
+
+    addr: int
+    kind: ClassVar[str] = "addr_ranges_find_addr_greater_equal"
+    mutates: ClassVar[bool] = False
+    on_page_alloc: ClassVar[bool] = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class AddrRangesContains(Op):
+    """(*addrRanges).contains(addr) -> bool."""
+
+    addr: int
+    kind: ClassVar[str] = "addr_ranges_contains"
+    mutates: ClassVar[bool] = False
+    on_page_alloc: ClassVar[bool] = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class AddrRangesRemoveLast(Op):
+    """(*addrRanges).removeLast(nbytes) -> the removed [base, limit)."""
+
+    nbytes: int
+    kind: ClassVar[str] = "addr_ranges_remove_last"
+    mutates: ClassVar[bool] = False
+    on_page_alloc: ClassVar[bool] = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class AddrRangesRemoveGreaterEqual(Op):
+    """(*addrRanges).removeGreaterEqual(addr)."""
+
+    addr: int
+    kind: ClassVar[str] = "addr_ranges_remove_greater_equal"
+    mutates: ClassVar[bool] = False
+    on_page_alloc: ClassVar[bool] = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class AddrRangesClone(Op):
+    """(*addrRanges).cloneInto(b) of the set into a fresh empty one, which later verbs act on."""
+
+    kind: ClassVar[str] = "addr_ranges_clone"
+    mutates: ClassVar[bool] = False
+    on_page_alloc: ClassVar[bool] = False
+
+
+ADDR_RANGES_OPS = (
+    AddrRangesNew, AddrRangesAdd, AddrRangesFindSucc, AddrRangesFindAddrGreaterEqual, AddrRangesContains,
+    AddrRangesRemoveLast, AddrRangesRemoveGreaterEqual, AddrRangesClone,
+)
+
+
 OP_TYPES: dict[str, type[Op]] = {
     t.kind: t
     for t in (
         Grow, Alloc, Free, AllocToCache, CacheAlloc, CacheFlush, Scavenge, NextGen, Find, AllocRange,
-        BitsFind, BitsSummarize, FindBitRange64, FindScavengeCandidate, FillAligned,
+        BitsFind, BitsSummarize, FindBitRange64, FindScavengeCandidate, FillAligned, *ADDR_RANGES_OPS,
     )
 }
 
@@ -265,4 +360,6 @@ def undefined_reason(op: Op, p) -> str | None:
         return "searchIdx must lie inside the chunk"
     if isinstance(op, FindBitRange64) and op.n > 64:
         return "findBitRange64 needs n in [1, 64]"
+    if isinstance(op, AddrRangesAdd) and op.limit <= op.base:
+        return "addrRanges.add throws on an empty range (and makeAddrRange on limit below base)"
     return None

@@ -322,6 +322,9 @@ func (a *AddrRanges) PallocRemoveLast(nBytes uintptr) (uintptr, uintptr) {
 // PallocRemoveGreaterEqual calls removeGreaterEqual(addr).
 func (a *AddrRanges) PallocRemoveGreaterEqual(addr uintptr) { a.addrRanges.removeGreaterEqual(addr) }
 
+// PallocCloneInto calls cloneInto(&b.addrRanges).
+func (a *AddrRanges) PallocCloneInto(b *AddrRanges) { a.addrRanges.cloneInto(&b.addrRanges) }
+
 // PallocPallocDataAllocRange calls pallocData.allocRange(i, n) on a chunk with the given
 // bitmaps (which also clears the scavenged bits under the range) and returns the new bitmaps.
 func PallocPallocDataAllocRange(alloc, scav []uint64, i, n uint) ([]uint64, []uint64) {

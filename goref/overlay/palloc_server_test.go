@@ -590,7 +590,8 @@ func (s *pallocSrv) dispatchPure(op *pallocSrvOp) (pallocSrvResult, error) {
 		s.ars[s.nextAR] = &a
 		return pallocSrvResult{"ar": s.nextAR}, nil
 	case "addr_ranges_add", "addr_ranges_find_succ", "addr_ranges_find_addr_greater_equal",
-		"addr_ranges_contains", "addr_ranges_remove_last", "addr_ranges_remove_greater_equal", "addr_ranges_state":
+		"addr_ranges_contains", "addr_ranges_remove_last", "addr_ranges_remove_greater_equal", "addr_ranges_state",
+		"addr_ranges_clone":
 		a, err := s.ar(op)
 		if err != nil {
 			return nil, err
@@ -611,6 +612,13 @@ func (s *pallocSrv) dispatchPure(op *pallocSrvOp) (pallocSrvResult, error) {
 			r["removed"] = [2]string{h(b), h(l)}
 		case "addr_ranges_remove_greater_equal":
 			a.PallocRemoveGreaterEqual(uintptr(op.Addr))
+		case "addr_ranges_clone": // cloneInto a fresh set, which becomes the most recent
+			b := NewAddrRanges()
+			a.PallocCloneInto(&b)
+			s.nextAR++
+			s.ars[s.nextAR] = &b
+			a = &b
+			r["ar"] = s.nextAR
 		}
 		ranges, total := a.PallocAddrRangesState()
 		r["ranges"], r["total_bytes"] = pallocSrvRanges(ranges), h(total)
@@ -930,6 +938,9 @@ func pallocSrvConsts() *PallocConsts {
 // words, then, for an operation on a page allocator, the state the step touched.
 func (s *pallocSrv) digestWords(buf []byte, op *pallocSrvOp, r pallocSrvResult) []byte {
 	w := func(x uint64) { buf = pallocSrvBinary.LittleEndian.AppendUint64(buf, x) }
+	if f, ok := pallocSrvRangesFields[op.Op]; ok {
+		return pallocSrvRangesWords(buf, f, r)
+	}
 	fields := pallocSrvResultFields[op.Op]
 	w(uint64(len(fields)))
 	for _, f := range fields {
@@ -1017,6 +1028,53 @@ func (s *pallocSrv) digestWords(buf []byte, op *pallocSrvOp, r pallocSrvResult) 
 		w(uint64(pc.Base()))
 		w(pc.Cache())
 		w(pc.Scav())
+	}
+	return buf
+}
+
+// pallocSrvRangesFields are, per addrRanges verb, its own result fields in digest order; the
+// set after the verb follows them (palloc's goref/go_side.py:addr_ranges_result).
+var pallocSrvRangesFields = map[string][]string{
+	"addr_ranges_add": {}, "addr_ranges_find_succ": {"index"}, "addr_ranges_find_addr_greater_equal": {"addr", "found"},
+	"addr_ranges_contains": {"contains"}, "addr_ranges_remove_last": {"removed"}, "addr_ranges_remove_greater_equal": {},
+	"addr_ranges_clone": {},
+}
+
+// pallocSrvRangesWords appends an addrRanges verb's result words: their number, the verb's own
+// fields (ints and bools as numbers, [base, limit] as two words), totalBytes, the number of
+// ranges, and each range's base and limit.
+func pallocSrvRangesWords(buf []byte, fields []string, r pallocSrvResult) []byte {
+	var ws []uint64
+	for _, f := range fields {
+		switch v := r[f].(type) {
+		case int:
+			ws = append(ws, uint64(v))
+		case bool:
+			if v {
+				ws = append(ws, 1)
+			} else {
+				ws = append(ws, 0)
+			}
+		case string:
+			x, _ := pallocSrvParseUint(v)
+			ws = append(ws, x)
+		case [2]string:
+			x, _ := pallocSrvParseUint(v[0])
+			y, _ := pallocSrvParseUint(v[1])
+			ws = append(ws, x, y)
+		}
+	}
+	t, _ := pallocSrvParseUint(r["total_bytes"].(string))
+	ranges, _ := r["ranges"].([][2]string)
+	ws = append(ws, t, uint64(len(ranges)))
+	for _, rg := range ranges {
+		x, _ := pallocSrvParseUint(rg[0])
+		y, _ := pallocSrvParseUint(rg[1])
+		ws = append(ws, x, y)
+	}
+	buf = pallocSrvBinary.LittleEndian.AppendUint64(buf, uint64(len(ws)))
+	for _, x := range ws {
+		buf = pallocSrvBinary.LittleEndian.AppendUint64(buf, x)
 	}
 	return buf
 }

@@ -545,7 +545,37 @@ class ScavengeIndex:
         return 0, 0
 
     def alloc(self, ci: int, npages: int) -> None:
-        """Records an allocation of npages in chunk ci."""
+        """Records an allocation of npages in chunk ci.
+
+        load(ci) and ScavChunkData.alloc are inlined for the page allocator's hot path;
+        alloc_slow is the twin that calls them, and tests/model/test_fast_paths.py compares them.
+        """
+        p = self.p
+        sc = self.chunks.get(ci)
+        lo = self.fault_below  # load(ci)'s window check, inlined
+        if lo is None:
+            lo = self.min if p.is_64bit_page_alloc else 0
+        if sc is None or not lo <= ci < self.max:
+            sc = self.load(ci)  # faults outside the window; makes the entry
+        # sc.alloc(p, npages, self.gen), inlined.
+        in_use = sc.in_use + npages
+        cp = p.palloc_chunk_pages
+        if in_use > cp:
+            raise GoThrow("too many pages allocated in chunk?")
+        gen = self.gen
+        if sc.gen != gen:
+            sc.last_in_use = sc.in_use
+            sc.gen = gen
+        sc.in_use = in_use = in_use & 0xFFFF
+        if in_use == cp:
+            sc.flags &= ~SCAV_CHUNK_HAS_FREE & 0xFF  # set_empty()
+        if p.scav_index_has_no_huge_page_flag:
+            # Go 1.21: a dense chunk is assumed to be backed by huge pages again.
+            if not sc.is_huge_page() and sc.in_use > p.scav_chunk_hi_occ_pages:
+                sc.set_huge_page()
+
+    def alloc_slow(self, ci: int, npages: int) -> None:
+        """Records an allocation of npages in chunk ci: the readable twin of alloc."""
         sc = self.load(ci)
         sc.alloc(self.p, npages, self.gen)
         if self.p.scav_index_has_no_huge_page_flag:
@@ -554,21 +584,50 @@ class ScavengeIndex:
                 sc.set_huge_page()
 
     def free(self, ci: int, page: int, npages: int) -> None:
-        """Records a free of npages starting at page of chunk ci, raising free_hwm and the force cursor."""
+        """Records a free of npages starting at page of chunk ci, raising free_hwm and the force cursor.
+
+        load(ci) and ScavChunkData.free are inlined for the page allocator's hot path;
+        free_slow is the twin that calls them, and tests/model/test_fast_paths.py compares them.
+        """
         p = self.p
-        sc = self.load(ci)
-        sc.free(p, npages, self.gen)
-        mask, abo = p.uintptr_mask, p.arena_base_offset
+        sc = self.chunks.get(ci)
+        lo = self.fault_below  # load(ci)'s window check, inlined
+        if lo is None:
+            lo = self.min if p.is_64bit_page_alloc else 0
+        if sc is None or not lo <= ci < self.max:
+            sc = self.load(ci)  # faults outside the window; makes the entry
+        # sc.free(p, npages, self.gen), inlined.
+        in_use = sc.in_use
+        if in_use < npages:
+            raise GoThrow("allocated pages below zero?")
+        gen = self.gen
+        if sc.gen != gen:
+            sc.last_in_use = in_use
+            sc.gen = gen
+        sc.in_use = (in_use - npages) & 0xFFFF
+        sc.flags |= SCAV_CHUNK_HAS_FREE  # set_non_empty()
+        mask = p.uintptr_mask
         # offAddr{addr} in offset order: chunkBase(ci) - arenaBaseOffset is ci * pallocChunkBytes.
         off = ((ci << p.log_palloc_chunk_bytes) + (page + npages - 1) * PAGE_SIZE) & mask
-        addr = (off + abo) & mask
         if self.free_hwm._o < off:
-            self.free_hwm = OffAddr(p, addr)
+            self.free_hwm = OffAddr(p, off + p.arena_base_offset)
         # searchAddrForce.Load() as an offset: the int64 with its mark (sign) removed, as load() does.
         v = self.search_addr_force.a
         if v < 0 and v != _MIN_INT64:
             v = -v
         if v & mask < off:
+            self.search_addr_force.store_marked((off + p.arena_base_offset) & mask)
+
+    def free_slow(self, ci: int, page: int, npages: int) -> None:
+        """Records a free of npages starting at page of chunk ci: the readable twin of free."""
+        p = self.p
+        sc = self.load(ci)
+        sc.free(p, npages, self.gen)
+        addr = (_chunk_base(p, ci) + (page + npages - 1) * PAGE_SIZE) & p.uintptr_mask
+        if self.free_hwm.less_than(OffAddr(p, addr)):
+            self.free_hwm = OffAddr(p, addr)
+        force, _ = self.search_addr_force.load()
+        if OffAddr(p, force).less_than(OffAddr(p, addr)):
             self.search_addr_force.store_marked(addr)
 
     def next_gen(self) -> None:

@@ -559,6 +559,17 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
              (1 << p.level_log_pages[l]) * PAGE_SIZE)
             for l in range(p.summary_levels)
         )
+        # update's upward walk, leaf parent first: level, levelShift, and the child level's
+        # levelBits and levelLogPages.
+        self._walk = tuple(
+            (l, p.level_shift[l], p.level_bits[l + 1], p.level_log_pages[l + 1])
+            for l in range(p.summary_levels - 2, -1, -1)
+        )
+        # alloc and free fuse allocRange/free, the scavenge index and update for a run inside
+        # one chunk, unless a subclass replaced a step (the broken twins do): then every step
+        # is called as the runtime calls it.
+        cls = type(self)
+        self._fused = cls.alloc_range is PageAlloc.alloc_range and cls.update is PageAlloc.update
 
     @classmethod
     def make(cls, p: Platform, test: bool = True, **host) -> "PageAlloc":
@@ -684,18 +695,26 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         if x == y:
             return
         leaf.vals[sc] = y  # the read above proved sc in bounds and mapped
+        self._update_up(bot)
+
+    def _update_up(self, bot: int) -> None:
+        """Walks update's levels above the leaf for a range inside one chunk at offset bot.
+
+        Such a range lies under one entry of every level, so each level merges that entry's
+        children; the walk stops at the first level whose entry did not change (Go's `changed`).
+        """
         p = self.p
-        level_bits, level_log_pages, level_shift = p.level_bits, p.level_log_pages, p.level_shift
-        child = leaf
-        for l in range(len(summary) - 2, -1, -1):
+        summary = self.summary
+        child = summary[-1]
+        for l, shift, cbits, clog in self._walk:
             # lo, hi := addrsToSummaryRange(l, base, limit+1) is the one entry i, i+1.
-            i = bot >> level_shift[l]
-            a = i << level_bits[l + 1]
-            b = a + (1 << level_bits[l + 1])
+            i = bot >> shift
+            a = i << cbits
+            b = a + (1 << cbits)
             children = list(map(child.vals.get, range(a, b)))
             if None in children:  # some never written: read them checked (0 or a fault)
                 children = child.values(a, b)
-            s = merge_summaries(p, children, level_log_pages[l + 1])
+            s = merge_summaries(p, children, clog)
             cur = summary[l]
             vals = cur.vals
             old = vals.get(i)
@@ -979,9 +998,32 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                     self.search_addr = max_search_addr(p)
                 return 0, 0
             cand = search_addr.a
+            off = (addr - abo) & mask
+            i = off >> lcb
+            j = (addr >> PAGE_SHIFT) & (self._chunk_pages - 1)  # chunkPageIndex(addr)
+            chunk = None
+        else:
+            off = (addr - abo) & mask
 
-        self._found = (addr, npages)  # alloc_range needs no input guard for its own search's result
-        scav = self.alloc_range(addr, npages)
+        if self._fused and j + npages <= self._chunk_pages:
+            # allocRange(addr, npages) of a run inside chunk i, with update's one-chunk path;
+            # alloc_range and update are the readable steps (tests/model/test_fast_paths.py).
+            if chunk is None:
+                blk = self.chunks.get(i >> self._l1_shift)  # chunkOf(i), inlined
+                chunk = blk[i & self._l2_mask] if blk is not None else self.chunk_of(i)
+            pages, y = chunk.alloc_range_summarize(j, npages)
+            self.scav.index.alloc(i, npages)
+            leaf = self.summary[-1]
+            x = leaf.vals.get(i)
+            if x is None:
+                x = leaf[i]  # checked read: faults beyond len or on an unmapped page
+            if x != y:
+                leaf.vals[i] = y
+                self._update_up(off)
+            scav = pages * PAGE_SIZE
+        else:
+            self._found = (addr, npages)  # alloc_range needs no input guard for its own search's result
+            scav = self.alloc_range(addr, npages)
         # if p.searchAddr.lessThan(searchAddr) (offset order)
         if self.search_addr._o < (cand - abo) & mask:
             self.search_addr = _off(p, cand)
@@ -1002,6 +1044,24 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         cp, lcb = self._chunk_pages, self._log_chunk_bytes
         index = self.scav.index
         limit = (base + npages * PAGE_SIZE - 1) & mask
+        bot = (base - abo) & mask
+        sc = bot >> lcb
+        if self._fused and sc == ((limit - abo) & mask) >> lcb:
+            # free1/free of a run inside chunk sc, with update's one-chunk path; the branches
+            # below and update are the readable steps (tests/model/test_fast_paths.py).
+            si = (base >> PAGE_SHIFT) & (cp - 1)  # chunkPageIndex(base)
+            blk = self.chunks.get(sc >> self._l1_shift)  # chunkOf(sc), inlined
+            chunk = blk[sc & self._l2_mask] if blk is not None else self.chunk_of(sc)
+            y = chunk.free_summarize(si, npages)
+            index.free(sc, si, npages)
+            leaf = self.summary[-1]
+            x = leaf.vals.get(sc)
+            if x is None:
+                x = leaf[sc]  # checked read: faults beyond len or on an unmapped page
+            if x != y:
+                leaf.vals[sc] = y
+                self._update_up(bot)
+            return
         if npages == 1:
             i = ((base - abo) & mask) >> lcb  # chunkIndex(base)
             pi = (base >> PAGE_SHIFT) & (cp - 1)  # chunkPageIndex(base)

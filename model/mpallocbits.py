@@ -454,6 +454,89 @@ class PallocData(PallocBits):
         self.v = self.g.full
         self.scavenged.v = 0
 
+    # --- fused steps for the page allocator's one-chunk fast paths (not in Go) ---------------
+
+    def alloc_range_summarize(self, i: int, n: int) -> tuple[int, int]:
+        """Allocates [i, i+n) as alloc_range does; returns (scavenged pages in it before, summarize()).
+
+        Not in Go: popcnt_range on scavenged, alloc_range and summarize in one step. The summary
+        comes from the memo and the one run that changed (as summarize_incremental would find
+        it, without diffing the bitmaps); anything unusual (a stale memo, pages already
+        allocated) takes summarize() itself. tests/model/test_fast_paths.py holds it to the
+        three calls it replaces.
+
+        Requires: n > 0 (UndefinedBehaviour otherwise); i+n <= pallocChunkPages (GoFault otherwise).
+        """
+        g = self.g
+        N = g.n
+        hi = i + n
+        if n <= 0 or i < 0 or hi > N:
+            _check_range(g, i, n)
+        m = ((1 << n) - 1) << i
+        old = self.v
+        scav = self.scavenged
+        sv = scav.v
+        pages = (sv & m).bit_count()
+        scav.v = sv & ~m
+        v = self.v = old | m
+        memo = self._memo
+        if memo is None or memo[0] != old or old & m:
+            return pages, self.summarize()
+        start, most, end = memo[1]
+        # The free run [a, b) of old around [i, hi): cut it; max holds if a longer run is elsewhere.
+        a = (old & ((1 << i) - 1)).bit_length()
+        u = old >> hi
+        b = hi + (u & -u).bit_length() - 1 if u else N
+        if b - a >= most:
+            start, most, end = r = self.summarize_full()
+        else:
+            if i < start:
+                start = i
+            if N - hi < end:
+                end = N - hi
+            r = (start, most, end)
+        self._memo = (v, r)  # old was in [0, full] (it is memo[0]), so v is too
+        # packPallocSum, inlined (max < maxPackedValue: pages [i, hi) are allocated).
+        lg = g.log_max_packed_value
+        return pages, start | (most << lg) | (end << (lg + lg))
+
+    def free_summarize(self, i: int, n: int) -> int:
+        """Frees [i, i+n) as free does; returns summarize() of the result.
+
+        Not in Go: free and summarize in one step, the summary from the memo and the one run
+        that changed; anything unusual (a stale memo, pages already free) takes summarize().
+
+        Requires: n > 0 (UndefinedBehaviour otherwise); i+n <= pallocChunkPages (GoFault otherwise).
+        """
+        g = self.g
+        N = g.n
+        hi = i + n
+        if n <= 0 or i < 0 or hi > N:
+            _check_range(g, i, n)
+        m = ((1 << n) - 1) << i
+        old = self.v
+        v = self.v = old & ~m
+        memo = self._memo
+        if memo is None or memo[0] != old or old & m != m:
+            return self.summarize()
+        start, most, end = memo[1]
+        # The free run [a, b) of v around [i, hi) is one run now.
+        a = (v & ((1 << i) - 1)).bit_length()
+        u = v >> hi
+        b = hi + (u & -u).bit_length() - 1 if u else N
+        if b - a > most:
+            most = b - a
+        if a == 0:
+            start = b
+        if b == N:
+            end = N - a
+        self._memo = (v, (start, most, end))
+        # packPallocSum, inlined.
+        if most == g.max_packed_value:
+            return 1 << 63
+        fm, lg = g.max_packed_value - 1, g.log_max_packed_value
+        return (start & fm) | ((most & fm) << lg) | ((end & fm) << (lg + lg))
+
 
 def summarize_incremental(g: ChunkGeometry, old: int, old_sum: tuple[int, int, int], v: int):
     """Returns summarize_unpacked() of bitmap v from that of bitmap old, or None if it cannot.

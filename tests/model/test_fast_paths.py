@@ -12,7 +12,7 @@ from bitmap_strategies import PLATFORM_IDS, PLATFORMS, bitmaps
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from palloc.model.mpallocbits import PallocBits, geometry, summarize_incremental, summarize_slow_unpacked
+from palloc.model.mpallocbits import PallocBits, geometry, summarize_incremental, summarize_slow, summarize_slow_unpacked
 
 SETTINGS = settings(max_examples=150, deadline=None)
 
@@ -83,13 +83,36 @@ def test_incremental_summarize_with_a_broken_alloc_rule_is_caught():
 # --- the page allocator's fast paths against the readable transcriptions ----------------------
 
 from palloc.model.errors import GoFault, GoThrow, UndefinedBehaviour  # noqa: E402
+from palloc.model.mgcscavenge import ScavengeIndex  # noqa: E402
 from palloc.model.mpagealloc import PageAlloc, chunk_base  # noqa: E402
 
 PA_PLATFORMS = [("linux/amd64", "1.27"), ("linux/386", "1.27"), ("js/wasm", "1.26"), ("linux/amd64", "1.21")]
 
 
+class _SlowScavengeIndex(ScavengeIndex):
+    """The scavenge index with alloc and free as their readable twins (load, then ScavChunkData)."""
+
+    __slots__ = ()
+
+    def alloc(self, ci, npages):
+        return self.alloc_slow(ci, npages)
+
+    def free(self, ci, page, npages):
+        return self.free_slow(ci, page, npages)
+
+
 class SlowPageAlloc(PageAlloc):
-    """The page allocator with every fast path replaced by its readable twin."""
+    """The page allocator with every fast path replaced by its readable twin.
+
+    Overriding update also turns off alloc's and free's fused one-chunk paths (PageAlloc._fused),
+    so every step is called as the runtime calls it.
+    """
+
+    @classmethod
+    def make(cls, p, test=True, **host):
+        pa = super().make(p, test, **host)
+        pa.scav.index.__class__ = _SlowScavengeIndex
+        return pa
 
     def update(self, base, npages, contig, alloc):
         return self.update_slow(base, npages, contig, alloc)
@@ -147,6 +170,12 @@ def _step(pa, op, live):
                 return pa.alloc_range(chunk_base(p, p.base_chunk_idx) + a * 8192, b)
             finally:
                 pa.guard_undefined = True
+        if kind == "free_range":  # arbitrary frees with the guards off: free pages, index underflow
+            pa.guard_undefined = False
+            try:
+                return pa.free(chunk_base(p, p.base_chunk_idx) + a * 8192, b % 700)
+            finally:
+                pa.guard_undefined = True
     except (GoFault, GoThrow, UndefinedBehaviour) as e:
         return type(e).__name__, str(e)
     return None
@@ -154,7 +183,7 @@ def _step(pa, op, live):
 
 _OPS = st.lists(
     st.tuples(
-        st.sampled_from(["alloc"] * 6 + ["free"] * 5 + ["corrupt", "scavenge", "next_gen", "alloc_range"]),
+        st.sampled_from(["alloc"] * 6 + ["free"] * 5 + ["corrupt", "scavenge", "next_gen", "alloc_range", "free_range"]),
         st.one_of(st.integers(1, 20), st.integers(1, 1200)),
         st.integers(0, 1 << 12),
     ),
@@ -345,3 +374,158 @@ def test_sparse_scan_that_skips_the_gap_reads_is_caught():
 
     lv = _level({2000: 5}, {3}, NoGapReads)
     assert _scan_outcome(lv.scan_sparse(0, 4096), 10) != _scan_outcome(lv.scan_slow(0, 4096), 10)
+
+
+# --- fused one-chunk steps: alloc's and free's bitmap, scavenge index and summary in one go ------
+
+
+@pytest.mark.parametrize("p", PLATFORMS, ids=PLATFORM_IDS)
+def test_fused_chunk_steps_equal_the_calls_they_replace(p):
+    """alloc_range_summarize and free_summarize leave the bitmaps and return what popcnt_range,
+    alloc_range / free and summarize do, from a fresh, stale or missing memo and on runs that
+    are not all free (all allocated), and raise the same errors."""
+    from palloc.model.mpallocbits import PallocData
+
+    n = p.palloc_chunk_pages
+
+    @SETTINGS
+    @given(bitmaps(n), bitmaps(n), st.lists(st.tuples(st.integers(-2, n), st.integers(-1, n), st.booleans(),
+                                                        st.sampled_from(["fresh", "stale", "none"])), max_size=10))
+    def check(v, scav, ops):
+        fast, slow = PallocData(p, v, scav), PallocData(p, v, scav)
+        for i, k, alloc, memo in ops:
+            if memo == "fresh":
+                fast.summarize()
+            elif memo == "stale":
+                fast.summarize()
+                fast.v ^= 1 << (k % n)
+                slow.v = fast.v
+            else:
+                fast._memo = None
+
+            def slow_step():
+                if alloc:
+                    pages = slow.scavenged.popcnt_range(i, k)
+                    slow.alloc_range(i, k)
+                    return pages, slow.summarize()
+                slow.free(i, k)
+                return slow.summarize()
+
+            got = want = None
+            try:
+                want = slow_step()
+            except (GoFault, UndefinedBehaviour) as e:
+                want = type(e), str(e)
+            try:
+                got = fast.alloc_range_summarize(i, k) if alloc else fast.free_summarize(i, k)
+            except (GoFault, UndefinedBehaviour) as e:
+                got = type(e), str(e)
+            assert got == want
+            assert (fast.v, fast.scavenged.v) == (slow.v, slow.scavenged.v)
+            assert fast.summarize() == summarize_slow(fast)
+
+    check()
+
+
+def test_fused_alloc_that_keeps_max_after_cutting_the_longest_run_is_caught():
+    """A seeded broken twin: alloc_range_summarize never recomputing max disagrees with the lockstep's slow twin."""
+    from palloc.model.mpallocbits import PallocData
+    from palloc.spec import platform
+
+    p = platform("linux/amd64")
+
+    class KeepsMax(PallocData):
+        __slots__ = ()
+
+        def alloc_range_summarize(self, i, n):
+            old_max = self.summarize_unpacked()[1]
+            pages, _ = super().alloc_range_summarize(i, n)
+            start, _, end = self.summarize_full()
+            lg = p.log_max_packed_value
+            return pages, start | (old_max << lg) | (end << 2 * lg)
+
+    pas = []
+    for cls in (PageAlloc, SlowPageAlloc):
+        pa = cls.make(p)
+        pa.grow(chunk_base(p, p.base_chunk_idx), p.palloc_chunk_bytes)
+        pas.append(pa)
+    pas[0].chunk_of(p.base_chunk_idx).__class__ = KeepsMax
+    lives = ([], [])
+    for op in (("alloc", 100, 0), ("alloc", 10, 0)):
+        r = [_step(pa, op, live) for pa, live in zip(pas, lives)]
+        assert r[0] == r[1]
+    assert _snapshot(pas[0]) != _snapshot(pas[1])
+
+
+def _index_outcome(idx, f):
+    try:
+        r = f()
+    except (GoFault, GoThrow) as e:
+        r = type(e).__name__, str(e)
+    return r, {k: v.pack(idx.p) for k, v in idx.chunks.items()}, list(idx._keys), \
+        idx.search_addr_force.load(), idx.free_hwm.a
+
+
+_INDEX_OPS = st.lists(
+    st.tuples(st.sampled_from(["alloc", "free", "next_gen", "set_empty"]), st.integers(-2, 70),
+              st.integers(0, 600), st.integers(0, 600)),
+    max_size=25,
+)
+
+
+@pytest.mark.parametrize("pv", PA_PLATFORMS, ids=["-".join(x) for x in PA_PLATFORMS])
+def test_scavenge_index_alloc_and_free_equal_their_readable_twins(pv):
+    """ScavengeIndex.alloc/free (load and scavChunkData inlined) equal alloc_slow/free_slow: state,
+    cursors, throws ("too many pages", "below zero") and window faults, step by step."""
+    from palloc.spec import platform
+
+    p = platform(*pv)
+    cb = p.palloc_chunk_bytes
+
+    @SETTINGS
+    @given(st.integers(0, 40), st.integers(1, 20), _INDEX_OPS)
+    def check(lo, nchunks, ops):
+        idx = []
+        for _ in range(2):
+            s = ScavengeIndex(p)
+            s.init(True)
+            base = chunk_base(p, p.base_chunk_idx + lo)
+            s.grow(base, base + nchunks * cb)
+            idx.append(s)
+        fast, slow = idx
+        for kind, c, page, k in ops:
+            ci = p.base_chunk_idx + lo + c
+            if kind == "alloc":
+                assert _index_outcome(fast, lambda: fast.alloc(ci, k)) == _index_outcome(slow, lambda: slow.alloc_slow(ci, k))
+            elif kind == "free":
+                assert _index_outcome(fast, lambda: fast.free(ci, page, k)) == \
+                    _index_outcome(slow, lambda: slow.free_slow(ci, page, k))
+            elif kind == "next_gen":
+                fast.next_gen(), slow.next_gen()
+            else:
+                assert _index_outcome(fast, lambda: fast.set_empty(ci)) == _index_outcome(slow, lambda: slow.set_empty(ci))
+
+    check()
+
+
+def test_scavenge_index_free_that_forgets_has_free_is_caught():
+    """A seeded broken twin: an index free that leaves the HasFree flag clear disagrees with free_slow."""
+    from palloc.spec import platform
+
+    p = platform("linux/amd64")
+
+    class Broken(ScavengeIndex):
+        __slots__ = ()
+
+        def free(self, ci, page, npages):
+            super().free(ci, page, npages)
+            self.load(ci).flags &= ~1
+
+    fast, slow = Broken(p), ScavengeIndex(p)
+    for s in (fast, slow):
+        s.init(True)
+        base = chunk_base(p, p.base_chunk_idx)
+        s.grow(base, base + p.palloc_chunk_bytes)
+    ci = p.base_chunk_idx
+    fast.alloc(ci, p.palloc_chunk_pages), slow.alloc_slow(ci, p.palloc_chunk_pages)
+    assert _index_outcome(fast, lambda: fast.free(ci, 0, 1)) != _index_outcome(slow, lambda: slow.free_slow(ci, 0, 1))

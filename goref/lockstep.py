@@ -230,8 +230,8 @@ class DigestLockstep:
         if self.check_all is not None:
             from palloc.model.invariants import INVARIANTS
 
-            self.fast_names = [n for n in INVARIANTS if n not in PERIODIC_INVARIANTS]
-            self.grow_names = self.fast_names + [n for n in GROW_INVARIANTS if n in INVARIANTS]
+            self.fast_names = frozenset(n for n in INVARIANTS if n not in PERIODIC_INVARIANTS)
+            self.grow_names = self.fast_names | {n for n in GROW_INVARIANTS if n in INVARIANTS}
         self.batch = _Batch()
         self.in_flight: tuple[Any, _Batch] | None = None
         self.model: ModelSide | None = None
@@ -328,9 +328,8 @@ class DigestLockstep:
         from palloc.goref.compare import check_invariants
 
         m = self.model
-        caches = [c for c in m.caches.values() if not c.empty()]
         names = self.grow_names if op.kind == "grow" else self.fast_names
-        vs = self.check_all(m.pa, caches=caches, touched=touched, only=names)
+        vs = self.check_all(m.pa, touched=touched, only=names)  # page_cache_disjoint is periodic
         if op.kind != "scavenge":  # scavenge changes scavenged bits only: no summary moves
             self.unchecked.update(touched)
         self.since_summaries += 1

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Iterable
 
-from palloc.model.mpallocbits import summarize_slow_unpacked
 from palloc.spec.constants import PAGE_CACHE_PAGES, PAGE_SIZE
 
 __all__ = [
@@ -86,6 +85,21 @@ def _runs(mask: int) -> list[tuple[int, int]]:
     return out
 
 
+def _summarize_runs(alloc: int, n: int) -> tuple[int, int, int]:
+    """Returns (start, max, end) of an n-page alloc bitmap from its maximal runs of free pages:
+    start is the run at page 0, end the run reaching page n, max the longest.
+
+    The definition of pallocBits.summarize, not its code; tests compare it with the bit-by-bit
+    mpallocbits.summarize_slow_unpacked (export_test.go SummarizeSlow).
+    """
+    runs = _runs(~alloc & ((1 << n) - 1))
+    if not runs:
+        return 0, 0, 0
+    start = runs[0][1] if runs[0][0] == 0 else 0
+    end = n - runs[-1][0] if runs[-1][1] == n else 0
+    return start, max(b - a for a, b in runs), end
+
+
 def _fmt_runs(mask: int, limit: int = 4) -> str:
     rs = _runs(mask)
     s = ", ".join(f"[{a}, {b})" for a, b in rs[:limit])
@@ -118,24 +132,42 @@ def _fmt_sum(p, s: int) -> str:
     return f"(start={a}, max={b}, end={c})"
 
 
-def _in_use_chunks(pa) -> list[int]:
-    """Returns the chunk indices of every grown chunk, in offset order."""
-    p = pa.p
+def _in_use_spans(pa) -> list[tuple[int, int]]:
+    """Returns the chunk index range [lo, hi) of every inUse range, in offset order.
+
+    lo is chunkIndex(base) and hi - lo is the range's size in whole chunks (AddrRange.size),
+    read from the offsets OffAddr caches.
+    """
+    lg = pa.p.log_palloc_chunk_bytes
     out = []
     for r in pa.in_use.ranges:
-        lo = _chunk_index(p, r.base.addr())
-        n = r.size() // p.palloc_chunk_bytes
-        out.extend(range(lo, lo + n))
+        b, l = r.base._o, r.limit._o
+        lo = b >> lg
+        out.append((lo, lo + ((l - b) >> lg) if b < l else lo))
+    return out
+
+
+def _in_use_chunks(pa) -> list[int]:
+    """Returns the chunk indices of every grown chunk, in offset order."""
+    out: list[int] = []
+    for lo, hi in _in_use_spans(pa):
+        out.extend(range(lo, hi))
     return out
 
 
 def _chunks(pa, touched: Iterable[int] | None) -> list[int]:
-    """Returns the grown chunks to check: all of them, or those of touched that are grown."""
-    grown = _in_use_chunks(pa)
+    """Returns the grown chunks to check: all of them, or those of touched that are grown,
+    ascending."""
     if touched is None:
-        return grown
-    gs = set(grown)
-    return sorted(c for c in set(touched) if c in gs)
+        return _in_use_chunks(pa)
+    spans = _in_use_spans(pa)
+    out = []
+    for c in sorted(set(touched)):
+        for lo, hi in spans:
+            if lo <= c < hi:
+                out.append(c)
+                break
+    return out
 
 
 def _bitmaps(pa, ci: int) -> tuple[int, int] | None:
@@ -156,7 +188,11 @@ def _ancestor(p, ci: int, l: int) -> int:
     return ci >> (p.level_shift[l] - p.level_shift[-1])
 
 
-def _merge(p, children: list[int], log_pages: int) -> int:
+# _merge's results by (log_max_packed_value, log_pages, children).
+_MERGED: dict[tuple, int] = {}
+
+
+def _merge(p, children, log_pages: int) -> int:
     """Returns the summary of 8 concatenated children: the definition, state by state.
 
     A slow twin of mpagealloc.go:mergeSummaries written here so the invariant does not trust
@@ -193,11 +229,12 @@ def _merge(p, children: list[int], log_pages: int) -> int:
 # --- the invariants -------------------------------------------------------------------------------
 
 
-def summaries_consistent(pa, *, touched: Iterable[int] | None = None, **_) -> list[Violation]:
+def summaries_consistent(pa, *, touched: Iterable[int] | None = None,
+                         checked: list[int] | None = None, **_) -> list[Violation]:
     """Checks that every summary describes the pages below it.
 
-    Every grown chunk's leaf summary equals summarize() of its alloc bitmap (computed by the slow
-    twin), every interior entry above a grown chunk equals the merge of its 8 children, and no
+    Every grown chunk's leaf summary equals summarize() of its alloc bitmap (computed here from
+    the bitmap's maximal free runs, not by the model's summarize), every interior entry above a grown chunk equals the merge of its 8 children, and no
     leaf outside inUse claims a free page.
 
     Formalises mpagealloc.go:pageAlloc.summary, "Radix tree of summaries", and the contract of
@@ -209,7 +246,7 @@ def summaries_consistent(pa, *, touched: Iterable[int] | None = None, **_) -> li
     name, p = "summaries_consistent", pa.p
     out: list[Violation] = []
     leaf = len(pa.summary) - 1
-    chunks = _chunks(pa, touched)
+    chunks = _chunks(pa, touched) if checked is None else checked
     n = p.palloc_chunk_pages
     for ci in chunks:
         bm = _bitmaps(pa, ci)
@@ -218,7 +255,7 @@ def summaries_consistent(pa, *, touched: Iterable[int] | None = None, **_) -> li
             continue
         alloc = bm[0]
         stored = _sum(pa, leaf, ci)
-        ws, wm, we = summarize_slow_unpacked(pa.chunk_of(ci))
+        ws, wm, we = _summarize_runs(alloc, n)
         ss, sm, se = _unpack(p, stored)
         if (ss, sm, se) == (ws, wm, we):
             continue
@@ -241,8 +278,8 @@ def summaries_consistent(pa, *, touched: Iterable[int] | None = None, **_) -> li
         if sm != wm or not said:
             out.append(Violation(name, f"{where} leaf summary", f"stored {_fmt_sum(p, stored)}, bitmap gives (start={ws}, max={wm}, end={we})"))
     # Leaves outside inUse must read 0 (no free page in memory that was never grown).
-    grown = set(_in_use_chunks(pa)) if touched is not None else set(chunks)
     if touched is None:
+        grown = set(chunks)
         for ci, v in sorted(pa.summary[leaf].vals.items()):
             if v and ci not in grown:
                 out.append(Violation(name, f"chunk {ci:#x} (not grown)", f"leaf summary {_fmt_sum(p, v)} claims free pages in memory never grown"))
@@ -252,9 +289,15 @@ def summaries_consistent(pa, *, touched: Iterable[int] | None = None, **_) -> li
         if touched is None:
             idx |= {i for i, v in pa.summary[l].vals.items() if v}
         bits, log_pages = p.level_bits[l + 1], p.level_log_pages[l + 1]
+        get = pa.summary[l + 1].vals.get
         for i in sorted(idx):
-            kids = [_sum(pa, l + 1, j) for j in range(i << bits, (i + 1) << bits)]
-            want = _merge(p, kids, log_pages)
+            kids = tuple(get(j, 0) for j in range(i << bits, (i + 1) << bits))
+            key = (p.log_max_packed_value, log_pages, kids)
+            want = _MERGED.get(key)
+            if want is None:  # _merge is pure: the same children always merge the same way
+                if len(_MERGED) >= 1 << 16:
+                    _MERGED.clear()
+                want = _MERGED[key] = _merge(p, kids, log_pages)
             got = _sum(pa, l, i)
             if got != want:
                 base = (((i << p.level_shift[l]) + p.arena_base_offset) & p.uintptr_mask)
@@ -281,7 +324,8 @@ def search_addr_in_use(pa, **_) -> list[Violation]:
                       f"not in inUse (ranges {rs}) and not maxSearchAddr {p.max_off_addr:#x}")]
 
 
-def below_search_addr_allocated(pa, *, touched: Iterable[int] | None = None, **_) -> list[Violation]:
+def below_search_addr_allocated(pa, *, touched: Iterable[int] | None = None,
+                                checked: list[int] | None = None, **_) -> list[Violation]:
     """Checks that every grown page below searchAddr (offset order) is allocated.
 
     Formalises mpagealloc.go:pageAlloc.searchAddr: "We guarantee that all valid heap addresses
@@ -292,7 +336,7 @@ def below_search_addr_allocated(pa, *, touched: Iterable[int] | None = None, **_
     out = []
     s = _off(p, pa.search_addr.addr())
     n = p.palloc_chunk_pages
-    for ci in _chunks(pa, touched):
+    for ci in _chunks(pa, touched) if checked is None else checked:
         cb = ci << p.log_palloc_chunk_bytes  # offset address of the chunk
         if cb >= s:
             continue
@@ -307,7 +351,8 @@ def below_search_addr_allocated(pa, *, touched: Iterable[int] | None = None, **_
     return out
 
 
-def scavenged_implies_free(pa, *, touched: Iterable[int] | None = None, padding=None, **_) -> list[Violation]:
+def scavenged_implies_free(pa, *, touched: Iterable[int] | None = None, padding=None,
+                           checked: list[int] | None = None, **_) -> list[Violation]:
     """Checks that no grown page is both scavenged and allocated.
 
     Formalises export_test.go:CheckScavengedBitsCleared ("If a used bit and scavenged bit are
@@ -318,7 +363,7 @@ def scavenged_implies_free(pa, *, touched: Iterable[int] | None = None, padding=
     """
     out = []
     padding = padding or {}
-    for ci in _chunks(pa, touched):
+    for ci in _chunks(pa, touched) if checked is None else checked:
         bm = _bitmaps(pa, ci)
         if bm is None:
             continue
@@ -383,7 +428,8 @@ def bounds_cover_in_use(pa, **_) -> list[Violation]:
                       f"[{got[0]:#x}, {got[1]:#x}), but inUse spans chunks [{want[0]:#x}, {want[1]:#x})")]
 
 
-def summary_reads_mapped(pa, *, touched: Iterable[int] | None = None, **_) -> list[Violation]:
+def summary_reads_mapped(pa, *, touched: Iterable[int] | None = None,
+                         checked: list[int] | None = None, **_) -> list[Violation]:
     """Checks that every summary entry the allocator may read is mapped and below len.
 
     Those are: the whole root level once anything is grown (find scans it); the 8 children of
@@ -432,7 +478,7 @@ def summary_reads_mapped(pa, *, touched: Iterable[int] | None = None, **_) -> li
             if why:
                 out.append(Violation(name, f"summary[{l + 1}][{lo:#x}:{hi + 1:#x}] (children of summary[{l}][{i:#x}] = {_fmt_sum(p, v)})",
                                      f"{why}: find descends into them"))
-    for c in _chunks(pa, touched):
+    for c in _chunks(pa, touched) if checked is None else checked:
         for l in range(leaf, -1, -1):
             i = _ancestor(p, c, l)
             why = readable(l, i)
@@ -442,7 +488,8 @@ def summary_reads_mapped(pa, *, touched: Iterable[int] | None = None, **_) -> li
     return out
 
 
-def scav_index_in_use_matches_bitmap(pa, *, touched: Iterable[int] | None = None, **_) -> list[Violation]:
+def scav_index_in_use_matches_bitmap(pa, *, touched: Iterable[int] | None = None,
+                                     checked: list[int] | None = None, **_) -> list[Violation]:
     """Checks that the scavenge index counts exactly the allocated pages of every grown chunk.
 
     Also: no flag bits beyond those of the Go version (1.21 has NoHugePage), lastInUse within
@@ -457,7 +504,7 @@ def scav_index_in_use_matches_bitmap(pa, *, touched: Iterable[int] | None = None
     out = []
     n = p.palloc_chunk_pages
     allowed = 0b11 if p.scav_index_has_no_huge_page_flag else 0b01
-    for ci in _chunks(pa, touched):
+    for ci in _chunks(pa, touched) if checked is None else checked:
         bm = _bitmaps(pa, ci)
         if bm is None:
             continue
@@ -513,9 +560,19 @@ def scav_index_cursors_in_use(pa, **_) -> list[Violation]:
     return out
 
 
+_NO_SCAV_CHUNK_DATA = None
+
+
 def _scav_chunk_data(pa, ci: int):
-    """Returns the unpacked scavChunkData of chunk ci (mgcscavenge.go:atomicScavChunkData.load)."""
-    return pa.scav.index.peek(ci)
+    """Returns the unpacked scavChunkData of chunk ci (mgcscavenge.go:atomicScavChunkData.load),
+    the model's own object (not to be modified), or a zero one if never written."""
+    global _NO_SCAV_CHUNK_DATA
+    sc = pa.scav.index.chunks.get(ci)
+    if sc is None:
+        if _NO_SCAV_CHUNK_DATA is None:
+            _NO_SCAV_CHUNK_DATA = type(pa.scav.index.peek(ci))()
+        sc = _NO_SCAV_CHUNK_DATA
+    return sc
 
 
 def _flags(sc) -> int:
@@ -594,15 +651,34 @@ INVARIANTS: dict[str, Callable[..., list[Violation]]] = {
 }
 
 
+_SELECTED: dict[frozenset, tuple] = {}
+
+
+def _selected(only: Iterable[str] | None) -> tuple:
+    """Returns the predicates named in only (all when None), in INVARIANTS order."""
+    if only is None:
+        return tuple(INVARIANTS.values())
+    key = only if isinstance(only, frozenset) else frozenset(only)
+    fs = _SELECTED.get(key)
+    if fs is None:
+        fs = _SELECTED[key] = tuple(f for name, f in INVARIANTS.items() if name in key)
+    return fs
+
+
 def check_all(pa, *, touched: Iterable[int] | None = None, caches=(), padding=None,
               only: Iterable[str] | None = None) -> list[Violation]:
-    """Runs every invariant (or those named in `only`) and returns all their violations."""
+    """Runs every invariant (or those named in `only`) and returns all their violations.
+
+    The grown chunks to visit (`_chunks(pa, touched)`) are computed once and handed to every
+    per-chunk predicate as `checked`.
+    """
     touched = None if touched is None else list(touched)
+    checked = _chunks(pa, touched)
     out: list[Violation] = []
-    for name, f in INVARIANTS.items():
-        if only is not None and name not in only:
-            continue
-        out.extend(f(pa, touched=touched, caches=caches, padding=padding))
+    for f in _selected(only):
+        vs = f(pa, touched=touched, caches=caches, padding=padding, checked=checked)
+        if vs:
+            out.extend(vs)
     return out
 
 

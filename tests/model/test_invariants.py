@@ -289,3 +289,27 @@ def test_invariant_merge_agrees_with_merge_summaries_and_the_concatenated_bitmap
     s, m, e = (got & (p.max_packed_value - 1), (got >> p.log_max_packed_value) & (p.max_packed_value - 1),
                (got >> 2 * p.log_max_packed_value) & (p.max_packed_value - 1))
     assert (s, m, e) == (start, most, end)
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data(), pv=st.sampled_from([("linux/amd64", "1.27"), ("js/wasm", "1.26")]))
+def test_summary_from_free_runs_agrees_with_the_bit_by_bit_slow_summarize(data, pv):
+    from palloc.model.invariants import _summarize_runs
+    from palloc.model.mpallocbits import summarize_slow_unpacked
+
+    p = platform(*pv)
+    n = p.palloc_chunk_pages
+    v = data.draw(st.one_of(_run_bitmap(n), st.integers(0, (1 << n) - 1)))
+    assert _summarize_runs(v, n) == summarize_slow_unpacked(PallocBits(p, v))
+
+
+@pytest.mark.parametrize("t", TWINS, ids=lambda t: t.name)
+def test_check_all_reports_what_each_predicate_reports_alone(t):
+    # check_all hands every predicate the chunk list it computed once: the same answers as
+    # each predicate working out its own, with and without a touched set.
+    p = platform("linux/amd64")
+    pa, caches = t.build(p)
+    grown = [c for c in range(p.base_chunk_idx - 2, p.base_chunk_idx + 40)]
+    for touched in (None, grown[::3], [p.base_chunk_idx]):
+        for name, f in INVARIANTS.items():
+            assert check_all(pa, caches=caches, touched=touched, only=[name]) == f(pa, caches=caches, touched=touched)

@@ -14,7 +14,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from palloc.model.mpagealloc import PageAlloc
+from palloc.model.errors import GoThrow
+from palloc.model.mpagealloc import PageAlloc, chunk_base, chunk_index
+from palloc.model.mranges import AddrRanges, OffAddr
+from palloc.spec.constants import PAGE_SIZE
 
 
 class FindOffByOne(PageAlloc):
@@ -42,6 +45,117 @@ class SearchAddrUpdateSkipped(PageAlloc):
         return addr, scav
 
 
+def summarize_shortcut_61(p, v: int) -> int:
+    """Returns what summarize() gives for chunk bitmap v when its shortcut reads most >= 64-3.
+
+    Go's first loop finds the free runs that touch a word boundary (start, end, and runs
+    spanning words); the shortcut then skips the search for runs inside one word. A run inside
+    one word is at most 62 pages, so the shortcut is right from most >= 62 on; at most == 61 it
+    loses an inner run of 62 pages (a word 1 0^62 1).
+    """
+    from palloc.model.mpallocbits import PallocBits
+
+    cp, m64 = p.palloc_chunk_pages, (1 << 64) - 1
+    start, most, cur = None, 0, 0
+    for i in range(cp // 64):
+        x = (v >> (64 * i)) & m64
+        if x == 0:
+            cur += 64
+            continue
+        cur += (x & -x).bit_length() - 1
+        if start is None:
+            start = cur
+        most = max(most, cur)
+        cur = 64 - x.bit_length()
+    good = PallocBits(p, v).summarize()
+    if start is None or max(most, cur) != 61:
+        return good
+    lg = p.log_max_packed_value
+    m = p.max_packed_value - 1
+    return (start & m) | ((61 & m) << lg) | ((cur & m) << (2 * lg))
+
+
+class SummarizeShortcut61(PageAlloc):
+    """Leaf summaries come from summarize() with its shortcut at most >= 61, not 62.
+
+    The mutant n-summarize-shortcut-61: a chunk whose boundary-touching free runs are at most
+    61 pages long and which holds a run of 62 free pages inside one word (1 0^62 1) gets max 61.
+    Only adversarial bitmaps (goref/fuzz.py:Generator.adversarial_bits, shaped into a chunk by
+    carve or NewPageAlloc) reach it.
+    """
+
+    def update(self, base, npages, contig, alloc):
+        from palloc.model.mpagealloc import chunk_index, merge_summaries
+
+        super().update(base, npages, contig, alloc)
+        p = self.p
+        leaf = self.summary[-1]
+        lo = chunk_index(p, base)
+        hi = chunk_index(p, base + npages * PAGE_SIZE - 1)
+        for ci in range(lo, hi + 1):
+            bad = summarize_shortcut_61(p, self.chunk_of(ci).v)
+            if leaf[ci] == bad:
+                continue
+            leaf[ci] = bad
+            for l in range(len(self.summary) - 2, -1, -1):  # re-merge the path to the root
+                i = ci >> (p.level_shift[l] - p.level_shift[-1])
+                a = i << p.level_bits[l + 1]
+                self.summary[l][i] = merge_summaries(
+                    p, self.summary[l + 1].values(a, a + (1 << p.level_bits[l + 1])), p.level_log_pages[l + 1])
+
+
+class FindSuccLessEqualRanges(AddrRanges):
+    """addrRanges whose findSucc scans its last candidates with lessEqual (mutant n-ranges-findsucc-lessequal)."""
+
+    def find_succ(self, addr: int) -> int:
+        o = OffAddr(self.p, addr)
+        ranges = self.ranges
+        bot, top = 0, len(ranges)
+        while top - bot > 8:
+            i = (bot + top) >> 1
+            if ranges[i].contains(addr):
+                return i + 1
+            if o.less_than(ranges[i].base):
+                top = i
+            else:
+                bot = i + 1
+        for i in range(bot, top):
+            if o.less_equal(ranges[i].base):  # the mistake: lessThan in Go
+                return i
+        return top
+
+
+class RangesFindSuccLessEqual(PageAlloc):
+    """addrRanges.findSucc's linear scan uses lessEqual: contains(base of a range) is false.
+
+    The allocator's own inUse never asks (only findAddrGreaterEqual, add and removeGreaterEqual
+    call findSucc there, and their answers do not change), so only the standalone addrRanges
+    verbs (goref/fuzz.py:Generator.addr_ranges) can catch it.
+    """
+
+    def init(self, test):
+        super().init(test)
+        self.in_use = FindSuccLessEqualRanges(self.p)
+
+
+class ExactFitAtChunkEndThrows(PageAlloc):
+    """find throws "bad summary data" when its first fit of npages > 64 pages is a free run of
+    exactly npages ending at a chunk's end (a findLargeN that rejects an exact fit there).
+
+    Needs alloc or find with npages equal to a free run's length (goref/fuzz.py:Generator.exact_fit).
+    """
+
+    def find(self, npages):
+        addr, hint = super().find(npages)
+        if npages > 64 and addr:
+            p = self.p
+            ci = chunk_index(p, addr)
+            first = (addr - chunk_base(p, ci)) // PAGE_SIZE
+            if first > 0 and first + npages == p.palloc_chunk_pages and self.chunk_of(ci).v >> (first - 1) & 1:
+                raise GoThrow("bad summary data")
+        return addr, hint
+
+
 @dataclasses.dataclass(frozen=True)
 class Variant:
     """A named broken model: its PageAlloc class and the kind of divergence expected."""
@@ -66,6 +180,12 @@ def _variants() -> dict[str, Variant]:
         "search-addr-update-skipped": Variant(
             "search-addr-update-skipped", SearchAddrUpdateSkipped, "state", SearchAddrUpdateSkipped.__doc__.splitlines()[0]
         ),
+        "summarize-shortcut-61": Variant(
+            "summarize-shortcut-61", SummarizeShortcut61, "state", SummarizeShortcut61.__doc__.splitlines()[0]),
+        "ranges-findsucc-lessequal": Variant(
+            "ranges-findsucc-lessequal", RangesFindSuccLessEqual, "result", RangesFindSuccLessEqual.__doc__.splitlines()[0]),
+        "exact-fit-at-chunk-end": Variant(
+            "exact-fit-at-chunk-end", ExactFitAtChunkEndThrows, "crash", ExactFitAtChunkEndThrows.__doc__.splitlines()[0]),
     }
     try:  # the invariant layer's broken allocators, where present (model/broken.py, H3)
         from palloc.model import broken as B

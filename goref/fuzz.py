@@ -357,8 +357,31 @@ MAX_CHUNKS = 12
 # toward the front of the list.
 VERB_WEIGHTS = (
     ["alloc"] * 5 + ["free"] * 4 + ["alloc_range"] * 2 + ["alloc_to_cache"] * 2 + ["cache_alloc"] * 2
-    + ["scavenge"] * 2 + ["find", "grow", "cache_flush", "next_gen", "bits"]
+    + ["scavenge"] * 2 + ["find", "grow", "cache_flush", "next_gen", "bits", "bits", "carve", "addr_ranges"]
 )
+
+# Free-run lengths that sit on the edges of the bit searches: summarize's shortcut (most >= 62),
+# findBitRange64's n <= 64, findSmallN/findLargeN's split at 64 pages, word multiples.
+RUN_LENGTHS = (1, 2, 3, 31, 32, 33, 60, 61, 62, 63, 64, 65, 66, 127, 128, 129, 192)
+WORD_OFFSETS = (0, 1, 2, 31, 32, 33, 62, 63)
+
+
+def free_runs(alloc: int, n: int) -> list[tuple[int, int]]:
+    """Returns the maximal runs of zero bits of an n-bit bitmap as (start, length), ascending."""
+    free = ~alloc & ((1 << n) - 1)
+    out = []
+    while free:
+        lo = (free & -free).bit_length() - 1
+        x = free >> lo
+        ln = (~x & (x + 1)).bit_length() - 1
+        out.append((lo, ln))
+        free &= ~(((1 << ln) - 1) << lo)
+    return out
+
+
+def runs_of_ones(v: int, n: int) -> list[list[int]]:
+    """Returns the maximal runs of one bits of an n-bit bitmap as [start, length] (NewPageAlloc's form)."""
+    return [[i, k] for i, k in free_runs(~v & ((1 << n) - 1), n)]
 
 
 class Spec:
@@ -459,8 +482,10 @@ class Generator:
         cis = [c for c in cis if 0 < c <= self.max_ci]
         chunks, scav = {}, {}
         for ci in cis:
-            fill = draw(choice(["free", "full", "nearly_full", "scattered", "scattered"]), "fill")
-            if fill == "free":
+            fill = draw(choice(["free", "full", "nearly_full", "scattered", "scattered", "pattern"]), "fill")
+            if fill == "pattern":
+                rs = runs_of_ones(self.adversarial_bits(), cp)
+            elif fill == "free":
                 rs = []
             elif fill == "full":
                 rs = [[0, cp]]
@@ -521,12 +546,54 @@ class Generator:
 
     def alloc(self):
         n = self.draw(self.npages, "npages")
+        if self.draw(ints(0, 3), "exact") == 0:
+            n = self.exact_fit() or n
         r = self.runner.step(O.Alloc(n))
         if r and r[0]:
             self.spans.append((r[0], n))
 
     def find(self):
-        self.runner.step(O.Find(self.draw(self.npages, "npages")))
+        n = self.draw(self.npages, "npages")
+        if self.draw(ints(0, 3), "exact") == 0:
+            n = self.exact_fit() or n
+        self.runner.step(O.Find(n))
+
+    def heap_free_runs(self) -> list[tuple[int, int, bool]]:
+        """Returns the heap's free runs as (first page address, npages, touches a chunk end),
+        runs of adjacent grown chunks joined across the chunk boundary."""
+        pa, cp = self.runner.model.pa, self.cp
+        out = []
+        grown = self._grown_chunks()
+        i = 0
+        while i < len(grown):
+            j = i
+            while j + 1 < len(grown) and grown[j + 1] == grown[j] + 1:
+                j += 1
+            v = 0
+            for k, ci in enumerate(grown[i:j + 1]):
+                d = pa.try_chunk_of(ci)
+                v |= (d.v if d is not None else 0) << (k * cp)
+            base = self.chunk_addr(grown[i])
+            for lo, ln in free_runs(v, (j - i + 1) * cp):
+                edge = (lo + ln) % cp == 0 or lo // cp != (lo + ln - 1) // cp
+                out.append((base + lo * PAGE_SIZE, ln, edge))
+            i = j + 1
+        return out
+
+    def exact_fit(self) -> int | None:
+        """Returns a page count equal (or one off) to the length of a free run of the heap, most
+        often one ending at a chunk's end or straddling chunks; None if the heap has no free page.
+
+        An exact fit is where >= becomes > and where a search's last word decides (findLargeN's
+        loop exit, find's straddling runs), and a uniform npages rarely hits one.
+        """
+        runs = self.heap_free_runs()
+        if not runs:
+            return None
+        edge = [r for r in runs if r[2]]
+        pool = edge if edge and self.draw(bools(), "at_edge") else runs
+        _, ln, _ = pool[self.draw(ints(0, len(pool) - 1), "run")]
+        return max(1, ln + self.draw(choice([0, 0, 0, -1, 1]), "delta"))
 
     def free(self):
         if not self.spans:
@@ -603,15 +670,25 @@ class Generator:
         self.runner.step(O.NextGen())
 
     def bits(self):
-        """A bitmap-level function (mpallocbits.go, mgcscavenge.go) on a grown chunk's real bitmaps."""
+        """A bitmap-level function (mpallocbits.go, mgcscavenge.go) on a grown chunk's real
+        bitmaps or on an adversarial bitmap (adversarial_bits)."""
         draw, cp = self.draw, self.cp
-        grown = self._grown_chunks()
-        d = self.runner.model.pa.try_chunk_of(draw(choice(grown), "chunk")) if grown else None
-        alloc = d.v if d is not None else 0
-        scav = d.scavenged.v if d is not None else 0
         which = draw(choice(["find", "find", "summarize", "range64", "scav_candidate", "scav_candidate", "fill"]), "function")
+        grown = self._grown_chunks()
+        if not grown or draw(ints(0, 3), "adversarial") > 0:
+            alloc = self.adversarial_bits()
+            full = (1 << cp) - 1
+            scav = draw(choice([0, ~alloc & full, ~alloc & self.adversarial_bits()]), "scav")
+        else:
+            d = self.runner.model.pa.try_chunk_of(draw(choice(grown), "chunk"))
+            alloc = d.v if d is not None else 0
+            scav = d.scavenged.v if d is not None else 0
         if which == "find":
-            op = O.BitsFind(alloc, draw(self.npages, "npages"), draw(ints(0, cp - 1), "search_idx"))
+            n = draw(self.npages, "npages")
+            runs = free_runs(alloc, cp)
+            if runs and draw(bools(), "exact"):  # an exact fit (or one off) of one of its runs
+                n = max(1, runs[draw(ints(0, len(runs) - 1), "run")][1] + draw(choice([0, 0, -1, 1]), "delta"))
+            op = O.BitsFind(alloc, n, draw(choice([0, 0, draw(ints(0, cp - 1), "search_idx")]), "search_idx"))
         elif which == "summarize":
             op = O.BitsSummarize(alloc)
         elif which == "range64":
@@ -624,6 +701,195 @@ class Generator:
             w = draw(ints(0, cp // 64 - 1), "word")
             op = O.FillAligned((alloc >> (64 * w)) & ((1 << 64) - 1), draw(choice([1, 2, 4, 8, 16, 32, 64]), "m"))
         self.runner.step(op)
+
+
+    # --- adversarial bitmaps and heap shaping ------------------------------------------------
+
+    def adversarial_bits(self) -> int:
+        """Returns a chunk bitmap (1 = allocated) built to sit on the bit searches' edges.
+
+        "runs": allocated but for 1-5 free runs of edge lengths (later runs the first's length
+        or one off) at word-relative offsets 0, 1, 2, 31..33, 62, 63, ending at a word's end,
+        crossing one by a page, or at the chunk's ends. "inner": every word holds an allocated
+        page, one free run of 60-63 pages touches a word boundary and another, one page shorter,
+        equal or one page longer, lies strictly inside a word (summarize's shortcut when most >=
+        62, its inner-run search otherwise). "words": each word drawn from 0, ^0, single pages
+        at either end, 1 0^k 1 patterns and random words.
+        """
+        draw, cp = self.draw, self.cp
+        nw = cp // 64
+        full = (1 << cp) - 1
+        recipe = draw(choice(["runs", "runs", "inner", "inner", "words"]), "recipe")
+        if recipe == "words":
+            v = 0
+            for w in range(nw):
+                k = draw(choice(["zero", "ones", "low", "high", "inner", "inner", "random"]), "word")
+                if k == "ones":
+                    x = (1 << 64) - 1
+                elif k == "low":
+                    x = 1
+                elif k == "high":
+                    x = 1 << 63
+                elif k == "inner":  # 1 0^j 1 at offset o, ones elsewhere
+                    j = draw(choice([1, 2, 31, 32, 60, 61, 62]), "inner_len")
+                    o = draw(ints(0, 62 - j), "inner_at")
+                    x = ((1 << 64) - 1) & ~(((1 << j) - 1) << (o + 1))
+                elif k == "random":
+                    x = draw(ints(0, (1 << 64) - 1), "random_word")
+                else:
+                    x = 0
+                v |= x << (64 * w)
+            return v
+        v = full
+        if recipe == "inner":
+            m = draw(choice([60, 61, 62, 63]), "boundary_run")
+            w = draw(ints(0, nw - 1), "boundary_word")
+            lo = 64 * w + (64 - m if draw(bools(), "at_word_end") else 0)  # touches a word boundary
+            v &= ~(((1 << m) - 1) << lo)
+            j = min(62, max(1, m + draw(choice([-1, 0, 1]), "inner_delta")))
+            w2 = (w + draw(ints(1, nw - 1), "inner_word")) % nw
+            o = draw(choice([1, 62 - j + 1, 1 + (62 - j) // 2]), "inner_at")
+            v &= ~(((1 << j) - 1) << (64 * w2 + o))
+            return v
+        first = None
+        for _ in range(draw(ints(1, 5), "runs")):
+            if first is None:
+                ln = first = draw(one_of(choice(RUN_LENGTHS), ints(1, 3 * 64)), "run_len")
+            else:
+                ln = max(1, draw(one_of(choice([first - 1, first, first + 1]), choice(RUN_LENGTHS)), "run_len"))
+            ln = min(ln, cp)
+            w = draw(ints(0, nw - 1), "run_word")
+            where = draw(choice(["offset", "word_end", "cross_by_one", "chunk_start", "chunk_end"]), "run_where")
+            if where == "offset":
+                lo = 64 * w + draw(choice(WORD_OFFSETS), "run_offset")
+            elif where == "word_end":
+                lo = 64 * (w + 1) - ln
+            elif where == "cross_by_one":
+                lo = 64 * (w + 1) - ln + 1
+            elif where == "chunk_start":
+                lo = 0
+            else:
+                lo = cp - ln
+            lo = min(max(lo, 0), cp - ln)
+            v &= ~(((1 << ln) - 1) << lo)
+        return v
+
+    def _free_pages(self, base: int, npages: int) -> None:
+        """Frees every page of [base, base+npages) that a tracked span holds, span by span."""
+        lim = base + npages * PAGE_SIZE
+        i = 0
+        while i < len(self.spans) and not self.runner.ended:
+            b, n = self.spans[i]
+            e = b + n * PAGE_SIZE
+            lo, hi = max(b, base), min(e, lim)
+            if lo >= hi:
+                i += 1
+                continue
+            if self.runner.step(O.Free(lo, (hi - lo) // PAGE_SIZE)) is None and self.runner.ended:
+                return
+            del self.spans[i]
+            if b < lo:
+                self.spans.append((b, (lo - b) // PAGE_SIZE))
+            if hi < e:
+                self.spans.append((hi, (e - hi) // PAGE_SIZE))
+
+    def carve(self):
+        """Shapes a grown chunk toward an adversarial bitmap with allocRange and free: allocates
+        its free pages the target has allocated, then frees the target's free runs (only pages
+        an earlier operation handed out; page caches keep theirs). At most 8 allocRanges."""
+        grown = self._grown_chunks()
+        if not grown:
+            return
+        cp = self.cp
+        ci = self.draw(choice(grown), "chunk")
+        d = self.runner.model.pa.try_chunk_of(ci)
+        if d is None:
+            return
+        target = self.adversarial_bits()
+        base = self.chunk_addr(ci)
+        for lo, ln in free_runs(~(~d.v & target) & ((1 << cp) - 1), cp)[:8]:
+            a = base + lo * PAGE_SIZE
+            if self.runner.step(O.AllocRange(a, ln)) is not None:
+                self.spans.append((a, ln))
+            if self.runner.ended:
+                return
+        for lo, ln in free_runs(target, cp):
+            self._free_pages(base + lo * PAGE_SIZE, ln)
+
+    # --- addrRanges ------------------------------------------------------------------------------
+
+    def addr_ranges(self):
+        """An addrRanges verb on the heap's set of ranges (the first call makes the set and adds
+        1-12 ranges; later calls run 1-4 verbs): adds beside, between and away from existing ranges, and queries at their
+        edges (base, limit, base-1, limit-1), so findSucc's binary search (more than 8 ranges)
+        and its linear scan both meet every boundary."""
+        m, draw = self.runner.model, self.draw
+        a = getattr(m, "addr_ranges", None)
+        if a is None:
+            if self.runner.step(O.AddrRangesNew()) is None and getattr(m, "addr_ranges", None) is None:
+                return
+            for _ in range(draw(ints(1, 12), "initial_ranges")):
+                self._ranges_add()
+            return
+        for _ in range(draw(ints(1, 4), "ranges_ops")):
+            self._ranges_verb(m.addr_ranges)
+
+    def _ranges_verb(self, a):
+        draw = self.draw
+        n = len(a.ranges)
+        which = draw(choice(["add", "add", "add" if n < 20 else "contains", "contains", "contains", "find_succ",
+                             "find_succ", "find_addr_greater_equal", "remove_last", "remove_greater_equal", "clone"]), "ranges_verb")
+        if which == "add":
+            self._ranges_add()
+        elif which == "remove_last":
+            last = a.ranges[-1].size() if n else PAGE_SIZE
+            nb = draw(choice([0, 1, PAGE_SIZE, last - 1, last, last + 1, self.p.uintptr_mask]), "nbytes")
+            self.runner.step(O.AddrRangesRemoveLast(max(0, nb)))
+        elif which == "clone":
+            self.runner.step(O.AddrRangesClone())
+        else:
+            addr = self._ranges_query(a)
+            op = {"contains": O.AddrRangesContains, "find_succ": O.AddrRangesFindSucc,
+                  "find_addr_greater_equal": O.AddrRangesFindAddrGreaterEqual,
+                  "remove_greater_equal": O.AddrRangesRemoveGreaterEqual}[which](addr)
+            self.runner.step(op)
+
+    def _ranges_origin(self) -> int:
+        return self.chunk_addr(self.base_ci)
+
+    def _ranges_query(self, a) -> int:
+        """Returns an address at an edge of a range of the set (or near the set's ends)."""
+        draw = self.draw
+        if not a.ranges:
+            return self._ranges_origin() + draw(ints(0, 64), "page") * PAGE_SIZE
+        r = a.ranges[draw(ints(0, len(a.ranges) - 1), "range")]
+        b, l = r.base.addr(), r.limit.addr()
+        return draw(choice([b, b, l, l - 1, b - 1, l + 1, b + (l - b) // 2]), "edge")
+
+    def _ranges_add(self) -> None:
+        """Adds a range of 1-8 pages: just below or above a range, filling a gap exactly, or
+        in a free gap (the generator never adds an overlapping range: add leaves that undefined)."""
+        m, draw = self.runner.model, self.draw
+        a = m.addr_ranges
+        org = self._ranges_origin()
+        size = draw(ints(1, 8), "range_pages") * PAGE_SIZE
+        rs = [(r.base.addr(), r.limit.addr()) for r in a.ranges]
+        where = draw(choice(["anywhere", "above", "below", "gap"]), "range_where") if rs else "anywhere"
+        if where == "anywhere":
+            base = org + draw(ints(0, 4096), "range_page") * PAGE_SIZE
+            limit = base + size
+        else:
+            k = draw(ints(0, len(rs) - 1), "range")
+            if where == "above":
+                base, limit = rs[k][1], rs[k][1] + size
+            elif where == "below":
+                base, limit = rs[k][0] - size, rs[k][0]
+            else:  # the whole gap above range k, coalescing both neighbours
+                base = rs[k][1]
+                limit = rs[k + 1][0] if k + 1 < len(rs) else base + size
+        if base < org or any(b < limit and base < l for b, l in rs):
+            return
+        self.runner.step(O.AddrRangesAdd(base, limit))
 
 
 VERBS = choice(VERB_WEIGHTS)

@@ -1,4 +1,4 @@
-"""`palloc goref`: the Go helper built from a real toolchain's runtime: find, build, inspect."""
+"""`palloc goref`: the Go helper built from a real toolchain's runtime: find, build, inspect, and its cache."""
 
 from __future__ import annotations
 
@@ -44,6 +44,17 @@ def register(sub) -> None:
     )
     common(q)
     q.set_defaults(run=run_constants)
+    q = vs.add_parser(
+        "cache",
+        help="list the cached helpers (most recently used first); --prune evicts down to the size budget",
+        description="Helpers are cached per toolchain, GOARCH and patch, least recently used first out "
+        "once the cache exceeds its budget ($PALLOC_HELPER_CACHE_MB, default 1024 MB; checked after "
+        "every build). Helpers used in the last 10 minutes or being built are never deleted.",
+    )
+    q.add_argument("--prune", action="store_true", help="delete least recently used helpers until the cache fits the budget")
+    q.add_argument("--max-mb", type=float, help="the budget for --prune in MB (default: $PALLOC_HELPER_CACHE_MB or 1024)")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(run=run_cache)
     p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
 
 
@@ -93,6 +104,38 @@ def run_build(args) -> int:
     else:
         print(f"{'cached' if was else 'built'} {path} ({out['seconds']}s)")
     return 0
+
+
+def run_cache(args) -> int:
+    from palloc.goref import build
+
+    if args.max_mb is not None and args.max_mb < 0:
+        raise PallocError("--max-mb must be 0 or more")
+    budget = build.cache_budget_bytes() if args.max_mb is None else int(args.max_mb * (1 << 20))
+    removed = build.prune_cache(budget) if args.prune else []
+    helpers = build.cached_helpers()
+    total = sum(h.nbytes for h in helpers)
+    if args.json:
+        print(json.dumps({"cache_dir": str(build.cache_dir() / "helpers"), "budget_bytes": budget, "total_bytes": total,
+                          "helpers": [h.to_json() for h in helpers], "removed": [str(p) for p in removed]}, indent=1))
+        return 0
+    now = time.time()
+    print(f"{build.cache_dir() / 'helpers'}: {len(helpers)} helper(s), {total / 2**20:.0f} MB (budget {budget / 2**20:.0f} MB)")
+    for h in helpers:
+        patched = " patched" if h.meta.get("extra_overlay") else ""
+        age = _age(now - h.last_used)
+        print(f"  {h.nbytes / 2**20:6.1f} MB  used {age:>9} ago  {h.meta.get('version', '?')} {h.meta.get('goarch', '?')}{patched}  {h.path.name}")
+    for p in removed:
+        print(f"removed {p.name}")
+    return 0
+
+
+def _age(s: float) -> str:
+    s = max(0.0, s)
+    for unit, n in (("d", 86400), ("h", 3600), ("min", 60)):
+        if s >= n:
+            return f"{s / n:.1f} {unit}"
+    return f"{s:.0f} s"
 
 
 def compare_constants(helper: dict, platform) -> tuple[list[dict], list[dict]]:

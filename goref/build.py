@@ -10,6 +10,11 @@ directory, then os.replace), so nobody ever runs a half-written helper.
 
 The user's GOROOT is never written to. The user's GOCACHE is used (rebuilds are then fast) unless it is
 unwritable, in which case a GOCACHE inside palloc's cache directory is used.
+
+The helper cache is kept under a size budget (`$PALLOC_HELPER_CACHE_MB`, default 1024 MB), least
+recently used first: a helper's mtime is its last use (set when build_helper hands it out), and
+after every build the oldest helpers beyond the budget are deleted (`prune_cache`), never one used
+in the last ten minutes, never the one just built, and never one whose build lock is held.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import re
 import subprocess
 import tempfile
+import dataclasses
 import time
 from pathlib import Path
 
@@ -36,6 +42,11 @@ OVERLAY_FILES = ("export_palloc_test.go", "palloc_server_test.go")
 BUILD_SCHEME = 1
 # cgo off: the helper needs no C toolchain, and a GOARCH=386 build needs no 32-bit libc.
 BUILD_ENV = {"CGO_ENABLED": "0", "GOWORK": "off"}
+
+# The helper cache's size budget (bytes) unless $PALLOC_HELPER_CACHE_MB says otherwise, and how
+# long after its last use a helper is safe from eviction (a process may be about to exec it).
+CACHE_BUDGET_BYTES = 1024 << 20
+EVICTION_GRACE_SECONDS = 600.0
 
 _COMPILER_ERROR = re.compile(r"^(?P<file>[^\s:][^:]*\.(?:go|s)):(?P<line>\d+)(?::\d+)?: (?P<msg>.*)$")
 
@@ -166,10 +177,10 @@ def build_helper(
     goarch = goarch or tc.goarch
     out = helper_path(tc, goarch, extra_overlay)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists() and not force:
+    if out.exists() and not force and _use_cached(out):
         return out
     with filelock.FileLock(str(out) + ".lock"):
-        if out.exists() and not force:
+        if out.exists() and not force and _touch(out):
             return out  # another process built it while we waited
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=".build-") as work:
             ov = Path(work) / "overlay.json"
@@ -202,4 +213,127 @@ def build_helper(
             (Path(work) / "meta.json").write_text(json.dumps(meta, indent=1))
             os.replace(Path(work) / "meta.json", str(out) + ".json")
             os.replace(tmp, out)
+            _touch(out)
+    try:
+        prune_cache(keep=[out])
+    except (OSError, filelock.Timeout):  # eviction is housekeeping: never fail a build over it
+        pass
     return out
+
+
+# --- the cache's size budget ------------------------------------------------------------------
+
+
+def _touch(path: Path) -> bool:
+    """Marks a cached helper as used now (its mtime); returns False if it has just been evicted."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _use_cached(out: Path) -> bool:
+    """Marks a cached helper as used now, under its lock so that prune_cache (which deletes
+    under the same lock) either sees the new mtime or has already deleted it; returns False in
+    the second case (it must be built again)."""
+    try:
+        with filelock.FileLock(str(out) + ".lock", timeout=5):
+            return _touch(out)
+    except filelock.Timeout:  # a build of this key holds the lock: prune_cache cannot take it either
+        return _touch(out)
+
+
+def cache_budget_bytes() -> int:
+    """Returns the helper cache's size budget: $PALLOC_HELPER_CACHE_MB megabytes, or 1024 MB."""
+    v = os.environ.get("PALLOC_HELPER_CACHE_MB")
+    if not v:
+        return CACHE_BUDGET_BYTES
+    try:
+        mb = float(v)
+    except ValueError:
+        raise PallocError(f"PALLOC_HELPER_CACHE_MB={v!r} is not a number of megabytes") from None
+    return max(0, int(mb * (1 << 20)))
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedHelper:
+    """One helper binary in the cache: its path, size (with its .json) and last use (mtime)."""
+
+    path: Path
+    nbytes: int
+    last_used: float
+    meta: dict
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "bytes": self.nbytes, "last_used": self.last_used,
+                "version": self.meta.get("version"), "goarch": self.meta.get("goarch"),
+                "extra_overlay": self.meta.get("extra_overlay") or {}}
+
+
+def cached_helpers() -> list[CachedHelper]:
+    """Returns the helpers in the cache, most recently used first (half-built ones, which live
+    in .build-* directories until complete, are not listed)."""
+    d = cache_dir() / "helpers"
+    out = []
+    for p in d.glob("*.test") if d.is_dir() else ():
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            continue  # evicted meanwhile
+        meta_path = Path(str(p) + ".json")
+        try:
+            meta_text = meta_path.read_text()
+            meta = json.loads(meta_text)
+            extra = len(meta_text.encode())
+        except (OSError, ValueError):
+            meta, extra = {}, 0
+        out.append(CachedHelper(p, st.st_size + extra, st.st_mtime, meta))
+    out.sort(key=lambda h: (-h.last_used, h.path.name))
+    return out
+
+
+def prune_cache(budget_bytes: int | None = None, keep=(), grace_seconds: float = EVICTION_GRACE_SECONDS,
+                now: float | None = None) -> list[Path]:
+    """Deletes least recently used helpers until the cache fits budget_bytes; returns their paths.
+
+    Never deleted: a helper in keep, one used less than grace_seconds ago (another process may be
+    about to exec it; one already running keeps its file open, which Linux allows deleting), and
+    one whose build lock another process holds. So the cache may stay above the budget. The
+    0-byte lock files stay (deleting a lock file someone may be opening breaks its exclusion).
+    """
+    budget = cache_budget_bytes() if budget_bytes is None else budget_bytes
+    now = time.time() if now is None else now
+    keep = {Path(k).resolve() for k in keep}
+    d = cache_dir() / "helpers"
+    d.mkdir(parents=True, exist_ok=True)
+    removed: list[Path] = []
+    with filelock.FileLock(str(d / ".prune.lock"), timeout=60):
+        helpers = cached_helpers()
+        total = sum(h.nbytes for h in helpers)
+        for h in reversed(helpers):  # least recently used first
+            if total <= budget:
+                break
+            if h.path.resolve() in keep or now - h.last_used < grace_seconds:
+                continue
+            lock = filelock.FileLock(str(h.path) + ".lock", timeout=0)
+            try:
+                lock.acquire()
+            except filelock.Timeout:
+                continue  # a build of this key is running: leave it alone
+            try:
+                try:  # used since the listing (build_helper touches before returning)?
+                    if now - h.path.stat().st_mtime < grace_seconds:
+                        continue
+                except FileNotFoundError:
+                    pass
+                for p in (h.path, Path(str(h.path) + ".json")):
+                    try:
+                        p.unlink()
+                    except FileNotFoundError:
+                        pass
+            finally:
+                lock.release()
+            removed.append(h.path)
+            total -= h.nbytes
+    return removed

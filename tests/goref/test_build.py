@@ -122,6 +122,26 @@ def test_build_passes_goarch(fake):
     assert (fake.goroot / "builds.log").read_text().split() == ["build", "GOARCH=386"]
 
 
+def test_using_a_cached_helper_marks_it_recently_used(fake):
+    tc = fake
+    p = build.build_helper(tc)
+    os.utime(p, (time.time() - 36000, time.time() - 36000))
+    assert build.build_helper(tc) == p
+    assert time.time() - p.stat().st_mtime < 3600
+
+
+def test_a_build_evicts_old_helpers_but_not_itself(fake, monkeypatch):
+    tc = fake
+    d = build.cache_dir() / "helpers"
+    monkeypatch.setenv("PALLOC_HELPER_CACHE_MB", "0")
+    d.mkdir(parents=True, exist_ok=True)
+    old = d / "runtime-go1.27.3-linux-amd64-old.test"
+    old.write_bytes(b"\0" * 1000)
+    os.utime(old, (time.time() - 86400,) * 2)
+    p = build.build_helper(tc)
+    assert p.exists() and not old.exists()
+
+
 def test_concurrent_builds_produce_one_complete_binary(fake, tmp_path):
     code = (
         "import sys; from palloc.goref import build, toolchain;"

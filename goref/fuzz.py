@@ -796,7 +796,7 @@ class Generator:
     def carve(self):
         """Shapes a grown chunk toward an adversarial bitmap with allocRange and free: allocates
         its free pages the target has allocated, then frees the target's free runs (only pages
-        an earlier operation handed out; page caches keep theirs). At most 8 allocRanges."""
+        an earlier operation handed out; page caches keep theirs). At most 16 allocRanges."""
         grown = self._grown_chunks()
         if not grown:
             return
@@ -807,7 +807,7 @@ class Generator:
             return
         target = self.adversarial_bits()
         base = self.chunk_addr(ci)
-        for lo, ln in free_runs(~(~d.v & target) & ((1 << cp) - 1), cp)[:8]:
+        for lo, ln in free_runs(~(~d.v & target) & ((1 << cp) - 1), cp)[:16]:
             a = base + lo * PAGE_SIZE
             if self.runner.step(O.AllocRange(a, ln)) is not None:
                 self.spans.append((a, ln))
@@ -820,7 +820,7 @@ class Generator:
 
     def addr_ranges(self):
         """An addrRanges verb on the heap's set of ranges (the first call makes the set and adds
-        1-12 ranges; later calls run 1-4 verbs): adds beside, between and away from existing ranges, and queries at their
+        1-16 ranges; later calls run 1-4 verbs): adds beside, between and away from existing ranges, and queries at their
         edges (base, limit, base-1, limit-1), so findSucc's binary search (more than 8 ranges)
         and its linear scan both meet every boundary."""
         m, draw = self.runner.model, self.draw
@@ -828,7 +828,7 @@ class Generator:
         if a is None:
             if self.runner.step(O.AddrRangesNew()) is None and getattr(m, "addr_ranges", None) is None:
                 return
-            for _ in range(draw(ints(1, 12), "initial_ranges")):
+            for _ in range(draw(ints(1, 16), "initial_ranges")):
                 self._ranges_add()
             return
         for _ in range(draw(ints(1, 4), "ranges_ops")):
@@ -837,8 +837,9 @@ class Generator:
     def _ranges_verb(self, a):
         draw = self.draw
         n = len(a.ranges)
-        which = draw(choice(["add", "add", "add" if n < 20 else "contains", "contains", "contains", "find_succ",
-                             "find_succ", "find_addr_greater_equal", "remove_last", "remove_greater_equal", "clone"]), "ranges_verb")
+        add = "add" if n < 24 else "contains"
+        which = draw(choice([add, add, add, add, "contains", "contains", "contains", "find_succ", "find_succ",
+                             "find_addr_greater_equal", "remove_last", "remove_greater_equal", "clone"]), "ranges_verb")
         if which == "add":
             self._ranges_add()
         elif which == "remove_last":
@@ -867,20 +868,23 @@ class Generator:
         return draw(choice([b, b, l, l - 1, b - 1, l + 1, b + (l - b) // 2]), "edge")
 
     def _ranges_add(self) -> None:
-        """Adds a range of 1-8 pages: just below or above a range, filling a gap exactly, or
-        in a free gap (the generator never adds an overlapping range: add leaves that undefined)."""
+        """Adds a range of 1-8 pages: just below or above a range, filling a gap exactly, 1-3
+        pages above a range, or anywhere free (the generator never adds an overlapping range: add leaves that undefined)."""
         m, draw = self.runner.model, self.draw
         a = m.addr_ranges
         org = self._ranges_origin()
         size = draw(ints(1, 8), "range_pages") * PAGE_SIZE
         rs = [(r.base.addr(), r.limit.addr()) for r in a.ranges]
-        where = draw(choice(["anywhere", "above", "below", "gap"]), "range_where") if rs else "anywhere"
+        where = draw(choice(["anywhere", "anywhere", "near", "near", "above", "below", "gap"]), "range_where") if rs else "anywhere"
         if where == "anywhere":
             base = org + draw(ints(0, 4096), "range_page") * PAGE_SIZE
             limit = base + size
         else:
             k = draw(ints(0, len(rs) - 1), "range")
-            if where == "above":
+            if where == "near":  # a page or a few above range k: a new range, not a coalesced one
+                base = rs[k][1] + draw(ints(1, 3), "range_gap") * PAGE_SIZE
+                limit = base + size
+            elif where == "above":
                 base, limit = rs[k][1], rs[k][1] + size
             elif where == "below":
                 base, limit = rs[k][0] - size, rs[k][0]

@@ -34,7 +34,7 @@ from palloc.model.gomath import align_down, align_up
 from palloc.model.mpagecache import PageAllocCache
 from palloc.model.mgcscavenge import PageAllocScavenge, ScavengeIndex
 from palloc.model.mpallocbits import PallocData
-from palloc.model.mranges import AddrRanges, OffAddr, make_addr_range
+from palloc.model.mranges import AddrRanges, OffAddr, make_addr_range, min_off_addr
 from palloc.spec.constants import PAGE_SHIFT, PAGE_SIZE, PALLOC_SUM_BYTES, Platform
 
 PALLOC_SUM_ALL_FREE = 1 << 63  # the packed value meaning start = max = end = maxPackedValue
@@ -837,10 +837,95 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
 
         The model has no mheap_.arenas, so it always consults inUse (the runtime's test path).
         """
+        ranges = self.in_use.ranges
+        if len(ranges) == 1 and ranges[0].base._o <= addr._o < ranges[0].limit._o:
+            return addr  # findAddrGreaterEqual's answer when the one range contains addr
+        return self.find_mapped_addr_slow(addr)
+
+    def find_mapped_addr_slow(self, addr: OffAddr) -> OffAddr:
+        """Returns find_mapped_addr(addr), always by inUse.findAddrGreaterEqual as Go writes it."""
         v_addr, ok = self.in_use.find_addr_greater_equal(addr.addr())
         if ok:
             return _off(self.p, v_addr)
         return max_search_addr(self.p)
+
+    def find_slow(self, npages: int) -> tuple[int, OffAddr]:
+        """Returns what find returns, raising what it raises: Go's find transcribed as written.
+
+        The readable twin of find (which skips zero runs, reads small blocks lazily and keeps
+        offsets instead of offAddrs): every entry from j0 on is read in order with a checked
+        read, and firstFree is a pair of OffAddrs narrowed by foundFree.
+
+        Requires: npages > 0.
+        """
+        if self.guard_undefined:
+            self._require_npages(npages)
+        p = self.p
+        mask, abo = self._mask, self._abo
+        i = 0
+        first_free = [min_off_addr(p), _off(p, p.max_off_addr)]  # base, bound (inclusive)
+
+        def found_free(addr: OffAddr, size: int) -> None:
+            base, bound = first_free
+            if base.less_equal(addr) and addr.add(size - 1).less_equal(bound):
+                first_free[:] = [addr, addr.add(size - 1)]
+            elif not (addr.add(size - 1).less_than(base) or bound.less_than(addr)):
+                raise _partial_overlap(addr._o, size, base._o, bound._o, abo, mask)
+
+        last_sum, last_sum_idx = 0, -1
+        for l in range(len(self.summary)):
+            entries_per_block = 1 << p.level_bits[l]
+            log_max_pages = p.level_log_pages[l]
+            i <<= p.level_bits[l]
+            entries = self.summary[l]
+            entries.check_slice(i, i + entries_per_block)  # entries := p.summary[l][i : i+entriesPerBlock]
+            j0 = 0
+            search_idx = off_addr_to_level_index(p, l, self.search_addr)
+            if search_idx & ~(entries_per_block - 1) == i:
+                j0 = search_idx & (entries_per_block - 1)
+            base = size = 0
+            descend = False
+            for j in range(j0, entries_per_block):
+                s = entries.at(i + j)
+                if s == 0:
+                    size = 0
+                    continue
+                found_free(level_index_to_off_addr(p, l, i + j), (1 << log_max_pages) * PAGE_SIZE)
+                start = palloc_sum_start(p, s)
+                if size + start >= npages:
+                    if size == 0:
+                        base = j << log_max_pages
+                    size += start
+                    break
+                if palloc_sum_max(p, s) >= npages:
+                    i += j
+                    last_sum_idx, last_sum = i, s
+                    descend = True
+                    break
+                if size == 0 or start < 1 << log_max_pages:
+                    size = palloc_sum_end(p, s)
+                    base = ((j + 1) << log_max_pages) - size
+                    continue
+                size += 1 << log_max_pages
+            if descend:
+                continue
+            if size >= npages:
+                addr = level_index_to_off_addr(p, l, i).add(base * PAGE_SIZE).addr()
+                return addr, self.find_mapped_addr(first_free[0])
+            if l == 0:
+                return 0, max_search_addr(p)
+            raise GoThrow(
+                "bad summary data"
+                f" (summary[{l - 1}][{last_sum_idx:#x}] = {palloc_sum_unpack(p, last_sum)}, level {l}, npages {npages})"
+            )
+        ci = i
+        j, search_idx = self.chunk_of(ci).find(npages, 0)
+        if j == mask:
+            raise GoThrow(f"bad summary data (summary[leaf][{i:#x}] = {palloc_sum_unpack(p, self.summary[-1][i])})")
+        addr = chunk_base(p, ci) + j * PAGE_SIZE
+        search_addr = chunk_base(p, ci) + search_idx * PAGE_SIZE
+        found_free(_off(p, search_addr), (chunk_base(p, ci + 1) - search_addr) & mask)
+        return addr, self.find_mapped_addr(first_free[0])
 
     def find(self, npages: int) -> tuple[int, OffAddr]:
         """Finds the first (address-ordered) run of npages free pages by a radix-tree search.
@@ -855,7 +940,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
 
         Requires: npages > 0.
         """
-        if self.guard_undefined:
+        if npages <= 0 and self.guard_undefined:
             self._require_npages(npages)
         p = self.p
         abo, mask = self._abo, self._mask
@@ -872,28 +957,30 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         for l, (lbits, entries_per_block, log_max_pages, shift, window) in enumerate(self._levels):
             i <<= lbits
             entries = summary[l]
-            entries.check_slice(i, i + entries_per_block)
+            hi = i + entries_per_block
+            if hi > entries.cap:  # i >= 0 always
+                entries.check_slice(i, hi)  # entries := p.summary[l][i : i+entriesPerBlock]
 
             # j0: offAddrToLevelIndex(l, p.searchAddr) if that lies in this block; as lo = i+j0.
-            lo, hi = search_off >> shift, i + entries_per_block
+            lo = search_off >> shift
             if not i <= lo < hi:
                 lo = i
 
             base = size = 0
-            # Go reads entries[j0:] in order; a zero entry only resets size, so visit the
-            # nonzero ones (scan reads, and faults on, the zeros in between). A small block
-            # that lies on one mapped page cannot fault: read it at once (unwritten entries
-            # are None there, and read as zero).
-            seq = None
+            # Go reads entries[j0:] in order, and a zero entry only resets size. A small block
+            # is read entry by entry, lazily (unwritten entries are None: read them checked,
+            # as 0 or a fault); a long one visits the nonzero entries through scan, which
+            # reads, and faults on, the zeros in between.
             if entries_per_block <= 64:
-                got = list(map(entries.vals.get, range(lo, hi)))
-                if None not in got or entries.one_mapped_page(lo, hi):
-                    seq = zip(range(lo, hi), got)
-            if seq is None:
+                r = range(lo, hi)
+                seq = zip(r, map(entries.vals.get, r))
+            else:
                 seq = entries.scan(lo, hi)
             nxt = lo
             for k, s in seq:
                 if not s:
+                    if s is None:
+                        entries.at(k)  # reads 0, or faults on an unmapped page
                     continue
                 if k > nxt:
                     size = 0
@@ -941,12 +1028,16 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 )
 
         ci = i
-        j, search_idx = self.chunk_of(ci).find(npages, 0)
+        blk = self.chunks.get(ci >> self._l1_shift)  # chunkOf(ci), inlined
+        chunk = blk[ci & self._l2_mask] if blk is not None else self.chunk_of(ci)
+        j, search_idx = chunk.find(npages, 0)
         if j == mask:
             raise GoThrow(f"bad summary data (summary[leaf][{i:#x}] = {palloc_sum_unpack(p, self.summary[-1][i])})")
-        addr = chunk_base(p, ci) + j * PAGE_SIZE
-        search_addr = chunk_base(p, ci) + search_idx * PAGE_SIZE
-        off, size = (search_addr - abo) & mask, (chunk_base(p, ci + 1) - search_addr) & mask
+        lcb = self._log_chunk_bytes
+        cb = ((ci << lcb) + abo) & mask  # chunkBase(ci)
+        addr = cb + j * PAGE_SIZE
+        search_addr = cb + search_idx * PAGE_SIZE
+        off, size = (search_addr - abo) & mask, ((((ci + 1) << lcb) + abo) - search_addr) & mask
         last = (off + size - 1) & mask
         if ff_base <= off and last <= ff_bound:  # foundFree(offAddr{searchAddr}, ...)
             ff_base, ff_bound = off, last

@@ -117,6 +117,12 @@ class SlowPageAlloc(PageAlloc):
     def update(self, base, npages, contig, alloc):
         return self.update_slow(base, npages, contig, alloc)
 
+    def find(self, npages):
+        return self.find_slow(npages)
+
+    def find_mapped_addr(self, addr):
+        return self.find_mapped_addr_slow(addr)
+
 
 def _snapshot(pa):
     p = pa.p
@@ -170,6 +176,34 @@ def _step(pa, op, live):
                 return pa.alloc_range(chunk_base(p, p.base_chunk_idx) + a * 8192, b)
             finally:
                 pa.guard_undefined = True
+        if kind == "find":
+            addr, cand = pa.find(a)
+            return addr, cand.a
+        if kind == "corrupt_summary":  # an entry near the heap's at any level: bad data, faults
+            from palloc.model.mpagealloc import pack_palloc_sum
+
+            l = a % len(pa.summary)
+            lv = pa.summary[l]
+            # The heap's entry at level l, or one of its neighbours (maybe past len, on a mapped page).
+            i = (p.base_chunk_idx >> (p.level_shift[l] - p.level_shift[-1])) + (b >> 3) % 12 - 2
+            if 0 <= i < lv.cap and lv.is_mapped(i):
+                full = 1 << p.level_log_pages[l]
+                lv.put(i, [0, pack_palloc_sum(p, full, full, full), 1 << 63, pack_palloc_sum(p, 0, 1, 0),
+                           pack_palloc_sum(p, 0, full - 1, 0), (b * 0x9E3779B97F4A7C15) & (2**64 - 1),
+                           pack_palloc_sum(p, 1, 1, 1), pack_palloc_sum(p, 0, 0, full // 2)][b % 8])
+            return None
+        if kind == "corrupt_path":  # summaries down to chunk n claim a free page: find goes there
+            from palloc.model.mpagealloc import pack_palloc_sum
+
+            leaf_shift = p.level_shift[-1]
+            l = 1 + a % (len(pa.summary) - 1)  # n is the first chunk of the next level-l entry
+            s_l = p.level_shift[l] - leaf_shift
+            n = ((p.base_chunk_idx >> s_l) + 1 + b % 2) << s_l
+            for l in range(len(pa.summary) - 1):
+                lv, i = pa.summary[l], n >> (p.level_shift[l] - leaf_shift)
+                if i < lv.cap and lv.is_mapped(i):
+                    lv.put(i, pack_palloc_sum(p, 0, 1 << (p.level_log_pages[l] - 1), 0))  # may be past len
+            return None
         if kind == "free_range":  # arbitrary frees with the guards off: free pages, index underflow
             pa.guard_undefined = False
             try:
@@ -183,7 +217,8 @@ def _step(pa, op, live):
 
 _OPS = st.lists(
     st.tuples(
-        st.sampled_from(["alloc"] * 6 + ["free"] * 5 + ["corrupt", "scavenge", "next_gen", "alloc_range", "free_range"]),
+        st.sampled_from(["alloc"] * 6 + ["free"] * 5 + ["corrupt", "scavenge", "next_gen", "alloc_range", "free_range",
+                                                        "find", "corrupt_summary", "corrupt_path"]),
         st.one_of(st.integers(1, 20), st.integers(1, 1200)),
         st.integers(0, 1 << 12),
     ),
@@ -198,15 +233,19 @@ def test_fast_page_alloc_matches_readable_twin_step_by_step(pv):
 
     p = platform(*pv)
 
+    # A second growth past a gap: near (same summary pages), or far (64-bit: unmapped summary
+    # pages in between, which a corrupted summary can lead find into).
+    far = 0x100000 if p.is_64bit_page_alloc and p.heap_addr_bits > 40 else 64
+
     @settings(max_examples=60, deadline=None)
-    @given(st.integers(1, 3), st.booleans(), _OPS)
+    @given(st.integers(1, 3), st.sampled_from([0, 2, far]), _OPS)
     def check(nchunks, gap, ops):
         pas = []
         for cls in (PageAlloc, SlowPageAlloc):
             pa = cls.make(p)
             pa.grow(chunk_base(p, p.base_chunk_idx), nchunks * p.palloc_chunk_bytes)
             if gap:
-                pa.grow(chunk_base(p, p.base_chunk_idx + nchunks + 2), p.palloc_chunk_bytes)
+                pa.grow(chunk_base(p, p.base_chunk_idx + nchunks + gap), p.palloc_chunk_bytes)
             pas.append(pa)
         lives = ([], [])
         for op in ops:
@@ -529,3 +568,35 @@ def test_scavenge_index_free_that_forgets_has_free_is_caught():
     ci = p.base_chunk_idx
     fast.alloc(ci, p.palloc_chunk_pages), slow.alloc_slow(ci, p.palloc_chunk_pages)
     assert _index_outcome(fast, lambda: fast.free(ci, 0, 1)) != _index_outcome(slow, lambda: slow.free_slow(ci, 0, 1))
+
+
+def _find_into_unmapped_leaves(cls, p):
+    """Returns a one-chunk heap, full, whose summaries above the next level-1 entry's first chunk
+    claim a free page: find descends there and reads a leaf on a never-mapped page."""
+    pa = cls.make(p)
+    pa.grow(chunk_base(p, p.base_chunk_idx), p.palloc_chunk_bytes)
+    _step(pa, ("alloc", p.palloc_chunk_pages, 0), [])
+    _step(pa, ("corrupt_path", 0, 0), [])
+    return pa
+
+
+def test_lockstep_comparison_catches_a_find_that_skips_unmapped_summary_reads():
+    """A seeded broken twin: a find that reads unwritten leaf entries as 0 without the mapping
+    check throws "bad summary data" where Go faults; the comparison with find_slow sees it."""
+    from palloc.model.mpagealloc import SummaryLevel
+    from palloc.spec import platform
+
+    p = platform("linux/amd64")
+
+    class Unchecked(SummaryLevel):
+        __slots__ = ()
+
+        def at(self, i):
+            return self.vals.get(i, 0)
+
+    fast, slow = _find_into_unmapped_leaves(PageAlloc, p), _find_into_unmapped_leaves(SlowPageAlloc, p)
+    want = _step(slow, ("find", 1, 0), [])
+    assert want[0] == "GoFault"
+    assert _step(fast, ("find", 1, 0), []) == want
+    fast.summary[-1].__class__ = Unchecked
+    assert _step(fast, ("find", 1, 0), []) != want

@@ -18,15 +18,18 @@ What is compared:
   divergence for long.
 
 The model's named invariants (model/invariants.py) run after every mutating step on the touched
-chunks, except three whose cost is well above a model operation's: `summaries_consistent` (its
-slow summarize twin, about 0.2-0.3 ms a chunk), `summary_reads_mapped` and `page_cache_disjoint`;
-and two that read only inUse and start/end (`in_use_sorted_coalesced`, `bounds_cover_in_use`) run
-after every grow (the only operation that changes them) instead. The five run every `summaries_every` (128) mutating steps and at the end of every heap, on the union
-of the chunks touched since their last run (a scavenge is left out of the union: it changes only
-scavenged bits, which no summary reads). A violation found late loses nothing: the heap is re-run
-on the classic lockstep, which checks every invariant after every step and names the first step
-that breaks one. The summaries themselves are compared with the runtime's at every step (by
-digest) regardless.
+chunks (check_all works out which of them are grown once, for every predicate), except three
+whose cost is several model operations': `summaries_consistent` (the leaf summaries from free
+runs and every interior entry above from its 8 children), `summary_reads_mapped` (which walks
+every stored interior entry) and `page_cache_disjoint`; and two that read only inUse and
+start/end (`in_use_sorted_coalesced`, `bounds_cover_in_use`) run after every grow (the only
+operation that changes them) instead. The five run every `summaries_every` (128) mutating steps
+and at the end of every heap, on the union of the chunks touched since their last run (a
+scavenge is left out of the union: it changes only scavenged bits, which no summary reads). A
+violation found late loses nothing: the heap is re-run on the classic lockstep, which checks
+every invariant after every step, and the report names the first step that breaks one (not the
+step of the periodic check). The summaries themselves are compared with the runtime's at every
+step (by digest) regardless.
 
 The helper runs batch k while the model generates batch k+1 (two cores).
 
@@ -44,7 +47,7 @@ import time
 from typing import Any
 
 from palloc.goref import ops as O
-from palloc.goref.compare import Divergence, HarnessFault, Outcome
+from palloc.goref.compare import Divergence, HarnessFault, Outcome, check_invariants
 from palloc.goref.go_side import init_request, op_request, state_from_dump
 from palloc.goref.model_side import ModelSide, chunks_of, new_page_alloc, scav_chunk_word
 from palloc.model.errors import ModelError
@@ -99,13 +102,92 @@ def touched_chunks(p, op: O.Op, result, cache_base: int, grown: list[int]) -> li
 def step_words(p, model: ModelSide | None, op_kind: str, on_page_alloc: bool, result, touched: list[int]) -> bytes:
     """Returns the canonical little-endian 64-bit words of one step (goref/README.md, "Digests").
 
-    model is None for a pure bitmap function (only its result is covered).
+    model is None for a pure bitmap function (only its result is covered). step_words_slow is
+    its twin, written as the canonical form reads.
     """
+    w = [len(result), *[x & _M64 for x in result]] if result else [0]
+    if not on_page_alloc or model is None:
+        return _pack(w)
+    nbytes, shifts = _layout(p)
+    pa = model.pa
+    in_use = pa.in_use
+    w += (pa.search_addr.addr(), pa.start, pa.end, in_use.total_bytes, len(in_use.ranges), len(touched))
+    idx = pa.scav.index
+    lo, hi, words = idx.min, idx.max, idx.chunks
+    try_chunk_of = pa.try_chunk_of
+    out = bytearray()
+    for ci in touched:
+        d = try_chunk_of(ci)
+        if d is None:
+            w += (ci, 0)
+        else:
+            w += (ci, 1)
+            out += _pack(w)
+            out += d.v.to_bytes(nbytes, "little")
+            out += d.scavenged.v.to_bytes(nbytes, "little")
+            w = []
+        if lo <= ci < hi:  # model_side.scav_chunk_word, inlined
+            sc = words.get(ci)
+            w += (1, 0 if sc is None else sc.pack(p))
+        else:
+            w.append(0)
+    if len(touched) == 1:
+        t = touched[0]
+        for sh, lv in zip(shifts, pa.summary):
+            i = t >> sh
+            w += (i, lv.vals.get(i, 0))
+    else:
+        for sh, lv in zip(shifts, pa.summary):
+            get = lv.vals.get
+            last = -1
+            for ci in touched:
+                i = ci >> sh
+                if i != last:
+                    last = i
+                    w += (i, get(i, 0))
+    bg, bgm = idx.search_addr_bg.load()
+    fo, fom = idx.search_addr_force.load()
+    w += (idx.gen, idx.free_hwm.addr(), idx.min_heap_idx, bg, 1 if bgm else 0, fo, 1 if fom else 0)
+    caches = model.caches
+    w.append(len(caches))
+    if caches:
+        for slot in sorted(caches):
+            c = caches[slot]
+            w += (slot, c.base, c.cache, c.scav)
+    out += _pack(w)
+    return bytes(out)
+
+
+_LAYOUTS: dict[int, tuple] = {}
+
+
+def _layout(p) -> tuple[int, tuple[int, ...]]:
+    """Returns (bytes per chunk bitmap, per level the shift from a chunk index to its entry)."""
+    got = _LAYOUTS.get(id(p))
+    if got is None or got[0] is not p:
+        leaf = p.level_shift[-1]
+        got = _LAYOUTS[id(p)] = (p, (p.palloc_chunk_pages // 8, tuple(p.level_shift[l] - leaf for l in range(p.summary_levels))))
+    return got[1]
+
+
+_STRUCTS: dict[int, struct.Struct] = {}
+
+
+def _pack(words: list[int]) -> bytes:
+    s = _STRUCTS.get(len(words))
+    if s is None:
+        s = _STRUCTS[len(words)] = struct.Struct(f"<{len(words)}Q")
+    return s.pack(*words)
+
+
+def step_words_slow(p, model: ModelSide | None, op_kind: str, on_page_alloc: bool, result, touched: list[int]) -> bytes:
+    """Returns step_words' bytes, written as the canonical form reads (goref/README.md,
+    "Digests"): the slow, obviously-correct twin of step_words."""
     res = result or ()
     w = [len(res)]
     w += [x & _M64 for x in res]
     if not on_page_alloc or model is None:
-        return _pack(w)
+        return _pack_slow(w)
     pa = model.pa
     in_use = pa.in_use
     w += (pa.search_addr.addr(), pa.start, pa.end, in_use.total_bytes, len(in_use.ranges), len(touched))
@@ -120,7 +202,7 @@ def step_words(p, model: ModelSide | None, op_kind: str, on_page_alloc: bool, re
             w.append(0)
         else:
             w.append(1)
-            parts.append(_pack(w))
+            parts.append(_pack_slow(w))
             parts.append(d.v.to_bytes(nbytes, "little"))
             parts.append(d.scavenged.v.to_bytes(nbytes, "little"))
             w = []
@@ -145,11 +227,11 @@ def step_words(p, model: ModelSide | None, op_kind: str, on_page_alloc: bool, re
     for slot in sorted(caches):
         c = caches[slot]
         w += (slot, c.base, c.cache, c.scav)
-    parts.append(_pack(w))
+    parts.append(_pack_slow(w))
     return b"".join(parts)
 
 
-def _pack(words: list[int]) -> bytes:
+def _pack_slow(words: list[int]) -> bytes:
     return struct.pack(f"<{len(words)}Q", *words)
 
 
@@ -325,20 +407,19 @@ class DigestLockstep:
             b.digests.append((seq, i, dig))
 
     def _invariants(self, op: O.Op, i: int, touched: list[int]) -> None:
-        from palloc.goref.compare import check_invariants
-
         m = self.model
         names = self.grow_names if op.kind == "grow" else self.fast_names
         vs = self.check_all(m.pa, touched=touched, only=names)  # page_cache_disjoint is periodic
         if op.kind != "scavenge":  # scavenge changes scavenged bits only: no summary moves
             self.unchecked.update(touched)
         self.since_summaries += 1
+        periodic = False
         if not vs and self.since_summaries >= self.summaries_every:
-            vs = self._slow_invariants()
+            vs, periodic = self._slow_invariants(), True
         if vs:
             self.ended = True
             d = check_invariants(lambda *a, **k: vs, m.pa, i, op)
-            self._explain_now(self.seq, i, divergence=d)
+            self._explain_now(self.seq, i, divergence=d, localise=periodic)
 
     def _slow_invariants(self):
         self.since_summaries = 0
@@ -363,10 +444,8 @@ class DigestLockstep:
         if self.check_all is not None and seq.ops:
             vs = self._slow_invariants()
             if vs:
-                from palloc.goref.compare import check_invariants
-
                 d = check_invariants(lambda *a, **k: vs, self.model.pa, len(seq.ops) - 1, seq.ops[-1])
-                self._explain_now(seq, len(seq.ops) - 1, divergence=d)
+                self._explain_now(seq, len(seq.ops) - 1, divergence=d, localise=True)
                 return
         if self.full_every is not None:
             self._full_dump(seq, len(seq.ops) - 1)
@@ -455,33 +534,39 @@ class DigestLockstep:
             self.helper.call([{"op": "drop_all"}])
 
     def _explain_now(self, seq: _Seq, i: int, crash: bool = False, divergence: Divergence | None = None,
-                     started: bool = True) -> None:
+                     started: bool = True, localise: bool = False) -> None:
         """Handles a heap that the model alone ended (a crash or a broken invariant): compares
         everything queued first, then re-runs the heap on the classic lockstep. started: the
-        helper was sent the heap's "new" (so it is dropped)."""
+        helper was sent the heap's "new" (so it is dropped). localise: the divergence was found
+        by a periodic check, after the step that caused it (see _explain)."""
         if started:
             self.batch.steps.append('{"op":"drop"}')
             self.batch.where.append((seq, i, "drop"))
         self.seq = None
         self.drain()
-        if not self._explain(seq, i, divergence=divergence, quiet=crash):
+        if not self._explain(seq, i, divergence=divergence, quiet=crash, localise=localise):
             self.stats.ops += 1  # both sides crash alike: the heap ends there, checked
             self.stats.examples += 1
-    def _explain(self, seq: _Seq, i: int, divergence: Divergence | None = None, quiet: bool = False) -> bool:
+    def _explain(self, seq: _Seq, i: int, divergence: Divergence | None = None, quiet: bool = False,
+                 localise: bool = False) -> bool:
         """Re-runs the heap's prefix up to op i on the classic lockstep; records the divergence
-        and raises _Found. Returns False (quiet) when the prefix does not diverge there."""
+        and raises _Found. Returns False (quiet) when the prefix does not diverge there.
+
+        A divergence given is recorded as it is, unless localise: then it was found by a periodic
+        invariant check, possibly many steps after the step that broke the invariant, and the
+        classic lockstep (every invariant after every step) names that step instead."""
         from palloc.goref.fuzz import Case
 
         self._drain_helper()
         full = self.full
         case = Case(full.goarch, full.go_version, seq.init, list(seq.ops[: i + 1]), full.variant, None, full.host or None)
-        d = divergence or full.run_case(case)
+        d = divergence if divergence is not None and not localise else (full.run_case(case) or divergence)
         if d is None:
             if quiet:
                 return False
             raise HarnessFault("runtime", Divergence(max(i, 0), seq.ops[i] if i >= 0 else None, "harness", [
                 "the step digests differ but the full state dumps of both sides agree: a digest defect"]))
-        if d.kind != "invariant":
+        if d.kind != "invariant" or localise:
             case.ops = case.ops[: d.step + 1] if case.ops else case.ops
         case.divergence = d
         full.failures.append(case)

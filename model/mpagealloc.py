@@ -1076,7 +1076,8 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             if max_ >= npages:
                 blk = self.chunks.get(i >> self._l1_shift)  # chunkOf(i), inlined
                 chunk = blk[i & self._l2_mask] if blk is not None else self.chunk_of(i)
-                j, search_idx = chunk.find(npages, cpi)
+                # chunk.find(npages, cpi), its dispatch inlined.
+                j, search_idx = chunk._find_run(npages, cpi) if npages > 1 else chunk.find(1, cpi)
                 if j == mask:
                     raise GoThrow(f"bad summary data (max = {max_}, npages = {npages}, searchIdx = {cpi})")
                 cb = ((i << lcb) + abo) & mask
@@ -1126,14 +1127,9 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         Requires: npages > 0 and every page in the range allocated and inside inUse
         (UndefinedBehaviour otherwise; the runtime may throw "allocated pages below zero?").
         """
-        if self.guard_undefined:
-            self._require_pages(base, npages, allocated=True)
         p = self.p
         abo, mask = self._abo, self._mask
-        if (base - abo) & mask < self.search_addr._o:  # offAddr{base}.lessThan(p.searchAddr)
-            self.search_addr = _off(p, base)
         cp, lcb = self._chunk_pages, self._log_chunk_bytes
-        index = self.scav.index
         limit = (base + npages * PAGE_SIZE - 1) & mask
         bot = (base - abo) & mask
         sc = bot >> lcb
@@ -1142,7 +1138,19 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             # below and update are the readable steps (tests/model/test_fast_paths.py).
             si = (base >> PAGE_SHIFT) & (cp - 1)  # chunkPageIndex(base)
             blk = self.chunks.get(sc >> self._l1_shift)  # chunkOf(sc), inlined
+            if self.guard_undefined:
+                # _require_pages(base, npages, allocated=True) passes at once for an allocated
+                # run inside the one inUse range; otherwise it decides (and words the failure).
+                ranges = self.in_use.ranges
+                if (npages <= 0 or blk is None or base & (PAGE_SIZE - 1) or len(ranges) != 1
+                        or not ranges[0].base._o <= bot
+                        or not bot + ((npages - 1) << PAGE_SHIFT) < ranges[0].limit._o
+                        or ~blk[sc & self._l2_mask].v & (((1 << npages) - 1) << si)):
+                    self._require_pages(base, npages, allocated=True)
+            if bot < self.search_addr._o:  # offAddr{base}.lessThan(p.searchAddr)
+                self.search_addr = _off(p, base)
             chunk = blk[sc & self._l2_mask] if blk is not None else self.chunk_of(sc)
+            index = self.scav.index
             y = chunk.free_summarize(si, npages)
             index.free(sc, si, npages)
             leaf = self.summary[-1]
@@ -1153,6 +1161,11 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 leaf.vals[sc] = y
                 self._update_up(bot)
             return
+        if self.guard_undefined:
+            self._require_pages(base, npages, allocated=True)
+        if bot < self.search_addr._o:  # offAddr{base}.lessThan(p.searchAddr)
+            self.search_addr = _off(p, base)
+        index = self.scav.index
         if npages == 1:
             i = ((base - abo) & mask) >> lcb  # chunkIndex(base)
             pi = (base >> PAGE_SHIFT) & (cp - 1)  # chunkPageIndex(base)

@@ -18,7 +18,8 @@ What is compared:
   divergence for long.
 
 The model's named invariants (model/invariants.py) run after every mutating step on the touched
-chunks (check_all works out which of them are grown once, for every predicate), except three
+chunks (screened in one pass by invariants.holds_per_step, and worded by check_all only when the
+screen fails), except three
 whose cost is several model operations': `summaries_consistent` (the leaf summaries from free
 runs and every interior entry above from its 8 children), `summary_reads_mapped` (which walks
 every stored interior entry) and `page_cache_disjoint`; and two that read only inUse and
@@ -314,6 +315,13 @@ class DigestLockstep:
 
             self.fast_names = frozenset(n for n in INVARIANTS if n not in PERIODIC_INVARIANTS)
             self.grow_names = self.fast_names | {n for n in GROW_INVARIANTS if n in INVARIANTS}
+        # The one-pass screen of the per-step set, when it is exactly that set of check_all's.
+        self.screen = None
+        if self.check_all is not None:
+            from palloc.model import invariants as I
+
+            if self.check_all is I.check_all and self.fast_names == frozenset(I.PER_STEP):
+                self.screen = I.holds_per_step
         self.batch = _Batch()
         self.in_flight: tuple[Any, _Batch] | None = None
         self.model: ModelSide | None = None
@@ -408,8 +416,12 @@ class DigestLockstep:
 
     def _invariants(self, op: O.Op, i: int, touched: list[int]) -> None:
         m = self.model
-        names = self.grow_names if op.kind == "grow" else self.fast_names
-        vs = self.check_all(m.pa, touched=touched, only=names)  # page_cache_disjoint is periodic
+        if op.kind == "grow":
+            vs = self.check_all(m.pa, touched=touched, only=self.grow_names)
+        elif self.screen is not None and self.screen(m.pa, touched):
+            vs = []  # the per-step set holds (the screen's word for it)
+        else:  # page_cache_disjoint is periodic
+            vs = self.check_all(m.pa, touched=touched, only=self.fast_names)
         if op.kind != "scavenge":  # scavenge changes scavenged bits only: no summary moves
             self.unchecked.update(touched)
         self.since_summaries += 1

@@ -33,6 +33,7 @@ __all__ = [
     "below_search_addr_allocated",
     "bounds_cover_in_use",
     "check_all",
+    "holds_per_step",
     "in_use_sorted_coalesced",
     "page_cache_disjoint",
     "scav_index_cursors_in_use",
@@ -649,6 +650,65 @@ INVARIANTS: dict[str, Callable[..., list[Violation]]] = {
         page_cache_disjoint,
     )
 }
+
+
+# The invariants cheap enough to check after every operation on the chunks it touched (the
+# differential fuzzer's digest lockstep runs the others periodically): holds_per_step screens them.
+PER_STEP = ("search_addr_in_use", "below_search_addr_allocated", "scavenged_implies_free",
+            "scav_index_in_use_matches_bitmap", "scav_index_cursors_in_use")
+
+
+def holds_per_step(pa, touched: Iterable[int] | None = None) -> bool:
+    """Reports whether every invariant of PER_STEP holds (on the grown chunks of touched, or on
+    every grown chunk), as check_all(pa, touched=touched, only=PER_STEP) == [] would, in one pass
+    and without wording any violation. False: run check_all to learn which and where.
+
+    The five predicates are its slow twins (tests compare the two on every broken twin and along
+    fuzz campaigns).
+    """
+    p = pa.p
+    in_use = pa.in_use
+    a = pa.search_addr.addr()
+    if a != p.max_off_addr and not in_use.contains(a):  # search_addr_in_use
+        return False
+    idx = pa.scav.index  # scav_index_cursors_in_use
+    lo = p.min_off_addr
+    for cur in (idx.search_addr_bg, idx.search_addr_force):
+        c, marked = cur.load()
+        if (c != lo or marked) and not in_use.contains(c):
+            return False
+    h = idx.free_hwm.addr()
+    if h != lo and not in_use.contains(h):
+        return False
+    if idx.min_heap_idx != pa.start:
+        return False
+    if p.is_64bit_page_alloc and pa.start and not (idx.min <= pa.start and pa.end <= idx.max):
+        return False
+    s = _off(p, a)
+    n = p.palloc_chunk_pages
+    lg = p.log_palloc_chunk_bytes
+    allowed = 0b11 if p.scav_index_has_no_huge_page_flag else 0b01
+    words = idx.chunks
+    try_chunk_of = pa.try_chunk_of
+    for ci in _chunks(pa, touched):
+        d = try_chunk_of(ci)
+        if d is None:
+            continue
+        alloc = d.v
+        if alloc & d.scavenged.v:  # scavenged_implies_free
+            return False
+        cb = ci << lg
+        if cb < s and ~alloc & ((1 << min(n, (s - cb) // PAGE_SIZE)) - 1):  # below_search_addr_allocated
+            return False
+        sc = words.get(ci)  # scav_index_in_use_matches_bitmap
+        if sc is None:
+            if alloc:
+                return False
+            continue
+        flags = _flags(sc)
+        if sc.in_use != alloc.bit_count() or flags & ~allowed or sc.last_in_use > n or (sc.in_use == n and flags & 1):
+            return False
+    return True
 
 
 _SELECTED: dict[frozenset, tuple] = {}

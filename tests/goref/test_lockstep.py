@@ -181,6 +181,31 @@ def test_step_words_agree_with_their_slow_twin_at_every_step_of_a_campaign(plat,
     assert {n for _, n in seen} >= {0, 1} and max(n for _, n in seen) > 1
 
 
+def test_per_step_screen_agrees_with_the_invariants_at_every_step_of_a_campaign(monkeypatch):
+    from palloc.model import invariants as I
+
+    calls = []
+
+    def checked(pa, touched):
+        got = I.holds_per_step(pa, touched)
+        assert got == (I.check_all(pa, touched=touched, only=I.PER_STEP) == [])
+        calls.append(got)
+        return got
+
+    runner = Lockstep(P, None)
+    monkeypatch.setattr(L.DigestLockstep, "__init__", _with_screen(L.DigestLockstep.__init__, checked))
+    res = L.run_lockstep_campaign(runner, seconds=20, seed=13, step_count=60, max_examples=6)
+    assert res.failure is None and len(calls) > 100 and all(calls)
+
+
+def _with_screen(init, screen):
+    def f(self, *a, **k):
+        init(self, *a, **k)
+        assert self.screen is not None  # the lockstep uses the screen by default
+        self.screen = screen
+    return f
+
+
 def _leaf_corrupting_model(at_alloc: int):
     """Returns a factory of a model whose at_alloc-th alloc leaves its chunk's leaf summary with
     start one off (only summaries_consistent, a periodic invariant, sees it)."""

@@ -313,3 +313,32 @@ def test_check_all_reports_what_each_predicate_reports_alone(t):
     for touched in (None, grown[::3], [p.base_chunk_idx]):
         for name, f in INVARIANTS.items():
             assert check_all(pa, caches=caches, touched=touched, only=[name]) == f(pa, caches=caches, touched=touched)
+
+
+def _agree_per_step(pa, touched, caches=()):
+    from palloc.model.invariants import PER_STEP, holds_per_step
+
+    want = check_all(pa, touched=touched, caches=caches, only=PER_STEP) == []
+    assert holds_per_step(pa, touched) == want, (touched, [str(v) for v in check_all(pa, touched=touched, only=PER_STEP)])
+
+
+@pytest.mark.parametrize("pv", PLATFORMS, ids=lambda pv: "-".join(pv))
+@pytest.mark.parametrize("t", TWINS, ids=lambda t: t.name)
+def test_per_step_screen_agrees_with_its_predicates_on_every_broken_twin(t, pv):
+    from palloc.model.invariants import PER_STEP, holds_per_step
+
+    p = _p(pv)
+    pa, caches = t.build(p)
+    for touched in (None, [p.base_chunk_idx], [p.base_chunk_idx + 1, p.base_chunk_idx + 5]):
+        _agree_per_step(pa, touched, caches)
+    if t.expected(p) & set(PER_STEP):
+        assert not holds_per_step(pa)  # the twin's bug is one the screen must see
+
+
+@pytest.mark.parametrize("pv", PLATFORMS, ids=lambda pv: "-".join(pv))
+def test_per_step_screen_holds_on_reachable_states(pv):
+    from palloc.model.invariants import holds_per_step
+
+    p = _p(pv)
+    for label, pa, _ in _legit_states(p):
+        assert holds_per_step(pa), label

@@ -303,7 +303,7 @@ class SummaryLevel:
     which Go bounds by cap, not len; only the mapping is checked per element.
     """
 
-    __slots__ = ("level", "cap", "len", "vals", "mapped", "all_mapped", "log_sums_per_page", "_keys")
+    __slots__ = ("level", "cap", "len", "vals", "mapped", "all_mapped", "log_sums_per_page", "_keys", "tally")
 
     def __init__(self, level: int, cap: int, phys_page_size: int, all_mapped: bool = False):
         self.level = level
@@ -314,6 +314,9 @@ class SummaryLevel:
         self.all_mapped = all_mapped
         self.log_sums_per_page = (phys_page_size // PALLOC_SUM_BYTES).bit_length() - 1
         self._keys: tuple[int, list[int]] = (0, [])  # (len(vals), sorted(vals)) when last sorted
+        # Counts writes through level[i] = v and put, and pages remapped over entries (shared by
+        # the levels of one PageAlloc, which tells its own summary updates from other writes).
+        self.tally = [0]
 
     def __len__(self) -> int:
         return self.len
@@ -335,6 +338,7 @@ class SummaryLevel:
             if page in self.mapped:
                 for i in range(page * per_page, (page + 1) * per_page):
                     self.vals.pop(i, None)
+                self.tally[0] += 1
         self.mapped.update(pages)
         self._keys = (-1, [])  # keys may have been popped: len(vals) alone no longer tells
 
@@ -365,6 +369,7 @@ class SummaryLevel:
             if not self.is_mapped(i):
                 raise self._fault(i, "write to unmapped summary memory (segmentation fault)")
         self.vals[i] = v
+        self.tally[0] += 1
 
     def check_slice(self, lo: int, hi: int) -> None:
         """Checks Go's slice expression s[lo:hi], which is bounded by cap (GoFault otherwise)."""
@@ -385,6 +390,7 @@ class SummaryLevel:
         if i not in self.vals and not self.is_mapped(i):
             raise self._fault(i, "write to unmapped summary memory (segmentation fault)")
         self.vals[i] = v
+        self.tally[0] += 1
 
     def scan(self, lo: int, hi: int):
         """Yields (index, value) of the nonzero entries of [lo, hi) in order, reading each entry.
@@ -543,6 +549,10 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         self.test = False
         self.guard_undefined = True
         self._found: tuple[int, int] | None = None  # the run alloc is about to pass to alloc_range
+        # Every interior summary entry equals the merge of its children while the levels' shared
+        # write tally equals _trusted: only update writes then (see _update_up).
+        self._tally = [0]
+        self._trusted = 0
         # Hot-path copies of platform constants (the runtime's are compile-time constants).
         self._mask = p.uintptr_mask
         self._abo = p.arena_base_offset
@@ -565,6 +575,9 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             (l, p.level_shift[l], p.level_bits[l + 1], p.level_log_pages[l + 1])
             for l in range(p.summary_levels - 2, -1, -1)
         )
+        lg = p.log_max_packed_value
+        self._max_field = (p.max_packed_value - 1) << lg  # a packed sum's max field
+        self._start_end_fields = (p.max_packed_value - 1) | ((p.max_packed_value - 1) << (lg + lg))
         # alloc and free fuse allocRange/free, the scavenge index and update for a run inside
         # one chunk, unless a subclass replaced a step (the broken twins do): then every step
         # is called as the runtime calls it.
@@ -591,6 +604,9 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             raise GoThrow("root level max pages doesn't fit in summary")
         self.in_use = AddrRanges(p)
         self.sys_init(test)
+        for level in self.summary:
+            level.tally = self._tally
+        self._trusted = self._tally[0]  # fresh memory: all zero, and merge(zeros) is zero
         self.search_addr = max_search_addr(p)
         self.summary_mapped_ready += self.scav.index.init(test)
         self.test = test
@@ -684,7 +700,17 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         bot = (base - abo) & mask
         sc = bot >> lcb
         if sc != ((base + npages * PAGE_SIZE - 1 - abo) & mask) >> lcb:
-            return self.update_slow(base, npages, contig, alloc)
+            # update_slow writes leaves through level[i] = v; it keeps every interior entry the
+            # merge of its children when it returns (see _update_up), not when it faults.
+            trusted = self._tally[0] == self._trusted
+            try:
+                self.update_slow(base, npages, contig, alloc)
+            except BaseException:
+                self._trusted = -1
+                raise
+            if trusted:
+                self._trusted = self._tally[0]
+            return
         summary = self.summary
         leaf = summary[-1]
         x = leaf.vals.get(sc)
@@ -695,35 +721,60 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         if x == y:
             return
         leaf.vals[sc] = y  # the read above proved sc in bounds and mapped
-        self._update_up(bot)
+        self._update_up(bot, x, y)
 
-    def _update_up(self, bot: int) -> None:
-        """Walks update's levels above the leaf for a range inside one chunk at offset bot.
+    def _update_up(self, bot: int, x: int, y: int) -> None:
+        """Walks update's levels above the leaf for a range inside one chunk at offset bot,
+        after its leaf summary changed from x to y.
 
         Such a range lies under one entry of every level, so each level merges that entry's
         children; the walk stops at the first level whose entry did not change (Go's `changed`).
+
+        While every interior entry is the merge of its children (the tally check), a child
+        whose start and end did not change moves only the max of the merge, which is
+        max(R, child max) with R independent of that child: the parent is unchanged if the
+        child's old max was below the parent's and its new one is not above, and is the
+        parent with its max replaced if the new max is above; otherwise it is merged. A
+        fault on the way leaves parents stale, so it ends the trust.
         """
         p = self.p
         summary = self.summary
         child = summary[-1]
-        for l, shift, cbits, clog in self._walk:
-            # lo, hi := addrsToSummaryRange(l, base, limit+1) is the one entry i, i+1.
-            i = bot >> shift
-            a = i << cbits
-            b = a + (1 << cbits)
-            children = list(map(child.vals.get, range(a, b)))
-            if None in children:  # some never written: read them checked (0 or a fault)
-                children = child.values(a, b)
-            s = merge_summaries(p, children, clog)
-            cur = summary[l]
-            vals = cur.vals
-            old = vals.get(i)
-            if old is None:
-                old = cur[i]
-            if old == s:
-                return
-            vals[i] = s  # the read above proved i in bounds and mapped
-            child = cur
+        trusted = self._tally[0] == self._trusted and child.tally is self._tally
+        max_field, se_fields, lg = self._max_field, self._start_end_fields, p.log_max_packed_value
+        try:
+            for l, shift, cbits, clog in self._walk:
+                # lo, hi := addrsToSummaryRange(l, base, limit+1) is the one entry i, i+1.
+                i = bot >> shift
+                cur = summary[l]
+                vals = cur.vals
+                old = vals.get(i)
+                if trusted and old is not None and not (x ^ y) & se_fields and not (x | y | old) >> 63:
+                    mx, my, mo = x & max_field, y & max_field, old & max_field
+                    if my > mo:
+                        y = (old & ~max_field) | my
+                        vals[i] = y
+                        x = old
+                        child = cur
+                        continue
+                    if mx < mo:
+                        return
+                a = i << cbits
+                b = a + (1 << cbits)
+                children = list(map(child.vals.get, range(a, b)))
+                if None in children:  # some never written: read them checked (0 or a fault)
+                    children = child.values(a, b)
+                s = merge_summaries(p, children, clog)
+                if old is None:
+                    old = cur[i]
+                if old == s:
+                    return
+                vals[i] = s  # the read above proved i in bounds and mapped
+                x, y = old, s
+                child = cur
+        except BaseException:
+            self._trusted = -1
+            raise
 
     def update_slow(self, base: int, npages: int, contig: bool, alloc: bool) -> None:
         """Updates the summaries after the bitmap of [base, base+npages*pageSize) changed.
@@ -1111,7 +1162,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 x = leaf[i]  # checked read: faults beyond len or on an unmapped page
             if x != y:
                 leaf.vals[i] = y
-                self._update_up(off)
+                self._update_up(off, x, y)
             scav = pages * PAGE_SIZE
         else:
             self._found = (addr, npages)  # alloc_range needs no input guard for its own search's result
@@ -1159,7 +1210,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 x = leaf[sc]  # checked read: faults beyond len or on an unmapped page
             if x != y:
                 leaf.vals[sc] = y
-                self._update_up(bot)
+                self._update_up(bot, x, y)
             return
         if self.guard_undefined:
             self._require_pages(base, npages, allocated=True)

@@ -600,3 +600,76 @@ def test_lockstep_comparison_catches_a_find_that_skips_unmapped_summary_reads():
     assert _step(fast, ("find", 1, 0), []) == want
     fast.summary[-1].__class__ = Unchecked
     assert _step(fast, ("find", 1, 0), []) != want
+
+
+# --- update's walk: a child whose start and end held moves only the parent's max ----------------
+
+
+def _max_only_scenario(cls, p, corrupt=False):
+    """Three chunks whose first and last pages are allocated (chunk 1 wholly), so allocs and
+    frees inside them move only a leaf's max: first of the chunk holding the parent's max (a
+    merge), then back above it (the parent takes the new max), then of another chunk below it
+    (the walk stops). With corrupt, the chunks' parent entry is overwritten first, a write
+    update did not make."""
+    pa = cls.make(p)
+    pa.grow(chunk_base(p, p.base_chunk_idx), 3 * p.palloc_chunk_bytes)
+    n = p.palloc_chunk_pages
+    for op in (("alloc_range", 0, 1), ("alloc_range", n - 1, 1), ("alloc_range", n, n), ("alloc_range", 2 * n, 1),
+               ("alloc_range", 3 * n - 1, 1), ("alloc_range", 2 * n + n // 4 + 1, n // 2)):
+        _step(pa, op, [])
+    if corrupt:  # a parent claiming a whole chunk free
+        from palloc.model.mpagealloc import pack_palloc_sum
+
+        l = len(pa.summary) - 2
+        pa.summary[l][p.base_chunk_idx >> p.level_bits[-1]] = pack_palloc_sum(p, 0, n, 0)
+    live = []
+    out = [_step(pa, ("alloc", n // 2, 0), live), _step(pa, ("free", 0, n // 2 - 1), live),
+           _step(pa, ("alloc_range", 2 * n + 1, 2), live), _step(pa, ("alloc", 3, 0), live)]
+    return pa, out
+
+
+@pytest.mark.parametrize("pv", PA_PLATFORMS, ids=["-".join(x) for x in PA_PLATFORMS])
+@pytest.mark.parametrize("corrupt", [False, True], ids=["consistent", "corrupted-parent"])
+def test_max_only_summary_changes_update_the_path_as_merging_does(pv, corrupt):
+    """Allocs and frees that move only a chunk's max leave the same summaries as Go's merging
+    walk, also after a summary was overwritten behind update's back (which ends the shortcut)."""
+    from palloc.spec import platform
+
+    p = platform(*pv)
+    fast, r1 = _max_only_scenario(PageAlloc, p, corrupt)
+    slow, r2 = _max_only_scenario(SlowPageAlloc, p, corrupt)
+    assert r1 == r2
+    assert _snapshot(fast) == _snapshot(slow)
+    assert (fast._tally[0] == fast._trusted) is not corrupt
+
+
+def test_walk_that_stops_whenever_only_max_moved_is_caught():
+    """A seeded broken twin: stopping the walk whenever the child's start and end held (even when
+    the child held the parent's max and lost it) leaves a stale parent."""
+    from palloc.spec import platform
+
+    p = platform("linux/amd64")
+
+    class StopsOnMaxOnly(PageAlloc):
+        def _update_up(self, bot, x, y):
+            if not (x ^ y) & self._start_end_fields:
+                return
+            return super()._update_up(bot, x, y)
+
+    assert _snapshot(_max_only_scenario(StopsOnMaxOnly, p)[0]) != _snapshot(_max_only_scenario(SlowPageAlloc, p)[0])
+
+
+def test_walk_that_keeps_trusting_a_corrupted_parent_is_caught():
+    """A seeded broken twin: a walk that ignores writes made behind update's back takes the
+    shortcut from a parent that is not the merge of its children, and keeps it stale."""
+    from palloc.spec import platform
+
+    p = platform("linux/amd64")
+
+    class AlwaysTrusts(PageAlloc):
+        def _update_up(self, bot, x, y):
+            self._trusted = self._tally[0]
+            return super()._update_up(bot, x, y)
+
+    got = _snapshot(_max_only_scenario(AlwaysTrusts, p, corrupt=True)[0])
+    assert got != _snapshot(_max_only_scenario(SlowPageAlloc, p, corrupt=True)[0])

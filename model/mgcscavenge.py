@@ -387,6 +387,7 @@ class ScavengeIndex:
         "test",
         "phys_page_size",
         "fault_below",
+        "_hot",
     )
 
     def __init__(self, p, phys_page_size: int | None = None):
@@ -404,6 +405,9 @@ class ScavengeIndex:
         self.phys_page_size = p.phys_page_size if phys_page_size is None else phys_page_size
         # Lowest readable index: memory below min is unmapped on 64-bit; None means "use min".
         self.fault_below: int | None = None
+        # Platform constants of alloc's and free's hot path.
+        self._hot = (p.is_64bit_page_alloc, p.palloc_chunk_pages, p.scav_index_has_no_huge_page_flag,
+                     p.log_palloc_chunk_bytes, p.uintptr_mask, p.arena_base_offset)
 
     # --- access, as a load/store of chunks[ci] ---------------------------------------------
 
@@ -550,16 +554,15 @@ class ScavengeIndex:
         load(ci) and ScavChunkData.alloc are inlined for the page allocator's hot path;
         alloc_slow is the twin that calls them, and tests/model/test_fast_paths.py compares them.
         """
-        p = self.p
+        is64, cp, no_huge_flag, _, _, _ = self._hot
         sc = self.chunks.get(ci)
         lo = self.fault_below  # load(ci)'s window check, inlined
         if lo is None:
-            lo = self.min if p.is_64bit_page_alloc else 0
+            lo = self.min if is64 else 0
         if sc is None or not lo <= ci < self.max:
             sc = self.load(ci)  # faults outside the window; makes the entry
         # sc.alloc(p, npages, self.gen), inlined.
         in_use = sc.in_use + npages
-        cp = p.palloc_chunk_pages
         if in_use > cp:
             raise GoThrow("too many pages allocated in chunk?")
         gen = self.gen
@@ -569,9 +572,9 @@ class ScavengeIndex:
         sc.in_use = in_use = in_use & 0xFFFF
         if in_use == cp:
             sc.flags &= ~SCAV_CHUNK_HAS_FREE & 0xFF  # set_empty()
-        if p.scav_index_has_no_huge_page_flag:
+        if no_huge_flag:
             # Go 1.21: a dense chunk is assumed to be backed by huge pages again.
-            if not sc.is_huge_page() and sc.in_use > p.scav_chunk_hi_occ_pages:
+            if not sc.is_huge_page() and sc.in_use > self.p.scav_chunk_hi_occ_pages:
                 sc.set_huge_page()
 
     def alloc_slow(self, ci: int, npages: int) -> None:
@@ -589,11 +592,11 @@ class ScavengeIndex:
         load(ci) and ScavChunkData.free are inlined for the page allocator's hot path;
         free_slow is the twin that calls them, and tests/model/test_fast_paths.py compares them.
         """
-        p = self.p
+        is64, _, _, lcb, mask, abo = self._hot
         sc = self.chunks.get(ci)
         lo = self.fault_below  # load(ci)'s window check, inlined
         if lo is None:
-            lo = self.min if p.is_64bit_page_alloc else 0
+            lo = self.min if is64 else 0
         if sc is None or not lo <= ci < self.max:
             sc = self.load(ci)  # faults outside the window; makes the entry
         # sc.free(p, npages, self.gen), inlined.
@@ -606,17 +609,16 @@ class ScavengeIndex:
             sc.gen = gen
         sc.in_use = (in_use - npages) & 0xFFFF
         sc.flags |= SCAV_CHUNK_HAS_FREE  # set_non_empty()
-        mask = p.uintptr_mask
         # offAddr{addr} in offset order: chunkBase(ci) - arenaBaseOffset is ci * pallocChunkBytes.
-        off = ((ci << p.log_palloc_chunk_bytes) + (page + npages - 1) * PAGE_SIZE) & mask
+        off = ((ci << lcb) + (page + npages - 1) * PAGE_SIZE) & mask
         if self.free_hwm._o < off:
-            self.free_hwm = OffAddr(p, off + p.arena_base_offset)
+            self.free_hwm = OffAddr(self.p, off + abo)
         # searchAddrForce.Load() as an offset: the int64 with its mark (sign) removed, as load() does.
         v = self.search_addr_force.a
         if v < 0 and v != _MIN_INT64:
             v = -v
         if v & mask < off:
-            self.search_addr_force.store_marked((off + p.arena_base_offset) & mask)
+            self.search_addr_force.store_marked((off + abo) & mask)
 
     def free_slow(self, ci: int, page: int, npages: int) -> None:
         """Records a free of npages starting at page of chunk ci: the readable twin of free."""

@@ -28,6 +28,7 @@ only ever grow. `palloc bench` measures the result.
 from __future__ import annotations
 
 from bisect import bisect_left
+from itertools import chain
 
 from palloc.model.errors import GoFault, GoThrow, UndefinedBehaviour
 from palloc.model.gomath import align_down, align_up
@@ -576,6 +577,10 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             for l in range(p.summary_levels - 2, -1, -1)
         )
         lg = p.log_max_packed_value
+        # alloc's and free's hot-path constants, in one tuple.
+        self._hot = (self._log_chunk_bytes, self._abo, self._mask, self._chunk_pages, self._l1_shift,
+                     self._l2_mask, lg, p.max_packed_value - 1)
+        self._max_off = (p.max_off_addr - self._abo) & self._mask  # maxOffAddr, as an offset
         self._max_field = (p.max_packed_value - 1) << lg  # a packed sum's max field
         self._start_end_fields = (p.max_packed_value - 1) | ((p.max_packed_value - 1) << (lg + lg))
         # alloc and free fuse allocRange/free, the scavenge index and update for a run inside
@@ -994,15 +999,13 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         if npages <= 0 and self.guard_undefined:
             self._require_npages(npages)
         p = self.p
-        abo, mask = self._abo, self._mask
+        lcb, abo, mask, _, l1_shift, l2_mask, lg, fm = self._hot
         i = 0
         # firstFree: inclusive bounds [base, bound], kept as offsets (addr - arenaBaseOffset),
         # so offAddr.lessThan/lessEqual are plain integer comparisons.
-        ff_base, ff_bound = 0, (p.max_off_addr - abo) & mask
-
+        ff_base, ff_bound = 0, self._max_off
         search_off = self.search_addr._o
-        mpv, lg = p.max_packed_value, p.log_max_packed_value
-        fm, lg2 = mpv - 1, 2 * lg
+        mpv, lg2 = fm + 1, lg + lg
         last_sum, last_sum_idx = 0, -1
         summary = self.summary
         for l, (lbits, entries_per_block, log_max_pages, shift, window) in enumerate(self._levels):
@@ -1023,10 +1026,12 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             # as 0 or a fault); a long one visits the nonzero entries through scan, which
             # reads, and faults on, the zeros in between.
             if entries_per_block <= 64:
-                r = range(lo, hi)
-                seq = zip(r, map(entries.vals.get, r))
+                seq = enumerate(map(entries.vals.get, range(lo, hi)), lo)
             else:
-                seq = entries.scan(lo, hi)
+                s = entries.vals.get(lo)
+                # A written entry at j0 (the usual root) is read before the scan starts, which
+                # then usually never does.
+                seq = chain(((lo, s),), entries.scan(lo + 1, hi)) if s else entries.scan(lo, hi)
             nxt = lo
             for k, s in seq:
                 if not s:
@@ -1079,12 +1084,11 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 )
 
         ci = i
-        blk = self.chunks.get(ci >> self._l1_shift)  # chunkOf(ci), inlined
-        chunk = blk[ci & self._l2_mask] if blk is not None else self.chunk_of(ci)
-        j, search_idx = chunk.find(npages, 0)
+        blk = self.chunks.get(ci >> l1_shift)  # chunkOf(ci), inlined
+        chunk = blk[ci & l2_mask] if blk is not None else self.chunk_of(ci)
+        j, search_idx = chunk._find_run(npages, 0) if npages > 1 else chunk.find(npages, 0)
         if j == mask:
             raise GoThrow(f"bad summary data (summary[leaf][{i:#x}] = {palloc_sum_unpack(p, self.summary[-1][i])})")
-        lcb = self._log_chunk_bytes
         cb = ((ci << lcb) + abo) & mask  # chunkBase(ci)
         addr = cb + j * PAGE_SIZE
         search_addr = cb + search_idx * PAGE_SIZE
@@ -1106,29 +1110,27 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         """
         if npages <= 0 and self.guard_undefined:
             self._require_npages(npages)
-        p = self.p
+        lcb, abo, mask, cp, l1_shift, l2_mask, lg, fm = self._hot
         search_addr = self.search_addr
-        sa = search_addr._a
-        lcb, abo, mask = self._log_chunk_bytes, self._abo, self._mask
         i = search_addr._o >> lcb
         if i >= self.end:
             return 0, 0
 
         # The candidate searchAddr is kept as a raw address until it is stored.
         cand = -1
-        cpi = (sa % self._chunk_bytes) >> PAGE_SHIFT
-        if self._chunk_pages - cpi >= npages:
-            leaf = self.summary[-1]
+        cpi = (search_addr._a >> PAGE_SHIFT) & (cp - 1)  # chunkPageIndex(searchAddr)
+        leaf = self.summary[-1]
+        if cp - cpi >= npages:
             s = leaf.vals.get(i)
             if s is None:
                 s = leaf[i]  # checked read: faults beyond len or on an unmapped page
             # max := s.max(), inlined (a leaf never has bit 63 set, but keep Go's test)
-            max_ = p.max_packed_value if s >> 63 else (s >> p.log_max_packed_value) & (p.max_packed_value - 1)
+            max_ = fm + 1 if s >> 63 else (s >> lg) & fm
             if max_ >= npages:
-                blk = self.chunks.get(i >> self._l1_shift)  # chunkOf(i), inlined
-                chunk = blk[i & self._l2_mask] if blk is not None else self.chunk_of(i)
+                blk = self.chunks.get(i >> l1_shift)  # chunkOf(i), inlined
+                chunk = blk[i & l2_mask] if blk is not None else self.chunk_of(i)
                 # chunk.find(npages, cpi), its dispatch inlined.
-                j, search_idx = chunk._find_run(npages, cpi) if npages > 1 else chunk.find(1, cpi)
+                j, search_idx = chunk._find_run(npages, cpi) if npages > 1 else chunk.find(npages, cpi)
                 if j == mask:
                     raise GoThrow(f"bad summary data (max = {max_}, npages = {npages}, searchIdx = {cpi})")
                 cb = ((i << lcb) + abo) & mask
@@ -1138,25 +1140,24 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             addr, search_addr = self.find(npages)
             if addr == 0:
                 if npages == 1:
-                    self.search_addr = max_search_addr(p)
+                    self.search_addr = max_search_addr(self.p)
                 return 0, 0
-            cand = search_addr.a
+            cand = search_addr._a
             off = (addr - abo) & mask
             i = off >> lcb
-            j = (addr >> PAGE_SHIFT) & (self._chunk_pages - 1)  # chunkPageIndex(addr)
+            j = (addr >> PAGE_SHIFT) & (cp - 1)  # chunkPageIndex(addr)
             chunk = None
         else:
             off = (addr - abo) & mask
 
-        if self._fused and j + npages <= self._chunk_pages:
+        if self._fused and j + npages <= cp:
             # allocRange(addr, npages) of a run inside chunk i, with update's one-chunk path;
             # alloc_range and update are the readable steps (tests/model/test_fast_paths.py).
             if chunk is None:
-                blk = self.chunks.get(i >> self._l1_shift)  # chunkOf(i), inlined
-                chunk = blk[i & self._l2_mask] if blk is not None else self.chunk_of(i)
+                blk = self.chunks.get(i >> l1_shift)  # chunkOf(i), inlined
+                chunk = blk[i & l2_mask] if blk is not None else self.chunk_of(i)
             pages, y = chunk.alloc_range_summarize(j, npages)
             self.scav.index.alloc(i, npages)
-            leaf = self.summary[-1]
             x = leaf.vals.get(i)
             if x is None:
                 x = leaf[i]  # checked read: faults beyond len or on an unmapped page
@@ -1169,7 +1170,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             scav = self.alloc_range(addr, npages)
         # if p.searchAddr.lessThan(searchAddr) (offset order)
         if self.search_addr._o < (cand - abo) & mask:
-            self.search_addr = _off(p, cand)
+            self.search_addr = _off(self.p, cand)
         return addr, scav
 
     def free(self, base: int, npages: int) -> None:
@@ -1178,9 +1179,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         Requires: npages > 0 and every page in the range allocated and inside inUse
         (UndefinedBehaviour otherwise; the runtime may throw "allocated pages below zero?").
         """
-        p = self.p
-        abo, mask = self._abo, self._mask
-        cp, lcb = self._chunk_pages, self._log_chunk_bytes
+        lcb, abo, mask, cp, l1_shift, l2_mask, _, _ = self._hot
         limit = (base + npages * PAGE_SIZE - 1) & mask
         bot = (base - abo) & mask
         sc = bot >> lcb
@@ -1188,7 +1187,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             # free1/free of a run inside chunk sc, with update's one-chunk path; the branches
             # below and update are the readable steps (tests/model/test_fast_paths.py).
             si = (base >> PAGE_SHIFT) & (cp - 1)  # chunkPageIndex(base)
-            blk = self.chunks.get(sc >> self._l1_shift)  # chunkOf(sc), inlined
+            blk = self.chunks.get(sc >> l1_shift)  # chunkOf(sc), inlined
             if self.guard_undefined:
                 # _require_pages(base, npages, allocated=True) passes at once for an allocated
                 # run inside the one inUse range; otherwise it decides (and words the failure).
@@ -1196,14 +1195,13 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 if (npages <= 0 or blk is None or base & (PAGE_SIZE - 1) or len(ranges) != 1
                         or not ranges[0].base._o <= bot
                         or not bot + ((npages - 1) << PAGE_SHIFT) < ranges[0].limit._o
-                        or ~blk[sc & self._l2_mask].v & (((1 << npages) - 1) << si)):
+                        or ~blk[sc & l2_mask].v & (((1 << npages) - 1) << si)):
                     self._require_pages(base, npages, allocated=True)
             if bot < self.search_addr._o:  # offAddr{base}.lessThan(p.searchAddr)
-                self.search_addr = _off(p, base)
-            chunk = blk[sc & self._l2_mask] if blk is not None else self.chunk_of(sc)
-            index = self.scav.index
+                self.search_addr = _off(self.p, base)
+            chunk = blk[sc & l2_mask] if blk is not None else self.chunk_of(sc)
             y = chunk.free_summarize(si, npages)
-            index.free(sc, si, npages)
+            self.scav.index.free(sc, si, npages)
             leaf = self.summary[-1]
             x = leaf.vals.get(sc)
             if x is None:
@@ -1215,7 +1213,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         if self.guard_undefined:
             self._require_pages(base, npages, allocated=True)
         if bot < self.search_addr._o:  # offAddr{base}.lessThan(p.searchAddr)
-            self.search_addr = _off(p, base)
+            self.search_addr = _off(self.p, base)
         index = self.scav.index
         if npages == 1:
             i = ((base - abo) & mask) >> lcb  # chunkIndex(base)

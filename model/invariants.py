@@ -21,6 +21,7 @@ bitmap changed and every chunk searchAddr moved across.
 from __future__ import annotations
 
 import dataclasses
+from bisect import bisect_right
 from typing import Callable, Iterable
 
 from palloc.spec.constants import PAGE_CACHE_PAGES, PAGE_SIZE
@@ -663,34 +664,62 @@ def holds_per_step(pa, touched: Iterable[int] | None = None) -> bool:
     every grown chunk), as check_all(pa, touched=touched, only=PER_STEP) == [] would, in one pass
     and without wording any violation. False: run check_all to learn which and where.
 
-    The five predicates are its slow twins (tests compare the two on every broken twin and along
-    fuzz campaigns).
+    inUse is read once: when its ranges are sorted and disjoint (always, unless the allocator is
+    broken), inUse.contains and the grown chunks are bisections of their offsets; otherwise it
+    asks check_all. The five predicates are its slow twins (tests compare the two on every
+    broken twin and along fuzz campaigns).
     """
     p = pa.p
-    in_use = pa.in_use
+    lg = p.log_palloc_chunk_bytes
+    bases, limits, los, his = [], [], [], []
+    prev = -1
+    for r in pa.in_use.ranges:
+        b, l = r.base._o, r.limit._o
+        if not prev <= b < l:  # not sorted and disjoint: find_succ's bisection is not a scan
+            return check_all(pa, touched=touched, only=PER_STEP) == []
+        prev = l
+        bases.append(b)
+        limits.append(l)
+        lo = b >> lg
+        los.append(lo)
+        his.append(lo + ((l - b) >> lg))
+    abo, mask = p.arena_base_offset, p.uintptr_mask
+
+    def contains(a: int) -> bool:  # AddrRanges.contains on sorted, disjoint ranges
+        o = (a - abo) & mask
+        k = bisect_right(bases, o) - 1
+        return k >= 0 and o < limits[k]
+
     a = pa.search_addr.addr()
-    if a != p.max_off_addr and not in_use.contains(a):  # search_addr_in_use
+    if a != p.max_off_addr and not contains(a):  # search_addr_in_use
         return False
     idx = pa.scav.index  # scav_index_cursors_in_use
     lo = p.min_off_addr
     for cur in (idx.search_addr_bg, idx.search_addr_force):
         c, marked = cur.load()
-        if (c != lo or marked) and not in_use.contains(c):
+        if (c != lo or marked) and not contains(c):
             return False
     h = idx.free_hwm.addr()
-    if h != lo and not in_use.contains(h):
+    if h != lo and not contains(h):
         return False
     if idx.min_heap_idx != pa.start:
         return False
     if p.is_64bit_page_alloc and pa.start and not (idx.min <= pa.start and pa.end <= idx.max):
         return False
-    s = _off(p, a)
+    if touched is None:
+        chunks = [c for lo_, hi_ in zip(los, his) for c in range(lo_, hi_)]
+    else:  # _chunks: the grown ones, ascending (the spans are sorted and disjoint too)
+        chunks = []
+        for c in sorted(set(touched)):
+            k = bisect_right(los, c) - 1
+            if k >= 0 and c < his[k]:
+                chunks.append(c)
+    s = (a - abo) & mask
     n = p.palloc_chunk_pages
-    lg = p.log_palloc_chunk_bytes
     allowed = 0b11 if p.scav_index_has_no_huge_page_flag else 0b01
     words = idx.chunks
     try_chunk_of = pa.try_chunk_of
-    for ci in _chunks(pa, touched):
+    for ci in chunks:
         d = try_chunk_of(ci)
         if d is None:
             continue

@@ -576,6 +576,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             (l, p.level_shift[l], p.level_bits[l + 1], p.level_log_pages[l + 1])
             for l in range(p.summary_levels - 2, -1, -1)
         )
+        self._walks = tuple(self._walk[k:] for k in range(len(self._walk) + 1))  # the walk from its k'th level
         lg = p.log_max_packed_value
         # alloc's and free's hot-path constants, in one tuple.
         self._hot = (self._log_chunk_bytes, self._abo, self._mask, self._chunk_pages, self._l1_shift,
@@ -705,11 +706,11 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         bot = (base - abo) & mask
         sc = bot >> lcb
         if sc != ((base + npages * PAGE_SIZE - 1 - abo) & mask) >> lcb:
-            # update_slow writes leaves through level[i] = v; it keeps every interior entry the
-            # merge of its children when it returns (see _update_up), not when it faults.
-            trusted = self._tally[0] == self._trusted
+            # The leaves are written through level[i] = v; every interior entry is the merge of
+            # its children again when the walk returns (see _update_up), not when it faults.
+            trusted = self._tally[0] == self._trusted and self.summary[-1].tally is self._tally
             try:
-                self.update_slow(base, npages, contig, alloc)
+                self._update_span(base, npages, contig, alloc, trusted)
             except BaseException:
                 self._trusted = -1
                 raise
@@ -728,7 +729,56 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         leaf.vals[sc] = y  # the read above proved sc in bounds and mapped
         self._update_up(bot, x, y)
 
-    def _update_up(self, bot: int, x: int, y: int) -> None:
+    def _update_span(self, base: int, npages: int, contig: bool, alloc: bool, trusted: bool) -> None:
+        """Updates the summaries for a range over more than one chunk: update_slow, except that
+        from the first level where the range lies under one entry, the walk is _update_up's.
+
+        trusted says every interior entry was the merge of its children before the leaves
+        were written.
+        """
+        p, mask = self.p, self._mask
+        summary = self.summary
+        limit = (base + npages * PAGE_SIZE - 1) & mask
+        lcb, abo = self._log_chunk_bytes, self._abo
+        sc, ec = ((base - abo) & mask) >> lcb, ((limit - abo) & mask) >> lcb
+        leaf = summary[-1]
+        if contig:
+            leaf[sc] = self.chunk_of(sc).summarize()
+            leaf.check_slice(sc + 1, ec)  # whole := summary[sc+1 : ec]
+            v = 0 if alloc else self._free_chunk_sum
+            for i in range(sc + 1, ec):
+                leaf.put(i, v)
+            leaf[ec] = self.chunk_of(ec).summarize()
+        else:
+            for c in range(sc, ec + 1):
+                leaf[c] = self.chunk_of(c).summarize()
+
+        top = (limit - abo) & mask  # the last byte's offset
+        bot = (base - abo) & mask
+        for k, (l, shift, cbits, clog) in enumerate(self._walk):
+            # lo, hi := addrsToSummaryRange(l, base, limit+1), inlined.
+            lo, hi = bot >> shift, (top >> shift) + 1
+            child, cur = summary[l + 1], summary[l]
+            cget, vals = child.vals.get, cur.vals
+            changed = False
+            for i in range(lo, hi):
+                a, b = i << cbits, (i + 1) << cbits
+                children = list(map(cget, range(a, b)))
+                if None in children:  # some never written: read them checked (0 or a fault)
+                    children = child.values(a, b)
+                s = merge_summaries(p, children, clog)
+                old = vals.get(i)
+                if old is None:
+                    old = cur[i]
+                if old != s:
+                    changed = True
+                    vals[i] = s  # the read above proved i in bounds and mapped
+            if not changed:
+                return
+            if hi - lo == 1:  # one entry changed, from old to s: one entry per level above
+                return self._update_up(bot, old, s, self._walks[k + 1], trusted)
+
+    def _update_up(self, bot: int, x: int, y: int, walk=None, trusted=None) -> None:
         """Walks update's levels above the leaf for a range inside one chunk at offset bot,
         after its leaf summary changed from x to y.
 
@@ -744,11 +794,15 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         """
         p = self.p
         summary = self.summary
-        child = summary[-1]
-        trusted = self._tally[0] == self._trusted and child.tally is self._tally
+        if walk is None:
+            walk = self._walk
+            trusted = self._tally[0] == self._trusted and summary[-1].tally is self._tally
+        if not walk:
+            return
+        child = summary[walk[0][0] + 1]
         max_field, se_fields, lg = self._max_field, self._start_end_fields, p.log_max_packed_value
         try:
-            for l, shift, cbits, clog in self._walk:
+            for l, shift, cbits, clog in walk:
                 # lo, hi := addrsToSummaryRange(l, base, limit+1) is the one entry i, i+1.
                 i = bot >> shift
                 cur = summary[l]

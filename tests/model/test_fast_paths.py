@@ -651,10 +651,10 @@ def test_walk_that_stops_whenever_only_max_moved_is_caught():
     p = platform("linux/amd64")
 
     class StopsOnMaxOnly(PageAlloc):
-        def _update_up(self, bot, x, y):
+        def _update_up(self, bot, x, y, *walk):
             if not (x ^ y) & self._start_end_fields:
                 return
-            return super()._update_up(bot, x, y)
+            return super()._update_up(bot, x, y, *walk)
 
     assert _snapshot(_max_only_scenario(StopsOnMaxOnly, p)[0]) != _snapshot(_max_only_scenario(SlowPageAlloc, p)[0])
 
@@ -667,9 +667,9 @@ def test_walk_that_keeps_trusting_a_corrupted_parent_is_caught():
     p = platform("linux/amd64")
 
     class AlwaysTrusts(PageAlloc):
-        def _update_up(self, bot, x, y):
+        def _update_up(self, bot, x, y, *walk):
             self._trusted = self._tally[0]
-            return super()._update_up(bot, x, y)
+            return super()._update_up(bot, x, y, *walk)
 
     got = _snapshot(_max_only_scenario(AlwaysTrusts, p, corrupt=True)[0])
     assert got != _snapshot(_max_only_scenario(SlowPageAlloc, p, corrupt=True)[0])

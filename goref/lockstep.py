@@ -109,7 +109,7 @@ def step_words(p, model: ModelSide | None, op_kind: str, on_page_alloc: bool, re
     w = [len(result), *[x & _M64 for x in result]] if result else [0]
     if not on_page_alloc or model is None:
         return _pack(w)
-    nbytes, shifts = _layout(p)
+    nbytes, shifts, loaded = _layout(p)
     pa = model.pa
     in_use = pa.in_use
     w += (pa.search_addr.addr(), pa.start, pa.end, in_use.total_bytes, len(in_use.ranges), len(touched))
@@ -121,7 +121,7 @@ def step_words(p, model: ModelSide | None, op_kind: str, on_page_alloc: bool, re
         d = try_chunk_of(ci)
         if d is None:
             w += (ci, 0)
-        else:
+        else:  # a bitmap's words are its little-endian bytes
             w += (ci, 1)
             out += _pack(w)
             out += d.v.to_bytes(nbytes, "little")
@@ -132,13 +132,14 @@ def step_words(p, model: ModelSide | None, op_kind: str, on_page_alloc: bool, re
             w += (1, 0 if sc is None else sc.pack(p))
         else:
             w.append(0)
+    summary = pa.summary
     if len(touched) == 1:
         t = touched[0]
-        for sh, lv in zip(shifts, pa.summary):
+        for sh, lv in zip(shifts, summary):
             i = t >> sh
             w += (i, lv.vals.get(i, 0))
     else:
-        for sh, lv in zip(shifts, pa.summary):
+        for sh, lv in zip(shifts, summary):
             get = lv.vals.get
             last = -1
             for ci in touched:
@@ -146,28 +147,41 @@ def step_words(p, model: ModelSide | None, op_kind: str, on_page_alloc: bool, re
                 if i != last:
                     last = i
                     w += (i, get(i, 0))
-    bg, bgm = idx.search_addr_bg.load()
-    fo, fom = idx.search_addr_force.load()
-    w += (idx.gen, idx.free_hwm.addr(), idx.min_heap_idx, bg, 1 if bgm else 0, fo, 1 if fom else 0)
+    # The cursors' loads, by their stored value (AtomicOffAddr.load is a function of it alone).
+    bg, fo = idx.search_addr_bg, idx.search_addr_force
+    b = loaded.get(bg.a) or _load(loaded, bg)
+    f = loaded.get(fo.a) or _load(loaded, fo)
+    w += (idx.gen, idx.free_hwm.addr(), idx.min_heap_idx, b[0], b[1], f[0], f[1])
     caches = model.caches
     w.append(len(caches))
     if caches:
         for slot in sorted(caches):
             c = caches[slot]
             w += (slot, c.base, c.cache, c.scav)
+    if not out:
+        return _pack(w)
     out += _pack(w)
     return bytes(out)
+
+
+def _load(loaded: dict, cur) -> tuple[int, int]:
+    a, marked = cur.load()
+    if len(loaded) >= 4096:
+        loaded.clear()
+    loaded[cur.a] = out = (a, 1 if marked else 0)
+    return out
 
 
 _LAYOUTS: dict[int, tuple] = {}
 
 
-def _layout(p) -> tuple[int, tuple[int, ...]]:
-    """Returns (bytes per chunk bitmap, per level the shift from a chunk index to its entry)."""
+def _layout(p) -> tuple[int, tuple[int, ...], dict]:
+    """Returns (bytes per chunk bitmap, per level the shift from a chunk index to its entry, the
+    cursor loads by stored value) for platform p."""
     got = _LAYOUTS.get(id(p))
     if got is None or got[0] is not p:
         leaf = p.level_shift[-1]
-        got = _LAYOUTS[id(p)] = (p, (p.palloc_chunk_pages // 8, tuple(p.level_shift[l] - leaf for l in range(p.summary_levels))))
+        got = _LAYOUTS[id(p)] = (p, (p.palloc_chunk_pages // 8, tuple(p.level_shift[l] - leaf for l in range(p.summary_levels)), {}))
     return got[1]
 
 

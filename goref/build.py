@@ -244,6 +244,52 @@ def _use_cached(out: Path) -> bool:
         return _touch(out)
 
 
+def pin_helper(binary: Path) -> Path:
+    """Returns a private hard link to a cached helper, for a process that will exec it for a
+    long time (restarts after deaths included): evicting the helper then frees nothing until
+    unpin_helper, and never breaks that process. Returns binary itself when it cannot be linked
+    (not in the cache, another filesystem).
+
+    The links live in helpers/.pinned, named after the pinning process; prune_cache removes those
+    of processes that are gone.
+    """
+    binary = Path(binary)
+    d = binary.parent / ".pinned"
+    if binary.parent != cache_dir() / "helpers":
+        return binary
+    try:
+        d.mkdir(exist_ok=True)
+        pin = d / f"{os.getpid()}-{os.urandom(4).hex()}-{binary.name}"
+        os.link(binary, pin)
+    except OSError:
+        return binary
+    return pin
+
+
+def unpin_helper(pin: Path) -> None:
+    """Removes a link made by pin_helper (a no-op for anything else)."""
+    pin = Path(pin)
+    if pin.parent.name == ".pinned":
+        try:
+            pin.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _prune_stale_pins(d: Path) -> None:
+    for pin in (d / ".pinned").glob("*-*-*") if (d / ".pinned").is_dir() else ():
+        try:
+            pid = int(pin.name.split("-", 1)[0])
+        except ValueError:
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            unpin_helper(pin)  # its process is gone
+        except PermissionError:
+            pass  # alive, another user's
+
+
 def cache_budget_bytes() -> int:
     """Returns the helper cache's size budget: $PALLOC_HELPER_CACHE_MB megabytes, or 1024 MB."""
     v = os.environ.get("PALLOC_HELPER_CACHE_MB")
@@ -301,6 +347,8 @@ def prune_cache(budget_bytes: int | None = None, keep=(), grace_seconds: float =
     about to exec it; one already running keeps its file open, which Linux allows deleting), and
     one whose build lock another process holds. So the cache may stay above the budget. The
     0-byte lock files stay (deleting a lock file someone may be opening breaks its exclusion).
+    A GoHelper execs a pinned link (pin_helper), so it can restart its process after an
+    eviction; the links of processes that are gone are removed here.
     """
     budget = cache_budget_bytes() if budget_bytes is None else budget_bytes
     now = time.time() if now is None else now
@@ -309,6 +357,7 @@ def prune_cache(budget_bytes: int | None = None, keep=(), grace_seconds: float =
     d.mkdir(parents=True, exist_ok=True)
     removed: list[Path] = []
     with filelock.FileLock(str(d / ".prune.lock"), timeout=60):
+        _prune_stale_pins(d)
         helpers = cached_helpers()
         total = sum(h.nbytes for h in helpers)
         for h in reversed(helpers):  # least recently used first

@@ -192,6 +192,10 @@ class GoHelper:
         self.binary = Path(binary)
         if not self.binary.is_file():
             raise PallocError(f"Go helper {self.binary} does not exist; build it with `palloc goref build`")
+        from palloc.goref.build import pin_helper
+
+        # A private link, so that cache eviction never takes the binary from under a restart.
+        self._exec = pin_helper(self.binary)
         self.timeout = timeout
         self._env = dict(os.environ)
         self._env.update({"PALLOC_SERVER": "1", "GOTRACEBACK": "single", "GODEBUG": ""})
@@ -225,8 +229,12 @@ class GoHelper:
             return
         self._discard()
         os.makedirs(self._cwd, exist_ok=True)
+        if not self._exec.exists():  # unpinned by close(): pin again
+            from palloc.goref.build import pin_helper
+
+            self._exec = pin_helper(self.binary)
         try:
-            self._proc = _Process(self.binary, self._env, self._cwd)
+            self._proc = _Process(self._exec, self._env, self._cwd)
         except OSError as e:
             raise PallocError(f"cannot start the Go helper {self.binary} ({e}); rebuild it with `palloc goref build --force`") from None
         self.generation += 1
@@ -254,6 +262,9 @@ class GoHelper:
                 p.kill()
             p.close()
         shutil.rmtree(self._cwd, ignore_errors=True)
+        from palloc.goref.build import unpin_helper
+
+        unpin_helper(self._exec)
 
     def _discard(self) -> None:
         if self._proc is not None:

@@ -124,3 +124,53 @@ def test_cli_lists_and_prunes_the_cache(cache, capsys):
     out = json.loads(capsys.readouterr().out)
     assert [Path(p).name for p in out["removed"]] == ["runtime-go1.27.3-linux-amd64-a.test"]
     assert len(out["helpers"]) == 1
+
+
+def test_a_pinned_helper_survives_its_eviction_and_its_pin_goes_with_its_process(cache):
+    h = _helper(cache, "a", 1, 10)
+    pin = build.pin_helper(h)
+    assert pin != h and pin.read_bytes() == h.read_bytes()
+    assert _names(build.prune_cache(budget_bytes=0, now=NOW)) == ["a"]
+    assert not h.exists() and pin.exists()  # a running campaign can still restart from it
+    build.unpin_helper(pin)
+    assert not pin.exists()
+    # A pin whose process is gone is removed by the next prune.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    h2 = _helper(cache, "b", 1, 10)
+    stale = cache / ".pinned" / f"{dead.pid}-0000-{h2.name}"
+    os.link(h2, stale)
+    mine = build.pin_helper(h2)
+    build.prune_cache(budget_bytes=10 * MB, now=NOW)
+    assert not stale.exists() and mine.exists()
+
+
+def test_a_helper_outside_the_cache_is_not_pinned(tmp_path, cache):
+    outside = tmp_path / "elsewhere.test"
+    outside.write_bytes(b"x")
+    assert build.pin_helper(outside) == outside
+
+
+@pytest.mark.go
+def test_a_running_helper_restarts_after_its_binary_is_evicted(tmp_path, monkeypatch):
+    from palloc.goref.driver import GoHelper
+    from palloc.goref.toolchain import find_toolchain
+    from palloc.spec.errors import PallocError
+
+    try:
+        real = build.build_helper(find_toolchain())
+    except PallocError as e:
+        pytest.skip(f"no Go helper ({e})")
+    monkeypatch.setenv("PALLOC_CACHE_DIR", str(tmp_path / "cache"))
+    d = tmp_path / "cache" / "helpers"
+    d.mkdir(parents=True)
+    binary = d / real.name
+    binary.write_bytes(real.read_bytes())
+    binary.chmod(0o755)
+    with GoHelper(binary) as h:
+        assert h.call1({"op": "ping"})["kind"] == "ok"
+        os.utime(binary, (time.time() - 10 * HOUR,) * 2)
+        assert build.prune_cache(budget_bytes=0) == [binary]
+        h.restart()  # as after a death: a new process from the pinned link
+        assert h.call1({"op": "ping"})["kind"] == "ok" and h.generation == 2
+    assert not list((d / ".pinned").iterdir())  # close() unpins

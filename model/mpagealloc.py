@@ -1113,7 +1113,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                     if size == 0:
                         base = (k - i) << log_max_pages
                     addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
-                    return addr, self.find_mapped_addr(_off(p, ff_base + abo))
+                    return addr, self.find_mapped_addr(OffAddr(p, ff_base + abo))
                 if most >= npages:
                     i = k  # i += j: descend into this entry
                     last_sum_idx, last_sum = i, s
@@ -1129,7 +1129,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 if size >= npages:
                     # levelIndexToOffAddr(l, i).add(base*pageSize).addr()
                     addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
-                    return addr, self.find_mapped_addr(_off(p, ff_base + abo))
+                    return addr, self.find_mapped_addr(OffAddr(p, ff_base + abo))
                 if l == 0:
                     return 0, max_search_addr(p)
                 raise GoThrow(
@@ -1152,7 +1152,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             ff_base, ff_bound = off, last
         elif not (last < ff_base or ff_bound < off):
             raise _partial_overlap(off, size, ff_base, ff_bound, abo, mask)
-        return addr, self.find_mapped_addr(_off(p, ff_base + abo))
+        return addr, self.find_mapped_addr(OffAddr(p, ff_base + abo))
 
     def alloc(self, npages: int) -> tuple[int, int]:
         """Allocates npages; returns (base address, scavenged bytes in the range).
@@ -1224,7 +1224,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             scav = self.alloc_range(addr, npages)
         # if p.searchAddr.lessThan(searchAddr) (offset order)
         if self.search_addr._o < (cand - abo) & mask:
-            self.search_addr = _off(self.p, cand)
+            self.search_addr = OffAddr(self.p, cand)
         return addr, scav
 
     def free(self, base: int, npages: int) -> None:
@@ -1242,18 +1242,20 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             # below and update are the readable steps (tests/model/test_fast_paths.py).
             si = (base >> PAGE_SHIFT) & (cp - 1)  # chunkPageIndex(base)
             blk = self.chunks.get(sc >> l1_shift)  # chunkOf(sc), inlined
+            chunk = blk.get(sc & l2_mask) if blk is not None else None  # not materialised yet: None
             if self.guard_undefined:
                 # _require_pages(base, npages, allocated=True) passes at once for an allocated
                 # run inside the one inUse range; otherwise it decides (and words the failure).
                 ranges = self.in_use.ranges
-                if (npages <= 0 or blk is None or base & (PAGE_SIZE - 1) or len(ranges) != 1
+                if (npages <= 0 or chunk is None or base & (PAGE_SIZE - 1) or len(ranges) != 1
                         or not ranges[0].base._o <= bot
                         or not bot + ((npages - 1) << PAGE_SHIFT) < ranges[0].limit._o
-                        or ~blk[sc & l2_mask].v & (((1 << npages) - 1) << si)):
+                        or ~chunk.v & (((1 << npages) - 1) << si)):
                     self._require_pages(base, npages, allocated=True)
             if bot < self.search_addr._o:  # offAddr{base}.lessThan(p.searchAddr)
-                self.search_addr = _off(self.p, base)
-            chunk = blk[sc & l2_mask] if blk is not None else self.chunk_of(sc)
+                self.search_addr = OffAddr(self.p, base)
+            if chunk is None:
+                chunk = self.chunk_of(sc)  # materialises it, or faults on a nil L2 block
             y = chunk.free_summarize(si, npages)
             self.scav.index.free(sc, si, npages)
             leaf = self.summary[-1]

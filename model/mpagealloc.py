@@ -1075,23 +1075,67 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 lo = i
 
             base = size = 0
-            # Go reads entries[j0:] in order, and a zero entry only resets size. A small block
-            # is read entry by entry, lazily (unwritten entries are None: read them checked,
-            # as 0 or a fault); a long one visits the nonzero entries through scan, which
-            # reads, and faults on, the zeros in between.
             if entries_per_block <= 64:
-                seq = enumerate(map(entries.vals.get, range(lo, hi)), lo)
-            else:
-                s = entries.vals.get(lo)
-                # A written entry at j0 (the usual root) is read before the scan starts, which
-                # then usually never does.
-                seq = chain(((lo, s),), entries.scan(lo + 1, hi)) if s else entries.scan(lo, hi)
+                # A small block is read entry by entry, as Go does (unwritten entries are None:
+                # read them checked, as 0 or a fault).
+                get = entries.vals.get
+                for k in range(lo, hi):
+                    s = get(k)
+                    if not s:
+                        if s is None:
+                            entries.at(k)  # reads 0, or faults on an unmapped page
+                        size = 0
+                        continue
+                    # foundFree(levelIndexToOffAddr(l, i+j), window), on offsets; k = i+j.
+                    off = (k << shift) & mask
+                    last = (off + window - 1) & mask
+                    if ff_base <= off and last <= ff_bound:
+                        ff_base, ff_bound = off, last
+                    elif not (last < ff_base or ff_bound < off):
+                        raise _partial_overlap(off, window, ff_base, ff_bound, abo, mask)
+                    # sum.start(), sum.max(), sum.end(), inlined.
+                    if s >> 63:
+                        start = most = end = mpv
+                    else:
+                        start, most, end = s & fm, (s >> lg) & fm, (s >> lg2) & fm
+                    if size + start >= npages:
+                        # The run straddles the boundary (or starts here): Go breaks and returns
+                        # levelIndexToOffAddr(l, i).add(base*pageSize).addr().
+                        if size == 0:
+                            base = (k - i) << log_max_pages
+                        addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
+                        return addr, self.find_mapped_addr(OffAddr(p, ff_base + abo))
+                    if most >= npages:
+                        i = k  # i += j: descend into this entry
+                        last_sum_idx, last_sum = i, s
+                        break
+                    if size == 0 or start < 1 << log_max_pages:
+                        size = end
+                        base = ((k - i + 1) << log_max_pages) - size
+                        continue
+                    size += 1 << log_max_pages
+                else:
+                    if size >= npages:
+                        # levelIndexToOffAddr(l, i).add(base*pageSize).addr()
+                        addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
+                        return addr, self.find_mapped_addr(OffAddr(p, ff_base + abo))
+                    if l == 0:
+                        return 0, max_search_addr(p)
+                    raise GoThrow(
+                        "bad summary data"
+                        f" (summary[{l - 1}][{last_sum_idx:#x}] = {palloc_sum_unpack(p, last_sum)}, level {l}, npages {npages})"
+                    )
+                continue
+
+            # A long block (the root on 64-bit) visits its nonzero entries through scan, which
+            # reads, and faults on, the zeros in between; a zero only resets size, so a gap
+            # before an entry does. The loop body is the small block's.
+            s = entries.vals.get(lo)
+            # A written entry at j0 (the usual root) is read before the scan starts, which
+            # then usually never does.
+            seq = chain(((lo, s),), entries.scan(lo + 1, hi)) if s else entries.scan(lo, hi)
             nxt = lo
             for k, s in seq:
-                if not s:
-                    if s is None:
-                        entries.at(k)  # reads 0, or faults on an unmapped page
-                    continue
                 if k > nxt:
                     size = 0
                 nxt = k + 1
@@ -1108,8 +1152,6 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 else:
                     start, most, end = s & fm, (s >> lg) & fm, (s >> lg2) & fm
                 if size + start >= npages:
-                    # The run straddles the boundary (or starts here): Go breaks and returns
-                    # levelIndexToOffAddr(l, i).add(base*pageSize).addr().
                     if size == 0:
                         base = (k - i) << log_max_pages
                     addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
@@ -1127,7 +1169,6 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 if nxt < hi:
                     size = 0
                 if size >= npages:
-                    # levelIndexToOffAddr(l, i).add(base*pageSize).addr()
                     addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
                     return addr, self.find_mapped_addr(OffAddr(p, ff_base + abo))
                 if l == 0:

@@ -822,7 +822,12 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 b = a + (1 << cbits)
                 children = list(map(child.vals.get, range(a, b)))
                 if None in children:  # some never written: read them checked (0 or a fault)
-                    children = child.values(a, b)
+                    lsp = child.log_sums_per_page
+                    if b <= child.cap and (child.all_mapped or (a >> lsp == (b - 1) >> lsp and a >> lsp in child.mapped)):
+                        # values(a, b) of a block on one mapped page: unwritten entries read 0.
+                        children = [0 if v is None else v for v in children]
+                    else:
+                        children = child.values(a, b)
                 s = merge_summaries(p, children, clog)
                 if old is None:
                     old = cur[i]

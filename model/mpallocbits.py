@@ -42,7 +42,7 @@ class ChunkGeometry:
     n: pallocChunkPages; nwords: n/64; full: all n bits set; fail: ^uint(0) on the platform.
     """
 
-    __slots__ = ("p", "n", "nwords", "full", "fail", "max_packed_value", "log_max_packed_value")
+    __slots__ = ("p", "n", "nwords", "full", "fail", "max_packed_value", "log_max_packed_value", "low")
 
     def __init__(self, p):
         self.p = p
@@ -52,6 +52,7 @@ class ChunkGeometry:
         self.fail = p.uintptr_mask
         self.max_packed_value = p.max_packed_value
         self.log_max_packed_value = p.log_max_packed_value
+        self.low = tuple((1 << k) - 1 for k in range(self.n + 1))  # low[k]: bits [0, k) set
 
     def __copy__(self):
         return self  # shared and immutable
@@ -354,7 +355,9 @@ class PallocBits(PageBits):
             raise UndefinedBehaviour(f"find of {npages} pages")
         g = self.g
         w = search_idx & ~63
-        c = (g.full ^ self.v) >> w << w  # _free_from(search_idx)
+        c = g.full ^ self.v  # _free_from(search_idx)
+        if w:
+            c = c >> w << w
         if not c:
             return g.fail, g.fail
         first = (c & -c).bit_length() - 1
@@ -472,7 +475,8 @@ class PallocData(PallocBits):
         hi = i + n
         if n <= 0 or i < 0 or hi > N:
             _check_range(g, i, n)
-        m = ((1 << n) - 1) << i
+        low = g.low
+        m = low[n] << i
         old = self.v
         scav = self.scavenged
         sv = scav.v
@@ -484,7 +488,7 @@ class PallocData(PallocBits):
             return pages, self.summarize()
         start, most, end = memo[1]
         # The free run [a, b) of old around [i, hi): cut it; max holds if a longer run is elsewhere.
-        a = (old & ((1 << i) - 1)).bit_length()
+        a = (old & low[i]).bit_length()
         u = old >> hi
         b = hi + (u & -u).bit_length() - 1 if u else N
         if b - a >= most:
@@ -513,7 +517,8 @@ class PallocData(PallocBits):
         hi = i + n
         if n <= 0 or i < 0 or hi > N:
             _check_range(g, i, n)
-        m = ((1 << n) - 1) << i
+        low = g.low
+        m = low[n] << i
         old = self.v
         v = self.v = old & ~m
         memo = self._memo
@@ -521,7 +526,7 @@ class PallocData(PallocBits):
             return self.summarize()
         start, most, end = memo[1]
         # The free run [a, b) of v around [i, hi) is one run now.
-        a = (v & ((1 << i) - 1)).bit_length()
+        a = (v & low[i]).bit_length()
         u = v >> hi
         b = hi + (u & -u).bit_length() - 1 if u else N
         if b - a > most:

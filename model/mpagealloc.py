@@ -22,7 +22,12 @@ observable behaviour: offAddr comparisons on hot paths are integer comparisons o
 (addr - arenaBaseOffset); find skips runs of zero summaries (up to 16384 at the root on 48-bit
 platforms) through SummaryLevel.scan, which still reads, and faults on, every entry Go reads;
 written summary entries are read straight from the sparse store, since len and the mapping
-only ever grow. `palloc bench` measures the result.
+only ever grow; alloc and free fuse allocRange/free, the scavenge index and the leaf update
+for a run inside one chunk; update's walk derives a parent from its old value when only a
+child's max (start held) changed, while a write tally shows every interior entry is the merge
+of its children. Each has its readable twin (alloc_range, update_slow, find_slow,
+find_mapped_addr_slow) and tests/model/test_fast_paths.py compares them step by step.
+`palloc bench` measures the result.
 """
 
 from __future__ import annotations
@@ -699,8 +704,9 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         at the first level where no summary changed.
 
         A range inside one chunk (nearly every call) lies under one entry of every level, so
-        the walk visits exactly that entry per level; other ranges go to update_slow, the
-        readable transcription, which tests/model/test_fast_paths.py holds this one to.
+        the walk visits exactly that entry per level (_update_up); other ranges take
+        _update_span. update_slow is the readable transcription of Go's update, and
+        tests/model/test_fast_paths.py holds this one to it step by step.
         """
         mask, abo, lcb = self._mask, self._abo, self._log_chunk_bytes
         bot = (base - abo) & mask

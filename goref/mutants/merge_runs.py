@@ -3,7 +3,8 @@
 A full corpus run on one GOARCH takes about half an hour on a shared 2-core machine, so amd64 and
 386 are measured by separate `palloc mutants --goarch X --out DIR` runs; this joins their
 `mutants.json` files per mutant the way verify-change joins GOARCHes within one run (a mutant
-breaks if any check on any GOARCH breaks; the first detection is the earliest), and writes
+breaks if any check on any GOARCH breaks; the first detection is the earliest; a later run's
+row for the same mutant and GOARCH replaces an earlier one, for re-runs), and writes
 goref/mutants/palloc-results.json and REPORT.md (the table of cli/mutants.py, plus a table of
 the differential's and the runtime's own tests' verdicts per GOARCH). Then run
 `python -m palloc.goref.mutants.generate` to refresh manifest.toml.
@@ -28,15 +29,16 @@ def merge_rows(runs: list[dict]) -> tuple[list[dict], dict]:
 
     entries = {e["id"]: e for e in corpus(None)}
     order: list[str] = []
-    parts: dict[str, list[dict]] = {}
+    parts: dict[str, dict[tuple, dict]] = {}
     for run in runs:
+        key = tuple(run["meta"]["goarches"])
         for r in run["results"]:
             if r["id"] not in parts:
                 order.append(r["id"])
-            parts.setdefault(r["id"], []).append(r)
+            parts.setdefault(r["id"], {})[key] = r  # a later run of the same GOARCH replaces the row
     rows = []
     for mid in order:
-        rs = parts[mid]
+        rs = list(parts[mid].values())
         row = {k: rs[0][k] for k in ("id", "bug", "component", "expected", "kind")}
         if mid in entries:
             row["expected"] = entries[mid]["expected"]

@@ -197,6 +197,8 @@ def _baseline_check(binary: Path, goarch: str, t_built: float) -> Check:
 def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed: int, replay: Path,
                 t_built: float, mismatches: list[dict] | None = None) -> Check:
     """Runs a differential campaign against the helper; the model uses the patched constants."""
+    from palloc.goref.driver import HelperStartError
+
     try:
         from palloc.goref import fuzz
         from palloc.goref.go_side import GoSide
@@ -211,8 +213,14 @@ def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed
     host = {k: v for k, v in host.items() if v is not None}
     runner = fuzz.Lockstep(p, GoSide(p, h), host=host, goarch=goarch, go_version=tc.version)
     t0 = time.monotonic()
-    res = fuzz.run_campaign(runner, seconds, seed=seed, engine=fuzz.DEFAULT_ENGINE,
-                            step_count=fuzz.DEFAULT_STEPS[fuzz.DEFAULT_ENGINE])
+    try:
+        res = fuzz.run_campaign(runner, seconds, seed=seed, engine=fuzz.DEFAULT_ENGINE,
+                                step_count=fuzz.DEFAULT_STEPS[fuzz.DEFAULT_ENGINE])
+    except HelperStartError as e:
+        # It started once (the start-up check passed), so a later start that dies is the patch too.
+        msg = str(e).split("; rebuild", 1)[0]
+        return Check("start-up", goarch, "ran", "breaks", time.monotonic() - t0, time.monotonic() - t_built,
+                     f"the patched runtime does not start again after a restart: {msg}", {"crash": e.death})
     secs = time.monotonic() - t0
     cover = res.stats.to_json()
     if res.harness_fault is not None:
@@ -251,7 +259,7 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
     Raises PallocError if the patched runtime does not compile.
     """
     from palloc.goref.build import build_helper
-    from palloc.goref.driver import GoHelper
+    from palloc.goref.driver import GoHelper, HelperStartError
 
     say = progress or (lambda s: None)
     checks: list[Check] = []
@@ -272,7 +280,7 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
         try:
             try:
                 h.start()  # pings the helper: the patched runtime must start
-            except PallocError as e:
+            except HelperStartError as e:
                 # The unpatched helper starts (the build and protocol are the same), so this is the patch.
                 msg = str(e).split("; rebuild", 1)[0]
                 checks.append(Check("start-up", goarch, "ran", "breaks", 0.0, time.monotonic() - t_built,

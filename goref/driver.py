@@ -48,6 +48,18 @@ _FRAME = re.compile(r"^([\w./*()\[\]-]+(?:\.[\w*()\[\]-]+)+)\(.*\)$")
 _FILELINE = re.compile(r"^\t(\S+:\d+)")
 
 
+class HelperStartError(PallocError):
+    """The helper's runtime died before answering its ping; `death` is the structured result.
+
+    For the unpatched toolchain this means a broken build; for a patched runtime it is the
+    patch (verify-change turns it into a `breaks` verdict, also when it happens on a restart).
+    """
+
+    def __init__(self, msg: str, death: dict):
+        super().__init__(msg)
+        self.death = death
+
+
 def encode(v: Any) -> Any:
     """Returns v with every int that a JSON number cannot hold exactly turned into a hex string."""
     if isinstance(v, bool) or v is None:
@@ -240,7 +252,7 @@ class GoHelper:
         self.generation += 1
         r = self._batch([{"op": "ping"}], self.timeout)[0]
         if r.get("kind") != "ok":
-            raise PallocError(f"the Go helper {self.binary} did not answer a ping ({r.get('kind')}: {r.get('msg') or r.get('stderr', '')[-200:]}); rebuild it with `palloc goref build --force`")
+            raise HelperStartError(f"the Go helper {self.binary} did not answer a ping ({r.get('kind')}: {r.get('msg') or r.get('stderr', '')[-200:]}); rebuild it with `palloc goref build --force`", r)
         if r.get("protocol") != PROTOCOL:
             raise PallocError(f"the Go helper {self.binary} speaks protocol {r.get('protocol')}, not {PROTOCOL}; rebuild it with `palloc goref build --force`")
         self.info = r

@@ -223,3 +223,26 @@ def test_verify_change_outside_runtime_exits_2(tmp_path, capsys):
 def test_verify_change_needs_exactly_one_source(capsys):
     code, err = _cli(["verify-change"], capsys)
     assert code == 2 and "exactly one of PATCH or --goroot" in err
+
+
+def test_patched_runtime_dying_on_a_restart_is_a_start_up_breaks_verdict(monkeypatch):
+    """A patched helper that starts once and then dies at a restart's ping gives `breaks`, not an error."""
+    from palloc.cli import verify_change as V
+    from palloc.goref import fuzz
+    from palloc.goref.driver import HelperStartError
+
+    death = {"kind": "go-throw", "msg": "sysMemStat overflow"}
+
+    def dies(*a, **k):
+        raise HelperStartError("the Go helper h did not answer a ping (go-throw: sysMemStat overflow); rebuild it", death)
+
+    class TC:
+        version, goos = "go1.27.3", "linux"
+
+    monkeypatch.setattr(fuzz, "run_campaign", dies)
+    monkeypatch.setattr(fuzz, "Lockstep", lambda *a, **k: None)
+    monkeypatch.setattr("palloc.goref.go_side.GoSide", lambda *a, **k: None)
+    c = V._fuzz_check(None, "amd64", TC(), {}, 1.0, 0, Path("unused"), 0.0)
+    assert (c.name, c.verdict) == ("start-up", "breaks"), c
+    assert "sysMemStat overflow" in c.detail and "rebuild" not in c.detail
+    assert c.evidence["crash"] == death

@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         meta["note"] = args.note
     doc = {"meta": meta, "results": rows}
     (args.dir / "palloc-results.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
-    (args.dir / "REPORT.md").write_text(markdown(rows, meta) + per_goarch_table(rows, meta["goarches"]))
+    note = f"\nHow it was measured: {meta['note']}\n" if meta.get("note") else ""
+    (args.dir / "REPORT.md").write_text(markdown(rows, meta) + note + per_goarch_table(rows, meta["goarches"]))
     print(f"wrote {args.dir / 'palloc-results.json'} and {args.dir / 'REPORT.md'} ({len(rows)} patches)", file=sys.stderr)
     return 0
 

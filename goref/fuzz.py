@@ -614,15 +614,22 @@ class Generator:
         if lo + k < n:
             self.spans.append((base + (lo + k) * PAGE_SIZE, n - lo - k))
 
-    def alloc_range(self):
+    def _drawn_chunk(self):
+        """Returns (chunk index, its pallocData) of a drawn grown chunk, or None (none grown, or
+        the chunk's data was never made)."""
         grown = self._grown_chunks()
         if not grown:
-            return
-        cp = self.cp
+            return None
         ci = self.draw(choice(grown), "chunk")
         d = self.runner.model.pa.try_chunk_of(ci)
-        if d is None:
+        return None if d is None else (ci, d)
+
+    def alloc_range(self):
+        got = self._drawn_chunk()
+        if got is None:
             return
+        ci, d = got
+        cp = self.cp
         free = ~d.v & ((1 << cp) - 1)
         if not free:
             return
@@ -803,14 +810,11 @@ class Generator:
         """Shapes a grown chunk toward an adversarial bitmap with allocRange and free: allocates
         its free pages the target has allocated, then frees the target's free runs (only pages
         an earlier operation handed out; page caches keep theirs). At most 16 allocRanges."""
-        grown = self._grown_chunks()
-        if not grown:
+        got = self._drawn_chunk()
+        if got is None:
             return
+        ci, d = got
         cp = self.cp
-        ci = self.draw(choice(grown), "chunk")
-        d = self.runner.model.pa.try_chunk_of(ci)
-        if d is None:
-            return
         target = self.adversarial_bits()
         base = self.chunk_addr(ci)
         for lo, ln in free_runs(~(~d.v & target) & ((1 << cp) - 1), cp)[:16]:

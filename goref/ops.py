@@ -214,83 +214,76 @@ class FillAligned(Op):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
-class AddrRangesNew(Op):
-    """A fresh, empty addrRanges (NewAddrRanges); later addr_ranges verbs act on it."""
+class AddrRangesOp(Op):
+    """Base of the addrRanges verbs: they act on the set, never on a page allocator, whose
+    state they leave alone (the set itself is compared through every verb's result)."""
 
-    kind: ClassVar[str] = "addr_ranges_new"
     mutates: ClassVar[bool] = False
     on_page_alloc: ClassVar[bool] = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
-class AddrRangesAdd(Op):
+class AddrRangesNew(AddrRangesOp):
+    """A fresh, empty addrRanges (NewAddrRanges); later addr_ranges verbs act on it."""
+
+    kind: ClassVar[str] = "addr_ranges_new"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class AddrRangesAdd(AddrRangesOp):
     """(*addrRanges).add(makeAddrRange(base, limit)). Defined only for a non-empty range
     overlapping nothing in the set, base and limit on the same side of arenaBaseOffset."""
 
     base: int
     limit: int
     kind: ClassVar[str] = "addr_ranges_add"
-    mutates: ClassVar[bool] = False
-    on_page_alloc: ClassVar[bool] = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
-class AddrRangesFindSucc(Op):
+class AddrRangesFindSucc(AddrRangesOp):
     """(*addrRanges).findSucc(addr) -> the index of the first range whose base is above addr."""
 
     addr: int
     kind: ClassVar[str] = "addr_ranges_find_succ"
-    mutates: ClassVar[bool] = False
-    on_page_alloc: ClassVar[bool] = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
-class AddrRangesFindAddrGreaterEqual(Op):
+class AddrRangesFindAddrGreaterEqual(AddrRangesOp):
     """(*addrRanges).findAddrGreaterEqual(addr) -> (addr', found). Defined on a non-empty set."""
 
     addr: int
     kind: ClassVar[str] = "addr_ranges_find_addr_greater_equal"
-    mutates: ClassVar[bool] = False
-    on_page_alloc: ClassVar[bool] = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
-class AddrRangesContains(Op):
+class AddrRangesContains(AddrRangesOp):
     """(*addrRanges).contains(addr) -> bool."""
 
     addr: int
     kind: ClassVar[str] = "addr_ranges_contains"
-    mutates: ClassVar[bool] = False
-    on_page_alloc: ClassVar[bool] = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
-class AddrRangesRemoveLast(Op):
+class AddrRangesRemoveLast(AddrRangesOp):
     """(*addrRanges).removeLast(nbytes) -> the removed [base, limit)."""
 
     nbytes: int
     kind: ClassVar[str] = "addr_ranges_remove_last"
-    mutates: ClassVar[bool] = False
-    on_page_alloc: ClassVar[bool] = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
-class AddrRangesRemoveGreaterEqual(Op):
+class AddrRangesRemoveGreaterEqual(AddrRangesOp):
     """(*addrRanges).removeGreaterEqual(addr)."""
 
     addr: int
     kind: ClassVar[str] = "addr_ranges_remove_greater_equal"
-    mutates: ClassVar[bool] = False
-    on_page_alloc: ClassVar[bool] = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
-class AddrRangesClone(Op):
+class AddrRangesClone(AddrRangesOp):
     """(*addrRanges).cloneInto(b) of the set into a fresh empty one, which later verbs act on."""
 
     kind: ClassVar[str] = "addr_ranges_clone"
-    mutates: ClassVar[bool] = False
-    on_page_alloc: ClassVar[bool] = False
 
 
 ADDR_RANGES_OPS = (

@@ -39,6 +39,9 @@ def register(sub) -> None:
                    "step in batches, full dumps every 1000 operations and per heap, the fastest; hypothesis: a state "
                    "machine with a full dump per step, shrunk by Hypothesis; random: full dumps per step, seeded. "
                    "Every engine's divergence is re-run with full dumps and shrunk by delta debugging")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="worker processes, each with its own model and helper, sharing the heaps (lockstep engine; "
+                   "default: the cores available, up to 2)")
     p.add_argument("--no-invariants", action="store_true", help="skip the model's named invariants after each step")
     p.add_argument("--json", action="store_true", help="machine-readable output (no progress bar)")
     p.set_defaults(run=run)
@@ -78,9 +81,10 @@ def smoke_case(runner):
 
 
 def run(args) -> int:
-    from palloc.goref import broken_models, report
+    from palloc.goref import broken_models
+    from palloc.goref.campaign import Config, default_jobs, fresh_session, run_here, run_pool
     from palloc.goref.compare import HarnessFault
-    from palloc.goref.fuzz import DEFAULT_STEPS, run_campaign, session
+    from palloc.goref.fuzz import DEFAULT_STEPS, session
 
     if args.list_variants:
         for v in broken_models.VARIANTS.values():
@@ -88,6 +92,11 @@ def run(args) -> int:
         return 0
     if args.seconds <= 0:
         raise PallocError("--seconds must be positive")
+    jobs = args.jobs if args.jobs is not None else default_jobs(args.engine)
+    if jobs < 1:
+        raise PallocError("--jobs must be at least 1")
+    if jobs > 1 and args.engine != "lockstep":
+        raise PallocError(f"--jobs {jobs} needs the lockstep engine; the {args.engine} engine runs in one process")
     goroot = args.goroot or (_goroot_for(args.go_version) if args.go_version else None)
     runner = session(args.goarch, goroot=goroot, variant=args.model_variant, invariants=not args.no_invariants)
     if args.go_version and not runner.go_version.startswith(args.go_version.removeprefix("go")):
@@ -95,8 +104,10 @@ def run(args) -> int:
             f"the toolchain is go{runner.go_version}, not {args.go_version}; pass --goroot of a {args.go_version} "
             f"toolchain or install it with `palloc versions --versions {args.go_version}`"
         )
-    args.goroot = goroot
+    conf = Config(args.goarch, goroot, args.model_variant, not args.no_invariants, args.seconds, args.seed,
+                  args.steps if args.steps is not None else DEFAULT_STEPS[args.engine], args.engine, args.failures)
     bar = None
+    progress = None
     if not args.json:
         from tqdm import tqdm
 
@@ -104,79 +115,69 @@ def run(args) -> int:
                    bar_format="{desc}: {n:.0f}/{total}s |{bar}| {postfix}", disable=None)  # None: off unless a TTY
         shown = [0.0]
 
-        def progress(r):
-            el = time.monotonic() - r.stats.started
+        def progress(stats):
+            el = time.monotonic() - stats.started
             bar.n = min(round(el), bar.total)
-            top = ", ".join(f"{k} {n}" for k, n in r.stats.by_kind.most_common(5))
-            bar.set_postfix_str(f"{r.stats.ops} ops, {r.stats.rate():.0f} ops/s; {top}", refresh=False)
+            top = ", ".join(f"{k} {n}" for k, n in stats.by_kind.most_common(5))
+            bar.set_postfix_str(f"{stats.ops} ops, {stats.rate():.0f} ops/s; {top}", refresh=False)
             if el - shown[0] > 0.2:
                 bar.refresh()
                 shown[0] = el
 
-        runner.on_example = progress
-    failure, fault, stopped, error = None, None, "budget", None
+        runner.on_example = lambda r: progress(r.stats)
     try:
         # Each side against itself first, on a fixed smoke case: a side that is not
         # deterministic would otherwise have its noise blamed on the model.
-        runner.self_check_case(smoke_case(runner), fresh_go=lambda: session(args.goarch, args.goroot, fresh=True).go)
-        steps = args.steps if args.steps is not None else DEFAULT_STEPS[args.engine]
-        res = run_campaign(runner, args.seconds, seed=args.seed, step_count=steps, engine=args.engine)
-        failure, fault, stopped = res.failure, res.harness_fault, res.stopped
+        runner.self_check_case(smoke_case(runner), fresh_go=fresh_session(conf))
     except HarnessFault as e:
-        fault = e
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-        failure = runner.smallest_failure()
-    except PallocError as e:  # the helper could not be restarted: keep what was found
-        stopped, error = "helper", e
-        failure = runner.smallest_failure()
+        from palloc.goref.campaign import Outcome
+
+        out_ = Outcome(runner.stats, "budget", fault=str(e))
+    else:
+        out_ = run_pool(conf, jobs, progress) if jobs > 1 else run_here(conf, runner)
     finally:
         if bar is not None:
             bar.close()
-    paths = None
-    if failure is not None and fault is None:
-        if error is None:
-            try:
-                runner.self_check_case(failure, fresh_go=lambda: session(args.goarch, args.goroot, fresh=True).go)
-            except HarnessFault as e:
-                fault = e
-        paths = report.write_failure(failure, args.failures)
-    if error is not None:
-        if paths:
-            print(f"palloc fuzz: the divergence found so far was written to {paths['json']}", file=sys.stderr)
-        raise error
+    failure = out_.failure
+    if out_.error is not None:
+        for f in out_.failures:
+            print(f"palloc fuzz: the divergence found so far was written to {f['files']['json']}", file=sys.stderr)
+        raise PallocError(out_.error)
     out = {
-        "result": "harness fault" if fault else ("divergence" if failure else "no divergence"),
-        "stopped": stopped,
+        "result": "harness fault" if out_.fault else ("divergence" if failure else "no divergence"),
+        "stopped": out_.stopped,
         "goarch": args.goarch,
         "go_version": runner.go_version,
         "seed": args.seed,
         "engine": args.engine,
+        "jobs": jobs,
         "model_variant": args.model_variant,
-        "stats": runner.stats.to_json(),
+        "stats": out_.stats.to_json(),
         "failure": None,
     }
     if failure is not None:
-        out["failure"] = {
-            "headline": failure.divergence.headline() if failure.divergence else None,
-            "files": {k: str(v) for k, v in (paths or {}).items()},
-        }
-    if fault is not None:
-        out["harness_fault"] = str(fault)
+        out["failure"] = {"headline": failure["headline"], "files": failure["files"]}
+        out["failures"] = [{"headline": f["headline"], "files": f["files"]} for f in out_.failures]
+    if out_.fault is not None:
+        out["harness_fault"] = out_.fault
     if args.json:
         print(json.dumps(out, indent=1))
     else:
         st = out["stats"]
         print(f"palloc fuzz {args.goarch} go{runner.go_version} seed {args.seed}: {st['checked_ops']} checked ops in "
-              f"{st['seconds']}s ({st['ops_per_second']} ops/s), {st['examples']} heaps")
-        if fault is not None:
-            print(f"harness fault (not a model bug): {fault}")
+              f"{st['seconds']}s ({st['ops_per_second']} ops/s), {st['examples']} heaps, {jobs} "
+              f"{'job' if jobs == 1 else 'jobs'}")
+        if out_.fault is not None:
+            print(f"harness fault (not a model bug): {out_.fault}")
         elif failure is not None:
-            print(report.human_report(failure, report.case_id(failure), paths))
+            print(failure["report"])
+            for f in out_.failures:
+                if f is not failure:
+                    print(f"another divergence: {f['headline']} ({f['files']['json']})")
         else:
             print("no divergence")
-    if stopped == "interrupted":
+    if out_.stopped == "interrupted":
         print("palloc fuzz: interrupted; results found so far were kept", file=sys.stderr)
-    if fault is not None:
+    if out_.fault is not None:
         return 2
-    return 1 if failure is not None else (2 if stopped == "interrupted" else 0)
+    return 1 if failure is not None else (2 if out_.stopped == "interrupted" else 0)

@@ -147,6 +147,9 @@ class _Process:
             stderr=self.stderr,
             env=env,
             cwd=cwd,
+            # Its own session: a Ctrl-C at the terminal stops palloc (which keeps its results and
+            # ends the helper by closing its stdin), never the helper under a running heap.
+            start_new_session=True,
         )
         self.fd = self.proc.stdout.fileno()
         os.set_blocking(self.fd, False)

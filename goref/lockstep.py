@@ -45,7 +45,7 @@ import json
 import random
 import struct
 import time
-from typing import Any
+from typing import Any, Callable
 
 from palloc.goref import ops as O
 from palloc.goref.compare import Divergence, HarnessFault, Outcome, check_invariants
@@ -646,10 +646,21 @@ def runner_grown(p, m: ModelSide) -> list[int]:
 # --- the campaign -----------------------------------------------------------------------------
 
 
-def run_lockstep_campaign(full, seconds: float, seed: int = 0, step_count: int = 200,
-                          max_examples: int | None = None, batch_ops: int = 1000, full_every: int | None = 1000):
-    """Fuzzes with the Generator fed by random.Random(seed), checking every step by digest.
+def heap_rng(seed: int, k: int) -> random.Random:
+    """Returns the PRNG of heap k of the campaign seeded `seed`: each heap has its own, so a heap
+    is the same whichever worker runs it and however many run (`palloc fuzz --jobs`)."""
+    return random.Random(f"palloc-lockstep:{seed}:{k}")
 
+
+def run_lockstep_campaign(full, seconds: float, seed: int = 0, step_count: int = 200,
+                          max_examples: int | None = None, batch_ops: int = 1000, full_every: int | None = 1000,
+                          first_heap: int = 0, heap_stride: int = 1, should_stop: Callable[[], bool] | None = None,
+                          on_found: Callable[[], None] | None = None):
+    """Fuzzes with the Generator, heap k fed by heap_rng(seed, k), checking every step by digest.
+
+    Runs heaps first_heap, first_heap + heap_stride, ... (one worker's share of a parallel
+    campaign) until the budget, max_examples heaps, or should_stop() says so between heaps;
+    on_found() is called when a divergence is found, before it is shrunk.
     Returns a goref.fuzz.CampaignResult; a divergence is explained and shrunk by the classic
     lockstep `full` (goref/fuzz.py:shrink_case) within full.shrink_seconds.
     """
@@ -657,13 +668,17 @@ def run_lockstep_campaign(full, seconds: float, seed: int = 0, step_count: int =
 
     runner = DigestLockstep(full, batch_ops=batch_ops, full_every=full_every)
     full.digest_runner = runner
-    rng = random.Random(seed)
-    draw = lambda spec, label=None: spec.sample(rng)  # noqa: E731
     deadline = time.monotonic() + seconds
     done = 0
+    k = first_heap
     try:
         while time.monotonic() < deadline and (max_examples is None or done < max_examples):
+            if should_stop is not None and should_stop():
+                break
+            rng = heap_rng(seed, k)
+            draw = lambda spec, label=None, rng=rng: spec.sample(rng)  # noqa: E731
             done += 1
+            k += heap_stride
             g = Generator(runner, draw)
             g.make_heap()
             for _ in range(rng.randint(1, 2 * step_count)):
@@ -675,8 +690,12 @@ def run_lockstep_campaign(full, seconds: float, seed: int = 0, step_count: int =
                 full.on_example(full)
         runner.drain()
     except _Found:
+        if on_found is not None:
+            on_found()
         case = shrink_case(full, full.failures[-1])
         return CampaignResult(full.stats, case, None, "divergence")
     except HarnessFault as e:
+        if on_found is not None:
+            on_found()
         return CampaignResult(full.stats, full.smallest_failure(), e, "divergence")
     return CampaignResult(full.stats, None, None, "budget")

@@ -404,21 +404,34 @@ class Spec:
         return self._hyp
 
 
+# The seeded samples take one rng.random() each where that is exact: randint and choice cost
+# three Python calls a draw, and a heap makes thousands of draws.
+_EXACT = 1 << 32  # int(random() * n) reaches every value below n, and only those, for n <= 2**32
+
+
 def ints(lo: int, hi: int) -> Spec:
+    n = hi - lo + 1
+    if 0 < n <= _EXACT:
+        return Spec(lambda: st.integers(lo, hi), lambda r: lo + int(r.random() * n))
     return Spec(lambda: st.integers(lo, hi), lambda r: r.randint(lo, hi))
 
 
 def choice(xs) -> Spec:
     xs = list(xs)
-    return Spec(lambda: st.sampled_from(xs), lambda r: r.choice(xs))
+    n = len(xs)
+    return Spec(lambda: st.sampled_from(xs), lambda r: xs[int(r.random() * n)])
 
 
 def bools() -> Spec:
-    return Spec(st.booleans, lambda r: r.random() < 0.5)
+    return _BOOLS
+
+
+_BOOLS = Spec(st.booleans, lambda r: r.random() < 0.5)
 
 
 def one_of(*specs: Spec) -> Spec:
-    return Spec(lambda: st.one_of(*[x.hyp for x in specs]), lambda r: r.choice(specs).sample(r))
+    n = len(specs)
+    return Spec(lambda: st.one_of(*[x.hyp for x in specs]), lambda r: specs[int(r.random() * n)].sample(r))
 
 
 def npages_spec(p) -> Spec:
@@ -781,30 +794,42 @@ class Generator:
             v &= ~(((1 << ln) - 1) << lo)
         return v
 
-    def _free_pages(self, base: int, npages: int) -> None:
-        """Frees every page of [base, base+npages) that a tracked span holds, span by span."""
-        lim = base + npages * PAGE_SIZE
-        # One pass over the spans (it was one per freed span): the untouched ones keep their
-        # order, the freed ones leave, and what is left of them goes to the end, as before.
-        keep, rest = [], []
-        spans = self.spans
-        for x, (b, n) in enumerate(spans):
+    def _free_pages(self, runs: list[tuple[int, int]]) -> None:
+        """Frees every page of the runs [base, base+npages) (ascending, in one chunk) that a
+        tracked span holds, run by run, span by span."""
+        if not runs:
+            return
+        lo_all, hi_all = runs[0][0], max(b + n * PAGE_SIZE for b, n in runs)
+        # Only spans near the runs can change: the rest keep their order, untouched.
+        near, far = [], []
+        for sp in self.spans:
+            (far if sp[0] >= hi_all or sp[0] + sp[1] * PAGE_SIZE <= lo_all else near).append(sp)
+        for base, npages in runs:
+            near = self._free_in(near, base, npages)
             if self.runner.ended:
-                keep.extend(spans[x:])
                 break
+        self.spans = far + near
+
+    def _free_in(self, spans: list[tuple[int, int]], base: int, npages: int) -> list[tuple[int, int]]:
+        """Frees [base, base+npages)'s pages held by spans; returns the spans left: the untouched
+        in their order, then what is left of the freed ones."""
+        lim = base + npages * PAGE_SIZE
+        keep, rest = [], []
+        step = self.runner.step
+        for x, (b, n) in enumerate(spans):
             e = b + n * PAGE_SIZE
-            lo, hi = max(b, base), min(e, lim)
-            if lo >= hi:
+            if b >= lim or e <= base:
                 keep.append((b, n))
                 continue
-            if self.runner.step(O.Free(lo, (hi - lo) // PAGE_SIZE)) is None and self.runner.ended:
+            lo, hi = max(b, base), min(e, lim)
+            if step(O.Free(lo, (hi - lo) // PAGE_SIZE)) is None and self.runner.ended:
                 keep.extend(spans[x:])
                 break
             if b < lo:
                 rest.append((b, (lo - b) // PAGE_SIZE))
             if hi < e:
                 rest.append((hi, (e - hi) // PAGE_SIZE))
-        self.spans = keep + rest
+        return keep + rest
 
     def carve(self):
         """Shapes a grown chunk toward an adversarial bitmap with allocRange and free: allocates
@@ -823,8 +848,7 @@ class Generator:
                 self.spans.append((a, ln))
             if self.runner.ended:
                 return
-        for lo, ln in free_runs(target, cp):
-            self._free_pages(base + lo * PAGE_SIZE, ln)
+        self._free_pages([(base + lo * PAGE_SIZE, ln) for lo, ln in free_runs(target, cp)])
 
     # --- addrRanges ------------------------------------------------------------------------------
 

@@ -9,11 +9,11 @@ report; results are written after every mutant, so an interrupted run keeps what
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
+from palloc.goref.files import write_atomic
 from palloc.spec.errors import PallocError
 
 
@@ -123,9 +123,7 @@ def run(args) -> int:
                   f"runtime tests {row['runtime_tests']:8} ({row['seconds']} s)", file=sys.stderr, flush=True)
         doc = {"meta": meta, "results": rows}
         for name, text in (("mutants.json", json.dumps(doc, indent=1, default=str) + "\n"), ("mutants.md", markdown(rows, meta))):
-            tmp = args.out / f".{name}.tmp"
-            tmp.write_text(text)
-            os.replace(tmp, args.out / name)
+            write_atomic(args.out / name, text)
     if args.json:
         print(json.dumps({"meta": meta, "results": rows}, indent=1, default=str))
     else:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from palloc.goref.files import write_atomic
 from palloc.spec.errors import PallocError
 
 EXIT_HOLDS, EXIT_BREAKS, EXIT_ERROR = 0, 1, 2
@@ -242,7 +243,7 @@ def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed
         ev["go_test"] = paths["go"].read_text()
     except Exception as e:  # noqa: BLE001 - a printer failure must not hide the verdict
         replay.mkdir(parents=True, exist_ok=True)
-        (replay / "case.json").write_text(json.dumps(case.to_json(), indent=1) + "\n")
+        write_atomic(replay / "case.json", json.dumps(case.to_json(), indent=1) + "\n")
         ev["replay"] = str(replay / "case.json")
         ev["printer_error"] = str(e)
     replay = Path(ev["replay"])

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from palloc.goref.files import write_atomic
 from palloc.goref.patch import Overlay, apply_patch
 from palloc.spec.errors import PallocError
 
@@ -250,9 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                 ok, msg = compile_overlay(ov, goroot, args.goarch)
                 compiled[name] = {"ok": ok, "error": msg}
                 print(f"{name:48} {'compiles' if ok else 'DOES NOT COMPILE: ' + msg}", flush=True)
-                tmp = args.out.with_name(".compile.json.tmp")
-                tmp.write_text(json.dumps(compiled, indent=1, sort_keys=True) + "\n")
-                os.replace(tmp, args.out.with_name("compile.json"))
+                write_atomic(args.out.with_name("compile.json"), json.dumps(compiled, indent=1, sort_keys=True) + "\n")
                 continue
             if args.skip_done and name in results:
                 continue
@@ -262,9 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{','.join(res.failed)[:80]}", flush=True)
             if args.out:
                 doc = {"regex": PAGE_ALLOC_TESTS, "goarch": args.goarch or "host", "results": results}
-                tmp = args.out.with_suffix(".tmp")
-                tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-                os.replace(tmp, args.out)
+                write_atomic(args.out, json.dumps(doc, indent=1, sort_keys=True) + "\n")
     return 0
 
 

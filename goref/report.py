@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 from palloc.goref import ops as O
+from palloc.goref.files import write_atomic
 from palloc.goref.fuzz import Case
 
 # The helper's extra exports a Go test needs (goref/overlay/export_palloc_test.go).
@@ -50,10 +51,11 @@ def write_failure(case: Case, folder: str | Path, model_outcomes=None) -> dict[s
     }
     if model_outcomes is None:
         model_outcomes = model_run(case)
-    paths["json"].write_text(json.dumps(case.to_json(), indent=1) + "\n")
-    paths["pytest"].write_text(pytest_source(case, cid))
-    paths["go"].write_text(go_test_source(case, cid, model_outcomes))
-    paths["report"].write_text(human_report(case, cid, paths))
+    # The replayable case first: whatever else fails to print, it is there, and whole.
+    write_atomic(paths["json"], json.dumps(case.to_json(), indent=1) + "\n")
+    write_atomic(paths["pytest"], pytest_source(case, cid))
+    write_atomic(paths["go"], go_test_source(case, cid, model_outcomes))
+    write_atomic(paths["report"], human_report(case, cid, paths))
     return paths
 
 

@@ -19,6 +19,8 @@ import json
 import sys
 from pathlib import Path
 
+from palloc.goref.files import write_atomic
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -114,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.note:
         meta["note"] = args.note
     doc = {"meta": meta, "results": rows}
-    (args.dir / "palloc-results.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    write_atomic(args.dir / "palloc-results.json", json.dumps(doc, indent=1, default=str) + "\n")
     note = f"\nHow it was measured: {meta['note']}\n" if meta.get("note") else ""
-    (args.dir / "REPORT.md").write_text(markdown(rows, meta) + note + per_goarch_table(rows, meta["goarches"]))
+    write_atomic(args.dir / "REPORT.md", markdown(rows, meta) + note + per_goarch_table(rows, meta["goarches"]))
     print(f"wrote {args.dir / 'palloc-results.json'} and {args.dir / 'REPORT.md'} ({len(rows)} patches)", file=sys.stderr)
     return 0
 

@@ -7,6 +7,8 @@ helper can be built.
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -18,8 +20,22 @@ def register(sub) -> None:
     )
     p.add_argument("file", help="a .json case from the failures folder")
     p.add_argument("--goroot", help="GOROOT of the Go toolchain (default: as `palloc fuzz`)")
+    p.add_argument("--go-test", action="store_true",
+                   help="also build and run the case's Go test (<id>_test.go beside FILE, or written afresh from "
+                   "FILE) against the runtime: it fails where the sides diverge")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run)
+
+
+def go_test_of(case, path: Path, folder: Path) -> Path:
+    """Returns the Go test written beside the case file, or writes one from the case in folder."""
+    from palloc.goref.report import case_id, go_test_source, model_run
+    from palloc.goref.files import write_atomic
+
+    beside = path.with_name(path.stem + "_test.go")
+    if beside.is_file():
+        return beside
+    return write_atomic(folder / f"{case_id(case)}_test.go", go_test_source(case, case_id(case), model_run(case)))
 
 
 def run(args) -> int:
@@ -27,10 +43,22 @@ def run(args) -> int:
 
     case = load_case(args.file)
     d = replay_case(case, args.goroot)
+    gt = None
+    if args.go_test:
+        from palloc.goref.gotest import run_go_test
+
+        with tempfile.TemporaryDirectory(prefix="palloc-replay-") as tmp:
+            gt = run_go_test(go_test_of(case, Path(args.file), Path(tmp)), case.goarch, args.goroot)
     if args.json:
-        print(json.dumps({"file": args.file, "agree": d is None, "divergence": d.to_json() if d else None}, indent=1))
-    elif d is None:
-        print(f"{args.file}: the model and the runtime agree ({len(case.ops)} operations)")
+        out = {"file": args.file, "agree": d is None, "divergence": d.to_json() if d else None}
+        if gt is not None:
+            out["go_test"] = gt.to_json()
+        print(json.dumps(out, indent=1))
     else:
-        print(d.text())
+        if d is None:
+            print(f"{args.file}: the model and the runtime agree ({len(case.ops)} operations)")
+        else:
+            print(d.text())
+        if gt is not None:
+            print(f"Go test {gt.name}: {'PASS' if gt.passed else 'FAIL'}" + "".join(f"\n  {e}" for e in gt.errors[:5]))
     return 0 if d is None else 1

@@ -140,18 +140,114 @@ def _go_u(x: int) -> str:
     return f"{x:#x}" if x > 9 else str(x)
 
 
-def _go_checked_call(body: list[str], k: int, names: list[str], call: str, label: str, want) -> None:
-    """Appends a Go block that assigns `call` to `names` and, given the model's results, checks each."""
+def _go_checked_call(body: list[str], k: int, names: list[str], call: str, label: str, want,
+                     setup: tuple[str, ...] = (), bools: tuple[str, ...] = ()) -> None:
+    """Appends a Go block that runs `setup`, assigns `call` to `names` and, given the model's
+    results, checks each (a name in `bools` is a Go bool, which the model gives as 0 or 1)."""
     body.append("\t{")
+    body += [f"\t\t{line}" for line in setup]
     body.append(f"\t\t{', '.join(names)} := {call}")
     if want:
-        cond = " || ".join(f"{n} != {_go_u(w)}" for n, w in zip(names, want))
-        got, exp = ", ".join("%#x" for _ in names), ", ".join(f"{w:#x}" for w in want[: len(names)])
+        conds, got, exp = [], [], []
+        for n, w in zip(names, want):
+            if n in bools:
+                conds.append(f"{n} != {str(bool(w)).lower()}")
+                got.append("%v")
+                exp.append(str(bool(w)).lower())
+            else:
+                conds.append(f"{n} != {_go_u(w)}")
+                got.append("%#x")
+                exp.append(f"{w:#x}")
+        got_s, exp_s = ", ".join(got), ", ".join(exp)
         if len(names) > 1:
-            got, exp = f"({got})", f"({exp})"
-        body.append(f"\t\tif {cond} {{")
-        body.append(f'\t\t\tt.Errorf("step {k}: {label} = {got}, want {exp}", {", ".join(names)})')
+            got_s, exp_s = f"({got_s})", f"({exp_s})"
+        body.append(f"\t\tif {' || '.join(conds)} {{")
+        body.append(f'\t\t\tt.Errorf("step {k}: {label} = {got_s}, want {exp_s}", {", ".join(names)})')
         body.append("\t\t}")
+    else:
+        body.append(f"\t\t_ = {names[0]}" if len(names) == 1 else f"\t\t_, _ = {', '.join(names)}")
+    body.append("\t}")
+
+
+def _go_bits(p, v: int) -> str:
+    """A PallocBits literal of a chunk bitmap (little-endian 64-bit words)."""
+    words = [(v >> (64 * w)) & (2**64 - 1) for w in range(p.palloc_chunk_pages // 64)]
+    return f"PallocBits{{{', '.join(f'{x:#x}' for x in words)}}}"
+
+
+def _go_pure(body: list[str], k: int, p, op, want) -> None:
+    """Appends the Go block of a bitmap function (mpallocbits.go, mgcscavenge.go), checked."""
+    kind = op.kind
+    if kind == "bits_find":
+        _go_checked_call(body, k, ["i", "si"], f"bits.Find({op.npages}, {op.search_idx})",
+                         f"PallocBits.Find({op.npages}, {op.search_idx})", want, setup=(f"bits := {_go_bits(p, op.bits)}",))
+    elif kind == "bits_summarize":
+        _go_checked_call(body, k, ["sum"], "bits.Summarize()", "PallocBits.Summarize()", want,
+                         setup=(f"bits := {_go_bits(p, op.bits)}",))
+    elif kind == "find_bit_range64":
+        _go_checked_call(body, k, ["i"], f"FindBitRange64({op.c:#x}, {op.n})", f"FindBitRange64({op.c:#x}, {op.n})", want)
+    elif kind == "fill_aligned":
+        _go_checked_call(body, k, ["x"], f"FillAligned({op.x:#x}, {op.m})", f"FillAligned({op.x:#x}, {op.m})", want)
+    elif kind == "find_scavenge_candidate":
+        call = f"d.FindScavengeCandidate({op.search_idx}, {_go_u(op.minimum)}, {_go_u(op.max)})"
+        _go_checked_call(body, k, ["base", "npages"], call, call.removeprefix("d."), want, setup=(
+            "var d PallocData", f"*d.PallocBits() = {_go_bits(p, op.alloc)}", f"*d.Scavenged() = {_go_bits(p, op.scav)}"))
+    else:
+        raise ValueError(f"no Go form for {kind!r}")
+
+
+def _go_addr_ranges(body: list[str], k: int, op, want) -> None:
+    """Appends the Go block of an addrRanges verb (mranges.go) on the test's set `ar`: the verb,
+    its results checked, then the whole set checked against the model's."""
+    kind = op.kind
+    own: list = []
+    if kind == "addr_ranges_new":
+        body.append("\tar = NewAddrRanges()")
+        return
+    if kind == "addr_ranges_add":
+        body.append(f"\tar.Add(MakeAddrRange({_go_u(op.base)}, {_go_u(op.limit)}))")
+    elif kind == "addr_ranges_find_succ":
+        own = list(want[:1]) if want else []
+        _go_checked_call(body, k, ["i"], f"ar.FindSucc({_go_u(op.addr)})", f"findSucc({op.addr:#x})", own)
+    elif kind == "addr_ranges_find_addr_greater_equal":
+        own = list(want[:2]) if want else []
+        _go_checked_call(body, k, ["addr", "ok"], f"ar.PallocFindAddrGreaterEqual({_go_u(op.addr)})",
+                         f"findAddrGreaterEqual({op.addr:#x})", own, bools=("ok",))
+    elif kind == "addr_ranges_contains":
+        own = list(want[:1]) if want else []
+        _go_checked_call(body, k, ["ok"], f"ar.PallocContains({_go_u(op.addr)})", f"contains({op.addr:#x})", own,
+                         bools=("ok",))
+    elif kind == "addr_ranges_remove_last":
+        own = list(want[:2]) if want else []
+        _go_checked_call(body, k, ["base", "limit"], f"ar.PallocRemoveLast({_go_u(op.nbytes)})",
+                         f"removeLast({op.nbytes:#x})", own)
+    elif kind == "addr_ranges_remove_greater_equal":
+        body.append(f"\tar.PallocRemoveGreaterEqual({_go_u(op.addr)})")
+    elif kind == "addr_ranges_clone":
+        body.append("\t{")
+        body.append("\t\tclone := NewAddrRanges()")
+        body.append("\t\tar.PallocCloneInto(&clone)")
+        body.append("\t\tar = clone")
+        body.append("\t}")
+    else:
+        raise ValueError(f"no Go form for {kind!r}")
+    if not want:
+        return
+    rest = want[len(own):]
+    total, n = rest[0], rest[1]
+    pairs = [(rest[2 + 2 * i], rest[3 + 2 * i]) for i in range(n)]
+    body.append("\t{")
+    body.append(f"\t\twant := [][2]uintptr{{{', '.join(f'{{{_go_u(b)}, {_go_u(l)}}}' for b, l in pairs)}}}")
+    body.append("\t\tgot, total := ar.PallocAddrRangesState()")
+    body.append(f"\t\tif total != {_go_u(total)} || len(got) != len(want) {{")
+    body.append(f'\t\t\tt.Errorf("step {k}: the set is %#x (totalBytes %#x), want %#x (totalBytes {total:#x})", got, total, want)')
+    body.append("\t\t} else {")
+    body.append("\t\t\tfor i := range want {")
+    body.append("\t\t\t\tif got[i] != want[i] {")
+    body.append(f'\t\t\t\t\tt.Errorf("step {k}: range %d is %#x, want %#x", i, got[i], want[i])')
+    body.append("\t\t\t\t}")
+    body.append("\t\t\t}")
+    body.append("\t\t}")
     body.append("\t}")
 
 
@@ -177,6 +273,8 @@ def go_test_source(case: Case, cid: str, outs) -> str:
     body.append("\tdefer FreePageAlloc(b)")
     body.append("\tcaches := map[int]*PageCache{}")
     body.append("\t_ = caches")
+    if any(isinstance(op, O.AddrRangesOp) for op in case.ops):
+        body.append("\tvar ar AddrRanges")
     for k, op in enumerate(case.ops):
         out = outs[k + 1] if k + 1 < len(outs) else None
         want = out.result if out is not None else None
@@ -215,8 +313,10 @@ def go_test_source(case: Case, cid: str, outs) -> str:
             _go_checked_call(body, k, ["addr", "scav"], f"caches[{op.slot}].Alloc({op.npages})", f"cache Alloc({op.npages})", want)
         elif kind == "cache_flush":
             body.append(f"\tcaches[{op.slot}].Flush(b)")
+        elif isinstance(op, O.AddrRangesOp):
+            _go_addr_ranges(body, k, op, want)
         else:
-            body.append(f"\t// {kind}: a pure function; see {cid}.json")
+            _go_pure(body, k, p, op, want)
         if crash:
             break
     final = next((o.state for o in reversed(outs) if o.state is not None), None)
@@ -228,12 +328,10 @@ def go_test_source(case: Case, cid: str, outs) -> str:
         for ci, v in sorted(final.chunks.items()):
             if v is None:
                 continue
-            words = [(v[0] >> (64 * w)) & (2**64 - 1) for w in range(p.palloc_chunk_pages // 64)]
-            swords = [(v[1] >> (64 * w)) & (2**64 - 1) for w in range(p.palloc_chunk_pages // 64)]
             body.append("\t{")
             body.append(f"\t\td := b.PallocData({ci:#x})")
-            body.append(f"\t\twantAlloc := PallocBits{{{', '.join(f'{x:#x}' for x in words)}}}")
-            body.append(f"\t\twantScav := PallocBits{{{', '.join(f'{x:#x}' for x in swords)}}}")
+            body.append(f"\t\twantAlloc := {_go_bits(p, v[0])}")
+            body.append(f"\t\twantScav := {_go_bits(p, v[1])}")
             body.append("\t\tif *d.PallocBits() != wantAlloc {")
             body.append(f'\t\t\tt.Errorf("chunk {ci:#x} alloc bits differ: %v", DiffPallocBits(d.PallocBits(), &wantAlloc))')
             body.append("\t\t}")

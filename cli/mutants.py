@@ -98,7 +98,8 @@ def run(args) -> int:
         row = {k: e[k] for k in ("id", "bug", "component", "expected", "kind")}
         try:
             ov = apply_patch(MUTANTS_DIR / e["patch"], tc.goroot, cache_dir() / "patches")
-            rep = verify(ov, tc, goarches, args.seconds, args.seed, args.out / "replays", True, not args.no_fuzz, e["id"])
+            rep = verify(ov, tc, goarches, args.seconds, args.seed, args.out / "replays", True, not args.no_fuzz, e["id"],
+                         go_test=False)  # the corpus measures detection; `verify-change` runs the Go test
             rt = [c for c in rep["checks"] if c["name"] == "runtime-tests" and c["status"] == "ran"]
             first = rep["first_detection"]
             diff = [c for c in rep["checks"] if c["name"] == "differential" and c["verdict"] == "breaks"]

@@ -53,6 +53,8 @@ def register(sub) -> None:
                    help="where a counterexample's replay file is written (default %(default)s)")
     p.add_argument("--no-baseline", action="store_true", help="skip the runtime's own tests")
     p.add_argument("--no-fuzz", action="store_true", help="skip the differential campaign")
+    p.add_argument("--no-go-test", action="store_true",
+                   help="do not build and run a divergence's Go test on the patched and unpatched runtimes")
     p.add_argument("--json", action="store_true", help="machine-readable report")
     p.set_defaults(run=run)
 
@@ -195,8 +197,25 @@ def _baseline_check(binary: Path, goarch: str, t_built: float) -> Check:
                  time.monotonic() - t_built, detail, {"failed": failed, "exit_code": code, "tests": len(tests)})
 
 
+def _go_test_check(go_file: Path, goarch: str, tc, files: dict[str, str]) -> dict[str, Any]:
+    """Runs the case's Go test on the patched runtime and on the unpatched one: a counterexample
+    to paste into the runtime's tests fails on the first and passes on the second."""
+    from palloc.goref.gotest import run_go_test
+
+    out: dict[str, Any] = {}
+    for side, overlay in (("patched", files), ("unpatched", {})):
+        try:
+            r = run_go_test(go_file, goarch, str(tc.goroot), overlay)
+            out[side] = {"passed": r.passed, "errors": r.errors[:5]}
+        except PallocError as e:
+            out[side] = {"error": str(e)}
+    p, u = out["patched"], out["unpatched"]
+    out["reproduces"] = p.get("passed") is False and u.get("passed") is True
+    return out
+
+
 def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed: int, replay: Path,
-                t_built: float, mismatches: list[dict] | None = None) -> Check:
+                t_built: float, mismatches: list[dict] | None = None, files: dict[str, str] | None = None) -> Check:
     """Runs a differential campaign against the helper; the model uses the patched constants."""
     from palloc.goref.driver import HelperStartError
 
@@ -241,6 +260,8 @@ def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed
         ev["replay"] = str(paths["json"])
         ev["files"] = {k: str(v) for k, v in paths.items()}
         ev["go_test"] = paths["go"].read_text()
+        if files is not None:
+            ev["go_test_runs"] = _go_test_check(paths["go"], goarch, tc, files)
     except Exception as e:  # noqa: BLE001 - a printer failure must not hide the verdict
         replay.mkdir(parents=True, exist_ok=True)
         write_atomic(replay / "case.json", json.dumps(case.to_json(), indent=1) + "\n")
@@ -254,7 +275,7 @@ def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed
 
 def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, replay_dir: Path = Path("palloc-replays"),
            baseline: bool = True, fuzz: bool = True, name: str = "patch",
-           progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+           progress: Callable[[str], None] | None = None, go_test: bool = True) -> dict[str, Any]:
     """Returns the report of every check of the overlay on every GOARCH (see the module docstring).
 
     Raises PallocError if the patched runtime does not compile.
@@ -297,7 +318,8 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
                 checks.append(_proofs_check(goarch, const.evidence.get("mismatches"), tc.version))
             if fuzz and hc is not None:
                 c = _fuzz_check(h, goarch, tc, hc, seconds, seed, replay_dir / f"{name}-{goarch}", t_built,
-                                const.evidence.get("mismatches") if const is not None else None)
+                                const.evidence.get("mismatches") if const is not None else None,
+                                dict(overlay.files) if go_test else None)
                 checks.append(c)
                 say(f"{goarch}: differential: {c.detail}")
             elif fuzz:
@@ -327,6 +349,10 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
     }
 
 
+def _said(run: dict[str, Any]) -> str:
+    return run.get("error") or ("passes" if run["passed"] else "fails")
+
+
 def format_report(rep: dict[str, Any]) -> str:
     lines = [f"palloc verify-change {rep['patch']}: {rep['verdict'].upper()}",
              f"  files: {', '.join(sorted(rep['files']))}",
@@ -338,6 +364,10 @@ def format_report(rep: dict[str, Any]) -> str:
         if c["verdict"] == "breaks" and ev.get("divergence"):
             for l in (ev["divergence"].get("lines") or [])[:12]:
                 lines.append(f"           {l}")
+        runs = ev.get("go_test_runs")
+        if runs:
+            lines.append(f"  Go test: {_said(runs['patched'])} on the patched runtime, {_said(runs['unpatched'])} on the "
+                         f"unpatched one" + (" (it reproduces the divergence)" if runs["reproduces"] else ""))
         if ev.get("go_test"):
             lines.append("  Go test reproducing it:")
             lines += ["    " + l for l in str(ev["go_test"]).splitlines()]
@@ -363,6 +393,6 @@ def run(args) -> int:
     goarches = args.goarch or list(DEFAULT_GOARCHES)
     progress = None if args.json else (lambda s: print(f"palloc verify-change: {s}", file=sys.stderr, flush=True))
     rep = verify(overlay, tc, goarches, args.seconds, args.seed, args.replay_dir, not args.no_baseline,
-                 not args.no_fuzz, name, progress)
+                 not args.no_fuzz, name, progress, go_test=not args.no_go_test)
     print(json.dumps(rep, indent=1, default=str) if args.json else format_report(rep))
     return EXIT_BREAKS if rep["verdict"] == "breaks" else EXIT_HOLDS

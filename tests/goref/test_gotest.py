@@ -85,3 +85,24 @@ def test_a_file_without_a_test_function_is_refused(tmp_path):
     f.write_text("package runtime_test\n")
     with pytest.raises(PallocError, match="has no `func TestX"):
         run_go_test(f)
+
+
+@pytest.mark.go
+def test_verify_change_runs_the_go_test_on_the_patched_and_unpatched_runtimes(tmp_path, need_helper):
+    # B1 (CL 216697; the mutant: find1 answers one page too far): the Go test of a
+    # case it breaks must fail on the patched runtime and pass on the real one.
+    from pathlib import Path
+
+    from palloc.cli.verify_change import _go_test_check
+    from palloc.goref import patch
+    from palloc.goref.mutants import generate
+    from palloc.goref.toolchain import find_toolchain
+
+    need_helper("amd64")
+    tc = find_toolchain()
+    ov = patch.apply_patch(Path(generate.__file__).parent / "01-b1-find1-addr-plus-one.patch", tc.goroot, tmp_path / "ov")
+    case = Case("amd64", "1.27.3", None, [O.Grow(0x3000000000, 0x400000), O.Alloc(1), O.Alloc(1)])
+    go_file = write_failure(case, tmp_path / "case")["go"]
+    runs = _go_test_check(go_file, "amd64", tc, dict(ov.files))
+    assert runs["patched"]["passed"] is False and runs["unpatched"]["passed"] is True
+    assert runs["reproduces"]

@@ -24,6 +24,7 @@ every "0x..." string of a response is returned as an int.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -157,6 +158,51 @@ class _Process:
         self.sel.register(self.fd, selectors.EVENT_READ)
         self.buf = bytearray()
         self.send_failed = False  # a write to stdin failed: the process is dead
+        self.send_hung = False  # a write to stdin made no progress within the timeout
+        # Writes never block: while a batch is written, the answers to earlier ones are read
+        # (a helper blocked on its full stdout pipe would otherwise never read its stdin).
+        self.wfd = self.proc.stdin.fileno()
+        os.set_blocking(self.wfd, False)
+        # Room for a whole batch (about 100 KB) in the pipe: a batch sent while the helper still
+        # runs the one before is written at once, not as fast as the helper gets to read it.
+        for fd in (self.wfd, self.fd):
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+            except (AttributeError, OSError):  # not Linux, or above /proc/sys/fs/pipe-max-size
+                pass
+        self.wsel = selectors.DefaultSelector()
+        self.wsel.register(self.fd, selectors.EVENT_READ)
+        self.wsel.register(self.wfd, selectors.EVENT_WRITE)
+
+    def write(self, data: bytes, timeout: float) -> None:
+        """Writes data to the helper's stdin, reading its stdout into buf meanwhile; sets
+        send_failed when the process is gone and send_hung when it stops reading for timeout."""
+        view = memoryview(data)
+        deadline = time.monotonic() + timeout
+        while view:
+            try:
+                view = view[os.write(self.wfd, view):]
+                continue
+            except BlockingIOError:
+                pass
+            except OSError:  # BrokenPipeError: it has exited
+                self.send_failed = True
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.send_failed = self.send_hung = True
+                return
+            for key, _ in self.wsel.select(min(remaining, 1.0)):
+                if key.fd != self.fd:
+                    continue
+                try:
+                    chunk = os.read(self.fd, 1 << 20)
+                except BlockingIOError:
+                    continue
+                if not chunk:  # its stdout closed: it has exited
+                    self.send_failed = True
+                    return
+                self.buf += chunk
 
     def stderr_text(self) -> str:
         self.stderr.seek(0)
@@ -171,10 +217,11 @@ class _Process:
             pass
 
     def close(self) -> None:
-        try:
-            self.sel.close()
-        except Exception:
-            pass
+        for sel in (self.sel, self.wsel):
+            try:
+                sel.close()
+            except Exception:
+                pass
         for f in (self.proc.stdin, self.proc.stdout):
             try:
                 f.close()
@@ -338,19 +385,13 @@ class GoHelper:
         rid = self._next_id
         flush = "" if flush_each else ',"flush_each":false'
         line = f'{{"id":{rid},"ops":{ops_json}{flush}}}\n'.encode()
-        try:
-            p.proc.stdin.write(line)
-            p.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            p.send_failed = True
+        p.write(line, self.timeout)
         return rid
 
     def _receive(self, rid: int, nops: int, timeout: float, raw: bool = False) -> list[dict[str, Any]]:
         p = self._proc
         assert p is not None
         ops = [None] * nops
-        if getattr(p, "send_failed", False):
-            return self._died(p, ops, b"", hang=False)
         deadline = time.monotonic() + timeout
         while True:
             nl = p.buf.find(b"\n")
@@ -366,6 +407,8 @@ class GoHelper:
                     continue  # a stale answer
                 # raw: leave "0x..." strings alone (the fuzzer converts only what it compares).
                 return msg["results"] if raw else [decode(r) for r in msg["results"]]
+            if p.send_hung:  # it stopped reading its input: no answer will come
+                return self._died(p, ops, bytes(p.buf), hang=True, timeout=self.timeout)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return self._died(p, ops, bytes(p.buf), hang=True, timeout=timeout)

@@ -32,7 +32,8 @@ every invariant after every step, and the report names the first step that break
 step of the periodic check). The summaries themselves are compared with the runtime's at every
 step (by digest) regardless.
 
-The helper runs batch k while the model generates batch k+1 (two cores).
+The helper runs batches k-1 and k while the model generates batch k+1 (`depth` 2): with two
+workers on two cores (`palloc fuzz --jobs`), a helper held off its core never stalls a model.
 
 Mirrors no Go file: it drives the Go 1.27 page allocator (src/runtime/mpagealloc.go and friends).
 """
@@ -316,7 +317,8 @@ class DigestLockstep:
     explains and shrinks every divergence found here.
     """
 
-    def __init__(self, full, batch_ops: int = 1000, full_every: int | None = 1000, summaries_every: int = 128):
+    def __init__(self, full, batch_ops: int = 1000, full_every: int | None = 1000, summaries_every: int = 128,
+                 depth: int = 2):
         # full_every None: no full state comparison at all (only for showing what they catch).
         self.full = full
         self.p, self.host = full.p, full.host
@@ -337,7 +339,10 @@ class DigestLockstep:
             if self.check_all is I.check_all and self.fast_names == frozenset(I.PER_STEP):
                 self.screen = I.holds_per_step
         self.batch = _Batch()
-        self.in_flight: tuple[Any, _Batch] | None = None
+        # Batches sent and not yet compared, oldest first: up to `depth` of them, so the model
+        # never waits for a helper that the other worker's model holds off its core.
+        self.in_flight: list[tuple[Any, _Batch]] = []
+        self.depth = depth
         self.model: ModelSide | None = None
         self.seq: _Seq | None = None
         self.ended = True
@@ -483,29 +488,30 @@ class DigestLockstep:
     # --- batches ----------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Collects the batch in flight, compares it, and sends the current one."""
-        self._collect()
+        """Sends the current batch, then compares the oldest in flight while more than `depth` are."""
         b, self.batch = self.batch, _Batch()
-        if not b.steps:
-            return
-        if self.helper is None:
-            self.in_flight = (None, b)
-            return
-        t0 = time.perf_counter()
-        ticket = self.helper.submit('[{"op":"steps","steps":[' + ",".join(b.steps) + "]}]", flush_each=False)
-        self.stats.go_wait_s += time.perf_counter() - t0
-        self.in_flight = (ticket, b)
+        if b.steps:
+            if self.helper is None:
+                self.in_flight.append((None, b))
+            else:
+                t0 = time.perf_counter()
+                ticket = self.helper.submit('[{"op":"steps","steps":[' + ",".join(b.steps) + "]}]", flush_each=False)
+                self.stats.go_wait_s += time.perf_counter() - t0
+                self.in_flight.append((ticket, b))
+        while len(self.in_flight) > self.depth:
+            self._collect()
 
     def drain(self) -> None:
         """Sends and compares everything queued (the campaign's end)."""
         self.flush()
-        self._collect()
+        while self.in_flight:
+            self._collect()
 
     def _collect(self) -> None:
-        if self.in_flight is None:
+        """Compares the oldest batch in flight with the helper's answer to it."""
+        if not self.in_flight:
             return
-        ticket, b = self.in_flight
-        self.in_flight = None
+        ticket, b = self.in_flight.pop(0)
         t0 = time.perf_counter()
         if ticket is None:  # model against model: a second model computes the digests
             r = _model_steps(self, b)
@@ -552,10 +558,11 @@ class DigestLockstep:
     # --- explanation (the classic lockstep) ---------------------------------------------------
 
     def _drain_helper(self) -> None:
-        """Discards the batch in flight and every allocator the helper holds (the campaign ends)."""
-        if self.in_flight is not None and self.in_flight[0] is not None:
-            self.helper.collect(self.in_flight[0], 1, raw=True)  # the helper answers in order
-        self.in_flight = None
+        """Discards the batches in flight and every allocator the helper holds (the campaign ends)."""
+        for ticket, _ in self.in_flight:
+            if ticket is not None:
+                self.helper.collect(ticket, 1, raw=True)  # the helper answers in order
+        self.in_flight = []
         if self.helper is not None:
             self.helper.call([{"op": "drop_all"}])
 

@@ -475,3 +475,29 @@ def test_cli_build_reports_a_cached_helper(capsys):
     assert main(["goref", "build", "--json"]) == 0  # the module's helper is already built
     out = json.loads(capsys.readouterr().out)
     assert out["cached"] is True and Path(out["helper"]).is_file()
+
+
+@pytest.mark.go
+def test_a_big_batch_sent_before_a_big_answer_is_read_does_not_deadlock(helper):
+    # The answer to the first batch (16,384 grown chunks dumped: 4 MiB) fills the helper's
+    # stdout pipe while the second batch (300,000 finds: 8 MiB) is written to its
+    # stdin: the write must read the first answer meanwhile, or each side waits on the other.
+    import json
+    import threading
+
+    first = json.dumps([{"op": "new", "empty": True}, {"op": "grow", "base": BASE, "size": 16384 * CHUNK},
+                        {"op": "dump", "summaries": "none"}])
+    second = json.dumps([{"op": "find", "npages": 1 + i % 7} for i in range(300_000)] + [{"op": "drop"}])
+    got = {}
+
+    def run():
+        t1 = helper.submit(first)
+        t2 = helper.submit(second)
+        got["dump"] = helper.collect(t1, 3)[2]
+        got["finds"] = helper.collect(t2, 300_001)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout=120)
+    assert not t.is_alive(), "the driver and the helper deadlocked on their pipes"
+    assert len(got["dump"]["chunks"]) == 16384 and all(r["kind"] == "ok" for r in got["finds"])

@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
-import queue as queue_mod
 import sys
 import time
 import traceback
@@ -126,14 +125,21 @@ def default_jobs(engine: str) -> int:
 GRACE_SECONDS = 180.0
 
 
-def _worker(conf: Config, w: int, jobs: int, deadline: float, q, stop) -> None:
-    """A pool worker: heaps w, w+jobs, ... until the deadline (time.time()) or stop is set."""
+def _worker(conf: Config, w: int, jobs: int, deadline: float, conn, stop) -> None:
+    """A pool worker: heaps w, w+jobs, ... until the deadline (time.time()) or the stop flag."""
     import signal
 
     from palloc.goref.fuzz import Stats, session
 
-    # The parent handles Ctrl-C and sets stop; a worker finishes its heap and reports.
+    # The parent handles Ctrl-C and raises the flag; a worker finishes its heap and reports.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def stopped() -> bool:
+        return bool(stop.value)
+
+    def found() -> None:
+        stop.value = 1
+
     try:
         runner = session(conf.goarch, goroot=conf.goroot, variant=conf.variant, invariants=conf.invariants)
         shown = [0.0]
@@ -143,18 +149,19 @@ def _worker(conf: Config, w: int, jobs: int, deadline: float, q, stop) -> None:
             if now - shown[0] >= 0.25:
                 shown[0] = now
                 st = r.stats
-                q.put(("progress", w, st.ops, st.page_alloc_ops, st.examples, dict(st.by_kind)))
+                conn.send(("progress", st.ops, st.page_alloc_ops, st.examples, dict(st.by_kind)))
 
         runner.on_example = progress
         c = dataclasses.replace(conf, seconds=max(0.0, deadline - time.time()))
-        out = run_here(c, runner, first_heap=w, heap_stride=jobs, should_stop=stop.is_set, on_found=stop.set)
-        if stop.is_set() and out.stopped == "budget" and not out.failures:
+        out = run_here(c, runner, first_heap=w, heap_stride=jobs, should_stop=stopped, on_found=found)
+        if stopped() and out.stopped == "budget" and not out.failures:
             out.stopped = "stopped"
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which decides
         traceback.print_exc(file=sys.stderr)
         words = str(e) if isinstance(e, PallocError) else f"{type(e).__name__}: {e}"
         out = Outcome(Stats(), "helper", error=f"fuzz worker {w}: {words}")
-    q.put(("done", w, out))
+    conn.send(("done", out))
+    conn.close()
 
 
 def _merge(outs: list[Outcome], started: float, jobs: int) -> Outcome:
@@ -184,55 +191,61 @@ def _merge(outs: list[Outcome], started: float, jobs: int) -> Outcome:
                    "; ".join(errors) if errors else None, jobs)
 
 
-def _receive(q, procs, outs: dict, latest: dict, stop, show) -> None:
-    """Takes one message from the workers (or notes a worker that died without a word)."""
+def _receive(conns: dict, procs, outs: dict, latest: dict, stop, show) -> None:
+    """Takes what the workers have said within half a second; a worker whose pipe closed
+    without its result died (its exit code says how)."""
+    from multiprocessing.connection import wait
+
     from palloc.goref.fuzz import Stats
 
-    try:
-        msg = q.get(timeout=0.5)
-    except queue_mod.Empty:
-        for w, pr in enumerate(procs):
-            if w not in outs and not pr.is_alive():
-                try:  # its last words may still be in the pipe
-                    msg = q.get(timeout=1.0)
-                    break
-                except queue_mod.Empty:
-                    outs[w] = Outcome(Stats(), "helper",
-                                      error=f"fuzz worker {w} died (exit code {pr.exitcode}) without a result")
-                    stop.set()
-        else:
-            return
-    if msg[0] == "progress":
-        latest[msg[1]] = msg[1:]
-        show()
-    elif msg[0] == "done":
-        w, o = msg[1], msg[2]
-        outs[w] = o
-        latest[w] = (w, o.stats.ops, o.stats.page_alloc_ops, o.stats.examples, dict(o.stats.by_kind))
-        show()
-        if o.failures or o.fault or o.error:
-            stop.set()
+    for conn in wait(list(conns.values()), timeout=0.5):
+        w = next(k for k, c in conns.items() if c is conn)
+        try:
+            msg = conn.recv()
+        except Exception:  # noqa: BLE001 - EOF, or a message cut short by the worker's death
+            del conns[w]
+            procs[w].join(timeout=5)
+            outs[w] = Outcome(Stats(), "helper",
+                              error=f"fuzz worker {w} died (exit code {procs[w].exitcode}) without a result")
+            stop.value = 1
+            continue
+        if msg[0] == "progress":
+            latest[w] = msg[1:]
+            show()
+        elif msg[0] == "done":
+            o = outs[w] = msg[1]
+            del conns[w]
+            latest[w] = (o.stats.ops, o.stats.page_alloc_ops, o.stats.examples, dict(o.stats.by_kind))
+            show()
+            if o.failures or o.fault or o.error:
+                stop.value = 1
 
 
 def run_pool(conf: Config, jobs: int, on_progress: Callable[[Any], None] | None = None) -> Outcome:
     """Runs the lockstep campaign on `jobs` worker processes; returns their merged outcome.
 
     on_progress(stats) is called with the summed stats as the workers report. Ctrl-C stops
-    every worker at its next heap; each still reports (and has written) what it found.
+    every worker at its next heap; each still reports (and has written) what it found. Each
+    worker has its own pipe and the stop flag is a byte of shared memory, so a worker killed at
+    any moment holds no lock the others need.
     """
     import multiprocessing as mp
 
     from palloc.goref.fuzz import Stats
 
     ctx = mp.get_context("spawn")  # no inherited helper pipes or threads
-    q = ctx.Queue()
-    stop = ctx.Event()
+    stop = ctx.RawValue("b", 0)
     started = time.monotonic()
     deadline = time.time() + conf.seconds
-    procs = [ctx.Process(target=_worker, args=(conf, w, jobs, deadline, q, stop), daemon=True, name=f"palloc-fuzz-{w}")
-             for w in range(jobs)]
-    for pr in procs:
+    procs, conns = [], {}
+    for w in range(jobs):
+        recv, send = ctx.Pipe(duplex=False)
+        pr = ctx.Process(target=_worker, args=(conf, w, jobs, deadline, send, stop), daemon=True,
+                         name=f"palloc-fuzz-{w}")
         pr.start()
+        send.close()  # the worker's end: the parent sees EOF when the worker is gone
+        procs.append(pr)
+        conns[w] = recv
     latest: dict[int, tuple] = {}
     outs: dict[int, Outcome] = {}
     interrupted = False
@@ -241,7 +254,7 @@ def run_pool(conf: Config, jobs: int, on_progress: Callable[[Any], None] | None 
         if on_progress is None:
             return
         st = Stats(started=started)
-        for _, ops, pa_ops, ex, kinds in latest.values():
+        for ops, pa_ops, ex, kinds in latest.values():
             st.ops += ops
             st.page_alloc_ops += pa_ops
             st.examples += ex
@@ -250,19 +263,19 @@ def run_pool(conf: Config, jobs: int, on_progress: Callable[[Any], None] | None 
 
     # A worker past the budget by this much (a heap, a shrink, helper restarts) is stuck.
     hard_stop = deadline + GRACE_SECONDS
-    while len(outs) < jobs:
+    while conns:
         try:
-            _receive(q, procs, outs, latest, stop, show)
+            _receive(conns, procs, outs, latest, stop, show)
             if time.time() > hard_stop:
-                stop.set()
-                for w, pr in enumerate(procs):
-                    if w not in outs:
-                        pr.kill()
-                        outs[w] = Outcome(Stats(), "helper", error=f"fuzz worker {w} did not finish within "
-                                          f"{GRACE_SECONDS:.0f} s of the budget's end; it was stopped")
+                stop.value = 1
+                for w in list(conns):
+                    procs[w].kill()
+                    del conns[w]
+                    outs[w] = Outcome(Stats(), "helper", error=f"fuzz worker {w} did not finish within "
+                                      f"{GRACE_SECONDS:.0f} s of the budget's end; it was stopped")
         except KeyboardInterrupt:  # every worker finishes its heap and reports
             interrupted = True
-            stop.set()
+            stop.value = 1
     for pr in procs:
         pr.join(timeout=5)
     out = _merge([outs[w] for w in range(jobs)], started, jobs)

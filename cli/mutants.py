@@ -99,7 +99,7 @@ def run(args) -> int:
         try:
             ov = apply_patch(MUTANTS_DIR / e["patch"], tc.goroot, cache_dir() / "patches")
             rep = verify(ov, tc, goarches, args.seconds, args.seed, args.out / "replays", True, not args.no_fuzz, e["id"],
-                         go_test=False)  # the corpus measures detection; `verify-change` runs the Go test
+                         go_test=False, jobs=1)  # the corpus measures detection time: one process, no Go test
             rt = [c for c in rep["checks"] if c["name"] == "runtime-tests" and c["status"] == "ran"]
             first = rep["first_detection"]
             diff = [c for c in rep["checks"] if c["name"] == "differential" and c["verdict"] == "breaks"]

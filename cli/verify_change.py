@@ -53,6 +53,8 @@ def register(sub) -> None:
                    help="where a counterexample's replay file is written (default %(default)s)")
     p.add_argument("--no-baseline", action="store_true", help="skip the runtime's own tests")
     p.add_argument("--no-fuzz", action="store_true", help="skip the differential campaign")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="differential worker processes per GOARCH (default: the cores available, up to 2)")
     p.add_argument("--no-go-test", action="store_true",
                    help="do not build and run a divergence's Go test on the patched and unpatched runtimes")
     p.add_argument("--json", action="store_true", help="machine-readable report")
@@ -215,12 +217,12 @@ def _go_test_check(go_file: Path, goarch: str, tc, files: dict[str, str]) -> dic
 
 
 def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed: int, replay: Path,
-                t_built: float, mismatches: list[dict] | None = None, files: dict[str, str] | None = None) -> Check:
-    """Runs a differential campaign against the helper; the model uses the patched constants."""
-    from palloc.goref.driver import HelperStartError
-
+                t_built: float, mismatches: list[dict] | None = None, files: dict[str, str] | None = None,
+                binary: Path | None = None, jobs: int = 1) -> Check:
+    """Runs a differential campaign against the helper (on `jobs` workers, each starting its own
+    from `binary`); the model uses the patched constants."""
     try:
-        from palloc.goref import fuzz
+        from palloc.goref import campaign, fuzz
         from palloc.goref.go_side import GoSide
     except ImportError as e:
         return Check("differential", goarch, "unavailable", None, detail=f"the differential fuzzer is not available ({e})")
@@ -231,56 +233,56 @@ def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed
         return Check("differential", goarch, "unavailable", None, detail=f"the patched constants are not a platform palloc can model: {e}")
     host = {"phys_page_size": helper_constants.get("physPageSize"), "phys_huge_page_size": helper_constants.get("physHugePageSize")}
     host = {k: v for k, v in host.items() if v is not None}
-    runner = fuzz.Lockstep(p, GoSide(p, h), host=host, goarch=goarch, go_version=tc.version)
+    conf = campaign.Config(goarch=goarch, seconds=seconds, seed=seed, steps=fuzz.DEFAULT_STEPS["lockstep"],
+                           failures=str(replay), binary=str(binary) if binary else None, platform=p, host=host,
+                           go_version=tc.version)
     t0 = time.monotonic()
-    try:
-        res = fuzz.run_campaign(runner, seconds, seed=seed, engine=fuzz.DEFAULT_ENGINE,
-                                step_count=fuzz.DEFAULT_STEPS[fuzz.DEFAULT_ENGINE])
-    except HelperStartError as e:
-        # It started once (the start-up check passed), so a later start that dies is the patch too.
-        msg = str(e).split("; rebuild", 1)[0]
-        return Check("start-up", goarch, "ran", "breaks", time.monotonic() - t0, time.monotonic() - t_built,
-                     f"the patched runtime does not start again after a restart: {msg}", {"crash": e.death})
+    if jobs > 1 and binary is not None:
+        out = campaign.run_pool(conf, jobs)
+    else:
+        runner = fuzz.Lockstep(p, GoSide(p, h), host=host, goarch=goarch, go_version=tc.version)
+        out = campaign.run_here(conf, runner)
     secs = time.monotonic() - t0
-    cover = res.stats.to_json()
-    if res.harness_fault is not None:
+    if out.stopped == "interrupted":
+        raise KeyboardInterrupt
+    cover = out.stats.to_json()
+    if out.start_death is not None and not out.failures:
+        # It started once (the start-up check passed), so a later start that dies is the patch too.
+        msg = (out.error or "").split("; rebuild", 1)[0]
+        return Check("start-up", goarch, "ran", "breaks", secs, time.monotonic() - t_built,
+                     f"the patched runtime does not start again after a restart: {msg}", {"crash": out.start_death})
+    if out.error is not None and not out.failures:
+        raise PallocError(out.error)
+    if out.fault is not None:
         return Check("differential", goarch, "ran", None, secs, None,
-                     f"harness fault (a side disagrees with itself): {res.harness_fault}", {"coverage": cover})
-    if res.failure is None:
+                     f"harness fault (a side disagrees with itself): {out.fault}", {"coverage": cover})
+    f = out.failure
+    if f is None:
         return Check("differential", goarch, "ran", "holds", secs, None,
                      f"no divergence in {cover['checked_ops']} operations ({cover['examples']} cases, {secs:.0f} s)",
                      {"coverage": cover})
-    case = res.failure
-    d = case.divergence
-    ev: dict[str, Any] = {"coverage": cover, "divergence": d.to_json() if d else None, "ops": len(case.ops)}
-    try:
-        from palloc.goref.report import write_failure
-
-        paths = write_failure(case, replay)
-        ev["replay"] = str(paths["json"])
-        ev["files"] = {k: str(v) for k, v in paths.items()}
-        ev["go_test"] = paths["go"].read_text()
+    ev: dict[str, Any] = {"coverage": cover, "divergence": f["divergence"], "ops": f["ops"],
+                          "replay": f["files"]["json"], "files": f["files"]}
+    if f.get("printer_error"):
+        ev["printer_error"] = f["printer_error"]
+    elif "go" in f["files"]:
+        ev["go_test"] = Path(f["files"]["go"]).read_text()
         if files is not None:
-            ev["go_test_runs"] = _go_test_check(paths["go"], goarch, tc, files)
-    except Exception as e:  # noqa: BLE001 - a printer failure must not hide the verdict
-        replay.mkdir(parents=True, exist_ok=True)
-        write_atomic(replay / "case.json", json.dumps(case.to_json(), indent=1) + "\n")
-        ev["replay"] = str(replay / "case.json")
-        ev["printer_error"] = str(e)
-    replay = Path(ev["replay"])
-    head = d.headline() if d else "divergence"
+            ev["go_test_runs"] = _go_test_check(Path(f["files"]["go"]), goarch, tc, files)
     return Check("differential", goarch, "ran", "breaks", secs, time.monotonic() - t_built,
-                 f"{head} (replay: {replay})", ev)
+                 f"{f['headline'] or 'divergence'} (replay: {f['files']['json']})", ev)
 
 
 def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, replay_dir: Path = Path("palloc-replays"),
            baseline: bool = True, fuzz: bool = True, name: str = "patch",
-           progress: Callable[[str], None] | None = None, go_test: bool = True) -> dict[str, Any]:
+           progress: Callable[[str], None] | None = None, go_test: bool = True,
+           jobs: int | None = None) -> dict[str, Any]:
     """Returns the report of every check of the overlay on every GOARCH (see the module docstring).
 
     Raises PallocError if the patched runtime does not compile.
     """
     from palloc.goref.build import build_helper
+    from palloc.goref.campaign import default_jobs
     from palloc.goref.driver import GoHelper, HelperStartError
 
     say = progress or (lambda s: None)
@@ -319,7 +321,8 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
             if fuzz and hc is not None:
                 c = _fuzz_check(h, goarch, tc, hc, seconds, seed, replay_dir / f"{name}-{goarch}", t_built,
                                 const.evidence.get("mismatches") if const is not None else None,
-                                dict(overlay.files) if go_test else None)
+                                dict(overlay.files) if go_test else None, binary,
+                                jobs if jobs is not None else default_jobs("lockstep"))
                 checks.append(c)
                 say(f"{goarch}: differential: {c.detail}")
             elif fuzz:
@@ -393,6 +396,6 @@ def run(args) -> int:
     goarches = args.goarch or list(DEFAULT_GOARCHES)
     progress = None if args.json else (lambda s: print(f"palloc verify-change: {s}", file=sys.stderr, flush=True))
     rep = verify(overlay, tc, goarches, args.seconds, args.seed, args.replay_dir, not args.no_baseline,
-                 not args.no_fuzz, name, progress, go_test=not args.no_go_test)
+                 not args.no_fuzz, name, progress, go_test=not args.no_go_test, jobs=args.jobs)
     print(json.dumps(rep, indent=1, default=str) if args.json else format_report(rep))
     return EXIT_BREAKS if rep["verdict"] == "breaks" else EXIT_HOLDS

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -38,6 +39,12 @@ class Config:
     steps: int = 200
     engine: str = "lockstep"
     failures: str = "palloc-failures"
+    # A helper already built (a patched runtime's, by verify-change) and the platform the model
+    # takes against it; None: the toolchain's own helper and its platform (goref/fuzz.py:session).
+    binary: str | None = None
+    platform: Any = None
+    host: dict | None = None
+    go_version: str = ""
 
 
 @dataclasses.dataclass
@@ -50,6 +57,7 @@ class Outcome:
     fault: str | None = None  # a harness fault: the words of the HarnessFault
     error: str | None = None  # an environment error (the helper could not be restarted, ...)
     jobs: int = 1
+    start_death: dict | None = None  # the helper died starting (HelperStartError.death)
 
     @property
     def failure(self) -> dict | None:
@@ -57,9 +65,32 @@ class Outcome:
         return min(self.failures, key=lambda f: f["ops"]) if self.failures else None
 
 
+def make_runner(conf: Config):
+    """Returns the goref.fuzz.Lockstep a campaign process runs: the toolchain's helper, or
+    conf.binary against conf.platform."""
+    from palloc.goref.fuzz import Lockstep, session
+
+    if conf.binary is None:
+        return session(conf.goarch, goroot=conf.goroot, variant=conf.variant, invariants=conf.invariants)
+    return Lockstep(conf.platform, _given_helper(conf), host=conf.host, invariants=conf.invariants,
+                    goarch=conf.goarch, go_version=conf.go_version)
+
+
+def _given_helper(conf: Config):
+    from pathlib import Path
+
+    from palloc.goref.driver import GoHelper
+    from palloc.goref.go_side import GoSide
+
+    return GoSide(conf.platform, GoHelper(Path(conf.binary), goarch=conf.goarch, timeout=60))
+
+
 def fresh_session(conf: Config):
+    """Returns a function making a GoSide on a new helper process of the campaign's kind."""
     from palloc.goref.fuzz import session
 
+    if conf.binary is not None:
+        return lambda: _given_helper(conf)
     return lambda: session(conf.goarch, conf.goroot, fresh=True).go
 
 
@@ -68,10 +99,11 @@ def run_here(conf: Config, runner, first_heap: int = 0, heap_stride: int = 1,
     """Runs the campaign on runner (a goref.fuzz.Lockstep) in this process; writes any failure."""
     from palloc.goref import report
     from palloc.goref.compare import HarnessFault
+    from palloc.goref.driver import HelperStartError
     from palloc.goref.fuzz import run_campaign
     from palloc.goref.lockstep import run_lockstep_campaign
 
-    failure, fault, stopped, error = None, None, "budget", None
+    failure, fault, stopped, error, death = None, None, "budget", None, None
     try:
         if conf.engine == "lockstep":
             res = run_lockstep_campaign(runner, conf.seconds, conf.seed, conf.steps, first_heap=first_heap,
@@ -84,25 +116,41 @@ def run_here(conf: Config, runner, first_heap: int = 0, heap_stride: int = 1,
     except KeyboardInterrupt:
         stopped = "interrupted"
         failure = runner.smallest_failure()
+    except HelperStartError as e:  # it did not start (again): a patched runtime's doing, or the setup's
+        stopped, error, death = "helper", e, e.death
+        failure = runner.smallest_failure()
     except PallocError as e:  # the helper could not be restarted: keep what was found
         stopped, error = "helper", e
         failure = runner.smallest_failure()
     out = Outcome(runner.stats, stopped, fault=str(fault) if fault is not None else None,
-                  error=str(error) if error is not None else None)
+                  error=str(error) if error is not None else None, start_death=death)
     if failure is not None and fault is None:
         if error is None:
             try:
                 runner.self_check_case(failure, fresh_go=fresh_session(conf))
             except HarnessFault as e:
                 out.fault = str(e)
-        paths = report.write_failure(failure, conf.failures)
         cid = report.case_id(failure)
-        out.failures.append({
+        entry = {
             "headline": failure.divergence.headline() if failure.divergence else None,
-            "files": {k: str(v) for k, v in paths.items()},
-            "report": report.human_report(failure, cid, paths),
             "ops": len(failure.ops),
-        })
+            "divergence": failure.divergence.to_json() if failure.divergence else None,
+        }
+        try:
+            paths = report.write_failure(failure, conf.failures)
+            entry["files"] = {k: str(v) for k, v in paths.items()}
+            entry["report"] = report.human_report(failure, cid, paths)
+        except Exception as e:  # noqa: BLE001 - a printer failure must not lose the case
+            from pathlib import Path
+
+            from palloc.goref.files import write_atomic
+
+            Path(conf.failures).mkdir(parents=True, exist_ok=True)
+            j = write_atomic(Path(conf.failures) / f"{cid}.json", json.dumps(failure.to_json(), indent=1) + "\n")
+            entry["files"] = {"json": str(j)}
+            entry["report"] = f"{entry['headline']}\n(the other files could not be written: {e})"
+            entry["printer_error"] = str(e)
+        out.failures.append(entry)
     return out
 
 
@@ -129,7 +177,7 @@ def _worker(conf: Config, w: int, jobs: int, deadline: float, conn, stop) -> Non
     """A pool worker: heaps w, w+jobs, ... until the deadline (time.time()) or the stop flag."""
     import signal
 
-    from palloc.goref.fuzz import Stats, session
+    from palloc.goref.fuzz import Stats
 
     # The parent handles Ctrl-C and raises the flag; a worker finishes its heap and reports.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -141,7 +189,7 @@ def _worker(conf: Config, w: int, jobs: int, deadline: float, conn, stop) -> Non
         stop.value = 1
 
     try:
-        runner = session(conf.goarch, goroot=conf.goroot, variant=conf.variant, invariants=conf.invariants)
+        runner = make_runner(conf)
         shown = [0.0]
 
         def progress(r):
@@ -187,8 +235,9 @@ def _merge(outs: list[Outcome], started: float, jobs: int) -> Outcome:
         stopped = "budget"
     faults = [o.fault for o in outs if o.fault]
     errors = [o.error for o in outs if o.error]
+    deaths = [o.start_death for o in outs if o.start_death is not None]
     return Outcome(st, stopped, [f for o in outs for f in o.failures], faults[0] if faults else None,
-                   "; ".join(errors) if errors else None, jobs)
+                   "; ".join(errors) if errors else None, jobs, deaths[0] if deaths else None)
 
 
 def _receive(conns: dict, procs, outs: dict, latest: dict, stop, show) -> None:

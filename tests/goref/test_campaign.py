@@ -88,3 +88,39 @@ def test_a_worker_without_a_toolchain_says_so(tmp_path):
     out = run_pool(Config(goroot=str(tmp_path / "no-go"), seconds=5, failures=str(tmp_path)), 2)
     assert out.error is not None and out.error.startswith("fuzz worker 0: ")
     assert "fuzz worker 1: " in out.error
+
+
+@pytest.mark.go
+def test_a_failure_whose_files_cannot_be_written_still_leaves_its_case(tmp_path, monkeypatch, need_helper):
+    from palloc.goref import report
+    from palloc.goref.campaign import run_here
+
+    runner = need_helper("amd64", variant="find-off-by-one")
+
+    def cannot(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(report, "write_failure", cannot)
+    out = run_here(Config(seconds=30, failures=str(tmp_path), variant="find-off-by-one"), runner)
+    f = out.failure
+    assert f is not None and f["printer_error"] == "disk full"
+    assert json.loads(open(f["files"]["json"]).read())["ops"], "the replayable case is there"
+
+
+@pytest.mark.go
+def test_verify_change_fuzzes_a_patched_runtime_on_two_workers(tmp_path, need_helper):
+    from pathlib import Path
+
+    from palloc.cli.verify_change import _fuzz_check
+    from palloc.goref import patch
+    from palloc.goref.build import build_helper
+    from palloc.goref.mutants import generate
+    from palloc.goref.toolchain import find_toolchain
+
+    need_helper("amd64")
+    tc = find_toolchain()
+    ov = patch.apply_patch(Path(generate.__file__).parent / "01-b1-find1-addr-plus-one.patch", tc.goroot, tmp_path / "ov")
+    binary = build_helper(tc, "amd64", dict(ov.files))
+    c = _fuzz_check(None, "amd64", tc, {}, 30.0, 0, tmp_path / "replay", 0.0, binary=binary, jobs=2)
+    assert (c.name, c.verdict) == ("differential", "breaks"), c.detail
+    assert Path(c.evidence["replay"]).is_file() and c.evidence["divergence"]["kind"] in ("state", "result")

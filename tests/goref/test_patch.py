@@ -239,8 +239,14 @@ def test_patched_runtime_dying_on_a_restart_is_a_start_up_breaks_verdict(monkeyp
     class TC:
         version, goos = "go1.27.3", "linux"
 
-    monkeypatch.setattr(fuzz, "run_campaign", dies)
-    monkeypatch.setattr(fuzz, "Lockstep", lambda *a, **k: None)
+    class Runner:  # the campaign's runner, as far as a campaign that never starts sees it
+        stats = fuzz.Stats()
+
+        def smallest_failure(self):
+            return None
+
+    monkeypatch.setattr("palloc.goref.lockstep.run_lockstep_campaign", dies)
+    monkeypatch.setattr(fuzz, "Lockstep", lambda *a, **k: Runner())
     monkeypatch.setattr("palloc.goref.go_side.GoSide", lambda *a, **k: None)
     c = V._fuzz_check(None, "amd64", TC(), {}, 1.0, 0, Path("unused"), 0.0)
     assert (c.name, c.verdict) == ("start-up", "breaks"), c

@@ -291,7 +291,13 @@ def run_pool(conf: Config, jobs: int, on_progress: Callable[[Any], None] | None 
         recv, send = ctx.Pipe(duplex=False)
         pr = ctx.Process(target=_worker, args=(conf, w, jobs, deadline, send, stop), daemon=True,
                          name=f"palloc-fuzz-{w}")
-        pr.start()
+        try:
+            pr.start()
+        except OSError as e:  # out of processes or memory: stop those started, say what to do
+            stop.value = 1
+            for q in procs:
+                q.join(timeout=30)
+            raise PallocError(f"cannot start fuzz worker {w} ({e.strerror or e}); try --jobs 1") from None
         send.close()  # the worker's end: the parent sees EOF when the worker is gone
         procs.append(pr)
         conns[w] = recv

@@ -124,3 +124,24 @@ def test_verify_change_fuzzes_a_patched_runtime_on_two_workers(tmp_path, need_he
     c = _fuzz_check(None, "amd64", tc, {}, 30.0, 0, tmp_path / "replay", 0.0, binary=binary, jobs=2)
     assert (c.name, c.verdict) == ("differential", "breaks"), c.detail
     assert Path(c.evidence["replay"]).is_file() and c.evidence["divergence"]["kind"] in ("state", "result")
+
+
+@pytest.mark.go
+def test_a_worker_that_cannot_be_started_is_a_clear_error(tmp_path, monkeypatch, need_helper):
+    import errno
+    from multiprocessing.context import SpawnProcess
+
+    from palloc.spec.errors import PallocError
+
+    need_helper("amd64")
+    start = SpawnProcess.start
+
+    def refuse_the_second(self):
+        if self.name.endswith("-1"):
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+        start(self)
+
+    monkeypatch.setattr(SpawnProcess, "start", refuse_the_second)
+    with pytest.raises(PallocError, match=r"cannot start fuzz worker 1 \(Resource temporarily unavailable\); try --jobs 1"):
+        run_pool(Config(seconds=5, failures=str(tmp_path)), 2)
+    assert not multiprocessing.active_children()  # the first one was stopped and joined

@@ -205,7 +205,8 @@ def _worker(conf: Config, w: int, jobs: int, deadline: float, conn, stop) -> Non
         if stopped() and out.stopped == "budget" and not out.failures:
             out.stopped = "stopped"
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which decides
-        traceback.print_exc(file=sys.stderr)
+        if not isinstance(e, PallocError):  # a palloc bug: its traceback helps whoever reports it
+            traceback.print_exc(file=sys.stderr)
         words = str(e) if isinstance(e, PallocError) else f"{type(e).__name__}: {e}"
         out = Outcome(Stats(), "helper", error=f"fuzz worker {w}: {words}")
     conn.send(("done", out))

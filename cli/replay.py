@@ -7,6 +7,7 @@ helper can be built.
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -40,25 +41,33 @@ def go_test_of(case, path: Path, folder: Path) -> Path:
 
 def run(args) -> int:
     from palloc.goref.report import load_case, replay_case
+    from palloc.spec.errors import PallocError
 
     case = load_case(args.file)
     d = replay_case(case, args.goroot)
-    gt = None
-    if args.go_test:
-        from palloc.goref.gotest import run_go_test
-
-        with tempfile.TemporaryDirectory(prefix="palloc-replay-") as tmp:
-            gt = run_go_test(go_test_of(case, Path(args.file), Path(tmp)), case.goarch, args.goroot)
-    if args.json:
-        out = {"file": args.file, "agree": d is None, "divergence": d.to_json() if d else None}
-        if gt is not None:
-            out["go_test"] = gt.to_json()
-        print(json.dumps(out, indent=1))
-    else:
+    out = {"file": args.file, "agree": d is None, "divergence": d.to_json() if d else None}
+    if not args.json:  # the verdict first: a Go test that cannot run must not hide it
         if d is None:
             print(f"{args.file}: the model and the runtime agree ({len(case.ops)} operations)")
         else:
             print(d.text())
-        if gt is not None:
-            print(f"Go test {gt.name}: {'PASS' if gt.passed else 'FAIL'}" + "".join(f"\n  {e}" for e in gt.errors[:5]))
-    return 0 if d is None else 1
+        sys.stdout.flush()
+    code = 0 if d is None else 1
+    if args.go_test:
+        from palloc.goref.gotest import run_go_test
+
+        try:
+            with tempfile.TemporaryDirectory(prefix="palloc-replay-") as tmp:
+                gt = run_go_test(go_test_of(case, Path(args.file), Path(tmp)), case.goarch, args.goroot)
+        except PallocError as e:
+            out["go_test"] = {"error": str(e)}
+            if not args.json:
+                print(f"palloc replay: {e}", file=sys.stderr)
+            code = 2
+        else:
+            out["go_test"] = gt.to_json()
+            if not args.json:
+                print(f"Go test {gt.name}: {'PASS' if gt.passed else 'FAIL'}" + "".join(f"\n  {e}" for e in gt.errors[:5]))
+    if args.json:
+        print(json.dumps(out, indent=1))
+    return code

@@ -106,3 +106,15 @@ def test_verify_change_runs_the_go_test_on_the_patched_and_unpatched_runtimes(tm
     runs = _go_test_check(go_file, "amd64", tc, dict(ov.files))
     assert runs["patched"]["passed"] is False and runs["unpatched"]["passed"] is True
     assert runs["reproduces"]
+
+
+@pytest.mark.go
+def test_replay_keeps_its_verdict_when_the_go_test_beside_it_does_not_build(tmp_path, capsys, need_helper):
+    need_helper("amd64")
+    case = Case("amd64", "1.27.3", None, [O.Grow(0x3000000000, 0x400000), O.Alloc(1)])
+    paths = write_failure(case, tmp_path)
+    paths["go"].write_text(paths["go"].read_text().replace("b.Alloc(1)", "b.Alloc(\"one\")"))
+    assert main(["replay", str(paths["json"]), "--go-test"]) == 2
+    out, err = capsys.readouterr()
+    assert "the model and the runtime agree (2 operations)" in out
+    assert "does not build" in err and "_test.go:" in err

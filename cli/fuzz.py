@@ -41,7 +41,7 @@ def register(sub) -> None:
                    "Every engine's divergence is re-run with full dumps and shrunk by delta debugging")
     p.add_argument("--jobs", type=int, default=None,
                    help="worker processes, each with its own model and helper, sharing the heaps (lockstep engine; "
-                   "default: the cores available, up to 2)")
+                   "default: the cores available, up to 8)")
     p.add_argument("--no-invariants", action="store_true", help="skip the model's named invariants after each step")
     p.add_argument("--json", action="store_true", help="machine-readable output (no progress bar)")
     p.set_defaults(run=run)

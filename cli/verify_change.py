@@ -54,7 +54,7 @@ def register(sub) -> None:
     p.add_argument("--no-baseline", action="store_true", help="skip the runtime's own tests")
     p.add_argument("--no-fuzz", action="store_true", help="skip the differential campaign")
     p.add_argument("--jobs", type=int, default=None,
-                   help="differential worker processes per GOARCH (default: the cores available, up to 2)")
+                   help="differential worker processes per GOARCH (default: the cores available, up to 8)")
     p.add_argument("--no-go-test", action="store_true",
                    help="do not build and run a divergence's Go test on the patched and unpatched runtimes")
     p.add_argument("--json", action="store_true", help="machine-readable report")

@@ -155,15 +155,19 @@ def run_here(conf: Config, runner, first_heap: int = 0, heap_stride: int = 1,
 
 
 def default_jobs(engine: str) -> int:
-    """The lockstep engine uses every core this process may run on, up to 2 (the helpers take
-    about a tenth of a core each); the other engines run in one process."""
+    """The lockstep engine uses every core this process may run on, up to MAX_DEFAULT_JOBS (each
+    worker is a model process at a full core with a helper at a tenth of one, about 60 MB in all);
+    the other engines run in one process."""
     if engine != "lockstep":
         return 1
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         n = os.cpu_count() or 1
-    return max(1, min(2, n))
+    return max(1, min(MAX_DEFAULT_JOBS, n))
+
+
+MAX_DEFAULT_JOBS = 8
 
 
 # --- the pool ---------------------------------------------------------------------------

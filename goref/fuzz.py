@@ -163,7 +163,8 @@ class Lockstep:
 
     def __init__(self, p, go, model_factory: Callable | None = None, host: dict | None = None,
                  invariants: bool = True, goarch: str = "amd64", go_version: str = "", variant: str | None = None,
-                 on_example: Callable[["Lockstep"], None] | None = None):
+                 on_example: Callable[["Lockstep"], None] | None = None,
+                 on_runtime_state: Callable[[Any], None] | None = None):
         self.p = p
         self.go = go
         self.model_factory = model_factory
@@ -173,6 +174,9 @@ class Lockstep:
         self.stats = Stats()
         self.failures: list[Case] = []
         self.on_example = on_example
+        # Called with every state of the runtime that a campaign compares (per step in the classic
+        # lockstep, per full dump in the digest lockstep), for a report of what was exercised.
+        self.on_runtime_state = on_runtime_state
         # Shrinking stops after shrink_seconds (ShrinkBudgetSpent ends the Hypothesis run; the
         # smallest failing case recorded so far is the result).
         self.shrink_seconds = 20.0
@@ -248,6 +252,10 @@ class Lockstep:
             other = ModelSide(self.p, self.model_factory, self.host).run(self.init, self.ops)
         else:
             other = self.go.run(self.init, self.ops)
+            if self.on_runtime_state is not None:
+                for o in other:
+                    if o.state is not None:
+                        self.on_runtime_state(o.state)
         t1 = time.perf_counter()
         d = compare_runs(self.p, [None] + self.ops, self.outs, other)
         self.stats.go_s += t1 - t0

@@ -546,6 +546,8 @@ class DigestLockstep:
         for (seq, i, state), dump in zip(b.dumps, dumps):
             self.stats.full_compares += 1
             other = dump if not isinstance(dump, dict) else state_from_dump(dump)
+            if self.full.on_runtime_state is not None and self.helper is not None:
+                self.full.on_runtime_state(other)
             if other != state:
                 self._explain(seq, i)
         self.stats.ops += b.ops

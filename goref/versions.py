@@ -241,27 +241,23 @@ class _Timer:
 
 
 class FlagCounter:
-    """A GoSide wrapper counting the scavenge-index flag bits in every state the runtime reported
-    (so a report can say the flags word was exercised, not only that it was compared)."""
+    """Counts the scavenge-index flag bits in every runtime state a campaign compares (its
+    Lockstep's on_runtime_state), so a report can say the flags word was exercised, not only
+    that it was compared."""
 
-    def __init__(self, side, p):
-        self.side, self.p = side, p
+    def __init__(self, p):
+        self.p = p
         self.seen = {"chunk_words": 0, "has_free": 0, "no_huge_page": 0}
 
-    def run(self, init, ops):
-        out = self.side.run(init, ops)
+    def saw(self, state) -> None:
         shift = self.p.scav_chunk_flags_shift
-        for o in out:
-            if o.state is None:
+        for w in state.scav_chunks.values():
+            if w is None:
                 continue
-            for w in o.state.scav_chunks.values():
-                if w is None:
-                    continue
-                f = (w >> shift) & 0xFF
-                self.seen["chunk_words"] += 1
-                self.seen["has_free"] += f & 1
-                self.seen["no_huge_page"] += (f >> 1) & 1
-        return out
+            f = (w >> shift) & 0xFF
+            self.seen["chunk_words"] += 1
+            self.seen["has_free"] += f & 1
+            self.seen["no_huge_page"] += (f >> 1) & 1
 
 
 def probe_case(p):
@@ -386,8 +382,8 @@ def _run_cell(cell: Cell, seconds, seed, steps, installer, install, failures, sa
             cell.why = "version-semantics probe: " + cell.details[0]
             return
         say(f"go{v} {goarch}: fuzzing {seconds:g}s")
-        counter = FlagCounter(go, p)
-        runner = Lockstep(p, counter, None, host, goarch=goarch, go_version=v)
+        counter = FlagCounter(p)
+        runner = Lockstep(p, go, None, host, goarch=goarch, go_version=v, on_runtime_state=counter.saw)
         with _Timer(cell, "fuzz"):
             res = run_campaign(runner, seconds, seed=seed, engine=DEFAULT_ENGINE,
                                step_count=steps if steps is not None else DEFAULT_STEPS[DEFAULT_ENGINE])

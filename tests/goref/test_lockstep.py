@@ -311,3 +311,16 @@ def test_per_step_digest_alone_catches_a_search_addr_bug_against_the_runtime(goa
     assert res.failure is not None and res.failure.divergence.kind == "state"
     assert res.failure.divergence.step == len(res.failure.ops) - 1
     assert any("searchAddr" in line for line in res.failure.divergence.lines)
+
+
+@pytest.mark.go
+def test_the_digest_lockstep_shows_every_runtime_state_it_compares(need_helper):
+    # `palloc versions` counts the scavenge-index flags of the states it compares through this
+    # hook (goref/versions.py:FlagCounter); a campaign that compared dumps and showed none would
+    # report the flags word as never exercised.
+    runner = need_helper("amd64")
+    seen = []
+    runner.on_runtime_state = seen.append
+    res = L.run_lockstep_campaign(runner, seconds=20, seed=0, step_count=40, max_examples=5)
+    assert res.failure is None
+    assert len(seen) == runner.stats.full_compares > 0

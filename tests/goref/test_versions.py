@@ -225,8 +225,10 @@ def test_probe_catches_a_model_without_the_1_21_flag():
 def test_flag_counter_counts_no_huge_page_words_of_the_runtime_states():
     rt = ModelRuntime("linux/amd64", "1.21.13")
     init, ops, _ = V.probe_case(rt.p)
-    counter = V.FlagCounter(rt, rt.p)
-    counter.run(init, ops)
+    counter = V.FlagCounter(rt.p)
+    for o in rt.run(init, ops):
+        if o.state is not None:
+            counter.saw(o.state)
     assert counter.seen["no_huge_page"] >= 1 and counter.seen["chunk_words"] > counter.seen["no_huge_page"]
 
 

@@ -115,7 +115,7 @@ def run(args) -> int:
                    bar_format="{desc}: {n:.0f}/{total}s |{bar}| {postfix}", disable=None)  # None: off unless a TTY
         shown = [0.0]
 
-        def progress(stats):
+        def show(stats):
             el = time.monotonic() - stats.started
             bar.n = min(round(el), bar.total)
             top = ", ".join(f"{k} {n}" for k, n in stats.by_kind.most_common(5))
@@ -124,7 +124,8 @@ def run(args) -> int:
                 bar.refresh()
                 shown[0] = el
 
-        runner.on_example = lambda r: progress(r.stats)
+        progress = show
+        runner.on_example = lambda r: show(r.stats)
     try:
         # Each side against itself first, on a fixed smoke case: a side that is not
         # deterministic would otherwise have its noise blamed on the model.

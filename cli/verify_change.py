@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from palloc.goref.files import write_atomic
 from palloc.spec.errors import PallocError
 
 EXIT_HOLDS, EXIT_BREAKS, EXIT_ERROR = 0, 1, 2

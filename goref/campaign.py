@@ -14,7 +14,6 @@ Mirrors no Go file.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
 import os

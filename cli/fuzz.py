@@ -82,7 +82,7 @@ def smoke_case(runner):
 
 def run(args) -> int:
     from palloc.goref import broken_models
-    from palloc.goref.campaign import Config, default_jobs, fresh_session, run_here, run_pool
+    from palloc.goref.campaign import Config, Outcome, default_jobs, fresh_session, run_here, run_pool
     from palloc.goref.compare import HarnessFault
     from palloc.goref.fuzz import DEFAULT_STEPS, session
 
@@ -131,8 +131,6 @@ def run(args) -> int:
         # deterministic would otherwise have its noise blamed on the model.
         runner.self_check_case(smoke_case(runner), fresh_go=fresh_session(conf))
     except HarnessFault as e:
-        from palloc.goref.campaign import Outcome
-
         out_ = Outcome(runner.stats, "budget", fault=str(e))
     else:
         out_ = run_pool(conf, jobs, progress) if jobs > 1 else run_here(conf, runner)

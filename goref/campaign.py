@@ -55,7 +55,6 @@ class Outcome:
     failures: list[dict] = dataclasses.field(default_factory=list)  # headline, files, report, ops
     fault: str | None = None  # a harness fault: the words of the HarnessFault
     error: str | None = None  # an environment error (the helper could not be restarted, ...)
-    jobs: int = 1
     start_death: dict | None = None  # the helper died starting (HelperStartError.death)
 
     @property
@@ -199,8 +198,7 @@ def _worker(conf: Config, w: int, jobs: int, deadline: float, conn, stop) -> Non
             now = time.monotonic()
             if now - shown[0] >= 0.25:
                 shown[0] = now
-                st = r.stats
-                conn.send(("progress", st.ops, st.page_alloc_ops, st.examples, dict(st.by_kind)))
+                conn.send(("progress", r.stats))
 
         runner.on_example = progress
         c = dataclasses.replace(conf, seconds=max(0.0, deadline - time.time()))
@@ -216,12 +214,12 @@ def _worker(conf: Config, w: int, jobs: int, deadline: float, conn, stop) -> Non
     conn.close()
 
 
-def _merge(outs: list[Outcome], started: float, jobs: int) -> Outcome:
+def _summed(stats, started: float):
+    """Returns the goref.fuzz.Stats of the workers' stats together, timed from `started`."""
     from palloc.goref.fuzz import Stats
 
     st = Stats(started=started)
-    for o in outs:
-        s = o.stats
+    for s in stats:
         st.ops += s.ops
         st.page_alloc_ops += s.page_alloc_ops
         st.examples += s.examples
@@ -232,6 +230,11 @@ def _merge(outs: list[Outcome], started: float, jobs: int) -> Outcome:
         if s.first_divergence_s is not None:
             t = s.started + s.first_divergence_s - started
             st.first_divergence_s = t if st.first_divergence_s is None else min(st.first_divergence_s, t)
+    return st
+
+
+def _merge(outs: list[Outcome], started: float) -> Outcome:
+    st = _summed((o.stats for o in outs), started)
     # The worst ending wins: a divergence, then an error or an interrupt, then the budget.
     order = ["divergence", "helper", "interrupted", "budget", "stopped"]
     stopped = min((o.stopped for o in outs), key=order.index, default="budget")
@@ -241,7 +244,7 @@ def _merge(outs: list[Outcome], started: float, jobs: int) -> Outcome:
     errors = [o.error for o in outs if o.error]
     deaths = [o.start_death for o in outs if o.start_death is not None]
     return Outcome(st, stopped, [f for o in outs for f in o.failures], faults[0] if faults else None,
-                   "; ".join(errors) if errors else None, jobs, deaths[0] if deaths else None)
+                   "; ".join(errors) if errors else None, deaths[0] if deaths else None)
 
 
 def _receive(conns: dict, procs, outs: dict, latest: dict, stop, show) -> None:
@@ -263,12 +266,12 @@ def _receive(conns: dict, procs, outs: dict, latest: dict, stop, show) -> None:
             stop.value = 1
             continue
         if msg[0] == "progress":
-            latest[w] = msg[1:]
+            latest[w] = msg[1]
             show()
         elif msg[0] == "done":
             o = outs[w] = msg[1]
             del conns[w]
-            latest[w] = (o.stats.ops, o.stats.page_alloc_ops, o.stats.examples, dict(o.stats.by_kind))
+            latest[w] = o.stats
             show()
             if o.failures or o.fault or o.error:
                 stop.value = 1
@@ -305,20 +308,13 @@ def run_pool(conf: Config, jobs: int, on_progress: Callable[[Any], None] | None 
         send.close()  # the worker's end: the parent sees EOF when the worker is gone
         procs.append(pr)
         conns[w] = recv
-    latest: dict[int, tuple] = {}
+    latest: dict[int, Any] = {}  # each worker's last Stats
     outs: dict[int, Outcome] = {}
     interrupted = False
 
     def show():
-        if on_progress is None:
-            return
-        st = Stats(started=started)
-        for ops, pa_ops, ex, kinds in latest.values():
-            st.ops += ops
-            st.page_alloc_ops += pa_ops
-            st.examples += ex
-            st.by_kind.update(kinds)
-        on_progress(st)
+        if on_progress is not None:
+            on_progress(_summed(latest.values(), started))
 
     # A worker past the budget by this much (a heap, a shrink, helper restarts) is stuck.
     hard_stop = deadline + GRACE_SECONDS
@@ -337,7 +333,7 @@ def run_pool(conf: Config, jobs: int, on_progress: Callable[[Any], None] | None 
             stop.value = 1
     for pr in procs:
         pr.join(timeout=5)
-    out = _merge([outs[w] for w in range(jobs)], started, jobs)
+    out = _merge([outs[w] for w in range(jobs)], started)
     if interrupted and out.stopped == "budget":
         out.stopped = "interrupted"
     return out

@@ -157,7 +157,6 @@ class _Process:
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.fd, selectors.EVENT_READ)
         self.buf = bytearray()
-        self.send_failed = False  # a write to stdin failed: the process is dead
         self.send_hung = False  # a write to stdin made no progress within the timeout
         # Writes never block: while a batch is written, the answers to earlier ones are read
         # (a helper blocked on its full stdout pipe would otherwise never read its stdin).
@@ -175,8 +174,9 @@ class _Process:
         self.wsel.register(self.wfd, selectors.EVENT_WRITE)
 
     def write(self, data: bytes, timeout: float) -> None:
-        """Writes data to the helper's stdin, reading its stdout into buf meanwhile; sets
-        send_failed when the process is gone and send_hung when it stops reading for timeout."""
+        """Writes data to the helper's stdin, reading its stdout into buf meanwhile; sets send_hung
+        when it stops reading for timeout. A helper that has exited is left to the next read of its
+        answer, which meets the end of its stdout."""
         view = memoryview(data)
         deadline = time.monotonic() + timeout
         while view:
@@ -186,11 +186,10 @@ class _Process:
             except BlockingIOError:
                 pass
             except OSError:  # BrokenPipeError: it has exited
-                self.send_failed = True
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self.send_failed = self.send_hung = True
+                self.send_hung = True
                 return
             for key, _ in self.wsel.select(min(remaining, 1.0)):
                 if key.fd != self.fd:
@@ -200,7 +199,6 @@ class _Process:
                 except BlockingIOError:
                     continue
                 if not chunk:  # its stdout closed: it has exited
-                    self.send_failed = True
                     return
                 self.buf += chunk
 

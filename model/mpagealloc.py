@@ -190,6 +190,8 @@ def merge_summaries(p: Platform, sums, log_max_pages_per_sum: int) -> int:
     most and end in one loop that does not unpack zero summaries (a zero leaves start, raises most
     to end and resets end, which is what the general step does).
 
+    An entry may be None, an unwritten summary on a mapped page, which reads as 0.
+
     Requires: len(sums) >= 1.
     """
     mpv = p.max_packed_value
@@ -197,20 +199,20 @@ def merge_summaries(p: Platform, sums, log_max_pages_per_sum: int) -> int:
     lg2 = lg + lg
     full = 1 << log_max_pages_per_sum
     # start: if start == i<<logMaxPagesPerSum { start += si }, for i = 1, 2, ...
-    x = sums[0]
+    x = sums[0] or 0
     start = mpv if x >> 63 else x & m
     i = 1
     while start == i << log_max_pages_per_sum and i < len(sums):
-        x = sums[i]
+        x = sums[i] or 0
         start += mpv if x >> 63 else x & m
         i += 1
-    x = sums[0]
+    x = sums[0] or 0
     if x >> 63:
         most = end = mpv
     else:
         most, end = (x >> lg) & m, (x >> lg2) & m
     for x in sums[1:]:
-        if not x:
+        if not x:  # 0 or None
             if end > most:
                 most = end
             end = 0
@@ -829,10 +831,9 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 children = list(map(child.vals.get, range(a, b)))
                 if None in children:  # some never written: read them checked (0 or a fault)
                     lsp = child.log_sums_per_page
-                    if b <= child.cap and (child.all_mapped or (a >> lsp == (b - 1) >> lsp and a >> lsp in child.mapped)):
-                        # values(a, b) of a block on one mapped page: unwritten entries read 0.
-                        children = [0 if v is None else v for v in children]
-                    else:
+                    # values(a, b), unless the block lies on one mapped page: then no read faults
+                    # and merge_summaries reads the unwritten entries (None) as 0.
+                    if not (b <= child.cap and (child.all_mapped or (a >> lsp == (b - 1) >> lsp and a >> lsp in child.mapped))):
                         children = child.values(a, b)
                 s = merge_summaries(p, children, clog)
                 if old is None:
@@ -1086,6 +1087,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 lo = i
 
             base = size = 0
+            fresh = True  # no nonzero entry seen at this level yet
             if entries_per_block <= 64:
                 # A small block is read entry by entry, as Go does (unwritten entries are None:
                 # read them checked, as 0 or a fault).
@@ -1097,13 +1099,18 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                             entries.at(k)  # reads 0, or faults on an unmapped page
                         size = 0
                         continue
-                    # foundFree(levelIndexToOffAddr(l, i+j), window), on offsets; k = i+j.
-                    off = (k << shift) & mask
-                    last = (off + window - 1) & mask
-                    if ff_base <= off and last <= ff_bound:
-                        ff_base, ff_bound = off, last
-                    elif not (last < ff_base or ff_bound < off):
-                        raise _partial_overlap(off, window, ff_base, ff_bound, abo, mask)
+                    if fresh:
+                        # foundFree(levelIndexToOffAddr(l, i+j), window), on offsets; k = i+j.
+                        # Windows are aligned powers of two, so each nests in firstFree or is
+                        # disjoint from it; after a level's first nonzero entry, the rest are
+                        # disjoint from firstFree and foundFree does nothing (find_slow calls it).
+                        fresh = False
+                        off = (k << shift) & mask
+                        last = (off + window - 1) & mask
+                        if ff_base <= off and last <= ff_bound:
+                            ff_base, ff_bound = off, last
+                        elif not (last < ff_base or ff_bound < off):
+                            raise _partial_overlap(off, window, ff_base, ff_bound, abo, mask)
                     # sum.start(), sum.max(), sum.end(), inlined.
                     if s >> 63:
                         start = most = end = mpv
@@ -1150,13 +1157,14 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 if k > nxt:
                     size = 0
                 nxt = k + 1
-                # foundFree(levelIndexToOffAddr(l, i+j), window), on offsets; k = i+j.
-                off = (k << shift) & mask
-                last = (off + window - 1) & mask
-                if ff_base <= off and last <= ff_bound:
-                    ff_base, ff_bound = off, last
-                elif not (last < ff_base or ff_bound < off):
-                    raise _partial_overlap(off, window, ff_base, ff_bound, abo, mask)
+                if fresh:  # foundFree(levelIndexToOffAddr(l, i+j), window), as above
+                    fresh = False
+                    off = (k << shift) & mask
+                    last = (off + window - 1) & mask
+                    if ff_base <= off and last <= ff_bound:
+                        ff_base, ff_bound = off, last
+                    elif not (last < ff_base or ff_bound < off):
+                        raise _partial_overlap(off, window, ff_base, ff_bound, abo, mask)
                 # sum.start(), sum.max(), sum.end(), inlined.
                 if s >> 63:
                     start = most = end = mpv
@@ -1242,6 +1250,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 cb = ((i << lcb) + abo) & mask
                 addr = cb + (j << PAGE_SHIFT)
                 cand = cb + (search_idx << PAGE_SHIFT)
+                x = s  # the leaf summary update starts from
         if cand < 0:
             addr, search_addr = self.find(npages)
             if addr == 0:
@@ -1252,7 +1261,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             off = (addr - abo) & mask
             i = off >> lcb
             j = (addr >> PAGE_SHIFT) & (cp - 1)  # chunkPageIndex(addr)
-            chunk = None
+            chunk = x = None
         else:
             off = (addr - abo) & mask
 
@@ -1264,9 +1273,10 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 chunk = blk[i & l2_mask] if blk is not None else self.chunk_of(i)
             pages, y = chunk.alloc_range_summarize(j, npages)
             self.scav.index.alloc(i, npages)
-            x = leaf.vals.get(i)
             if x is None:
-                x = leaf[i]  # checked read: faults beyond len or on an unmapped page
+                x = leaf.vals.get(i)
+                if x is None:
+                    x = leaf[i]  # checked read: faults beyond len or on an unmapped page
             if x != y:
                 leaf.vals[i] = y
                 self._update_up(off, x, y)
@@ -1302,7 +1312,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 if (npages <= 0 or chunk is None or base & (PAGE_SIZE - 1) or len(ranges) != 1
                         or not ranges[0].base._o <= bot
                         or not bot + ((npages - 1) << PAGE_SHIFT) < ranges[0].limit._o
-                        or ~chunk.v & (((1 << npages) - 1) << si)):
+                        or npages > cp or (m := chunk.g.low[npages] << si) & chunk.v != m):
                     self._require_pages(base, npages, allocated=True)
             if bot < self.search_addr._o:  # offAddr{base}.lessThan(p.searchAddr)
                 self.search_addr = OffAddr(self.p, base)

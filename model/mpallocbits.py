@@ -492,7 +492,27 @@ class PallocData(PallocBits):
         u = old >> hi
         b = hi + (u & -u).bit_length() - 1 if u else N
         if b - a >= most:
-            start, most, end = r = self.summarize_full()
+            # The max run is cut into [a, i) and [hi, b): max is the longer piece, unless a
+            # run longer than it lies elsewhere (is any run of len+1 left outside [a, b)?).
+            piece = i - a if i - a > b - hi else b - hi
+            c = (g.full ^ old) & ~(low[b - a] << a)
+            if piece:
+                shifts = _SHRINK_SHIFTS.get(piece + 1)
+                if shifts is None:
+                    shifts = _SHRINK_SHIFTS[piece + 1] = _shrink_shifts(piece + 1)
+                for s in shifts:
+                    if not c:
+                        break
+                    c &= c >> s
+            if c:
+                start, most, end = r = self.summarize_full()
+            else:
+                most = piece
+                if i < start:
+                    start = i
+                if N - hi < end:
+                    end = N - hi
+                r = (start, most, end)
         else:
             if i < start:
                 start = i

@@ -9,8 +9,8 @@ goes to the Go helper in one batch per example, with a state dump after every op
 two runs are compared step by step (goref/compare.py). A divergence fails the example, and
 Hypothesis shrinks it.
 
-Heaps that matter are generated on purpose: contiguous growth, discontiguous growth (chunks a
-TiB apart on 64-bit), a chunk whose leaf summary is the last entry of a mapped physical page of
+Heaps that matter are generated on purpose: contiguous growth, discontiguous growth (chunks 2
+GiB, 16 GiB or a TiB apart on 64-bit), a chunk whose leaf summary is the last entry of a mapped physical page of
 summary memory (DiscontiguousMappedSumBoundary), nearly full and exhausted chunks (through
 NewPageAlloc), and growth interleaved with allocation.
 
@@ -350,9 +350,16 @@ class Lockstep:
 # --- generation ---------------------------------------------------------------------------
 
 
-def big_jump(p) -> int:
-    """Chunks between discontiguous growths: a TiB apart on 64-bit (0x40000 chunks), 0x40 on 32-bit."""
-    return 0x40000 if p.is_64bit_page_alloc else 0x40
+def big_jumps(p) -> tuple[int, ...]:
+    """The gaps, in chunks, between discontiguous growths; each heap draws one.
+
+    On 64-bit: 2 GiB (0x200 chunks: the next level-1 summary entry), 16 GiB (0x1000: the next
+    root entry) and 1 TiB (0x40000: root entries far apart). On 32-bit: 256 MiB (0x40: the next
+    level-1 entry). The real scavenger scans the index from its cursor down through every
+    chunk of the gap (scavengeIndex.find), so a TiB-gap heap costs the helper twice the CPU per
+    operation of the others; the smaller gaps cross the lower levels' boundaries besides.
+    """
+    return (0x200, 0x1000, 0x40000) if p.is_64bit_page_alloc else (0x40,)
 
 
 def sums_per_phys_page(p, host) -> int:
@@ -465,7 +472,8 @@ class Generator:
         self.base_ci = p.base_chunk_idx
         self.max_ci = (1 << (p.heap_addr_bits - p.log_palloc_chunk_bytes)) - 1
         self.spp = sums_per_phys_page(p, runner.host)
-        self.jump = big_jump(p)
+        self.jumps = big_jumps(p)
+        self.jump = self.jumps[-1]  # drawn again for every heap
         self.npages = npages_spec(p)
 
     def chunk_addr(self, ci: int) -> int:
@@ -476,6 +484,7 @@ class Generator:
 
     def make_heap(self):
         runner, draw = self.runner, self.draw
+        self.jump = draw(choice(self.jumps), "jump")
         shape = draw(choice(["grow", "grow", "new_page_alloc"]), "shape")
         if shape == "new_page_alloc":
             init = self.new_page_alloc_init()

@@ -283,7 +283,8 @@ def test_lockstep_comparison_catches_a_broken_fast_update():
 
 @pytest.mark.parametrize("p", PLATFORMS, ids=PLATFORM_IDS)
 def test_merge_summaries_equals_go_loop_on_any_summaries(p):
-    """merge_summaries equals the literal transcription of Go's loop, on consistent and garbage summaries alike."""
+    """merge_summaries equals the literal transcription of Go's loop, on consistent and garbage
+    summaries alike; an unwritten entry (None) reads as 0."""
     from palloc.model.mpagealloc import merge_summaries, merge_summaries_go, pack_palloc_sum
 
     levels = range(1, len(p.level_log_pages))
@@ -292,9 +293,11 @@ def test_merge_summaries_equals_go_loop_on_any_summaries(p):
     @st.composite
     def summary(draw, log):
         full = 1 << log
-        kind = draw(st.sampled_from(["zero", "free", "all-free-bit", "fields", "garbage"]))
+        kind = draw(st.sampled_from(["zero", "unwritten", "free", "all-free-bit", "fields", "garbage"]))
         if kind == "zero":
             return 0
+        if kind == "unwritten":
+            return None
         if kind == "free":
             return pack_palloc_sum(p, full, full, full)
         if kind == "all-free-bit":
@@ -310,7 +313,7 @@ def test_merge_summaries_equals_go_loop_on_any_summaries(p):
         l = data.draw(st.sampled_from(list(levels)))
         log = p.level_log_pages[l]
         sums = data.draw(st.lists(summary(log), min_size=1, max_size=1 << p.level_bits[l]))
-        assert merge_summaries(p, sums, log) == merge_summaries_go(p, sums, log)
+        assert merge_summaries(p, sums, log) == merge_summaries_go(p, [x or 0 for x in sums], log)
 
     check()
     assert lg > 0
@@ -494,6 +497,41 @@ def test_fused_alloc_that_keeps_max_after_cutting_the_longest_run_is_caught():
         r = [_step(pa, op, live) for pa, live in zip(pas, lives)]
         assert r[0] == r[1]
     assert _snapshot(pas[0]) != _snapshot(pas[1])
+
+
+def test_fused_alloc_that_takes_the_longer_piece_as_max_is_caught():
+    """A seeded broken twin: cutting a chunk's longest run, alloc_range_summarize taking the
+    longer piece as the new max without asking whether a longer run lies elsewhere is caught
+    by the comparison with summarize_slow; the real one answers it."""
+    from palloc.model.mpagealloc import palloc_sum_unpack
+    from palloc.model.mpallocbits import PallocData
+    from palloc.spec import platform
+
+    p = platform("linux/amd64")
+    n, lg = p.palloc_chunk_pages, p.log_max_packed_value
+
+    class PieceIsMax(PallocData):
+        __slots__ = ()
+
+        def alloc_range_summarize(self, i, k):
+            free = ~self.v & self.g.full
+            a, b = i, i + k
+            while a > 0 and free >> (a - 1) & 1:
+                a -= 1
+            while b < n and free >> b & 1:
+                b += 1
+            pages, s = super().alloc_range_summarize(i, k)
+            piece = max(i - a, b - (i + k))
+            return pages, (s & ~(((1 << lg) - 1) << lg)) | (piece << lg)
+
+    # Free runs [0, 30) (the longest) and [100, 125); allocating [0, 10) leaves pieces of 20.
+    v = ((1 << n) - 1) & ~((1 << 30) - 1) & ~(((1 << 25) - 1) << 100)
+    for cls, agrees in ((PallocData, True), (PieceIsMax, False)):
+        d = cls(p, v)
+        d.summarize()  # a fresh memo: the fused path's cut rule runs
+        _, got = d.alloc_range_summarize(0, 10)
+        assert (got == summarize_slow(d)) is agrees
+        assert palloc_sum_unpack(p, summarize_slow(d))[1] == 25
 
 
 def _index_outcome(idx, f):

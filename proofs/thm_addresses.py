@@ -25,6 +25,14 @@ H = heapAddrBits, A = arenaBaseOffset, C = pallocChunkBytes, off(a) = (a - A) mo
                 addrsToSummaryRange(l, base, limit+1) at every level: limit - A is never a
                 multiple of a level's span, so passing the inclusive limit is harmless (the
                 mutant n-update-exclusive-limit is equivalent).
+  (find windows) the windows find hands to foundFree nest or are disjoint: for levels
+                l1 <= l2 and in-range indices i1, i2, the level-l2 window of entry i2 (from
+                levelIndexToOffAddr, 2^levelLogPages[l2] pages long) lies inside the level-l1
+                window of entry i1 or misses it, in foundFree's own offAddr comparisons; so
+                does find's last window, [searchAddr, chunkBase(ci+1)) for a page of chunk ci.
+                firstFree is only ever narrowed to such windows, so foundFree's "range
+                partially overlaps" throw cannot fire (FINDINGS F20), and after a level's first
+                nonzero entry the later calls at that level change nothing.
 
 Why it holds: off is a bijection of the w-bit uintptrs, chunk-aligned because A is; the
 heap is the image of [0, 2^H) under its inverse, and 2^H <= 2^w, so on that interval
@@ -35,8 +43,9 @@ Broken twins: the wrong sign of arenaBaseOffset in chunkIndex (counterexample on
 aix, where A != 0; elsewhere the mistake is invisible and the twin is proved, as the
 manifest records); offAddr.lessThan on raw addresses (counterexample only on amd64, the one
 platform whose heap wraps through zero as raw uintptrs); and an addrsToSummaryRange that
-shifts the exclusive limit directly (counterexample everywhere); and the update-range
-claim for byte-granular bases (counterexample everywhere: alignment is what makes it hold). Note that a wrong sign in
+shifts the exclusive limit directly (counterexample everywhere); windows one page longer
+than their level's span (counterexample everywhere: they straddle their neighbours); and the
+update-range claim for byte-granular bases (counterexample everywhere: alignment is what makes it hold). Note that a wrong sign in
 offAddr.lessThan itself, (a + A) < (b + A), is invisible on every platform: 2A mod 2^w
 shifts the heap without wrapping it.
 """
@@ -202,6 +211,54 @@ def _update_range(p, page_aligned=True):
                 f"addrsToSummaryRange(l, base, limit) != addrsToSummaryRange(l, base, limit+1)")
 
 
+def _find_windows(p, extra_pages=0):
+    """foundFree's windows nest or are disjoint (see the module doc); extra_pages lengthens
+    every level window (the broken twin)."""
+    i1, i2, ci, j = _addr(p, "i1"), _addr(p, "i2"), _addr(p, "ci"), _addr(p, "page")
+    P = _u(p, PAGE_SIZE)
+
+    def entries(l):
+        return _u(p, p.level_entries[l]) if p.heap_addr_bits - p.level_shift[l] < p.ptr_bits else None
+
+    def in_range(i, l):
+        e = entries(l)
+        return smt.BoolVal(True) if e is None else smt.ULT(i, e)
+
+    def window(l, i):
+        return E.level_index_to_off_addr(p, l, i), _u(p, ((1 << p.level_log_pages[l]) + extra_pages) * PAGE_SIZE)
+
+    def nest_or_miss(base, bound, addr, size):
+        last = E.off_addr_add(p, addr, size - 1)
+        fits = smt.And(E.off_addr_less_equal(p, base, addr), E.off_addr_less_equal(p, last, bound))
+        misses = smt.Or(E.off_addr_less_than(p, last, base), E.off_addr_less_than(p, bound, addr))
+        return smt.Or(fits, misses)
+
+    nchunks = _u(p, 1 << (p.heap_addr_bits - p.log_palloc_chunk_bytes))
+    search = E.chunk_base(p, ci) + j * P  # a page of chunk ci
+    last_size = E.chunk_base(p, ci + 1) - search
+    parts, watch = [], {"i1": i1, "i2": i2, "ci": ci, "page": j}
+    for l1 in range(p.summary_levels):
+        b1, s1 = window(l1, i1)
+        bound1 = E.off_addr_add(p, b1, s1 - 1)
+        for l2 in range(l1, p.summary_levels):
+            b2, s2 = window(l2, i2)
+            ok = smt.Implies(smt.And(in_range(i1, l1), in_range(i2, l2)), nest_or_miss(b1, bound1, b2, s2))
+            parts.append(ok)
+            watch[f"levels {l1},{l2}"] = ok
+        ok = smt.Implies(smt.And(in_range(i1, l1), smt.ULT(ci, nchunks), smt.ULT(j, _u(p, p.palloc_chunk_pages))),
+                         nest_or_miss(b1, bound1, search, last_size))
+        parts.append(ok)
+        watch[f"level {l1},last"] = ok
+
+    def show(v):
+        bad = [k for k, x in v.items() if k.startswith("level") and not x]
+        last = any(k.endswith("last") for k in bad)
+        return (f"windows {', '.join(bad)} partially overlap: entries i1={_hex(v['i1'])} i2={_hex(v['i2'])}"
+                + (f", searchAddr at chunk {_hex(v['ci'])} page {v['page']}" if last else ""))
+
+    return Goal([], smt.And(*parts), watch, show)
+
+
 OBLIGATIONS = [
     Obligation(THEOREM, "chunk_index_chunk_base_round_trip",
                "chunkBase(chunkIndex(a)) aligns a down; chunkIndex(chunkBase(ci)) = ci", _round_trip, _key),
@@ -224,6 +281,12 @@ OBLIGATIONS = [
     Obligation(THEOREM, "twin_summary_range_exclusive_limit",
                "broken twin: addrsToSummaryRange shifts the exclusive limit directly",
                lambda p: _grow_maps(p, _exclusive_limit_summary_range), _key, twin_of="grow_maps_cover_reads"),
+    Obligation(THEOREM, "find_windows_nest_or_disjoint",
+               "the windows find hands to foundFree nest or are disjoint: its partial-overlap throw cannot fire",
+               _find_windows, _key),
+    Obligation(THEOREM, "twin_find_windows_one_page_long",
+               "broken twin: level windows one page longer than their span",
+               lambda p: _find_windows(p, extra_pages=1), _key, twin_of="find_windows_nest_or_disjoint"),
     Obligation(THEOREM, "update_range_inclusive_limit_harmless",
                "update's summary range is the same for its inclusive limit and limit+1", _update_range, _key),
     Obligation(THEOREM, "twin_update_range_unaligned_base",

@@ -556,11 +556,12 @@ class PallocData(PallocBits):
         if b == N:
             end = N - a
         self._memo = (v, (start, most, end))
-        # packPallocSum, inlined.
+        # packPallocSum, inlined: start and end are at most max, so below maxPackedValue
+        # they need no masking.
         if most == g.max_packed_value:
             return 1 << 63
-        fm, lg = g.max_packed_value - 1, g.log_max_packed_value
-        return (start & fm) | ((most & fm) << lg) | ((end & fm) << (lg + lg))
+        lg = g.log_max_packed_value
+        return start | (most << lg) | (end << (lg + lg))
 
 
 def summarize_incremental(g: ChunkGeometry, old: int, old_sum: tuple[int, int, int], v: int):

@@ -18,6 +18,8 @@ attached to PallocData when that module is imported (this module imports it at i
 
 from __future__ import annotations
 
+import functools
+
 from palloc.model.errors import GoFault, UndefinedBehaviour
 from palloc.model.gomath import MASK64, leading_zeros64, trailing_zeros64
 
@@ -214,6 +216,7 @@ class PageBits:
         return ((self.v >> i) & ((1 << n) - 1)).bit_count()
 
 
+@functools.cache  # npages <= pallocChunkPages: a few hundred entries at most
 def _shrink_shifts(npages: int) -> tuple[int, ...]:
     """Returns the shifts findBitRange64's loop makes for npages: 1, 2, 4, ... then the rest, summing to npages-1."""
     out = []
@@ -224,9 +227,6 @@ def _shrink_shifts(npages: int) -> tuple[int, ...]:
         p -= s
         k <<= 1
     return tuple(out)
-
-
-_SHRINK_SHIFTS: dict[int, tuple[int, ...]] = {}  # npages -> _shrink_shifts(npages), npages <= pallocChunkPages
 
 
 class PallocBits(PageBits):
@@ -364,10 +364,7 @@ class PallocBits(PageBits):
         if npages > g.n:
             return g.fail, first
         # Shrink every run of free bits by npages-1 from the top (findBitRange64 on the whole chunk).
-        shifts = _SHRINK_SHIFTS.get(npages)
-        if shifts is None:
-            shifts = _SHRINK_SHIFTS[npages] = _shrink_shifts(npages)
-        for s in shifts:
+        for s in _shrink_shifts(npages):
             c &= c >> s
         if not c:
             return g.fail, first
@@ -497,10 +494,7 @@ class PallocData(PallocBits):
             piece = i - a if i - a > b - hi else b - hi
             c = (g.full ^ old) & ~(low[b - a] << a)
             if piece:
-                shifts = _SHRINK_SHIFTS.get(piece + 1)
-                if shifts is None:
-                    shifts = _SHRINK_SHIFTS[piece + 1] = _shrink_shifts(piece + 1)
-                for s in shifts:
+                for s in _shrink_shifts(piece + 1):
                     if not c:
                         break
                     c &= c >> s

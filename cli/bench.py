@@ -14,14 +14,17 @@ import gc
 import io
 import json
 import pstats
+import os
 import resource
+import subprocess
 import sys
 import time
 
+from palloc.model import INTERPRETED_ENV
 from palloc.spec import constants
 from palloc.spec.errors import PallocError
 
-# The targets the model is held to (pure Python, 2 cores).
+# The targets the model is held to (2 cores; the model as installed, see palloc.model.build()).
 TARGET_OPS_PER_SECOND = 100_000
 TARGET_SPARSE_BYTES = 1 << 30
 TARGET_SPARSE_FILL_SECONDS = 60.0
@@ -45,7 +48,10 @@ def register(sub) -> None:
     p.add_argument(
         "--sparse-chunks", type=int, default=262_144, help="chunks in the sparse heap (default %(default)s)"
     )
-    p.add_argument("--profile", action="store_true", help="print the top of a cProfile of the workload")
+    p.add_argument("--profile", action="store_true", help="print the top of a cProfile of the workload "
+                   "(compiled functions are invisible to it: set PALLOC_INTERPRETED=1 to see them all)")
+    p.add_argument("--interpreted", action="store_true", help="also run the same workload on the interpreted "
+                   "model (PALLOC_INTERPRETED=1, in a child process) and report the ratio")
     p.add_argument("--native", action="store_true", help="also run the same trace in the Go helper (the real runtime) "
                    "and report the ratio; exit 1 unless every alloc returns the same address on both sides")
     p.add_argument("--goroot", help="GOROOT of the Go toolchain for --native (default: as `palloc fuzz`)")
@@ -97,6 +103,26 @@ def bench_standard(p, seed: int, ops: int, profile: bool = False, record: bool =
     return out
 
 
+def model_build() -> str:
+    """How this process runs the model (palloc.model.build())."""
+    from palloc import model
+
+    return model.build()
+
+
+def bench_interpreted(args) -> dict:
+    """Runs the standard workload on the interpreted model in a child; returns its "standard"."""
+    env = {**os.environ, INTERPRETED_ENV: "1"}
+    cmd = [sys.executable, "-m", "palloc.cli", "bench", "--json", "--seed", str(args.seed), "--ops", str(args.ops),
+           "--go-version", args.go_version] + (["--platform", args.platform] if args.platform else [])
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["no message"])[-1]
+        raise PallocError(f"the interpreted bench (PALLOC_INTERPRETED=1 palloc bench) exited {r.returncode}: {last}")
+    out = json.loads(r.stdout)
+    return {**out["standard"], "model_build": out["model_build"]}
+
+
 def bench_sparse(p, nchunks: int) -> dict:
     """Grows nchunks chunks spread over the address space one by one, then allocates them full."""
     from palloc.model import workload
@@ -143,8 +169,13 @@ def run(args) -> int:
         "go_version": p.go_version,
         "seed": args.seed,
         "standard": bench_standard(p, args.seed, args.ops, args.profile, record=args.native),
+        "model_build": model_build(),
         "sparse": None,
     }
+    if args.interpreted:
+        result["interpreted"] = bench_interpreted(args)
+        mine, theirs = result["standard"]["ops_per_second"], result["interpreted"]["ops_per_second"]
+        result["interpreted"]["as_installed_over_interpreted"] = round(mine / theirs, 2) if mine and theirs else None
     native_ok = True
     if args.native:
         # The native side (goref/go_side.py): the same trace in the Go helper; addresses must agree.
@@ -172,7 +203,7 @@ def run(args) -> int:
         print(json.dumps(result, indent=1))
         return 0 if native_ok else 1
     s = result["standard"]
-    print(f"platform {p.name} (Go {p.go_version}), seed {args.seed}")
+    print(f"platform {p.name} (Go {p.go_version}), seed {args.seed}; model {result['model_build']}")
     print(
         f"standard workload: {s['ops']} ops in {s['cpu_seconds']:.2f} CPU s = {s['ops_per_second'] or 0:,} ops/s "
         f"(target {TARGET_OPS_PER_SECOND:,}); {s['allocs']} allocs ({s['failed_allocs']} failed), "
@@ -180,6 +211,10 @@ def run(args) -> int:
     )
     if "profile" in s:
         print(s["profile"])
+    it = result.get("interpreted")
+    if it:
+        print(f"interpreted model, same workload: {it['ops_per_second'] or 0:,} ops/s; "
+              f"as installed / interpreted = {it['as_installed_over_interpreted']}")
     nat = result.get("native")
     if nat:
         print(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 
 def register(sub) -> None:
@@ -29,17 +28,20 @@ def run(args) -> int:
     if not names:
         raise PallocError(f"no contract matches {args.only!r}; names are in proofs/contracts.py")
     rows, ok = [], True
-    for n in names:
-        t0 = time.perf_counter()
-        grade, detail = contracts.run_check(n, args.per_condition_timeout)
-        good = grade in contracts.expected_grade(n)
-        ok &= good
-        rows.append({"check": n, "grade": grade, "ok": good, "seconds": round(time.perf_counter() - t0, 3),
-                     "detail": detail})
-        if not args.json:
-            print(f"{grade:17} {rows[-1]['seconds']:6.2f}s  {n}{'' if good else '  <-- UNEXPECTED'}")
-            if detail and grade != contracts.NOT_REFUTED:
-                print(f"      {detail}")
+    try:
+        for row in contracts.run_checks(names, args.per_condition_timeout):
+            n, grade, detail = row["check"], row["grade"], row["detail"]
+            good = grade in contracts.expected_grade(n)
+            ok &= good
+            rows.append({**row, "ok": good})
+            if not args.json:
+                print(f"{grade:17} {row['seconds']:6.2f}s  {n}{'' if good else '  <-- UNEXPECTED'}")
+                if detail and grade != contracts.NOT_REFUTED:
+                    print(f"      {detail}")
+    except PallocError:
+        if args.json:  # the rows found so far are kept
+            print(json.dumps({"ok": False, "results": rows}, indent=1))
+        raise
     if args.json:
         print(json.dumps({"ok": ok, "results": rows}, indent=1))
     return 0 if ok else 1

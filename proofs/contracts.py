@@ -11,9 +11,20 @@ short per-condition timeout, and grade the answer honestly:
   error            the check raised, or its precondition cannot be met
 
 check_broken_twin_* are contracts that must fail; they keep the harness honest.
+
+CrossHair follows bytecode: a model module compiled by Cython (palloc.model.COMPILED) is opaque
+to it, and it could only try concrete values there. run_checks therefore runs CrossHair in a
+child Python on the interpreted model (PALLOC_INTERPRETED=1), whatever this process runs.
 """
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Iterator
 
 from palloc.model import mpagealloc as M
 from palloc.model import mpallocbits as MB
@@ -186,3 +197,48 @@ def expected_grade(name: str) -> set[str]:
     if name.startswith("check_broken_twin_"):
         return {COUNTEREXAMPLE}
     return {CONFIRMED, NOT_REFUTED}
+
+
+def run_checks(names: list[str], per_condition_timeout: float) -> Iterator[dict]:
+    """Runs run_check on each name in a child Python on the interpreted model; yields, as each
+    ends, {"check", "grade", "detail", "seconds"}.
+
+    Raises PallocError if the child's model is not interpreted or the child dies (the results
+    yielded before are kept by the caller).
+    """
+    from palloc.model import INTERPRETED_ENV
+    from palloc.spec.errors import PallocError
+
+    cmd = [sys.executable, "-m", __name__, str(per_condition_timeout), *names]
+    env = {**os.environ, INTERPRETED_ENV: "1"}
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+        build = json.loads(child.stdout.readline() or "{}").get("model_build")
+        if build != "interpreted":
+            child.kill()
+            raise PallocError(f"the CrossHair child runs the model {build or 'not at all'}, not interpreted; "
+                              f"check that {INTERPRETED_ENV}=1 reaches it")
+        for line in child.stdout:
+            yield json.loads(line)
+        err = child.stderr.read()
+    if child.returncode != 0:
+        last = (err.strip().splitlines() or ["no message"])[-1]
+        raise PallocError(f"the CrossHair child exited {child.returncode}: {last}")
+
+
+def _child(argv: list[str]) -> None:
+    from palloc import model
+
+    print(json.dumps({"model_build": model.build()}), flush=True)
+    timeout, names = float(argv[0]), argv[1:]
+    for n in names:
+        t0 = time.perf_counter()
+        grade, detail = run_check(n, timeout)
+        print(json.dumps({"check": n, "grade": grade, "detail": detail,
+                          "seconds": round(time.perf_counter() - t0, 3)}), flush=True)
+
+
+if __name__ == "__main__":
+    # Run on the module under its own name (not __main__), as CrossHair then sees it.
+    from palloc.proofs import contracts as _contracts
+
+    _contracts._child(sys.argv[1:])

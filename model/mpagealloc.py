@@ -954,6 +954,30 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         self.update(base, npages, True, True)
         return scav * PAGE_SIZE
 
+    def _alloc_span_fused(self, base: int, npages: int) -> int:
+        """alloc_range of a run over several chunks, found by alloc's own search (no guard).
+
+        The end chunks take the fused step (alloc_range_summarize), which leaves each chunk's
+        summary memoised, so update's summarize() of them is a lookup rather than a diff of
+        the bitmaps; the chunks between are allocated whole, as alloc_range does.
+        """
+        cp, mask, abo, lcb = self._chunk_pages, self._mask, self._abo, self._log_chunk_bytes
+        limit = (base + npages * PAGE_SIZE - 1) & mask
+        sc, ec = ((base - abo) & mask) >> lcb, ((limit - abo) & mask) >> lcb
+        si, ei = (base >> PAGE_SHIFT) & (cp - 1), (limit >> PAGE_SHIFT) & (cp - 1)
+        index = self.scav.index
+        scav = self.chunk_of(sc).alloc_range_summarize(si, cp - si)[0]
+        index.alloc(sc, cp - si)
+        for c in range(sc + 1, ec):
+            chunk = self.chunk_of(c)
+            scav += chunk.scavenged.popcnt_range(0, cp)
+            chunk.alloc_all()
+            index.alloc(c, cp)
+        scav += self.chunk_of(ec).alloc_range_summarize(0, ei + 1)[0]
+        index.alloc(ec, ei + 1)
+        self.update(base, npages, True, True)
+        return scav * PAGE_SIZE
+
     def find_mapped_addr(self, addr: OffAddr) -> OffAddr:
         """Returns the smallest mapped offAddr >= addr, or maxOffAddr if there is none.
 
@@ -1281,6 +1305,8 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 leaf.vals[i] = y
                 self._update_up(off, x, y)
             scav = pages * PAGE_SIZE
+        elif self._fused:
+            scav = self._alloc_span_fused(addr, npages)
         else:
             self._found = (addr, npages)  # alloc_range needs no input guard for its own search's result
             scav = self.alloc_range(addr, npages)
@@ -1347,12 +1373,15 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 (blk[sc & self._l2_mask] if blk is not None else self.chunk_of(sc)).free(si, ei + 1 - si)
                 index.free(sc, si, ei + 1 - si)
             else:
-                self.chunk_of(sc).free(si, cp - si)
+                # The end chunks' fused step (free_summarize) when fused, as alloc's span: it
+                # leaves their summaries memoised for update.
+                free_end = "free_summarize" if self._fused else "free"
+                getattr(self.chunk_of(sc), free_end)(si, cp - si)
                 index.free(sc, si, cp - si)
                 for c in range(sc + 1, ec):
                     self.chunk_of(c).free_all()
                     index.free(c, 0, cp)
-                self.chunk_of(ec).free(0, ei + 1)
+                getattr(self.chunk_of(ec), free_end)(0, ei + 1)
                 index.free(ec, 0, ei + 1)
         self.update(base, npages, True, False)
 

@@ -281,6 +281,31 @@ def test_lockstep_comparison_catches_a_broken_fast_update():
     assert _snapshot(pas[0]) != _snapshot(pas[1])
 
 
+def test_lockstep_comparison_catches_a_fused_span_alloc_a_page_short():
+    """A seeded broken twin: alloc of a run over two chunks whose fused step leaves the run's last
+    page free disagrees with the readable allocRange."""
+    from palloc.spec import platform
+
+    p = platform("linux/amd64")
+    cp = p.palloc_chunk_pages
+
+    class Broken(PageAlloc):
+        def _alloc_span_fused(self, base, npages):
+            return super()._alloc_span_fused(base, npages - 1)
+
+    pas = []
+    for cls in (Broken, SlowPageAlloc):
+        pa = cls.make(p)
+        pa.grow(chunk_base(p, p.base_chunk_idx), 2 * p.palloc_chunk_bytes)
+        pas.append(pa)
+    lives = ([], [])
+    for pa, live in zip(pas, lives):
+        _step(pa, ("alloc", 3, 0), live)
+        _step(pa, ("alloc", cp, 0), live)  # pages [3, cp+3): over the chunk boundary
+    assert _snapshot(pas[0]) != _snapshot(pas[1])
+    assert [pa.chunk_of(p.base_chunk_idx + 1).v for pa in pas] == [0b11, 0b111]  # the twin's is a page short
+
+
 @pytest.mark.parametrize("p", PLATFORMS, ids=PLATFORM_IDS)
 def test_merge_summaries_equals_go_loop_on_any_summaries(p):
     """merge_summaries equals the literal transcription of Go's loop, on consistent and garbage

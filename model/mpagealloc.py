@@ -211,12 +211,13 @@ def merge_summaries(p: Platform, sums, log_max_pages_per_sum: int) -> int:
         most = end = mpv
     else:
         most, end = (x >> lg) & m, (x >> lg2) & m
-    for x in sums[1:]:
-        if not x:  # 0 or None
+    for y in sums[1:]:
+        if not y:  # 0 or None
             if end > most:
                 most = end
             end = 0
             continue
+        x = y  # a summary, never None (x is a uint64 where Cython compiles this: mpagealloc.pxd)
         if x >> 63:
             si = mi = ei = mpv
         else:

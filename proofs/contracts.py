@@ -218,7 +218,8 @@ def run_checks(names: list[str], per_condition_timeout: float) -> Iterator[dict]
             raise PallocError(f"the CrossHair child runs the model {build or 'not at all'}, not interpreted; "
                               f"check that {INTERPRETED_ENV}=1 reaches it")
         for line in child.stdout:
-            yield json.loads(line)
+            if line.startswith("{"):  # a result; anything else is CrossHair talking
+                yield json.loads(line)
         err = child.stderr.read()
     if child.returncode != 0:
         last = (err.strip().splitlines() or ["no message"])[-1]

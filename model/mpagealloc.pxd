@@ -7,3 +7,9 @@ import cython
                x=cython.ulonglong, start=cython.ulonglong, most=cython.ulonglong, end=cython.ulonglong,
                si=cython.ulonglong, mi=cython.ulonglong, ei=cython.ulonglong, i=cython.Py_ssize_t)
 cpdef merge_summaries(p, sums, int log_max_pages_per_sum)
+
+# find's scan of a small block: entry indexes, page counts and the fields of a summary.
+@cython.locals(first=cython.Py_ssize_t, mpv=cython.ulonglong, lg2=cython.int, s=cython.ulonglong,
+               start=cython.longlong, most=cython.longlong, end=cython.longlong)
+cpdef tuple _scan_block(get, Py_ssize_t k, Py_ssize_t hi, Py_ssize_t i, long long npages, long long size,
+                        long long base, int log_max_pages, unsigned long long fm, int lg)

@@ -131,6 +131,59 @@ def _partial_overlap(off: int, size: int, base: int, bound: int, abo: int, mask:
     )
 
 
+# What _scan_block stopped at.
+_SCAN_UNWRITTEN, _SCAN_FOUND, _SCAN_DESCEND, _SCAN_END = 0, 1, 2, 3
+
+
+def _scan_block(get, k: int, hi: int, i: int, npages: int, size: int, base: int, log_max_pages: int,
+                fm: int, lg: int) -> tuple[int, int, int, int, int]:
+    """find's loop over the entries k..hi-1 of a small block (the block starts at entry i),
+    carrying the free run (size, base) in: Go's loop body, on integers.
+
+    Returns (what, k, size, base, first): first is the first nonzero entry met (-1 if none),
+    which the caller hands to foundFree; what is
+      _SCAN_UNWRITTEN: entry k was never written (None): the caller reads it checked (0 or a
+                       fault) and goes on from k+1 with size 0;
+      _SCAN_FOUND:     npages free pages start base pages into the block;
+      _SCAN_DESCEND:   entry k's max is at least npages: descend into it;
+      _SCAN_END:       the block ended (k = hi) with the run (size, base).
+
+    Requires: npages below 2^62 (find clamps it: no run of pages is that long).
+    """
+    first = -1
+    mpv, lg2 = fm + 1, lg + lg
+    while k < hi:
+        v = get(k)
+        if not v:
+            if v is None:
+                return _SCAN_UNWRITTEN, k, size, base, first
+            size = 0
+            k += 1
+            continue
+        if first < 0:
+            first = k
+        s = v
+        # sum.start(), sum.max(), sum.end(), inlined.
+        if s >> 63:
+            start = most = end = mpv
+        else:
+            start, most, end = s & fm, (s >> lg) & fm, (s >> lg2) & fm
+        if size + start >= npages:
+            # The run straddles the boundary (or starts here).
+            if size == 0:
+                base = (k - i) << log_max_pages
+            return _SCAN_FOUND, k, size, base, first
+        if most >= npages:
+            return _SCAN_DESCEND, k, size, base, first
+        if size == 0 or start < 1 << log_max_pages:
+            size = end
+            base = ((k - i + 1) << log_max_pages) - size
+        else:
+            size += 1 << log_max_pages
+        k += 1
+    return _SCAN_END, k, size, base, first
+
+
 def _off(p: Platform, a: int) -> OffAddr:
     """Returns offAddr{a}; the one place the model builds an OffAddr."""
     return OffAddr(p, a)
@@ -1098,6 +1151,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         search_off = self.search_addr._o
         mpv, lg2 = fm + 1, lg + lg
         last_sum, last_sum_idx = 0, -1
+        n_clamped = npages if npages < 1 << 62 else 1 << 62  # _scan_block's bound: no run is that long
         summary = self.summary
         for l, (lbits, entries_per_block, log_max_pages, shift, window) in enumerate(self._levels):
             i <<= lbits
@@ -1114,61 +1168,44 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             base = size = 0
             fresh = True  # no nonzero entry seen at this level yet
             if entries_per_block <= 64:
-                # A small block is read entry by entry, as Go does (unwritten entries are None:
-                # read them checked, as 0 or a fault).
+                # A small block is read entry by entry, as Go does (_scan_block); an unwritten
+                # entry (None) is read checked, as 0 or a fault.
                 get = entries.vals.get
-                for k in range(lo, hi):
-                    s = get(k)
-                    if not s:
-                        if s is None:
-                            entries.at(k)  # reads 0, or faults on an unmapped page
-                        size = 0
-                        continue
-                    if fresh:
-                        # foundFree(levelIndexToOffAddr(l, i+j), window), on offsets; k = i+j.
-                        # Windows are aligned powers of two, so each nests in firstFree or is
-                        # disjoint from it; after a level's first nonzero entry, the rest are
-                        # disjoint from firstFree and foundFree does nothing (find_slow calls it).
-                        fresh = False
-                        off = (k << shift) & mask
-                        last = (off + window - 1) & mask
-                        if ff_base <= off and last <= ff_bound:
-                            ff_base, ff_bound = off, last
-                        elif not (last < ff_base or ff_bound < off):
-                            raise _partial_overlap(off, window, ff_base, ff_bound, abo, mask)
-                    # sum.start(), sum.max(), sum.end(), inlined.
-                    if s >> 63:
-                        start = most = end = mpv
-                    else:
-                        start, most, end = s & fm, (s >> lg) & fm, (s >> lg2) & fm
-                    if size + start >= npages:
-                        # The run straddles the boundary (or starts here): Go breaks and returns
-                        # levelIndexToOffAddr(l, i).add(base*pageSize).addr().
-                        if size == 0:
-                            base = (k - i) << log_max_pages
-                        addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
-                        return addr, self.find_mapped_addr(OffAddr(p, ff_base + abo))
-                    if most >= npages:
-                        i = k  # i += j: descend into this entry
-                        last_sum_idx, last_sum = i, s
+                k, first = lo, -1
+                while True:
+                    what, k, size, base, f = _scan_block(get, k, hi, i, n_clamped, size, base, log_max_pages, fm, lg)
+                    if first < 0:
+                        first = f
+                    if what != _SCAN_UNWRITTEN:
                         break
-                    if size == 0 or start < 1 << log_max_pages:
-                        size = end
-                        base = ((k - i + 1) << log_max_pages) - size
-                        continue
-                    size += 1 << log_max_pages
-                else:
-                    if size >= npages:
-                        # levelIndexToOffAddr(l, i).add(base*pageSize).addr()
-                        addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
-                        return addr, self.find_mapped_addr(OffAddr(p, ff_base + abo))
-                    if l == 0:
-                        return 0, max_search_addr(p)
-                    raise GoThrow(
-                        "bad summary data"
-                        f" (summary[{l - 1}][{last_sum_idx:#x}] = {palloc_sum_unpack(p, last_sum)}, level {l}, npages {npages})"
-                    )
-                continue
+                    entries.at(k)  # reads 0, or faults on an unmapped page
+                    size = 0
+                    k += 1
+                if first >= 0:
+                    # foundFree(levelIndexToOffAddr(l, i+j), window), on offsets, for the level's
+                    # first nonzero entry only: windows are aligned powers of two, so each nests
+                    # in firstFree or is disjoint from it (SPEC T12), and after the first the rest
+                    # are disjoint and foundFree does nothing (find_slow calls it every time).
+                    off = (first << shift) & mask
+                    last = (off + window - 1) & mask
+                    if ff_base <= off and last <= ff_bound:
+                        ff_base, ff_bound = off, last
+                    elif not (last < ff_base or ff_bound < off):
+                        raise _partial_overlap(off, window, ff_base, ff_bound, abo, mask)
+                if what == _SCAN_DESCEND:
+                    i = k  # i += j: descend into this entry
+                    last_sum_idx, last_sum = i, get(k)
+                    continue
+                if what == _SCAN_FOUND or size >= npages:
+                    # levelIndexToOffAddr(l, i).add(base*pageSize).addr()
+                    addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
+                    return addr, self.find_mapped_addr(OffAddr(p, ff_base + abo))
+                if l == 0:
+                    return 0, max_search_addr(p)
+                raise GoThrow(
+                    "bad summary data"
+                    f" (summary[{l - 1}][{last_sum_idx:#x}] = {palloc_sum_unpack(p, last_sum)}, level {l}, npages {npages})"
+                )
 
             # A long block (the root on 64-bit) visits its nonzero entries through scan, which
             # reads, and faults on, the zeros in between; a zero only resets size, so a gap

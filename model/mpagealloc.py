@@ -27,7 +27,8 @@ for a run inside one chunk; update's walk derives a parent from its old value wh
 child's max (start held) changed, while a write tally shows every interior entry is the merge
 of its children. Each has its readable twin (alloc_range, update_slow, find_slow,
 find_mapped_addr_slow) and tests/model/test_fast_paths.py compares them step by step.
-`palloc bench` measures the result.
+`palloc bench` measures the result. Installed, this module is compiled by Cython (setup.py);
+mpagealloc.pxd gives merge_summaries and find's _scan_block C integers there.
 """
 
 from __future__ import annotations

@@ -35,8 +35,8 @@ def _ext_modules() -> list:
         return []
     from setuptools import Extension
 
-    exts = [Extension(f"palloc.model.{m}", [f"model/{m}.py"], optional=True) for m in _compiled_names()]
-    return cythonize(
+    exts = [Extension(f"palloc.model.{m}", [f"model/{m}.py"]) for m in _compiled_names()]
+    exts = cythonize(
         exts,
         build_dir="build/cython",  # the generated C stays out of the source tree
         # Annotations stay documentation, as in the interpreted model (Cython would otherwise
@@ -45,6 +45,9 @@ def _ext_modules() -> list:
         nthreads=os.cpu_count() or 1,
         quiet=True,
     )
+    for ext in exts:
+        ext.optional = True  # a failed C compile leaves the module interpreted (cythonize drops the flag)
+    return exts
 
 
 exts = _ext_modules()

@@ -116,3 +116,23 @@ def test_bench_interpreted_reports_the_interpreted_model_beside_the_installed_on
     assert it["model_build"] == "interpreted" and it["ops"] == 3000
     assert it["allocs"] == out["standard"]["allocs"] and it["ops_per_second"] > 0
     assert it["as_installed_over_interpreted"] > 0
+
+
+@pytest.mark.slow
+def test_an_install_without_a_c_compiler_succeeds_and_runs_the_model_interpreted(tmp_path):
+    # setup.py marks the compiled modules optional (cythonize drops the flag: this caught it).
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    src = tmp_path / "src"
+    shutil.copytree(root, src, ignore=shutil.ignore_patterns("build", ".git", ".venv*", "*.egg-info", "__pycache__"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-cache-dir", str(src)],
+                       env={**os.environ, "CC": "/bin/false"}, capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = subprocess.run([str(py), "-c", "from palloc import model; print(model.build())"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.stdout.strip() == "interpreted", r.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -55,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"palloc {args.verb}: interrupted; results found so far were kept", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader (head, less) went away. Point stdout at devnull so that flushing it at exit
+        # cannot raise again, and say so once.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"palloc {args.verb}: the output was closed early (broken pipe); what was printed stands", file=sys.stderr)
         return EXIT_ERROR
 
 

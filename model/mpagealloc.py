@@ -1150,7 +1150,6 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         # so offAddr.lessThan/lessEqual are plain integer comparisons.
         ff_base, ff_bound = 0, self._max_off
         search_off = self.search_addr._o
-        mpv, lg2 = fm + 1, lg + lg
         last_sum, last_sum_idx = 0, -1
         n_clamped = npages if npages < 1 << 62 else 1 << 62  # _scan_block's bound: no run is that long
         summary = self.summary
@@ -1167,12 +1166,12 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 lo = i
 
             base = size = 0
-            fresh = True  # no nonzero entry seen at this level yet
+            get = entries.vals.get
+            first = -1  # the level's first nonzero entry, for foundFree
             if entries_per_block <= 64:
                 # A small block is read entry by entry, as Go does (_scan_block); an unwritten
                 # entry (None) is read checked, as 0 or a fault.
-                get = entries.vals.get
-                k, first = lo, -1
+                k = lo
                 while True:
                     what, k, size, base, f = _scan_block(get, k, hi, i, n_clamped, size, base, log_max_pages, fm, lg)
                     if first < 0:
@@ -1182,83 +1181,51 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                     entries.at(k)  # reads 0, or faults on an unmapped page
                     size = 0
                     k += 1
-                if first >= 0:
-                    # foundFree(levelIndexToOffAddr(l, i+j), window), on offsets, for the level's
-                    # first nonzero entry only: windows are aligned powers of two, so each nests
-                    # in firstFree or is disjoint from it (SPEC T12), and after the first the rest
-                    # are disjoint and foundFree does nothing (find_slow calls it every time).
-                    off = (first << shift) & mask
-                    last = (off + window - 1) & mask
-                    if ff_base <= off and last <= ff_bound:
-                        ff_base, ff_bound = off, last
-                    elif not (last < ff_base or ff_bound < off):
-                        raise _partial_overlap(off, window, ff_base, ff_bound, abo, mask)
-                if what == _SCAN_DESCEND:
-                    i = k  # i += j: descend into this entry
-                    last_sum_idx, last_sum = i, get(k)
-                    continue
-                if what == _SCAN_FOUND or size >= npages:
-                    # levelIndexToOffAddr(l, i).add(base*pageSize).addr()
-                    addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
-                    return addr, self.find_mapped_addr(OffAddr(p, ff_base + abo))
-                if l == 0:
-                    return 0, max_search_addr(p)
-                raise GoThrow(
-                    "bad summary data"
-                    f" (summary[{l - 1}][{last_sum_idx:#x}] = {palloc_sum_unpack(p, last_sum)}, level {l}, npages {npages})"
-                )
-
-            # A long block (the root on 64-bit) visits its nonzero entries through scan, which
-            # reads, and faults on, the zeros in between; a zero only resets size, so a gap
-            # before an entry does. The loop body is the small block's.
-            s = entries.vals.get(lo)
-            # A written entry at j0 (the usual root) is read before the scan starts, which
-            # then usually never does.
-            seq = chain(((lo, s),), entries.scan(lo + 1, hi)) if s else entries.scan(lo, hi)
-            nxt = lo
-            for k, s in seq:
-                if k > nxt:
-                    size = 0
-                nxt = k + 1
-                if fresh:  # foundFree(levelIndexToOffAddr(l, i+j), window), as above
-                    fresh = False
-                    off = (k << shift) & mask
-                    last = (off + window - 1) & mask
-                    if ff_base <= off and last <= ff_bound:
-                        ff_base, ff_bound = off, last
-                    elif not (last < ff_base or ff_bound < off):
-                        raise _partial_overlap(off, window, ff_base, ff_bound, abo, mask)
-                # sum.start(), sum.max(), sum.end(), inlined.
-                if s >> 63:
-                    start = most = end = mpv
-                else:
-                    start, most, end = s & fm, (s >> lg) & fm, (s >> lg2) & fm
-                if size + start >= npages:
-                    if size == 0:
-                        base = (k - i) << log_max_pages
-                    addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
-                    return addr, self.find_mapped_addr(OffAddr(p, ff_base + abo))
-                if most >= npages:
-                    i = k  # i += j: descend into this entry
-                    last_sum_idx, last_sum = i, s
-                    break
-                if size == 0 or start < 1 << log_max_pages:
-                    size = end
-                    base = ((k - i + 1) << log_max_pages) - size
-                    continue
-                size += 1 << log_max_pages
             else:
-                if nxt < hi:
+                # A long block (the root on 64-bit) visits its nonzero entries through scan,
+                # which reads, and faults on, the zeros in between; a zero only resets size, so
+                # a gap before an entry does. Each entry takes the small block's step.
+                s = get(lo)
+                # A written entry at j0 (the usual root) is read before the scan starts, which
+                # then usually never does.
+                seq = chain(((lo, s),), entries.scan(lo + 1, hi)) if s else entries.scan(lo, hi)
+                nxt, what = lo, _SCAN_END
+                for k, _ in seq:
+                    if k > nxt:
+                        size = 0
+                    nxt = k + 1
+                    what, k, size, base, f = _scan_block(get, k, k + 1, i, n_clamped, size, base, log_max_pages, fm, lg)
+                    if first < 0:
+                        first = f
+                    if what != _SCAN_END:
+                        break
+                if what == _SCAN_END and nxt < hi:
                     size = 0
-                if size >= npages:
-                    addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
-                    return addr, self.find_mapped_addr(OffAddr(p, ff_base + abo))
-                if l == 0:
-                    return 0, max_search_addr(p)
-                raise GoThrow(
-                    "bad summary data"
-                    f" (summary[{l - 1}][{last_sum_idx:#x}] = {palloc_sum_unpack(p, last_sum)}, level {l}, npages {npages})"
-                )
+            if first >= 0:
+                # foundFree(levelIndexToOffAddr(l, i+j), window), on offsets, for the level's
+                # first nonzero entry only: windows are aligned powers of two, so each nests
+                # in firstFree or is disjoint from it (SPEC T12), and after the first the rest
+                # are disjoint and foundFree does nothing (find_slow calls it every time).
+                off = (first << shift) & mask
+                last = (off + window - 1) & mask
+                if ff_base <= off and last <= ff_bound:
+                    ff_base, ff_bound = off, last
+                elif not (last < ff_base or ff_bound < off):
+                    raise _partial_overlap(off, window, ff_base, ff_bound, abo, mask)
+            if what == _SCAN_DESCEND:
+                i = k  # i += j: descend into this entry
+                last_sum_idx, last_sum = i, get(k)
+                continue
+            if what == _SCAN_FOUND or size >= npages:
+                # levelIndexToOffAddr(l, i).add(base*pageSize).addr()
+                addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
+                return addr, self.find_mapped_addr(OffAddr(p, ff_base + abo))
+            if l == 0:
+                return 0, max_search_addr(p)
+            raise GoThrow(
+                "bad summary data"
+                f" (summary[{l - 1}][{last_sum_idx:#x}] = {palloc_sum_unpack(p, last_sum)}, level {l}, npages {npages})"
+            )
 
         ci = i
         blk = self.chunks.get(ci >> l1_shift)  # chunkOf(ci), inlined

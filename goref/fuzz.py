@@ -39,6 +39,76 @@ FORMAT = "palloc-fuzz-case/1"
 GOARCH_PLATFORM = {"amd64": "linux/amd64", "386": "linux/386", "arm64": "linux/arm64"}
 
 
+def _case_platform(goarch: Any, go_version: Any):
+    """Returns the platform a case names; raises ValueError (ConfigError) for an unknown one."""
+    from palloc.spec import platform
+    from palloc.spec.constants import parse_go_version
+
+    if not isinstance(goarch, str) or goarch not in GOARCH_PLATFORM:
+        raise ValueError(f"unsupported goarch {goarch!r}; known: {', '.join(GOARCH_PLATFORM)}")
+    parse_go_version(go_version)
+    return platform(GOARCH_PLATFORM[goarch], go_version)
+
+
+def _ops_from_json(ops: list, p) -> list[O.Op]:
+    """Returns the operations of a case, each field checked against its Go type on p."""
+    out = []
+    for i, x in enumerate(ops):
+        try:
+            out.append(O.from_json(x, p))
+        except O.OpFormatError as e:
+            raise ValueError(f"ops[{i}]: {e}") from None
+    return out
+
+
+def _init_from_json(init: Any, p) -> dict | None:
+    """Returns a case's initial heap ({"chunks": {ci: [[i, n], ...]}, "scav": ...}) with chunk
+    indices as ints; raises ValueError unless every range lies inside its chunk."""
+    if init is None:
+        return None
+    if not isinstance(init, dict) or not isinstance(init.get("chunks"), dict) or \
+            not isinstance(init.get("scav") or {}, dict) or set(init) - {"chunks", "scav"}:
+        raise ValueError("'init' must be null or {\"chunks\": {...}, \"scav\": {...}}")
+    n_chunks = 1 << (p.heap_addr_bits - p.log_palloc_chunk_bytes)
+    out = {}
+    for part in ("chunks", "scav"):
+        ranges = {}
+        for k, v in (init.get(part) or {}).items():
+            try:
+                ci = int(k, 0) if isinstance(k, str) else int(k)
+            except ValueError:
+                raise ValueError(f"init {part}: {k!r} is not a chunk index") from None
+            if not 0 <= ci < n_chunks:
+                raise ValueError(f"init {part}: chunk {ci:#x} is outside the {p.heap_addr_bits}-bit address space")
+            ok = isinstance(v, list) and all(
+                isinstance(r, list) and len(r) == 2 and all(type(x) is int for x in r)
+                and 0 <= r[0] and 0 <= r[1] and r[0] + r[1] <= p.palloc_chunk_pages for r in v)
+            if not ok:
+                raise ValueError(f"init {part} of chunk {ci:#x}: expected a list of [first page, pages] "
+                                 f"inside the chunk's {p.palloc_chunk_pages} pages, not {v!r}"[:300])
+            ranges[ci] = v
+        out[part] = ranges
+    return out
+
+
+def _check_case_extras(d: dict, p) -> None:
+    """Raises ValueError unless a case's model_variant and host are of the form palloc writes."""
+    from palloc.spec.constants import ConfigError
+
+    if d.get("model_variant") is not None and not isinstance(d["model_variant"], str):
+        raise ValueError(f"'model_variant' must be null or a variant name, not {d['model_variant']!r}")
+    host = d.get("host")
+    if host is None:
+        return
+    keys = {"phys_page_size", "phys_huge_page_size"}
+    if not isinstance(host, dict) or set(host) - keys:
+        raise ValueError(f"'host' must be null or an object with {sorted(keys)}, not {host!r}"[:300])
+    try:
+        p.replace(**{k: v for k, v in host.items() if v is not None})
+    except ConfigError as e:
+        raise ValueError(f"host: {e}") from None
+
+
 @dataclasses.dataclass
 class Case:
     """A replayable differential case: the platform, the initial heap and the operations."""
@@ -71,19 +141,12 @@ class Case:
         for k in ("goarch", "go_version", "ops"):
             if k not in d:
                 raise ValueError(f"missing key {k!r}")
-        if d["goarch"] not in GOARCH_PLATFORM:
-            raise ValueError(f"unsupported goarch {d['goarch']!r}; known: {', '.join(GOARCH_PLATFORM)}")
+        p = _case_platform(d["goarch"], d["go_version"])
         if not isinstance(d["ops"], list):
             raise ValueError("'ops' must be a list")
-        ops = [O.from_json(x) for x in d["ops"]]
-        init = d.get("init")
-        if init is not None:
-            if not isinstance(init, dict) or not isinstance(init.get("chunks"), dict):
-                raise ValueError("'init' must be null or {\"chunks\": {...}, \"scav\": {...}}")
-            init = {
-                "chunks": {int(k, 0) if isinstance(k, str) else int(k): v for k, v in init["chunks"].items()},
-                "scav": {int(k, 0) if isinstance(k, str) else int(k): v for k, v in (init.get("scav") or {}).items()},
-            }
+        ops = _ops_from_json(d["ops"], p)
+        init = _init_from_json(d.get("init"), p)
+        _check_case_extras(d, p)
         return cls(d["goarch"], d["go_version"], init, ops, d.get("model_variant"), None, d.get("host"))
 
 

@@ -34,9 +34,12 @@ class Ran:
 
 
 @pytest.fixture
-def palloc(capsys):
-    """palloc(*argv) runs the command line in-process (argparse's SystemExit included); returns a Ran."""
+def palloc(capsys, monkeypatch, tmp_path):
+    """palloc(*argv) runs the command line in-process (argparse's SystemExit included); returns a Ran.
+    A traceback the guard saves goes under tmp_path, not the user's log folder."""
     from palloc.cli.main import main
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
     def run(*argv) -> Ran:
         capsys.readouterr()

@@ -97,3 +97,51 @@ def test_the_hypothetical_configurations_of_the_manifest_stay_accepted():
     assert hypothetical("linux/amd64", heap_addr_bits=57).heap_addr_bits == 57
     assert hypothetical("linux/amd64", summary_level_bits=4).log_max_packed_value == 25
     assert hypothetical("js/wasm", go_version="1.25").palloc_chunk_pages == 512
+
+
+# --- items 11 and 14: replay of a case file that is not a valid case ---------------------------
+
+CASE = {"format": "palloc-fuzz-case/1", "goarch": "amd64", "go_version": "1.27.3", "init": None,
+        "ops": [{"op": "grow", "base": 0x3000000000, "size": 0x400000}, {"op": "alloc", "npages": 1}]}
+
+BAD_CASES = {
+    "go_version a number": ({"go_version": 5}, "go_version"),
+    "go_version not modelled": ({"go_version": "1.99"}, "Go version"),
+    "goarch a list": ({"goarch": ["amd64"]}, "goarch"),
+    "init range past the chunk": ({"init": {"chunks": {"0x200c000": [[600, 10]]}}}, "init"),
+    "init range negative": ({"init": {"chunks": {"0x200c000": [[-1, 10]]}}}, "init"),
+    "init range a string": ({"init": {"chunks": {"0x200c000": "abc"}}}, "init"),
+    "init range a triple": ({"init": {"chunks": {"0x200c000": [[1, 2, 3]]}}}, "init"),
+    "init chunk not an index": ({"init": {"chunks": {"zero": [[0, 1]]}}}, "init"),
+    "init chunk outside the address space": ({"init": {"chunks": {hex(1 << 40): [[0, 1]]}}}, "init"),
+    "init scav a list": ({"init": {"chunks": {}, "scav": [1]}}, "init"),
+    "host unknown key": ({"host": {"cpus": 2}}, "host"),
+    "host page size not a power of two": ({"host": {"phys_page_size": 3000}}, "host"),
+    "model_variant a number": ({"model_variant": 3}, "model_variant"),
+    "npages 2**64": ({"ops": [{"op": "alloc", "npages": 1 << 64}]}, "npages"),
+    "npages past a 32-bit uintptr": ({"goarch": "386", "ops": [{"op": "alloc", "npages": 1 << 32}]}, "npages"),
+    "bitmap wider than a chunk": ({"ops": [{"op": "bits_summarize", "bits": 1 << 512}]}, "bits"),
+    "grow size 2**70": ({"ops": [{"op": "grow", "base": 0x3000000000, "size": 1 << 70}]}, "size"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CASES))
+def test_replay_of_a_malformed_case_is_one_line_naming_the_field(palloc, tmp_path, name):
+    change, field = BAD_CASES[name]
+    f = tmp_path / "case.json"
+    f.write_text(json.dumps({**CASE, **change}))
+    line = palloc("replay", f, "--goroot", NO_GO).error_line()
+    assert str(f) in line and field in line and NO_GO not in line
+
+
+def test_replay_of_a_file_that_is_not_utf8_is_one_line(palloc, tmp_path):
+    f = tmp_path / "case.json"
+    f.write_bytes(b'\xff\xfe{"format": "palloc-fuzz-case/1"}')
+    line = palloc("replay", f, "--goroot", NO_GO).error_line()
+    assert str(f) in line and "UTF-8" in line
+
+
+def test_a_valid_case_gets_as_far_as_the_toolchain(palloc, tmp_path):
+    f = tmp_path / "case.json"
+    f.write_text(json.dumps(CASE))
+    assert NO_GO in palloc("replay", f, "--goroot", NO_GO).error_line()

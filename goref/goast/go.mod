@@ -1,0 +1,3 @@
+module palloc/goast
+
+go 1.21

@@ -11,14 +11,19 @@ on the patched runtime (goref/build.py, extra_overlay), and runs, per GOARCH:
 4. baseline: the runtime's own page-allocator tests on the patched binary (goref/baseline.py).
 
 Verdict `breaks` (exit 1) names the check, the counterexample, the replay file and the differing
-state; `no divergence found` (exit 0) says what was covered, and which checks could not run.
-A patch that does not apply, or does not compile, is exit 2 with a one-line message.
+state; a runtime that throws, faults or hangs on an input the model defines breaks, and a
+divergence any worker finds wins over another worker's fault. `no divergence found` (exit 0)
+says what was covered, and which checks could not run; it needs a check that held. A check that
+ran without reaching a verdict (a harness fault) makes it `inconclusive`, and no check at all
+`nothing checked` (both exit 2). A patch that does not apply, or does not compile, is exit 2
+with a one-line message.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -92,6 +97,25 @@ def patch_overlay(args, tc):
     if not args.patch.is_file():
         raise PallocError(f"patch {args.patch} does not exist")
     return P.apply_patch(args.patch, tc.goroot, cache_dir() / "patches")
+
+
+def patch_record(overlay, base_goroot: Path, path: str | None = None, text: str | None = None) -> dict:
+    """Returns the record of the change a case is found on (Case.patch): the diff's text (for a
+    --goroot tree, a diff made here of its differing runtime files), its SHA-256 and path, so
+    that `palloc replay CASE` rebuilds the patched runtime from the case alone."""
+    import difflib
+    import hashlib
+
+    if text is None:
+        parts = []
+        for rel, new in sorted(overlay.files.items()):
+            old_file = Path(base_goroot) / rel
+            a = old_file.read_text().splitlines(keepends=True) if old_file.is_file() else []
+            b = Path(new).read_text().splitlines(keepends=True) if new else []
+            parts.append(f"diff --git a/{rel} b/{rel}\n")
+            parts += difflib.unified_diff(a, b, f"a/{rel}" if a else "/dev/null", f"b/{rel}" if b else "/dev/null")
+        text = "".join(parts)
+    return {"path": path, "sha256": hashlib.sha256(text.encode()).hexdigest(), "text": text}
 
 
 def _go_version(version: str) -> str:
@@ -207,7 +231,7 @@ def _go_test_check(go_file: Path, goarch: str, tc, files: dict[str, str]) -> dic
     for side, overlay in (("patched", files), ("unpatched", {})):
         try:
             r = run_go_test(go_file, goarch, str(tc.goroot), overlay)
-            out[side] = {"passed": r.passed, "errors": r.errors[:5]}
+            out[side] = {"passed": r.passed, "outcome": r.outcome, "said": r.said(), "errors": r.errors[:5]}
         except PallocError as e:
             out[side] = {"error": str(e)}
     p, u = out["patched"], out["unpatched"]
@@ -217,7 +241,7 @@ def _go_test_check(go_file: Path, goarch: str, tc, files: dict[str, str]) -> dic
 
 def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed: int, replay: Path,
                 t_built: float, mismatches: list[dict] | None = None, files: dict[str, str] | None = None,
-                binary: Path | None = None, jobs: int = 1) -> Check:
+                binary: Path | None = None, jobs: int = 1, patch: dict | None = None) -> Check:
     """Runs a differential campaign against the helper (on `jobs` workers, each starting its own
     from `binary`); the model uses the patched constants."""
     try:
@@ -234,7 +258,7 @@ def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed
     host = {k: v for k, v in host.items() if v is not None}
     conf = campaign.Config(goarch=goarch, seconds=seconds, seed=seed, steps=fuzz.DEFAULT_STEPS["lockstep"],
                            failures=str(replay), binary=str(binary) if binary else None, platform=p, host=host,
-                           go_version=tc.version)
+                           go_version=tc.version, patch=patch)
     t0 = time.monotonic()
     if jobs > 1 and binary is not None:
         out = campaign.run_pool(conf, jobs)
@@ -242,40 +266,58 @@ def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed
         runner = fuzz.Lockstep(p, GoSide(p, h), host=host, goarch=goarch, go_version=tc.version)
         out = campaign.run_here(conf, runner)
     secs = time.monotonic() - t0
-    if out.stopped == "interrupted":
+    if out.stopped == "interrupted" and out.verdict != "divergence":
         raise KeyboardInterrupt
     cover = out.stats.to_json()
-    if out.start_death is not None and not out.failures:
+    deaths = cover.get("helper_deaths") or []
+    verdict = out.verdict  # a confirmed divergence of any worker wins over every fault and error
+    if verdict != "divergence" and out.start_death is not None:
         # It started once (the start-up check passed), so a later start that dies is the patch too.
         msg = (out.error or "").split("; rebuild", 1)[0]
         return Check("start-up", goarch, "ran", "breaks", secs, time.monotonic() - t_built,
                      f"the patched runtime does not start again after a restart: {msg}", {"crash": out.start_death})
-    if out.error is not None and not out.failures:
-        raise PallocError(out.error)
-    if out.fault is not None:
+    if verdict == "fault":
         return Check("differential", goarch, "ran", None, secs, None,
-                     f"harness fault (a side disagrees with itself): {out.fault}", {"coverage": cover})
-    f = out.failure
-    if f is None:
+                     f"harness fault (a side disagrees with itself): {out.fault}",
+                     {"coverage": cover, "cases": [_case_entry(f) for f in out.failures]})
+    if verdict == "error":
+        raise PallocError(out.error)
+    if verdict == "holds":
+        if not cover["checked_ops"]:
+            return Check("differential", goarch, "ran", None, secs, None, "checked nothing (no operation was "
+                         "compared within the budget); give more --seconds", {"coverage": cover})
         return Check("differential", goarch, "ran", "holds", secs, None,
-                     f"no divergence in {cover['checked_ops']} operations ({cover['examples']} cases, {secs:.0f} s)",
+                     f"no divergence in {cover['checked_ops']} operations ({cover['examples']} cases, {secs:.0f} s)"
+                     + (f"; helper deaths not caused by the runtime: {'; '.join(deaths)}" if deaths else ""),
                      {"coverage": cover})
+    f = out.failure
     ev: dict[str, Any] = {"coverage": cover, "divergence": f["divergence"], "ops": f["ops"],
-                          "replay": f["files"]["json"], "files": f["files"]}
+                          "replay": f["files"].get("json"), "files": f["files"],
+                          "cases": [_case_entry(x) for x in out.failures]}
+    if f.get("note"):
+        ev["note"] = f["note"]
+    if out.fault:
+        ev["other_faults"] = out.fault
     if f.get("printer_error"):
         ev["printer_error"] = f["printer_error"]
     elif "go" in f["files"]:
         ev["go_test"] = Path(f["files"]["go"]).read_text()
         if files is not None:
             ev["go_test_runs"] = _go_test_check(Path(f["files"]["go"]), goarch, tc, files)
+    where = f"replay: {f['files']['json']}" if f["files"].get("json") else "the case was printed on stderr"
     return Check("differential", goarch, "ran", "breaks", secs, time.monotonic() - t_built,
-                 f"{f['headline'] or 'divergence'} (replay: {f['files']['json']})", ev)
+                 f"{f['headline'] or 'divergence'} ({where})", ev)
+
+
+def _case_entry(f: dict) -> dict:
+    """One case a worker found, for the report: headline, size, files, confirmation."""
+    return {k: f[k] for k in ("headline", "ops", "files", "confirmed", "note") if k in f}
 
 
 def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, replay_dir: Path = Path("palloc-replays"),
            baseline: bool = True, fuzz: bool = True, name: str = "patch",
            progress: Callable[[str], None] | None = None, go_test: bool = True,
-           jobs: int | None = None) -> dict[str, Any]:
+           jobs: int | None = None, patch_path: str | None = None, patch_text: str | None = None) -> dict[str, Any]:
     """Returns the report of every check of the overlay on every GOARCH (see the module docstring).
 
     Raises PallocError if the patched runtime does not compile.
@@ -299,7 +341,7 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
             raise PallocError(f"{name}: the patched runtime does not build for {goarch}: {e}") from None
         builds[goarch] = round(time.monotonic() - t0, 2)
         t_built = time.monotonic()
-        h = GoHelper(binary, goarch=goarch, timeout=60)
+        h = GoHelper(binary, goarch=goarch)
         try:
             try:
                 h.start()  # pings the helper: the patched runtime must start
@@ -321,7 +363,8 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
                 c = _fuzz_check(h, goarch, tc, hc, seconds, seed, replay_dir / f"{name}-{goarch}", t_built,
                                 const.evidence.get("mismatches") if const is not None else None,
                                 dict(overlay.files) if go_test else None, binary,
-                                jobs if jobs is not None else default_jobs("lockstep"))
+                                jobs if jobs is not None else default_jobs("lockstep"),
+                                patch_record(overlay, tc.goroot, patch_path, patch_text))
                 checks.append(c)
                 say(f"{goarch}: differential: {c.detail}")
             elif fuzz:
@@ -333,7 +376,11 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
         finally:
             h.close()
     breaking = [c for c in checks if c.verdict == "breaks"]
-    verdict = "breaks" if breaking else "no divergence found"
+    # A check that ran and reached no verdict (a harness fault, nothing compared) leaves the
+    # answer open unless another check breaks; "no divergence found" needs a check that held.
+    open_ = [c for c in checks if c.status == "ran" and c.verdict is None and c.name != "constants"]
+    held = [c for c in checks if c.verdict == "holds" and c.name not in ("start-up", "constants")]
+    verdict = "breaks" if breaking else "inconclusive" if open_ else "no divergence found" if held else "nothing checked"
     first = min(breaking, key=lambda c: c.after_build_seconds or 0.0) if breaking else None
     not_run = [f"{c.name} ({c.goarch}): {c.detail}" for c in checks if c.status in ("unavailable",)]
     return {
@@ -352,7 +399,11 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
 
 
 def _said(run: dict[str, Any]) -> str:
-    return run.get("error") or ("passes" if run["passed"] else "fails")
+    if run.get("error"):
+        return run["error"]
+    if run.get("outcome") in ("crash", "hang"):
+        return f"{'crashes' if run['outcome'] == 'crash' else 'hangs'} ({(run.get('errors') or [''])[0]})"
+    return "passes" if run["passed"] else "fails"
 
 
 def format_report(rep: dict[str, Any]) -> str:
@@ -383,6 +434,10 @@ def run(args) -> int:
 
     if (args.patch is None) == (args.goroot is None):
         raise PallocError("give exactly one of PATCH or --goroot DIR")
+    if not (args.seconds > 0 and math.isfinite(args.seconds)):
+        raise PallocError(f"--seconds must be a positive number of seconds, not {args.seconds:g}; a check that "
+                          "checked nothing cannot pass")
+    text = None
     if args.patch is not None:  # a bad patch is reported before looking for a toolchain
         try:
             text = args.patch.read_text()
@@ -395,6 +450,7 @@ def run(args) -> int:
     goarches = args.goarch or list(DEFAULT_GOARCHES)
     progress = None if args.json else (lambda s: print(f"palloc verify-change: {s}", file=sys.stderr, flush=True))
     rep = verify(overlay, tc, goarches, args.seconds, args.seed, args.replay_dir, not args.no_baseline,
-                 not args.no_fuzz, name, progress, go_test=not args.no_go_test, jobs=args.jobs)
+                 not args.no_fuzz, name, progress, go_test=not args.no_go_test, jobs=args.jobs,
+                 patch_path=str(args.patch) if args.patch else None, patch_text=text)
     print(json.dumps(rep, indent=1, default=str) if args.json else format_report(rep))
-    return EXIT_BREAKS if rep["verdict"] == "breaks" else EXIT_HOLDS
+    return {"breaks": EXIT_BREAKS, "no divergence found": EXIT_HOLDS}.get(rep["verdict"], EXIT_ERROR)

@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from palloc.goref import procs
 from palloc.goref.files import write_atomic
 from palloc.goref.patch import Overlay, apply_patch
 from palloc.spec.errors import PallocError
@@ -96,8 +98,7 @@ def build_test_binary(overlay: Overlay | None, out: Path, goroot: Path, goarch: 
         cmd.append("runtime")
         t0 = time.monotonic()
         try:
-            r = subprocess.run(cmd, cwd=goroot / "src" / "runtime", capture_output=True, text=True,
-                               env=go_env(goarch), timeout=timeout)
+            r = procs.run(cmd, cwd=goroot / "src" / "runtime", text=True, env=go_env(goarch), timeout=timeout)
         except subprocess.TimeoutExpired:
             return False, time.monotonic() - t0, f"go test -c timed out after {timeout:.0f} s"
         return r.returncode == 0 and out.exists(), time.monotonic() - t0, (r.stdout + r.stderr).strip()
@@ -108,13 +109,14 @@ def run_test_binary(binary: Path, regex: str = PAGE_ALLOC_TESTS, timeout: float 
     """Runs the test binary under test2json; returns (per-test outcome, exit code, seconds, crash line).
 
     A test still running when the binary exits (crash, throw) or is killed (timeout) is "crashed".
+    The binary's own -test.timeout ends a hung test (printing its goroutines); if even that does
+    not end it, test2json and the binary are killed together (procs.run: one process group).
     """
     cmd = [go_binary(), "tool", "test2json", "-t", str(binary), "-test.v=test2json",
            "-test.run", regex, "-test.timeout", f"{int(timeout)}s", "-test.count", "1"]
     t0 = time.monotonic()
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, env=go_env(goarch), timeout=timeout + 60,
-                           cwd=binary.parent)
+        r = procs.run(cmd, text=True, env=go_env(goarch), timeout=timeout + 30, cwd=binary.parent)
         stdout, code = r.stdout, r.returncode
     except subprocess.TimeoutExpired as e:
         stdout = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
@@ -144,6 +146,11 @@ def run_test_binary(binary: Path, regex: str = PAGE_ALLOC_TESTS, timeout: float 
             if out.lstrip().startswith(("panic:", "fatal error:", "SIGSEGV", "unexpected fault")):
                 crash = f"{top}: {out.strip()}"
     tests = {k: ("crashed" if v == "running" else v) for k, v in tests.items()}
+    hung = re.search(r"panic: test timed out after [0-9a-z.]+", stdout)
+    if hung and (not crash or crash.startswith(("panic: test timed out", "running tests:"))):
+        crash = f"the tests hung ({hung.group(0)})"
+    elif not crash and code is None:
+        crash = f"the tests hung: no end within {timeout + 30:.0f} s; killed"
     return tests, code, secs, crash
 
 

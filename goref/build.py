@@ -32,6 +32,7 @@ from pathlib import Path
 import filelock
 import platformdirs
 
+from palloc.goref import procs
 from palloc.goref.toolchain import Toolchain, find_toolchain
 from palloc.spec.errors import PallocError
 
@@ -189,11 +190,12 @@ def build_helper(
             env = tc.env(goarch, **BUILD_ENV, **_gocache(tc))
             t0 = time.monotonic()
             try:
-                r = subprocess.run(
+                # Its own process group and TMPDIR (procs.run): a Ctrl-C, a timeout or palloc's
+                # death ends go and its compilers, and Go's work folder goes with them.
+                r = procs.run(
                     [str(tc.go), "test", "-c", "-vet=off", "-overlay", str(ov), "-o", str(tmp), "runtime"],
                     env=env,
                     cwd=work,
-                    capture_output=True,
                     text=True,
                     timeout=timeout,
                 )

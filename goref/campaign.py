@@ -17,7 +17,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 from typing import Any, Callable
@@ -44,6 +46,8 @@ class Config:
     platform: Any = None
     host: dict | None = None
     go_version: str = ""
+    # The runtime patch under test (verify-change), recorded in every case found: Case.patch.
+    patch: dict | None = None
 
 
 @dataclasses.dataclass
@@ -59,8 +63,21 @@ class Outcome:
 
     @property
     def failure(self) -> dict | None:
-        """The smallest failure found (fewest operations)."""
-        return min(self.failures, key=lambda f: f["ops"]) if self.failures else None
+        """The smallest confirmed failure found (fewest operations), else the smallest found."""
+        ok = [f for f in self.failures if f.get("confirmed", True)] or self.failures
+        return min(ok, key=lambda f: f["ops"]) if ok else None
+
+    @property
+    def verdict(self) -> str:
+        """"divergence" when any worker found a confirmed one (it wins over every fault and
+        error of the others), else "fault", "error" or "holds"."""
+        if any(f.get("confirmed", True) for f in self.failures):
+            return "divergence"
+        if self.fault is not None:
+            return "fault"
+        if self.error is not None:
+            return "error"
+        return "holds"
 
 
 def make_runner(conf: Config):
@@ -80,7 +97,7 @@ def _given_helper(conf: Config):
     from palloc.goref.driver import GoHelper
     from palloc.goref.go_side import GoSide
 
-    return GoSide(conf.platform, GoHelper(Path(conf.binary), goarch=conf.goarch, timeout=60))
+    return GoSide(conf.platform, GoHelper(Path(conf.binary), goarch=conf.goarch))
 
 
 def fresh_session(conf: Config):
@@ -93,12 +110,12 @@ def fresh_session(conf: Config):
 
 
 def run_here(conf: Config, runner, first_heap: int = 0, heap_stride: int = 1,
-             should_stop: Callable[[], bool] | None = None, on_found: Callable[[], None] | None = None) -> Outcome:
+             should_stop: Callable[[], bool] | None = None, on_found: Callable[[Any], None] | None = None) -> Outcome:
     """Runs the campaign on runner (a goref.fuzz.Lockstep) in this process; writes any failure."""
     from palloc.goref import report
     from palloc.goref.compare import HarnessFault
     from palloc.goref.driver import HelperStartError
-    from palloc.goref.fuzz import run_campaign
+    from palloc.goref.fuzz import CrashNotRecurring, run_campaign
     from palloc.goref.lockstep import run_lockstep_campaign
 
     failure, fault, stopped, error, death = None, None, "budget", None, None
@@ -122,34 +139,65 @@ def run_here(conf: Config, runner, first_heap: int = 0, heap_stride: int = 1,
         failure = runner.smallest_failure()
     out = Outcome(runner.stats, stopped, fault=str(fault) if fault is not None else None,
                   error=str(error) if error is not None else None, start_death=death)
-    if failure is not None and fault is None:
-        if error is None:
+    if failure is not None:
+        # Whatever else went wrong, a case found is checked and written: nothing found is lost.
+        note, confirmed = None, True
+        if error is None and failure.alone:
             try:
                 runner.self_check_case(failure, fresh_go=fresh_session(conf))
-            except HarnessFault as e:
-                out.fault = str(e)
+            except CrashNotRecurring as e:
+                note = f"the runtime's crash did not recur on every run of the case ({e})"
+            except HarnessFault as e:  # a side disagrees with itself on it: not a divergence
+                out.fault, confirmed = str(e), False
+            except PallocError as e:  # the helper could not be started again
+                note = f"not self-checked: {e}"
+        elif not failure.alone:
+            note = "the heap crashes the runtime only after others ran in the same process; a replay of it alone may pass"
+        if conf.patch is not None:
+            failure.patch = conf.patch
         cid = report.case_id(failure)
         entry = {
             "headline": failure.divergence.headline() if failure.divergence else None,
             "ops": len(failure.ops),
             "divergence": failure.divergence.to_json() if failure.divergence else None,
+            # False: a side disagreed with itself on the case (out.fault says how), so it is kept
+            # but is no divergence.
+            "confirmed": confirmed,
         }
+        if note:
+            entry["note"] = note
         try:
             paths = report.write_failure(failure, conf.failures)
             entry["files"] = {k: str(v) for k, v in paths.items()}
             entry["report"] = report.human_report(failure, cid, paths)
         except Exception as e:  # noqa: BLE001 - a printer failure must not lose the case
-            from pathlib import Path
-
-            from palloc.goref.files import write_atomic
-
-            Path(conf.failures).mkdir(parents=True, exist_ok=True)
-            j = write_atomic(Path(conf.failures) / f"{cid}.json", json.dumps(failure.to_json(), indent=1) + "\n")
-            entry["files"] = {"json": str(j)}
-            entry["report"] = f"{entry['headline']}\n(the other files could not be written: {e})"
-            entry["printer_error"] = str(e)
+            _keep_case(failure, cid, conf.failures, entry, e)
         out.failures.append(entry)
     return out
+
+
+def _keep_case(failure, cid: str, folder: str, entry: dict, e: Exception) -> None:
+    """Writes the case alone when its other files could not be; when even that fails, prints
+    it on stderr, so that the case found is never lost."""
+    from pathlib import Path
+
+    from palloc.goref.files import write_atomic
+
+    text = json.dumps(failure.to_json(), indent=1) + "\n"
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        j = write_atomic(Path(folder) / f"{cid}.json", text)
+    except OSError as e2:
+        print(f"palloc: cannot write the case to {folder} ({e2.strerror or e2}); here it is, save it as {cid}.json "
+              f"and replay it with `palloc replay {cid}.json`:", file=sys.stderr)
+        print(text, file=sys.stderr, end="", flush=True)
+        entry["files"] = {}
+        entry["report"] = f"{entry['headline']}\n(the case could not be written to {folder}; it was printed on stderr)"
+        entry["printer_error"] = str(e2)
+        return
+    entry["files"] = {"json": str(j)}
+    entry["report"] = f"{entry['headline']}\n(the other files could not be written: {e})"
+    entry["printer_error"] = str(e)
 
 
 def default_jobs(engine: str) -> int:
@@ -175,20 +223,28 @@ MAX_DEFAULT_JOBS = 8
 GRACE_SECONDS = 180.0
 
 
-def _worker(conf: Config, w: int, jobs: int, deadline: float, conn, stop) -> None:
-    """A pool worker: heaps w, w+jobs, ... until the deadline (time.time()) or the stop flag."""
+def _worker(conf: Config, w: int, jobs: int, deadline: float, conn, stop, tmp: str | None = None) -> None:
+    """A pool worker: heaps w, w+jobs, ... until the deadline (time.time()) or the stop flag.
+
+    tmp: the campaign's temporary folder, which the parent removes whatever becomes of the worker.
+    """
     import signal
+    import tempfile
 
     from palloc.goref.fuzz import Stats
 
     # The parent handles Ctrl-C and raises the flag; a worker finishes its heap and reports.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if tmp is not None:
+        os.environ["TMPDIR"] = tempfile.tempdir = tmp
 
     def stopped() -> bool:
         return bool(stop.value)
 
-    def found() -> None:
+    def found(case) -> None:
         stop.value = 1
+        if case is not None:  # the parent keeps it, in case this worker does not live to write it
+            conn.send(("found", case.to_json()))
 
     try:
         runner = make_runner(conf)
@@ -214,6 +270,27 @@ def _worker(conf: Config, w: int, jobs: int, deadline: float, conn, stop) -> Non
     conn.close()
 
 
+def _orphan_case(conf: Config, w: int, data: dict) -> dict:
+    """Writes a divergence that worker w found but did not live to shrink and write; returns its
+    failure entry (not self-checked, so not confirmed unless the runtime crashed)."""
+    from palloc.goref import report
+    from palloc.goref.fuzz import Case
+
+    case = Case.from_json(data)
+    case.divergence = report.divergence_from_json(data.get("divergence"))
+    cid = report.case_id(case)
+    entry = {"headline": case.divergence.headline() if case.divergence else None, "ops": len(case.ops),
+             "divergence": data.get("divergence"), "confirmed": True,
+             "note": f"fuzz worker {w} found this and ended before it was shrunk; written unshrunk"}
+    try:
+        paths = report.write_failure(case, conf.failures)
+        entry["files"] = {k: str(v) for k, v in paths.items()}
+        entry["report"] = report.human_report(case, cid, paths)
+    except Exception as e:  # noqa: BLE001 - never lose the case
+        _keep_case(case, cid, conf.failures, entry, e)
+    return entry
+
+
 def _summed(stats, started: float):
     """Returns the goref.fuzz.Stats of the workers' stats together, timed from `started`."""
     from palloc.goref.fuzz import Stats
@@ -227,6 +304,7 @@ def _summed(stats, started: float):
         for f in ("model_s", "go_s", "compare_s", "invariant_s", "digest_s", "go_wait_s"):
             setattr(st, f, getattr(st, f) + getattr(s, f))
         st.full_compares += s.full_compares
+        st.helper_deaths += s.helper_deaths
         if s.first_divergence_s is not None:
             t = s.started + s.first_divergence_s - started
             st.first_divergence_s = t if st.first_divergence_s is None else min(st.first_divergence_s, t)
@@ -243,11 +321,13 @@ def _merge(outs: list[Outcome], started: float) -> Outcome:
     faults = [o.fault for o in outs if o.fault]
     errors = [o.error for o in outs if o.error]
     deaths = [o.start_death for o in outs if o.start_death is not None]
-    return Outcome(st, stopped, [f for o in outs for f in o.failures], faults[0] if faults else None,
+    # Every worker's cases are kept; the verdict (Outcome.verdict) lets a confirmed divergence
+    # win over any worker's fault or error.
+    return Outcome(st, stopped, [f for o in outs for f in o.failures], "; ".join(faults) if faults else None,
                    "; ".join(errors) if errors else None, deaths[0] if deaths else None)
 
 
-def _receive(conns: dict, procs, outs: dict, latest: dict, stop, show) -> None:
+def _receive(conns: dict, procs, outs: dict, latest: dict, stop, show, found: dict) -> None:
     """Takes what the workers have said within half a second; a worker whose pipe closed
     without its result died (its exit code says how)."""
     from multiprocessing.connection import wait
@@ -268,6 +348,8 @@ def _receive(conns: dict, procs, outs: dict, latest: dict, stop, show) -> None:
         if msg[0] == "progress":
             latest[w] = msg[1]
             show()
+        elif msg[0] == "found":
+            found[w] = msg[1]
         elif msg[0] == "done":
             o = outs[w] = msg[1]
             del conns[w]
@@ -287,16 +369,24 @@ def run_pool(conf: Config, jobs: int, on_progress: Callable[[Any], None] | None 
     """
     import multiprocessing as mp
 
-    from palloc.goref.fuzz import Stats
-
     ctx = mp.get_context("spawn")  # no inherited helper pipes or threads
     stop = ctx.RawValue("b", 0)
     started = time.monotonic()
     deadline = time.time() + conf.seconds
+    tmp = tempfile.mkdtemp(prefix="palloc-fuzz-")  # the workers' TMPDIR, removed at the end
+    try:
+        return _run_pool(ctx, conf, jobs, on_progress, stop, started, deadline, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run_pool(ctx, conf: Config, jobs: int, on_progress, stop, started: float, deadline: float, tmp: str) -> Outcome:
+    from palloc.goref.fuzz import Stats
+
     procs, conns = [], {}
     for w in range(jobs):
         recv, send = ctx.Pipe(duplex=False)
-        pr = ctx.Process(target=_worker, args=(conf, w, jobs, deadline, send, stop), daemon=True,
+        pr = ctx.Process(target=_worker, args=(conf, w, jobs, deadline, send, stop, tmp), daemon=True,
                          name=f"palloc-fuzz-{w}")
         try:
             pr.start()
@@ -310,6 +400,7 @@ def run_pool(conf: Config, jobs: int, on_progress: Callable[[Any], None] | None 
         conns[w] = recv
     latest: dict[int, Any] = {}  # each worker's last Stats
     outs: dict[int, Outcome] = {}
+    found: dict[int, dict] = {}  # each worker's divergence as found, before its shrinking
     interrupted = False
 
     def show():
@@ -320,7 +411,7 @@ def run_pool(conf: Config, jobs: int, on_progress: Callable[[Any], None] | None 
     hard_stop = deadline + GRACE_SECONDS
     while conns:
         try:
-            _receive(conns, procs, outs, latest, stop, show)
+            _receive(conns, procs, outs, latest, stop, show, found)
             if time.time() > hard_stop:
                 stop.value = 1
                 for w in list(conns):
@@ -333,6 +424,9 @@ def run_pool(conf: Config, jobs: int, on_progress: Callable[[Any], None] | None 
             stop.value = 1
     for pr in procs:
         pr.join(timeout=5)
+    for w, case in found.items():
+        if not outs[w].failures:  # it died or was stopped before writing its case: write it here
+            outs[w].failures.append(_orphan_case(conf, w, case))
     out = _merge([outs[w] for w in range(jobs)], started)
     if interrupted and out.stopped == "budget":
         out.stopped = "interrupted"

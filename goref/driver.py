@@ -11,12 +11,26 @@ with a "kind":
   "go-throw"   the runtime called throw: "msg" is its message, "stack" the first frames
   "go-fault"   the runtime faulted (SIGSEGV/SIGBUS): "msg", "addr" when known, "stack"
   "go-hang"    no answer within the watchdog timeout; the helper was killed
-  "go-exit"    the helper exited for another reason ("exit_code", "stderr")
-  "skipped"    not run, because an earlier operation of the batch killed the helper
+  "go-exit"    the helper exited for another reason ("exit_code", "stderr"; "signal" when a
+               signal from outside ended it: SIGKILL from the OOM killer or a user)
+  "skipped"    not run, because an earlier operation of the batch (or an earlier batch still
+               pending, see submit) killed the helper
 
 Results of the operations before a death are kept: the helper flushes each result as soon as it
 is known. After a death the helper is restarted lazily by the next call, with no allocators
 (`generation` counts the processes started, so a caller can tell its handles are gone).
+
+Blame. Batches sent with submit() and not yet collected are the helper's pending work, answered
+in order. A helper that dies is never restarted while one of them is pending: each earlier batch
+is still answered from what the dead process wrote, the batch it died in gets the death (with the
+runtime's `fatal error:` line, its stack, and `heap_step`: the index in the batch of the last
+heap it had started, from the helper's "palloc-heap" marks on stderr), and every later one
+"skipped". A hang (no answer within the timeout) is ended with SIGQUIT first, so the runtime
+prints where it was looping, then its whole process group is killed.
+
+Timeouts scale with a calibration: `timeout_for(nops)` is the larger of the floor given at start
+(`timeout`) and 50 times the slowest per-operation time seen in answered batches, so a helper
+that runs 10-50x slower (an emulator) is not taken for a hung one.
 
 Integers: requests may hold any Python int (ints of 2^53 or more are sent as hex strings), and
 every "0x..." string of a response is returned as an int.
@@ -34,9 +48,11 @@ import signal
 import subprocess
 import tempfile
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Iterable
 
+from palloc.goref import procs
 from palloc.spec.errors import PallocError
 
 PROTOCOL = 1  # palloc_server_test.go's pallocSrvProtocol
@@ -47,6 +63,15 @@ _SAFE_INT = 1 << 53
 # Lines of a Go traceback that name a function: "runtime.throw({0x5b0, 0x1b})" or "main.f(...)".
 _FRAME = re.compile(r"^([\w./*()\[\]-]+(?:\.[\w*()\[\]-]+)+)\(.*\)$")
 _FILELINE = re.compile(r"^\t(\S+:\d+)")
+# The helper's mark on stderr as its "steps" operation starts a heap (its index in the batch).
+_HEAP_MARK = re.compile(r"^palloc-heap (\d+)$", re.M)
+_MARK_LINES = re.compile(r"^palloc-(?:heap \d+|batch)\n", re.M)
+# Slack over the slowest per-operation time seen before a batch counts as hung.
+HANG_SLACK = 50.0
+# The watchdog's default floor: a batch of a thousand operations takes about 0.1 s natively.
+HANG_SECONDS = 10.0
+# How long a starting runtime may take to answer its first ping (an emulator starts slowly).
+START_SECONDS = 30.0
 
 
 class HelperStartError(PallocError):
@@ -137,21 +162,28 @@ def parse_crash(stderr: str) -> dict[str, Any]:
 
 
 class _Process:
-    """One running helper process with its stdout buffer and stderr file."""
+    """One running helper process with its stdout buffer, stderr file and working folder."""
 
-    def __init__(self, binary: Path, env: dict[str, str], cwd: str):
+    def __init__(self, binary: Path, env: dict[str, str]):
+        # Its own folder (and TMPDIR), removed with it, so nothing it writes outlives it.
+        self.cwd = tempfile.mkdtemp(prefix="palloc-helper-")
         self.stderr = tempfile.TemporaryFile(prefix="palloc-helper-stderr-")
-        self.proc = subprocess.Popen(
-            [str(binary), "-test.run=^TestPallocServer$", "-test.v=false", "-test.timeout=0", "-test.count=1"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-            env=env,
-            cwd=cwd,
-            # Its own session: a Ctrl-C at the terminal stops palloc (which keeps its results and
-            # ends the helper by closing its stdin), never the helper under a running heap.
-            start_new_session=True,
-        )
+        try:
+            # Its own session (procs.popen): a Ctrl-C at the terminal stops palloc (which keeps
+            # its results and ends the helper by closing its stdin), never the helper under a
+            # running heap; and it dies with palloc, whatever ends palloc.
+            self.proc = procs.popen(
+                [str(binary), "-test.run=^TestPallocServer$", "-test.v=false", "-test.timeout=0", "-test.count=1"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.stderr,
+                env={**env, "TMPDIR": self.cwd},
+                cwd=self.cwd,
+            )
+        except BaseException:
+            self.stderr.close()
+            shutil.rmtree(self.cwd, ignore_errors=True)
+            raise
         self.fd = self.proc.stdout.fileno()
         os.set_blocking(self.fd, False)
         self.sel = selectors.DefaultSelector()
@@ -202,17 +234,23 @@ class _Process:
                     return
                 self.buf += chunk
 
-    def stderr_text(self) -> str:
-        self.stderr.seek(0)
+    def stderr_text(self, tail: int = 1 << 16) -> str:
+        """Returns the last `tail` bytes of what the helper wrote on stderr."""
+        self.stderr.seek(0, os.SEEK_END)
+        self.stderr.seek(max(0, self.stderr.tell() - tail))
         return self.stderr.read().decode("utf-8", "replace")
 
-    def kill(self) -> None:
+    def quit(self, wait: float = 3.0) -> None:
+        """Asks a hung runtime for its goroutines' stacks (SIGQUIT makes Go print them and exit)."""
         if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+            try:
+                self.proc.send_signal(signal.SIGQUIT)
+                self.proc.wait(timeout=wait)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                pass
+
+    def kill(self) -> None:
+        procs.kill_group(self.proc)
 
     def close(self) -> None:
         for sel in (self.sel, self.wsel):
@@ -226,13 +264,14 @@ class _Process:
             except Exception:
                 pass
         self.stderr.close()
+        shutil.rmtree(self.cwd, ignore_errors=True)
 
 
 class GoHelper:
     """A persistent Go helper process; use as a context manager, or call close().
 
     binary: a built helper (default: build_helper(toolchain, goarch, extra_overlay)).
-    timeout: the watchdog, in seconds, for one batch.
+    timeout: the watchdog's floor, in seconds, for one batch (see timeout_for).
     """
 
     def __init__(
@@ -242,7 +281,7 @@ class GoHelper:
         toolchain=None,
         goarch: str | None = None,
         extra_overlay: dict[str, str] | None = None,
-        timeout: float = 60.0,
+        timeout: float = HANG_SECONDS,
         env: dict[str, str] | None = None,
     ):
         if binary is None:
@@ -260,11 +299,15 @@ class GoHelper:
         self._env = dict(os.environ)
         self._env.update({"PALLOC_SERVER": "1", "GOTRACEBACK": "single", "GODEBUG": ""})
         self._env.update(env or {})
-        self._cwd = tempfile.mkdtemp(prefix="palloc-helper-")
         self._proc: _Process | None = None
         self._next_id = 0
+        self._pending: set[int] = set()  # ids submitted to the current process, not yet collected
+        self.per_op_seconds = 0.0  # the slowest per-operation time of an answered batch
         self.generation = 0  # processes started so far
         self.deaths: list[dict[str, Any]] = []  # every death result, in order
+        # A helper nobody closed is still ended, and its folder removed, when it is collected or
+        # at exit.
+        self._finalizer = weakref.finalize(self, GoHelper._end, [None])
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -283,22 +326,36 @@ class GoHelper:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.proc.poll() is None
 
+    @staticmethod
+    def _end(box: list) -> None:
+        p = box[0]
+        box[0] = None
+        if p is not None:
+            p.kill()
+            p.close()
+
+    def timeout_for(self, nops: int) -> float:
+        """Returns the seconds a batch of nops operations may take before it counts as hung."""
+        return max(self.timeout, HANG_SLACK * self.per_op_seconds * max(nops, 1))
+
     def start(self) -> None:
         """Starts the helper if it is not running (and checks it answers a ping)."""
         if self.alive:
             return
         self._discard()
-        os.makedirs(self._cwd, exist_ok=True)
         if not self._exec.exists():  # unpinned by close(): pin again
             from palloc.goref.build import pin_helper
 
             self._exec = pin_helper(self.binary)
         try:
-            self._proc = _Process(self._exec, self._env, self._cwd)
+            self._proc = _Process(self._exec, self._env)
         except OSError as e:
             raise PallocError(f"cannot start the Go helper {self.binary} ({e}); rebuild it with `palloc goref build --force`") from None
+        self._finalizer.detach()
+        self._finalizer = weakref.finalize(self, GoHelper._end, [self._proc])
+        self._pending.clear()
         self.generation += 1
-        r = self._batch([{"op": "ping"}], self.timeout)[0]
+        r = self._batch([{"op": "ping"}], max(self.timeout, START_SECONDS))[0]
         if r.get("kind") != "ok":
             raise HelperStartError(f"the Go helper {self.binary} did not answer a ping ({r.get('kind')}: {r.get('msg') or r.get('stderr', '')[-200:]}); rebuild it with `palloc goref build --force`", r)
         if r.get("protocol") != PROTOCOL:
@@ -314,19 +371,22 @@ class GoHelper:
         """Stops the helper: closes its stdin so it exits cleanly, killing it if it does not."""
         p = self._proc
         self._proc = None
+        self._pending.clear()
         if p is not None:
             try:
                 p.proc.stdin.close()
                 p.proc.wait(timeout=5)
             except Exception:
-                p.kill()
+                pass
+            p.kill()  # the group: anything the helper started goes with it
             p.close()
-        shutil.rmtree(self._cwd, ignore_errors=True)
+        self._finalizer.detach()
         from palloc.goref.build import unpin_helper
 
         unpin_helper(self._exec)
 
     def _discard(self) -> None:
+        self._pending.clear()
         if self._proc is not None:
             self._proc.kill()
             self._proc.close()
@@ -348,7 +408,7 @@ class GoHelper:
             return []
         if not self.alive:
             self.start()
-        return self._batch(ops, self.timeout if timeout is None else timeout, flush_each, raw)
+        return self._batch(ops, self.timeout_for(len(ops)) if timeout is None else timeout, flush_each, raw)
 
     def call1(self, op: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         """Runs one operation and returns its result."""
@@ -356,25 +416,51 @@ class GoHelper:
 
     def _batch(self, ops: list[dict[str, Any]], timeout: float, flush_each: bool = True, raw: bool = False) -> list[dict[str, Any]]:
         ops_json = "[" + ",".join(json.dumps(encode(o), separators=(",", ":")) for o in ops) + "]"
-        return self._receive(self._send(ops_json, flush_each), len(ops), timeout, raw)
+        t0 = time.monotonic()
+        out = self._receive(self._send(ops_json, flush_each), len(ops), timeout, raw)
+        self._calibrate(time.monotonic() - t0, len(ops), out)
+        return out
 
-    def submit(self, ops_json: str, flush_each: bool = True) -> tuple[int, int]:
+    def _calibrate(self, seconds: float, nops: int, out: list[dict[str, Any]]) -> None:
+        if nops >= 8 and out and out[-1].get("kind") not in DEATH_KINDS + ("skipped",):
+            self.calibrate(seconds, nops)
+
+    def calibrate(self, seconds: float, nops: int) -> None:
+        """Records that nops operations were answered in `seconds` (timeout_for scales with it)."""
+        if nops > 0:
+            self.per_op_seconds = max(self.per_op_seconds, seconds / nops)
+
+    def submit(self, ops_json: str, flush_each: bool = True) -> tuple[int | None, int]:
         """Sends a batch given as the JSON text of its list of operations (integers of 2^53 or
         more already as hex strings) without waiting; returns a ticket for collect().
 
         Lets a caller work while the helper runs the batch (the digest lockstep generates its
-        next batch meanwhile). Starts the helper first if needed.
+        next batch meanwhile). Starts the helper first if needed, but never while batches sent
+        to a helper that has since died are still to be collected: their answers, and the death
+        of the one it died in, are read from the dead process first (the ticket then says "not
+        sent", and collect() answers "skipped").
         """
+        if self._proc is not None and self._pending and not self.alive:
+            return (None, self.generation)
         if not self.alive:
             self.start()
-        return (self._send(ops_json, flush_each), self.generation)
+        rid = self._send(ops_json, flush_each)
+        self._pending.add(rid)
+        return (rid, self.generation)
 
-    def collect(self, ticket: tuple[int, int], nops: int, timeout: float | None = None, raw: bool = False) -> list[dict[str, Any]]:
-        """Returns the results of a submitted batch of nops operations, as call() would."""
+    def collect(self, ticket: tuple[int | None, int], nops: int, timeout: float | None = None,
+                raw: bool = False) -> list[dict[str, Any]]:
+        """Returns the results of a submitted batch of nops operations, as call() would.
+
+        Tickets are collected in the order they were submitted. A batch that was not sent, or
+        was sent to a process that has died under an earlier batch, is "skipped".
+        """
         rid, gen = ticket
-        if self._proc is None or gen != self.generation:
-            return [{"kind": "go-exit", "msg": "the helper was restarted before the batch was collected"}] * nops
-        return self._receive(rid, nops, self.timeout if timeout is None else timeout, raw)
+        pending = rid in self._pending
+        self._pending.discard(rid)
+        if rid is None or not pending or self._proc is None or gen != self.generation:
+            return [{"kind": "skipped", "msg": "not run: the helper died under an earlier batch"}] * nops
+        return self._receive(rid, nops, self.timeout_for(nops) if timeout is None else timeout, raw)
 
     def _send(self, ops_json: str, flush_each: bool = True) -> int:
         p = self._proc
@@ -424,6 +510,7 @@ class GoHelper:
         """Returns the results of a batch whose helper died (or hung, and is killed here)."""
         done = _partial_results(partial)
         if hang:
+            p.quit()  # a Go runtime answers SIGQUIT with every goroutine's stack: where it loops
             p.kill()
         else:
             try:
@@ -433,6 +520,9 @@ class GoHelper:
         stderr = p.stderr_text()
         if hang:
             death: dict[str, Any] = {"kind": "go-hang", "msg": f"no answer within {timeout:g}s; helper killed", "stack": []}
+            quit_at = stderr.rfind("SIGQUIT: quit")
+            if quit_at >= 0:
+                death["stack"] = parse_crash(stderr[quit_at:].replace("SIGQUIT: quit", "", 1)).get("stack", [])
         else:
             death = parse_crash(stderr)
         rc = p.proc.returncode
@@ -442,7 +532,13 @@ class GoHelper:
                 death["signal"] = death.get("signal") or signal.Signals(-rc).name
             except ValueError:
                 pass
-        death["stderr"] = stderr[-4000:]
+        if death["kind"] == "go-exit" and death.get("signal"):
+            # No crash report from the runtime: something outside ended it.
+            death["msg"] = f"the helper was ended by {death['signal']} from outside (the runtime printed no crash report)"
+        marks = _HEAP_MARK.findall(stderr[stderr.rfind("palloc-batch"):] if "palloc-batch" in stderr else stderr)
+        if marks:
+            death["heap_step"] = int(marks[-1])
+        death["stderr"] = _MARK_LINES.sub("", stderr)[-4000:]
         death["op_index"] = len(done)
         death["generation"] = self.generation
         self.deaths.append(death)

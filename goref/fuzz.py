@@ -120,9 +120,15 @@ class Case:
     model_variant: str | None = None
     divergence: Divergence | None = None
     host: dict | None = None
+    # The runtime patch the case was found on (verify-change): {"path", "sha256", "text"}, so
+    # that `palloc replay` rebuilds the patched helper from the case alone.
+    patch: dict | None = None
+    # False when the runtime crashed on this heap only after other heaps ran in the same process
+    # (goref/lockstep.py _death): a replay of the heap alone is not expected to crash.
+    alone: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "format": FORMAT,
             "goarch": self.goarch,
             "go_version": self.go_version,
@@ -132,6 +138,11 @@ class Case:
             "ops": [op.to_json() for op in self.ops],
             "divergence": self.divergence.to_json() if self.divergence else None,
         }
+        if self.patch is not None:
+            out["patch"] = self.patch
+        if not self.alone:
+            out["alone"] = False
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Case":
@@ -147,7 +158,11 @@ class Case:
         ops = _ops_from_json(d["ops"], p)
         init = _init_from_json(d.get("init"), p)
         _check_case_extras(d, p)
-        return cls(d["goarch"], d["go_version"], init, ops, d.get("model_variant"), None, d.get("host"))
+        patch = d.get("patch")
+        if patch is not None and not (isinstance(patch, dict) and isinstance(patch.get("text"), str)):
+            raise ValueError("'patch' must be null or {\"path\": ..., \"sha256\": ..., \"text\": \"<the diff>\"}")
+        return cls(d["goarch"], d["go_version"], init, ops, d.get("model_variant"), None, d.get("host"), patch,
+                   d.get("alone") is not False)
 
 
 def _init_json(init):
@@ -157,6 +172,12 @@ def _init_json(init):
         "chunks": {hex(k): [list(r) for r in v] for k, v in init["chunks"].items()},
         "scav": {hex(k): [list(r) for r in v] for k, v in (init.get("scav") or {}).items()},
     }
+
+
+class CrashNotRecurring(HarnessFault):
+    """The runtime crashed (threw, faulted, hung) on a case in one run and not in another: the
+    crash is real (a runtime that dies on a defined input is a divergence) but not certain to
+    recur on replay."""
 
 
 class ShrinkBudgetSpent(BaseException):
@@ -187,6 +208,9 @@ class Stats:
     digest_s: float = 0.0  # the digest lockstep: words and SHA-256 of each model step
     go_wait_s: float = 0.0  # the digest lockstep: waiting for the helper's answers
     full_compares: int = 0  # the digest lockstep: full state dumps compared
+    # Helper deaths that were not the runtime's doing (an outside signal, a slow answer taken
+    # for a hang): each said in one line; their heaps were re-run with full dumps.
+    helper_deaths: list = dataclasses.field(default_factory=list)
     started: float = dataclasses.field(default_factory=time.monotonic)
     first_divergence_s: float | None = None
 
@@ -205,6 +229,7 @@ class Stats:
             "page_alloc_ops_per_second": round(self.page_alloc_ops / el, 1) if el > 0 else 0.0,
             "ops_by_kind": dict(self.by_kind),
             "full_state_compares": self.full_compares,
+            "helper_deaths": list(self.helper_deaths),
             "first_divergence_seconds": round(self.first_divergence_s, 2) if self.first_divergence_s is not None else None,
             "time_split_seconds": {
                 "model": round(self.model_s, 2),
@@ -244,6 +269,9 @@ class Lockstep:
         # smallest failing case recorded so far is the result).
         self.shrink_seconds = 20.0
         self.shrink_deadline: float | None = None
+        # Seconds before a case run on the runtime counts as hung; None: the helper's calibrated
+        # watchdog. Shrinking a hang sets a short one (each candidate that hangs costs it).
+        self.case_timeout: float | None = None
         self._check_all = None
         from palloc.goref.compare import Fmt
 
@@ -314,7 +342,7 @@ class Lockstep:
         if self.go is None:
             other = ModelSide(self.p, self.model_factory, self.host).run(self.init, self.ops)
         else:
-            other = self.go.run(self.init, self.ops)
+            other = self.go_run(self.init, self.ops)
             if self.on_runtime_state is not None:
                 for o in other:
                     if o.state is not None:
@@ -367,11 +395,16 @@ class Lockstep:
         d = self._invariants_on_replay(case)
         if d is not None:
             return d
-        g = self.go.run(case.init, case.ops) if self.go is not None else ModelSide(self.p, None, self.host).run(case.init, case.ops)
+        g = self.go_run(case.init, case.ops) if self.go is not None else ModelSide(self.p, None, self.host).run(case.init, case.ops)
         d = compare_runs(self.p, [None] + case.ops, m, g)
         if d is not None:
             d.step, d.op = (d.step - 1, d.op) if d.step > 0 else (0, None)
         return d
+
+    def go_run(self, init, ops, go=None):
+        """Runs a case on the runtime (go, default self.go), under case_timeout when one is set."""
+        go = go or self.go
+        return go.run(init, ops) if self.case_timeout is None else go.run(init, ops, timeout=self.case_timeout)
 
     def _invariants_on_replay(self, case: Case) -> Divergence | None:
         if self._check_all is None:
@@ -400,14 +433,19 @@ class Lockstep:
         b = ModelSide(self.p, self.model_factory, self.host).run(case.init, case.ops)
         self_check(self.p, "model", ops, a, b)
         if self.go is not None:
-            g1 = self.go.run(case.init, case.ops)
+            g1 = self.go_run(case.init, case.ops)
             other = fresh_go() if fresh_go else self.go
             try:
-                g2 = other.run(case.init, case.ops)
+                g2 = self.go_run(case.init, case.ops, other)
             finally:
                 if other is not self.go and hasattr(other.helper, "close"):
                     other.helper.close()  # the fresh process served its purpose
-            self_check(self.p, "runtime", ops, g1, g2)
+            try:
+                self_check(self.p, "runtime", ops, g1, g2)
+            except HarnessFault as e:
+                if any(o.crash and o.crash[0] != "undefined" for o in (*g1, *g2)):
+                    raise CrashNotRecurring(e.side, e.divergence) from None
+                raise
 
 
 # --- generation ---------------------------------------------------------------------------
@@ -1205,6 +1243,13 @@ def shrink_case(runner: Lockstep, case: Case) -> Case:
     kind = case.divergence.kind if case.divergence else None
     stop = time.monotonic() + runner.shrink_seconds
     saved_deadline, runner.shrink_deadline = runner.shrink_deadline, None
+    saved_timeout = runner.case_timeout
+    if _hangs(case) and runner.go is not None and hasattr(runner.go, "helper"):
+        # Every candidate that still hangs costs the watchdog: a short one here (a case of a few
+        # hundred operations answers in milliseconds); the self-check that follows runs the
+        # result twice under the full watchdog, so a slow answer is never taken for a hang.
+        h = runner.go.helper
+        runner.case_timeout = max(QUICK_HANG_SECONDS, h.timeout_for(2 * len(case.ops) + 3) / 5)
     best = case
     try:
         ops, n = list(case.ops), 2
@@ -1227,4 +1272,14 @@ def shrink_case(runner: Lockstep, case: Case) -> Case:
                 n = min(len(ops), 2 * n)
     finally:
         runner.shrink_deadline = saved_deadline
+        runner.case_timeout = saved_timeout
     return best
+
+
+# How long a case run may take while a hang is shrunk before it counts as hung.
+QUICK_HANG_SECONDS = 2.0
+
+
+def _hangs(case: Case) -> bool:
+    d = case.divergence
+    return d is not None and d.kind == "crash" and any("hung" in l for l in d.lines[:1])

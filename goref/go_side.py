@@ -165,10 +165,12 @@ class GoSide:
         self.p = p
         self.helper = helper
 
-    def run(self, init: dict | None, ops: list[O.Op]) -> list[Outcome]:
+    def run(self, init: dict | None, ops: list[O.Op], timeout: float | None = None) -> list[Outcome]:
         """Runs a case on a fresh allocator; returns one Outcome for the start and one per op.
 
         Stops at the first crash (the helper process is then gone; the driver restarts it).
+        timeout: seconds before the case counts as hung (default: the helper's calibrated
+        watchdog, GoHelper.timeout_for).
         """
         page_ops = [op for op in ops if op.on_page_alloc]
         reqs: list[dict[str, Any]] = [init_request(init), {"op": "dump"}]
@@ -178,7 +180,7 @@ class GoSide:
                 reqs.append({"op": "dump"})
         reqs.append({"op": "drop"})
         del page_ops
-        res = self.helper.call(reqs, raw=True)
+        res = self.helper.call(reqs, timeout=timeout, raw=True)
         out: list[Outcome] = []
         # The start: "new" then "dump".
         c = crash_of(res[0]) if res else ("fault", "helper returned nothing")

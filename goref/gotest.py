@@ -15,6 +15,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from palloc.goref import procs
 from palloc.spec.errors import PallocError
 
 _TEST_FUNC = re.compile(r"^func (Test\w+)\(t \*testing\.T\)", re.M)
@@ -22,22 +23,48 @@ _TEST_FUNC = re.compile(r"^func (Test\w+)\(t \*testing\.T\)", re.M)
 
 @dataclasses.dataclass
 class GoTestResult:
+    """How a Go test went: outcome "pass", "fail" (t.Errorf), "crash" (the runtime threw,
+    faulted or panicked: a crash divergence's test fails this way) or "hang" (killed at the
+    timeout, after SIGQUIT asked the runtime where it was)."""
+
     name: str
     passed: bool
-    errors: list[str]  # the t.Errorf lines, "file:line: message"
+    errors: list[str]  # the t.Errorf lines, "file:line: message"; for a crash its `fatal error:` line and frames
     output: str
+    outcome: str = ""
+
+    def __post_init__(self):
+        if not self.outcome:
+            self.outcome = "pass" if self.passed else "fail"
 
     def to_json(self) -> dict:
-        return {"name": self.name, "passed": self.passed, "errors": self.errors}
+        return {"name": self.name, "passed": self.passed, "outcome": self.outcome, "errors": self.errors}
+
+    def said(self) -> str:
+        """One line: PASS, FAIL, or how it crashed or hung."""
+        if self.outcome in ("pass", "fail"):
+            return self.outcome.upper()
+        head = self.errors[0] if self.errors else ""
+        return f"{'CRASH' if self.outcome == 'crash' else 'HANG'}" + (f" ({head})" if head else "")
+
+
+def crash_lines(out: str) -> list[str]:
+    """Returns a crashed test binary's crash line (`fatal error: ...`, `panic: ...`, a signal)
+    and the first frames of its stack, as goref/driver.py parses a helper's death."""
+    from palloc.goref.driver import parse_crash
+
+    c = parse_crash(out)
+    head = {"go-throw": "fatal error: ", "go-panic": "panic: "}.get(c["kind"], "")
+    lines = [head + c["msg"]] if c.get("msg") else []
+    return lines + [f"at {f}" for f in c.get("stack", [])[:6]]
 
 
 def run_go_test(test_file: str | Path, goarch: str = "amd64", goroot: str | None = None,
-                extra_overlay: dict[str, str] | None = None, timeout: float = 120.0) -> GoTestResult:
+                extra_overlay: dict[str, str] | None = None, timeout: float = 60.0) -> GoTestResult:
     """Builds the runtime's tests with the overlay, `extra_overlay` (a patch's, if any) and
-    test_file, runs test_file's test function, and returns how it went.
+    test_file, runs test_file's test function, and returns how it went (see GoTestResult).
 
-    Raises PallocError (one line) when the file has no test function, does not compile, or the
-    test binary crashes or hangs instead of passing or failing.
+    Raises PallocError (one line) when the file has no test function or does not compile.
     """
     from palloc.goref.build import build_helper
     from palloc.goref.toolchain import find_toolchain
@@ -58,16 +85,23 @@ def run_go_test(test_file: str | Path, goarch: str = "amd64", goroot: str | None
         binary = build_helper(tc, goarch, overlay)
     except PallocError as e:
         raise PallocError(f"the Go test {test_file.name} does not build: {str(e).split(' failed: ', 1)[-1]}") from None
+    # -test.timeout makes a hung runtime print its goroutines (as SIGQUIT would) and exit.
+    cmd = [str(binary), f"-test.run=^{name}$", "-test.v", "-test.count=1", f"-test.timeout={max(1, int(timeout))}s"]
     try:
-        r = subprocess.run([str(binary), f"-test.run=^{name}$", "-test.v", "-test.count=1"], capture_output=True,
-                           text=True, timeout=timeout, env=tc.env(goarch))
-    except subprocess.TimeoutExpired:
-        raise PallocError(f"the Go test {name} did not finish in {timeout:.0f}s") from None
+        r = procs.run(cmd, text=True, timeout=timeout + 30, env=tc.env(goarch))
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or "") + (e.stderr or "") if isinstance(e.stdout, str) else ""
+        return GoTestResult(name, False, crash_lines(out) or [f"no answer in {timeout + 30:.0f}s; killed"], out, "hang")
     out = r.stdout + r.stderr
     if r.returncode == 0 and f"--- PASS: {name}" in out:
         return GoTestResult(name, True, [], out)
     if r.returncode == 1 and f"--- FAIL: {name}" in out:
         errors = [line.strip() for line in r.stdout.splitlines() if re.match(r"^\s+\S+_test\.go:\d+: ", line)]
         return GoTestResult(name, False, errors, out)
-    tail = [l for l in out.splitlines() if l.strip()][-3:]
-    raise PallocError(f"the Go test {name} neither passed nor failed (exit {r.returncode}): {' | '.join(tail)}")
+    if "panic: test timed out after" in out:
+        return GoTestResult(name, False, crash_lines(out.split("panic: test timed out after", 1)[1]) or
+                            [f"no answer in {timeout:.0f}s"], out, "hang")
+    lines = crash_lines(out)
+    if not lines:
+        lines = [l for l in out.splitlines() if l.strip()][-3:] + [f"exit {r.returncode}"]
+    return GoTestResult(name, False, lines, out, "crash")

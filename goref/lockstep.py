@@ -304,6 +304,7 @@ class _Batch:
     dumps: list[tuple[_Seq, int, Any]] = dataclasses.field(default_factory=list)
     seqs: list[_Seq] = dataclasses.field(default_factory=list)
     ops: int = 0  # model operations (digest steps that are operations)
+    sent: float = 0.0  # time.monotonic() when it was submitted
 
 
 class _Found(Exception):
@@ -497,6 +498,7 @@ class DigestLockstep:
                 t0 = time.perf_counter()
                 ticket = self.helper.submit('[{"op":"steps","steps":[' + ",".join(b.steps) + "]}]", flush_each=False)
                 self.stats.go_wait_s += time.perf_counter() - t0
+                b.sent = time.monotonic()
                 self.in_flight.append((ticket, b))
         while len(self.in_flight) > self.depth:
             self._collect()
@@ -516,7 +518,9 @@ class DigestLockstep:
         if ticket is None:  # model against model: a second model computes the digests
             r = _model_steps(self, b)
         else:
-            r = self.helper.collect(ticket, 1, raw=True)[0]
+            r = self.helper.collect(ticket, 1, timeout=self.helper.timeout_for(len(b.steps)), raw=True)[0]
+            if r.get("kind") == "ok":  # an upper bound (it includes the batches ahead of it)
+                self.helper.calibrate(time.monotonic() - b.sent, len(b.steps))
         t1 = time.perf_counter()
         self.stats.go_wait_s += t1 - t0
         self._compare(b, r)
@@ -525,13 +529,8 @@ class DigestLockstep:
     def _compare(self, b: _Batch, r: dict[str, Any]) -> None:
         kind = r.get("kind")
         if kind != "ok":
-            # The helper died in the batch: find the heap on the classic lockstep.
-            for seq in b.seqs:
-                if self._explain(seq, len(seq.ops) - 1, quiet=True):
-                    return
-            raise HarnessFault("runtime", Divergence(0, None, "harness", [
-                f"the helper died in a digest batch ({kind}: {r.get('msg', '')}) but no heap of the batch "
-                "diverges when re-run with full dumps"]))
+            self._death(b, r)
+            return
         got, want = r["digests"], "".join(x[2] for x in b.digests)
         stop = r.get("stop_at")
         if got != want:
@@ -556,6 +555,74 @@ class DigestLockstep:
                 op = step[0].ops[step[1]]
                 self.stats.by_kind[op.kind] += 1
                 self.stats.page_alloc_ops += op.on_page_alloc
+
+    # --- a helper that died ----------------------------------------------------------------------
+
+    def _death(self, b: _Batch, death: dict[str, Any]) -> None:
+        """Handles a helper that died, hung or was killed while running batch b.
+
+        The batches after b were sent to the dead process (or not sent at all) and come back
+        "skipped"; the batch being built refers to allocators the dead process held. So every
+        heap of those batches is re-run on the classic lockstep (a fresh helper, a full dump per
+        step), the heap the runtime was running first (the helper's mark). The first divergence
+        is recorded and ends the campaign as any other. When none reproduces:
+
+        * a runtime that printed a crash report (a throw, a fault, a panic) died on input the
+          model defines: that is a divergence still, recorded on the heap it was running, and
+          said to depend on what ran before it in the process;
+        * a hang that no heap reproduces was a slow answer, and an outside signal (SIGKILL from
+          the OOM killer or a person) is not the runtime's doing: both are counted in the stats
+          (Stats.helper_deaths), the heaps re-run stand checked, and the campaign goes on.
+        """
+        later = []
+        for ticket, lb in self.in_flight:
+            if ticket is not None:
+                self.helper.collect(ticket, 1, raw=True)  # "skipped": sent to the dead process
+            later.append(lb)
+        self.in_flight = []
+        current, self.batch = self.batch, _Batch()
+        live = self.seq
+        if live is not None:  # its allocator died with the process: the heap ends here
+            self.ended, self.seq = True, None
+        heaps: list[_Seq] = []
+        step = death.get("heap_step")
+        marked = b.where[step][0] if isinstance(step, int) and 0 <= step < len(b.where) else None
+        for seq in ([marked] if marked is not None else []) + b.seqs + [s for x in later + [current] for s in x.seqs]:
+            if all(seq is not h for h in heaps):
+                heaps.append(seq)
+        for seq in heaps:
+            if seq.ops or seq.init is not None:
+                self._explain(seq, len(seq.ops) - 1, quiet=True, drained=True)
+        kind = death.get("kind")
+        if kind in ("go-throw", "go-fault", "go-panic"):
+            seq = marked or (b.seqs[0] if b.seqs else None)
+            if seq is not None:
+                self._record_context_death(seq, death, len(heaps))
+        why = death.get("signal") or kind
+        self.stats.helper_deaths.append(
+            f"{why}: {death.get('msg', '')}".strip().rstrip(":")
+            + f" (batch of {len(b.steps)} steps; {len(heaps)} heaps re-run with full dumps, none diverges)")
+        self.stats.ops += sum(x.ops for x in [b, *later, current])  # checked now, by the re-runs
+
+    def _record_context_death(self, seq: _Seq, death: dict[str, Any], nheaps: int) -> None:
+        """Records a runtime crash that its heap does not reproduce alone; raises _Found."""
+        from palloc.goref.fuzz import Case
+
+        full = self.full
+        kinds = {"go-throw": "threw", "go-fault": "faulted", "go-panic": "panicked"}
+        lines = [f"runtime {kinds[death['kind']]} {death.get('msg', '')!r} running this heap inside a batch of "
+                 f"{nheaps} heaps; run alone on a fresh helper the heap does not crash, so the crash depends on "
+                 "what ran before it in the same process"]
+        lines += [f"  {l}" for l in death.get("detail") or []]
+        lines += [f"  at {f}" for f in (death.get("stack") or [])[:8]]
+        i = len(seq.ops) - 1
+        d = Divergence(max(i, 0), seq.ops[i] if i >= 0 else None, "crash", lines)
+        case = Case(full.goarch, full.go_version, seq.init, list(seq.ops), full.variant, d, full.host or None)
+        case.alone = False
+        full.failures.append(case)
+        if self.stats.first_divergence_s is None:
+            self.stats.first_divergence_s = time.monotonic() - self.stats.started
+        raise _Found()
 
     # --- explanation (the classic lockstep) ---------------------------------------------------
 
@@ -583,16 +650,18 @@ class DigestLockstep:
             self.stats.ops += 1  # both sides crash alike: the heap ends there, checked
             self.stats.examples += 1
     def _explain(self, seq: _Seq, i: int, divergence: Divergence | None = None, quiet: bool = False,
-                 localise: bool = False) -> bool:
+                 localise: bool = False, drained: bool = False) -> bool:
         """Re-runs the heap's prefix up to op i on the classic lockstep; records the divergence
         and raises _Found. Returns False (quiet) when the prefix does not diverge there.
 
         A divergence given is recorded as it is, unless localise: then it was found by a periodic
         invariant check, possibly many steps after the step that broke the invariant, and the
-        classic lockstep (every invariant after every step) names that step instead."""
+        classic lockstep (every invariant after every step) names that step instead.
+        drained: nothing is in flight and the helper holds no allocator (it died)."""
         from palloc.goref.fuzz import Case
 
-        self._drain_helper()
+        if not drained:
+            self._drain_helper()
         full = self.full
         case = Case(full.goarch, full.go_version, seq.init, list(seq.ops[: i + 1]), full.variant, None, full.host or None)
         d = divergence if divergence is not None and not localise else (full.run_case(case) or divergence)
@@ -664,12 +733,13 @@ def heap_rng(seed: int, k: int) -> random.Random:
 def run_lockstep_campaign(full, seconds: float, seed: int = 0, step_count: int = 200,
                           max_examples: int | None = None, batch_ops: int = 1000, full_every: int | None = 1000,
                           first_heap: int = 0, heap_stride: int = 1, should_stop: Callable[[], bool] | None = None,
-                          on_found: Callable[[], None] | None = None):
+                          on_found: Callable[[Any], None] | None = None):
     """Fuzzes with the Generator, heap k fed by heap_rng(seed, k), checking every step by digest.
 
     Runs heaps first_heap, first_heap + heap_stride, ... (one worker's share of a parallel
     campaign) until the budget, max_examples heaps, or should_stop() says so between heaps;
-    on_found() is called when a divergence is found, before it is shrunk.
+    on_found(case) is called when a divergence is found, with the case before it is shrunk (None
+    for a harness fault).
     Returns a goref.fuzz.CampaignResult; a divergence is explained and shrunk by the classic
     lockstep `full` (goref/fuzz.py:shrink_case) within full.shrink_seconds.
     """
@@ -700,11 +770,11 @@ def run_lockstep_campaign(full, seconds: float, seed: int = 0, step_count: int =
         runner.drain()
     except _Found:
         if on_found is not None:
-            on_found()
+            on_found(full.failures[-1])
         case = shrink_case(full, full.failures[-1])
         return CampaignResult(full.stats, case, None, "divergence")
     except HarnessFault as e:
         if on_found is not None:
-            on_found()
+            on_found(None)
         return CampaignResult(full.stats, full.smallest_failure(), e, "divergence")
     return CampaignResult(full.stats, None, None, "budget")

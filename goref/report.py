@@ -353,6 +353,15 @@ def go_test_source(case: Case, cid: str, outs) -> str:
 # --- replay ---------------------------------------------------------------------------------
 
 
+def divergence_from_json(d: dict | None):
+    """Returns the Divergence that Divergence.to_json wrote (None for None)."""
+    from palloc.goref.compare import Divergence
+
+    if d is None:
+        return None
+    return Divergence(int(d["step"]), O.from_json(d["op"]) if d.get("op") else None, d["kind"], list(d["lines"]))
+
+
 def load_case(path: str | Path) -> Case:
     """Reads a failure file; raises PallocError (one line) if it is missing or malformed."""
     from palloc.spec.errors import PallocError
@@ -378,13 +387,40 @@ def load_case(path: str | Path) -> Case:
     return case
 
 
-def replay_case(case: Case, goroot: str | None = None):
+def replay_case(case: Case, goroot: str | None = None, overlay_files: dict[str, str] | None = None):
     """Re-runs a case on the model (its variant, if any) and the real runtime; returns the
-    first divergence, or None when they agree."""
+    first divergence, or None when they agree.
+
+    overlay_files: a patched runtime's files (patch_overlay_of): the case runs on a helper built
+    on them, as verify-change found it.
+    """
     from palloc.goref.fuzz import session
 
-    runner = session(case.goarch, goroot=goroot, variant=case.model_variant, go_version=case.go_version)
-    return runner.run_case(case)
+    if not overlay_files:
+        runner = session(case.goarch, goroot=goroot, variant=case.model_variant, go_version=case.go_version)
+        return runner.run_case(case)
+    from palloc.goref.driver import GoHelper
+    from palloc.goref.fuzz import GOARCH_PLATFORM, Lockstep
+    from palloc.goref.go_side import GoSide
+    from palloc.goref.toolchain import find_toolchain
+    from palloc.spec import platform
+
+    tc = find_toolchain(goroot)
+    p = platform(GOARCH_PLATFORM[case.goarch], tc.version.removeprefix("go"))
+    with GoHelper(toolchain=tc, goarch=case.goarch, extra_overlay=dict(overlay_files)) as h:
+        runner = Lockstep(p, GoSide(p, h), host=case.host, goarch=case.goarch, go_version=tc.version)
+        return runner.run_case(case)
+
+
+def patch_overlay_of(text: str, source: str, goroot: str | None = None) -> dict[str, str]:
+    """Applies a runtime patch (a case's recorded one, or --patch's) to copies of the toolchain's
+    runtime files; returns the overlay's files. Raises PallocError when it does not apply."""
+    from palloc.goref.build import cache_dir
+    from palloc.goref.patch import apply_patch_text
+    from palloc.goref.toolchain import find_toolchain
+
+    tc = find_toolchain(goroot)
+    return dict(apply_patch_text(text, tc.goroot, cache_dir() / "patches", source=source).files)
 
 
 def replay_file(path: str | Path, goroot: str | None = None):

@@ -52,12 +52,26 @@ def require_text(path: str) -> None:
         pass
 
 
+def require_defined(case, path: str) -> None:
+    """Raises PallocError at a case's first operation that the model calls undefined and the
+    runtime does not check either: what the runtime does there is not palloc's to compare."""
+    from palloc.goref.report import model_run
+    from palloc.spec.errors import PallocError
+
+    for k, o in enumerate(model_run(case)):
+        if o.crash and o.crash[0] == "undefined" and o.throw is None:
+            what = f"operation {k - 1} ({case.ops[k - 1]!r})" if k else "its initial heap"
+            raise PallocError(f"{path}: {what} is undefined in the runtime ({o.crash[1]}); "
+                              "palloc compares defined operations only: remove it")
+
+
 def run(args) -> int:
     require_text(args.file)
     from palloc.goref.report import load_case, replay_case
     from palloc.spec.errors import PallocError
 
     case = load_case(args.file)
+    require_defined(case, args.file)
     d = replay_case(case, args.goroot)
     out = {"file": args.file, "agree": d is None, "divergence": d.to_json() if d else None}
     if not args.json:  # the verdict first: a Go test that cannot run must not hide it

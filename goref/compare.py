@@ -96,20 +96,28 @@ class Outcome:
 
     result: the returned value(s) as a tuple of ints (None for operations returning nothing).
     crash: None, or (kind, message) with kind "throw", "fault", "hang" or "undefined"
-        ("undefined": the model says the runtime defines no behaviour for this input).
+        ("undefined": the model says the runtime defines no behaviour for this input). A throw's
+        message is the runtime's string as Go prints it after "fatal error: ", nothing more.
     state: the State after the operation, or None when the side could not report one.
+    detail: what the model adds to its crash (the values it complained about); shown, never compared.
+    throw: for an input the model calls undefined, the message the runtime's own check throws
+        there, when it has one (model/errors.py UndefinedBehaviour).
     """
 
     result: tuple[int, ...] | None = None
     crash: tuple[str, str] | None = None
     state: State | None = None
+    detail: str | None = None
+    throw: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "result": [hex(x) for x in self.result] if self.result is not None else None,
             "crash": list(self.crash) if self.crash else None,
             "state": self.state.to_json() if self.state is not None else None,
         }
+        out.update({k: v for k, v in (("detail", self.detail), ("throw", self.throw)) if v is not None})
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Outcome":
@@ -117,6 +125,8 @@ class Outcome:
             result=tuple(int(x, 16) for x in d["result"]) if d.get("result") is not None else None,
             crash=tuple(d["crash"]) if d.get("crash") else None,
             state=State.from_json(d["state"]) if d.get("state") else None,
+            detail=d.get("detail"),
+            throw=d.get("throw"),
         )
 
 
@@ -320,27 +330,38 @@ def format_result(p, op: O.Op, result: tuple[int, ...] | None) -> str:
     return "(" + ", ".join(f"{x:#x}" if x > 9 else str(x) for x in result) + ")"
 
 
-def format_crash(c: tuple[str, str]) -> str:
+def format_crash(c: tuple[str, str], detail: str | None = None) -> str:
     kind, msg = c
-    return {"throw": f"threw {msg!r}", "fault": f"faulted ({msg})", "hang": "hung", "undefined": f"called it undefined ({msg})"}.get(
+    text = {"throw": f"threw {msg!r}", "fault": f"faulted ({msg})", "hang": "hung", "undefined": f"called it undefined ({msg})"}.get(
         kind, f"{kind} ({msg})"
     )
+    return f"{text} ({detail})" if detail else text
+
+
+def crashes_agree(model: Outcome, runtime: Outcome) -> bool:
+    """Reports whether two crashes are the same: the same kind and, for a throw, the same message as
+    Go prints it (the model's detail aside); or an input the model calls undefined where it
+    predicted the very throw of the runtime's own check."""
+    mk, mm = model.crash
+    rk, rm = runtime.crash
+    if (mk, mm) == (rk, rm):  # a self-check compares a side, the model included, with itself
+        return True
+    if mk == "undefined":
+        return model.throw is not None and (rk, rm) == ("throw", model.throw)
+    return mk == rk and mk != "throw"
 
 
 def compare_outcomes(p, step: int, op: O.Op, model: Outcome, runtime: Outcome) -> Divergence | None:
     """Returns the divergence between the two sides' outcomes of one operation, or None.
 
     A crash on one side only is a divergence (a Go crash where the model says the op is fine is
-    how several real bugs showed); two crashes agree when their kinds (and throw messages) do.
+    how several real bugs showed); two crashes agree as crashes_agree says.
     """
     if model.crash or runtime.crash:
-        if model.crash and runtime.crash:
-            mk, mm = model.crash
-            rk, rm = runtime.crash
-            if mk == rk and (mk != "throw" or mm == rm):
-                return None
-        m = format_crash(model.crash) if model.crash else f"returned {format_result(p, op, model.result)}"
-        r = format_crash(runtime.crash) if runtime.crash else f"returned {format_result(p, op, runtime.result)}"
+        if model.crash and runtime.crash and crashes_agree(model, runtime):
+            return None
+        m = format_crash(model.crash, model.detail) if model.crash else f"returned {format_result(p, op, model.result)}"
+        r = format_crash(runtime.crash, runtime.detail) if runtime.crash else f"returned {format_result(p, op, runtime.result)}"
         return Divergence(step, op, "crash", [f"model {m}, runtime {r}"])
     if model.result != runtime.result:
         lines = [f"model returned {format_result(p, op, model.result)}, runtime returned {format_result(p, op, runtime.result)}"]

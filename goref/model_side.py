@@ -107,7 +107,8 @@ class ModelSide:
         try:
             result = self._do(op)
         except ModelError as e:
-            return Outcome(crash=_crash(e), state=self.state() if with_state and op.on_page_alloc else None)
+            return Outcome(crash=_crash(e), state=self.state() if with_state and op.on_page_alloc else None,
+                           detail=getattr(e, "detail", None) or None, throw=getattr(e, "throw", None))
         st = self.state() if with_state and op.on_page_alloc else None
         return Outcome(result=result, state=st)
 

@@ -315,7 +315,7 @@ def from_json(d: Any, p=None) -> Op:
     """Returns the operation a JSON object describes; raises OpFormatError if it describes none.
 
     With a platform p, every integer must also fit its Go type there (a uintptr of p's width, a
-    bitmap of one chunk); without one, a uint64 (what the helper reads).
+    bitmap of one chunk, a uint64), as a case sent to the helper must.
     """
     if not isinstance(d, dict) or "op" not in d:
         raise OpFormatError(f"an operation must be an object with an 'op' key, not {d!r}")
@@ -335,14 +335,14 @@ def from_json(d: Any, p=None) -> Op:
             raise OpFormatError(f"operation {d['op']!r}: {f.name} must be {'a bool' if want_bool else 'an int'}, not {v!r}")
         if not want_bool and v < 0:
             raise OpFormatError(f"operation {d['op']!r}: {f.name} must not be negative")
-        if not want_bool and v > _arg_max(f.name, p):
+        if p is not None and not want_bool and v > _arg_max(f.name, p):
             raise OpFormatError(f"operation {d['op']!r}: {f.name} = {v:#x} does not fit {_arg_type(f.name, p)}")
         args[f.name] = v
     return t(**args)
 
 
 def _arg_max(name: str, p) -> int:
-    if p is None or name in _UINT64_ARGS:
+    if name in _UINT64_ARGS:
         return (1 << 64) - 1
     if name in _BITMAP_ARGS:
         return (1 << p.palloc_chunk_pages) - 1
@@ -350,7 +350,7 @@ def _arg_max(name: str, p) -> int:
 
 
 def _arg_type(name: str, p) -> str:
-    if p is None or name in _UINT64_ARGS:
+    if name in _UINT64_ARGS:
         return "a uint64"
     if name in _BITMAP_ARGS:
         return f"a bitmap of one chunk ({p.palloc_chunk_pages} pages)"

@@ -12,11 +12,17 @@ class ModelError(Exception):
 
 
 class GoThrow(ModelError):
-    """The runtime would call throw(msg); the message is the runtime's own string."""
+    """The runtime would call throw(msg); msg is the runtime's own string, exactly as Go prints it
+    after "fatal error: ", so that two agreeing crashes compare equal.
 
-    def __init__(self, msg: str):
-        super().__init__(msg)
+    detail: what else the model can say about the values it complained about (where the runtime
+    prints "runtime: ..." lines before throwing); shown beside msg, never compared.
+    """
+
+    def __init__(self, msg: str, detail: str = ""):
+        super().__init__(f"{msg} ({detail})" if detail else msg)
         self.msg = msg
+        self.detail = detail
 
 
 class GoFault(ModelError):
@@ -31,4 +37,12 @@ class UndefinedBehaviour(ModelError):
     """The runtime leaves this input undefined (e.g. npages == 0, freeing free pages, unaligned grow).
 
     The differential fuzzer never sends such inputs to the real runtime.
+
+    throw: when the runtime's own check catches the input all the same, the message it throws
+    (freeing pages that were never allocated drops the scavenge index's count below zero:
+    "allocated pages below zero?"); a replayed case that sends it agrees with that throw.
     """
+
+    def __init__(self, msg: str, throw: str | None = None):
+        super().__init__(msg)
+        self.throw = throw

@@ -127,8 +127,8 @@ def block_align_summary_range(p: Platform, level: int, lo: int, hi: int) -> tupl
 def _partial_overlap(off: int, size: int, base: int, bound: int, abo: int, mask: int) -> GoThrow:
     """Returns find's foundFree throw; off, base and bound are offsets (addr - arenaBaseOffset)."""
     return GoThrow(
-        f"range partially overlaps (addr = {(off + abo) & mask:#x}, size = {size:#x}, "
-        f"base = {(base + abo) & mask:#x}, bound = {(bound + abo) & mask:#x})"
+        "range partially overlaps",
+        f"addr = {(off + abo) & mask:#x}, size = {size:#x}, base = {(base + abo) & mask:#x}, bound = {(bound + abo) & mask:#x}",
     )
 
 
@@ -1116,13 +1116,13 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             if l == 0:
                 return 0, max_search_addr(p)
             raise GoThrow(
-                "bad summary data"
-                f" (summary[{l - 1}][{last_sum_idx:#x}] = {palloc_sum_unpack(p, last_sum)}, level {l}, npages {npages})"
+                "bad summary data",
+                f"summary[{l - 1}][{last_sum_idx:#x}] = {palloc_sum_unpack(p, last_sum)}, level {l}, npages {npages}",
             )
         ci = i
         j, search_idx = self.chunk_of(ci).find(npages, 0)
         if j == mask:
-            raise GoThrow(f"bad summary data (summary[leaf][{i:#x}] = {palloc_sum_unpack(p, self.summary[-1][i])})")
+            raise GoThrow("bad summary data", f"summary[leaf][{i:#x}] = {palloc_sum_unpack(p, self.summary[-1][i])}")
         addr = chunk_base(p, ci) + j * PAGE_SIZE
         search_addr = chunk_base(p, ci) + search_idx * PAGE_SIZE
         found_free(_off(p, search_addr), (chunk_base(p, ci + 1) - search_addr) & mask)
@@ -1223,8 +1223,8 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             if l == 0:
                 return 0, max_search_addr(p)
             raise GoThrow(
-                "bad summary data"
-                f" (summary[{l - 1}][{last_sum_idx:#x}] = {palloc_sum_unpack(p, last_sum)}, level {l}, npages {npages})"
+                "bad summary data",
+                f"summary[{l - 1}][{last_sum_idx:#x}] = {palloc_sum_unpack(p, last_sum)}, level {l}, npages {npages}",
             )
 
         ci = i
@@ -1232,7 +1232,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         chunk = blk[ci & l2_mask] if blk is not None else self.chunk_of(ci)
         j, search_idx = chunk._find_run(npages, 0) if npages > 1 else chunk.find(npages, 0)
         if j == mask:
-            raise GoThrow(f"bad summary data (summary[leaf][{i:#x}] = {palloc_sum_unpack(p, self.summary[-1][i])})")
+            raise GoThrow("bad summary data", f"summary[leaf][{i:#x}] = {palloc_sum_unpack(p, self.summary[-1][i])}")
         cb = ((ci << lcb) + abo) & mask  # chunkBase(ci)
         addr = cb + j * PAGE_SIZE
         search_addr = cb + search_idx * PAGE_SIZE
@@ -1276,7 +1276,7 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
                 # chunk.find(npages, cpi), its dispatch inlined.
                 j, search_idx = chunk._find_run(npages, cpi) if npages > 1 else chunk.find(npages, cpi)
                 if j == mask:
-                    raise GoThrow(f"bad summary data (max = {max_}, npages = {npages}, searchIdx = {cpi})")
+                    raise GoThrow("bad summary data", f"max = {max_}, npages = {npages}, searchIdx = {cpi}")
                 cb = ((i << lcb) + abo) & mask
                 addr = cb + (j << PAGE_SHIFT)
                 cand = cb + (search_idx << PAGE_SHIFT)
@@ -1496,14 +1496,31 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
             hi = ei + 1 if c == ec else cp
             n = ((self.chunk_of(c).v >> lo) & ((1 << (hi - lo)) - 1)).bit_count()
             if allocated and n != hi - lo:
+                if self._free_underflows_in_use(sc, ec, si, ei):
+                    raise UndefinedBehaviour(
+                        f"free of free pages: chunk {c:#x} pages [{lo}, {hi}) has {hi - lo - n} free, and the "
+                        "scavenge index's count of allocated pages would drop below zero",
+                        throw="allocated pages below zero?",
+                    )
                 raise UndefinedBehaviour(
                     f"free of free pages: chunk {c:#x} pages [{lo}, {hi}) has {hi - lo - n} free "
-                    "(the scavenge index would throw \"allocated pages below zero?\")"
+                    "(the runtime does not check: it frees them and its counts go wrong)"
                 )
             if not allocated and n != 0:
                 raise UndefinedBehaviour(
                     f"allocation of allocated pages: chunk {c:#x} pages [{lo}, {hi}) has {n} allocated"
                 )
+
+    def _free_underflows_in_use(self, sc: int, ec: int, si: int, ei: int) -> bool:
+        """Reports whether freeing pages si of chunk sc to ei of chunk ec takes more pages from some
+        chunk than the scavenge index counts as allocated there: the runtime checks that, and
+        throws "allocated pages below zero?" (scavChunkData.free), however much it freed before."""
+        chunks, cp = self.scav.index.chunks, self._chunk_pages
+        for c in range(sc, ec + 1):
+            d = chunks.get(c)
+            if (d.in_use if d is not None else 0) < (ei + 1 if c == ec else cp) - (si if c == sc else 0):
+                return True
+        return False
 
     def _first_in_use_range_above(self, off: int) -> int:
         """Returns the index of the first inUse range whose limit is above offset off (binary search)."""

@@ -349,3 +349,293 @@ func (p *PageAlloc) PallocSummaryAt(level, i int, mapped [][2]int) (uint64, bool
 	}
 	return 0, false
 }
+
+// --- translation validation (palloc/proofs/tv.py): call one pure function by name ------------
+
+// PallocTVCall calls the runtime function fn (Go's name, methods as Recv.method) on arguments
+// flattened into words, and returns its results and then the final value behind each pointer
+// argument (the receiver first), flattened the same way: parameters in order, the receiver
+// first; an array element by element; a struct field by field (scavChunkData: inUse, lastInUse,
+// gen, flags; pallocData: its pallocBits words, then its scavenged words; pageCache: base,
+// cache, scav; addrRange: base, limit); a bool as 0 or 1. ok is false for an unknown fn or a
+// wrong number of words. It exists in every Go version 1.21-1.27 (the functions it names do).
+func PallocTVCall(fn string, a []uint64) (out []uint64, ok bool) {
+	n := 0
+	take := func() uint64 {
+		if n >= len(a) {
+			ok = false
+			return 0
+		}
+		n++
+		return a[n-1]
+	}
+	bits := func() (b pageBits) {
+		for i := range b {
+			b[i] = take()
+		}
+		return
+	}
+	put := func(xs ...uint64) { out = append(out, xs...) }
+	putBits := func(b *pageBits) { put(b[:]...) }
+	b2u := func(b bool) uint64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	scav := func() scavChunkData {
+		return scavChunkData{inUse: uint16(take()), lastInUse: uint16(take()), gen: uint32(take()),
+			scavChunkFlags: scavChunkFlags(take())}
+	}
+	putScav := func(sc scavChunkData) {
+		put(uint64(sc.inUse), uint64(sc.lastInUse), uint64(sc.gen), uint64(sc.scavChunkFlags))
+	}
+	rng := func() addrRange { return addrRange{offAddr{uintptr(take())}, offAddr{uintptr(take())}} }
+	putRange := func(r addrRange) { put(uint64(r.base.a), uint64(r.limit.a)) }
+	cache := func() pageCache { return pageCache{base: uintptr(take()), cache: take(), scav: take()} }
+	putCache := func(c *pageCache) { put(uint64(c.base), c.cache, c.scav) }
+	ok = true
+	switch fn {
+	case "packPallocSum":
+		put(uint64(packPallocSum(uint(take()), uint(take()), uint(take()))))
+	case "pallocSum.start":
+		put(uint64(pallocSum(take()).start()))
+	case "pallocSum.max":
+		put(uint64(pallocSum(take()).max()))
+	case "pallocSum.end":
+		put(uint64(pallocSum(take()).end()))
+	case "pallocSum.unpack":
+		s, m, e := pallocSum(take()).unpack()
+		put(uint64(s), uint64(m), uint64(e))
+	case "mergeSummaries":
+		sums := make([]pallocSum, 8)
+		for i := range sums {
+			sums[i] = pallocSum(take())
+		}
+		put(uint64(mergeSummaries(sums, uint(take()))))
+	case "chunkIndex":
+		put(uint64(chunkIndex(uintptr(take()))))
+	case "chunkBase":
+		put(uint64(chunkBase(chunkIdx(take()))))
+	case "chunkPageIndex":
+		put(uint64(chunkPageIndex(uintptr(take()))))
+	case "chunkIdx.l1":
+		put(uint64(chunkIdx(take()).l1()))
+	case "chunkIdx.l2":
+		put(uint64(chunkIdx(take()).l2()))
+	case "offAddrToLevelIndex":
+		l := int(take())
+		put(uint64(offAddrToLevelIndex(l, offAddr{uintptr(take())})))
+	case "levelIndexToOffAddr":
+		l := int(take())
+		put(uint64(levelIndexToOffAddr(l, int(take())).a))
+	case "addrsToSummaryRange":
+		l := int(take())
+		lo, hi := addrsToSummaryRange(l, uintptr(take()), uintptr(take()))
+		put(uint64(lo), uint64(hi))
+	case "blockAlignSummaryRange":
+		l := int(take())
+		lo, hi := blockAlignSummaryRange(l, int(take()), int(take()))
+		put(uint64(lo), uint64(hi))
+	case "offAddr.add":
+		l := offAddr{uintptr(take())}
+		put(uint64(l.add(uintptr(take())).a))
+	case "offAddr.sub":
+		l := offAddr{uintptr(take())}
+		put(uint64(l.sub(uintptr(take())).a))
+	case "offAddr.diff":
+		l := offAddr{uintptr(take())}
+		put(uint64(l.diff(offAddr{uintptr(take())})))
+	case "offAddr.lessThan":
+		l := offAddr{uintptr(take())}
+		put(b2u(l.lessThan(offAddr{uintptr(take())})))
+	case "offAddr.lessEqual":
+		l := offAddr{uintptr(take())}
+		put(b2u(l.lessEqual(offAddr{uintptr(take())})))
+	case "offAddr.equal":
+		l := offAddr{uintptr(take())}
+		put(b2u(l.equal(offAddr{uintptr(take())})))
+	case "offAddr.addr":
+		put(uint64(offAddr{uintptr(take())}.addr()))
+	case "makeAddrRange":
+		b := uintptr(take())
+		putRange(makeAddrRange(b, uintptr(take())))
+	case "addrRange.size":
+		put(uint64(rng().size()))
+	case "addrRange.contains":
+		r := rng()
+		put(b2u(r.contains(uintptr(take()))))
+	case "addrRange.subtract":
+		r := rng()
+		putRange(r.subtract(rng()))
+	case "addrRange.removeGreaterEqual":
+		r := rng()
+		putRange(r.removeGreaterEqual(uintptr(take())))
+	case "addrRange.takeFromFront", "addrRange.takeFromBack":
+		r := rng()
+		ln, al := uintptr(take()), uint8(take())
+		var x uintptr
+		var got bool
+		if fn == "addrRange.takeFromFront" {
+			x, got = r.takeFromFront(ln, al)
+		} else {
+			x, got = r.takeFromBack(ln, al)
+		}
+		put(uint64(x), b2u(got))
+		putRange(r)
+	case "pageBits.get", "pageBits.block64", "pageBits.set", "pageBits.clear", "pallocBits.free1",
+		"pallocBits.pages64", "pallocBits.find1":
+		b := bits()
+		i := uint(take())
+		switch fn {
+		case "pageBits.get":
+			put(uint64(b.get(i)))
+		case "pageBits.block64":
+			put(b.block64(i))
+		case "pageBits.set":
+			b.set(i)
+		case "pageBits.clear":
+			b.clear(i)
+		case "pallocBits.free1":
+			(*pallocBits)(&b).free1(i)
+		case "pallocBits.pages64":
+			put((*pallocBits)(&b).pages64(i))
+		case "pallocBits.find1":
+			put(uint64((*pallocBits)(&b).find1(i)))
+		}
+		putBits(&b)
+	case "pageBits.setRange", "pageBits.clearRange", "pageBits.popcntRange", "pallocBits.allocRange",
+		"pallocBits.free":
+		b := bits()
+		i, k := uint(take()), uint(take())
+		switch fn {
+		case "pageBits.setRange":
+			b.setRange(i, k)
+		case "pageBits.clearRange":
+			b.clearRange(i, k)
+		case "pageBits.popcntRange":
+			put(uint64(b.popcntRange(i, k)))
+		case "pallocBits.allocRange":
+			(*pallocBits)(&b).allocRange(i, k)
+		case "pallocBits.free":
+			(*pallocBits)(&b).free(i, k)
+		}
+		putBits(&b)
+	case "pageBits.setAll", "pageBits.clearAll", "pallocBits.allocAll", "pallocBits.freeAll":
+		b := bits()
+		switch fn {
+		case "pageBits.setAll":
+			b.setAll()
+		case "pageBits.clearAll":
+			b.clearAll()
+		case "pallocBits.allocAll":
+			(*pallocBits)(&b).allocAll()
+		case "pallocBits.freeAll":
+			(*pallocBits)(&b).freeAll()
+		}
+		putBits(&b)
+	case "pageBits.setBlock64", "pageBits.clearBlock64", "pallocBits.allocPages64":
+		b := bits()
+		i, v := uint(take()), take()
+		switch fn {
+		case "pageBits.setBlock64":
+			b.setBlock64(i, v)
+		case "pageBits.clearBlock64":
+			b.clearBlock64(i, v)
+		case "pallocBits.allocPages64":
+			(*pallocBits)(&b).allocPages64(i, v)
+		}
+		putBits(&b)
+	case "pallocBits.summarize":
+		b := bits()
+		put(uint64((*pallocBits)(&b).summarize()))
+		putBits(&b)
+	case "pallocBits.find", "pallocBits.findSmallN", "pallocBits.findLargeN":
+		b := bits()
+		np, si := uintptr(take()), uint(take())
+		var x, y uint
+		switch fn {
+		case "pallocBits.find":
+			x, y = (*pallocBits)(&b).find(np, si)
+		case "pallocBits.findSmallN":
+			x, y = (*pallocBits)(&b).findSmallN(np, si)
+		case "pallocBits.findLargeN":
+			x, y = (*pallocBits)(&b).findLargeN(np, si)
+		}
+		put(uint64(x), uint64(y))
+		putBits(&b)
+	case "findBitRange64":
+		c := take()
+		put(uint64(findBitRange64(c, uint(take()))))
+	case "pallocData.allocRange", "pallocData.allocAll", "pallocData.findScavengeCandidate":
+		var m pallocData
+		m.pallocBits = pallocBits(bits())
+		m.scavenged = bits()
+		switch fn {
+		case "pallocData.allocRange":
+			i := uint(take())
+			m.allocRange(i, uint(take()))
+		case "pallocData.allocAll":
+			m.allocAll()
+		case "pallocData.findScavengeCandidate":
+			si := uint(take())
+			mn := uintptr(take())
+			st, sz := m.findScavengeCandidate(si, mn, uintptr(take()))
+			put(uint64(st), uint64(sz))
+		}
+		put(m.pallocBits[:]...)
+		putBits(&m.scavenged)
+	case "fillAligned":
+		x := take()
+		put(fillAligned(x, uint(take())))
+	case "unpackScavChunkData":
+		putScav(unpackScavChunkData(take()))
+	case "scavChunkData.pack":
+		put(scav().pack())
+	case "scavChunkData.shouldScavenge":
+		sc := scav()
+		g := uint32(take())
+		put(b2u(sc.shouldScavenge(g, take() != 0)))
+	case "scavChunkData.alloc", "scavChunkData.free":
+		sc := scav()
+		np, g := uint(take()), uint32(take())
+		if fn == "scavChunkData.alloc" {
+			sc.alloc(np, g)
+		} else {
+			sc.free(np, g)
+		}
+		putScav(sc)
+	case "scavChunkFlags.isEmpty", "scavChunkFlags.setEmpty", "scavChunkFlags.setNonEmpty":
+		f := scavChunkFlags(take())
+		switch fn {
+		case "scavChunkFlags.isEmpty":
+			put(b2u(f.isEmpty()))
+		case "scavChunkFlags.setEmpty":
+			f.setEmpty()
+		case "scavChunkFlags.setNonEmpty":
+			f.setNonEmpty()
+		}
+		put(uint64(f))
+	case "pageCache.empty", "pageCache.alloc", "pageCache.allocN":
+		c := cache()
+		switch fn {
+		case "pageCache.empty":
+			put(b2u(c.empty()))
+		case "pageCache.alloc", "pageCache.allocN":
+			var x, y uintptr
+			if fn == "pageCache.alloc" {
+				x, y = c.alloc(uintptr(take()))
+			} else {
+				x, y = c.allocN(uintptr(take()))
+			}
+			put(uint64(x), uint64(y))
+		}
+		putCache(&c)
+	default:
+		return nil, false
+	}
+	if n != len(a) {
+		return nil, false
+	}
+	return out, ok
+}

@@ -177,6 +177,10 @@ type pallocSrvOp struct {
 	// each, the chunks whose state its digest covers.
 	Steps []json.RawMessage `json:"steps"`
 	Touch *[]pallocSrvU64   `json:"touch"`
+	// Fn and Args belong to "tv_call" (translation validation): a runtime function by name and
+	// its arguments flattened into words (PallocTVCall).
+	Fn   string         `json:"fn"`
+	Args []pallocSrvU64 `json:"args"`
 }
 
 type pallocSrvRequest struct {
@@ -515,6 +519,16 @@ func (s *pallocSrv) dispatchPure(op *pallocSrvOp) (pallocSrvResult, error) {
 		return &b, nil
 	}
 	switch op.Op {
+	case "tv_call":
+		a := make([]uint64, len(op.Args))
+		for i, x := range op.Args {
+			a[i] = uint64(x)
+		}
+		out, ok := PallocTVCall(op.Fn, a)
+		if !ok {
+			return nil, fmt.Errorf("unknown function %q or wrong number of argument words (%d)", op.Fn, len(a))
+		}
+		return pallocSrvResult{"out": pallocSrvHexs(out)}, nil
 	case "bits_find":
 		b, err := bits()
 		if err != nil {

@@ -78,7 +78,7 @@ def run_info(args) -> int:
         "goos": tc.goos,
         "goarch": goarch,
         "host_goarch": tc.goarch,
-        "cache_dir": str(build.cache_dir()),
+        "cache_dir": str(build.cache_dir(writable=False)),
         "helper": str(path),
         "helper_built": path.is_file(),
     }
@@ -116,11 +116,11 @@ def run_cache(args) -> int:
     helpers = build.cached_helpers()
     total = sum(h.nbytes for h in helpers)
     if args.json:
-        print(json.dumps({"cache_dir": str(build.cache_dir() / "helpers"), "budget_bytes": budget, "total_bytes": total,
+        print(json.dumps({"cache_dir": str(build.cache_dir(writable=False) / "helpers"), "budget_bytes": budget, "total_bytes": total,
                           "helpers": [h.to_json() for h in helpers], "removed": [str(p) for p in removed]}, indent=1))
         return 0
     now = time.time()
-    print(f"{build.cache_dir() / 'helpers'}: {len(helpers)} helper(s), {total / 2**20:.0f} MB (budget {budget / 2**20:.0f} MB)")
+    print(f"{build.cache_dir(writable=False) / 'helpers'}: {len(helpers)} helper(s), {total / 2**20:.0f} MB (budget {budget / 2**20:.0f} MB)")
     for h in helpers:
         patched = " patched" if h.meta.get("extra_overlay") else ""
         age = _age(now - h.last_used)

@@ -33,6 +33,7 @@ import filelock
 import platformdirs
 
 from palloc.goref import procs
+from palloc.goref.files import require_writable_dir
 from palloc.goref.toolchain import Toolchain, find_toolchain
 from palloc.spec.errors import PallocError
 
@@ -52,11 +53,28 @@ EVICTION_GRACE_SECONDS = 600.0
 _COMPILER_ERROR = re.compile(r"^(?P<file>[^\s:][^:]*\.(?:go|s)):(?P<line>\d+)(?::\d+)?: (?P<msg>.*)$")
 
 
-def cache_dir() -> Path:
-    """Returns palloc's cache directory (created if missing); $PALLOC_CACHE_DIR overrides it."""
+CACHE_FIX = "set PALLOC_CACHE_DIR to a folder you can write to"
+
+
+def cache_dir(writable: bool = True) -> Path:
+    """Returns palloc's cache directory; $PALLOC_CACHE_DIR overrides it.
+
+    writable: create it if missing and check that a file can be written there, else raise
+    PallocError saying to set PALLOC_CACHE_DIR (a read-only cache must not end in a traceback).
+    False only names it, for readers (goref info, the listing of cached helpers).
+    """
     d = Path(os.environ.get("PALLOC_CACHE_DIR") or platformdirs.user_cache_dir("palloc"))
-    d.mkdir(parents=True, exist_ok=True)
+    if writable and str(d) not in _WRITABLE:
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise PallocError(f"cannot create palloc's cache {d} ({e.strerror or e}); {CACHE_FIX}") from None
+        require_writable_dir(d, f"palloc's cache must be writable: {CACHE_FIX}")
+        _WRITABLE.add(str(d))
     return d
+
+
+_WRITABLE: set[str] = set()  # cache folders this process has written to
 
 
 def _sha256_file(path: Path) -> str:
@@ -124,7 +142,7 @@ def cache_key(tc: Toolchain, goarch: str | None = None, extra_overlay: dict[str,
 def helper_path(tc: Toolchain, goarch: str | None = None, extra_overlay: dict[str, str] | None = None) -> Path:
     """Returns where the helper for these inputs lives in the cache (it may not be built yet)."""
     key = cache_key(tc, goarch, extra_overlay)
-    return cache_dir() / "helpers" / f"runtime-{tc.version}-{tc.goos}-{goarch or tc.goarch}-{key[:20]}.test"
+    return cache_dir(writable=False) / "helpers" / f"runtime-{tc.version}-{tc.goos}-{goarch or tc.goarch}-{key[:20]}.test"
 
 
 def _gocache(tc: Toolchain) -> dict[str, str]:
@@ -177,9 +195,10 @@ def build_helper(
     tc = tc or find_toolchain()
     goarch = goarch or tc.goarch
     out = helper_path(tc, goarch, extra_overlay)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists() and not force and _use_cached(out):
-        return out
+        return out  # a read-only cache included: nothing needs writing
+    cache_dir()  # writable, or one line saying to set PALLOC_CACHE_DIR
+    out.parent.mkdir(parents=True, exist_ok=True)
     with filelock.FileLock(str(out) + ".lock"):
         if out.exists() and not force and _touch(out):
             return out  # another process built it while we waited
@@ -232,6 +251,8 @@ def _touch(path: Path) -> bool:
         os.utime(path)
     except FileNotFoundError:
         return False
+    except OSError:  # a read-only cache: nothing can evict it either
+        return path.exists()
     return True
 
 
@@ -244,6 +265,8 @@ def _use_cached(out: Path) -> bool:
             return _touch(out)
     except filelock.Timeout:  # a build of this key holds the lock: prune_cache cannot take it either
         return _touch(out)
+    except OSError:  # no lock can be made in a read-only cache, and nothing can evict from it
+        return out.exists()
 
 
 def pin_helper(binary: Path) -> Path:
@@ -257,7 +280,7 @@ def pin_helper(binary: Path) -> Path:
     """
     binary = Path(binary)
     d = binary.parent / ".pinned"
-    if binary.parent != cache_dir() / "helpers":
+    if binary.parent != cache_dir(writable=False) / "helpers":
         return binary
     try:
         d.mkdir(exist_ok=True)
@@ -322,7 +345,7 @@ class CachedHelper:
 def cached_helpers() -> list[CachedHelper]:
     """Returns the helpers in the cache, most recently used first (half-built ones, which live
     in .build-* directories until complete, are not listed)."""
-    d = cache_dir() / "helpers"
+    d = cache_dir(writable=False) / "helpers"
     out = []
     for p in d.glob("*.test") if d.is_dir() else ():
         try:

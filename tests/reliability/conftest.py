@@ -60,12 +60,13 @@ def entry_point() -> list[str]:
 
 
 @pytest.fixture
-def palloc_process():
+def palloc_process(tmp_path):
     """palloc_process(*argv, env=...) runs the real entry point in a child process; returns a Ran."""
 
     def run(*argv, env: dict[str, str] | None = None, timeout: float = 120) -> Ran:
+        env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), **(env or {})}
         r = subprocess.run(entry_point() + [str(a) for a in argv], capture_output=True, text=True, timeout=timeout,
-                           env={**os.environ, **(env or {})})
+                           env=env)
         return Ran(r.returncode, r.stdout, r.stderr)
 
     return run

@@ -26,3 +26,11 @@ def positive_int(text: str) -> int:
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {v}")
     return v
+
+
+def goroot(text: str) -> str:
+    """A GOROOT folder, never empty: an empty --goroot would silently mean the default toolchain."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: pass the folder of a Go toolchain, or leave --goroot out "
+                                         "for the default one")
+    return text

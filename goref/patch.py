@@ -38,8 +38,11 @@ RUNTIME_DIR = "src/runtime"
 RUNTIME_FILE = re.compile(r"^src/runtime/[A-Za-z0-9_.\-]+\.(go|s|h)$")
 
 _DIFF_GIT = re.compile(r"^diff --git a/(\S+) b/(\S+)$")
-_OLD = re.compile(r"^--- (?:a/)?(\S+)")
-_NEW = re.compile(r"^\+\+\+ (?:b/)?(\S+)")
+_OLD = re.compile(r"^--- (?:(a/)(\S+)|(/dev/null))")
+_NEW = re.compile(r"^\+\+\+ (?:(b/)(\S+)|(/dev/null))")
+# git's extended headers that name the old or new path themselves (a rename or copy).
+_RENAME = re.compile(r"^(rename|copy) (from|to) (\S+)$")
+PREFIX_FIX = "make the diff with `git diff` in a Go checkout, or write the paths as a/src/runtime/... and b/src/runtime/..."
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
@@ -118,10 +121,16 @@ def parse_files(text: str, source: str = "patch") -> list[FilePatch]:
                 in_file = True
             mo, mn = _OLD.match(line), _NEW.match(lines[i + 1])
             if not mo or not mn:
-                raise PallocError(f"{source}: malformed diff: bad file header at line {i + 1}")
-            old = None if mo.group(1) == "/dev/null" else mo.group(1)
-            new = None if mn.group(1) == "/dev/null" else mn.group(1)
+                # git apply strips the first path component: without a/ b/ it would strip src/.
+                raise PallocError(f"{source}: the file header at line {i + 1} has no a/ or b/ prefix "
+                                  f"({line[4:60].strip()}); {PREFIX_FIX}")
+            old, new = mo.group(2), mn.group(2)
             i += 1
+        elif in_file and not starts and (r := _RENAME.match(line)):
+            if r.group(2) == "from":
+                old = r.group(3)
+            else:
+                new = r.group(3)
         elif line.startswith("@@"):
             h = _HUNK.match(line)
             if not h or not in_file:

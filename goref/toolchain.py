@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,6 +21,9 @@ from palloc.spec.errors import PallocError
 
 ENV_GOROOT = "PALLOC_GOROOT"
 FIX = "install one with pip install 'palloc[go]', or pass --goroot DIR"
+# What a Go toolchain says its version is: a release (go1.27.3, go1.22rc1) or a build from a
+# checkout (devel go1.28-4f3a1b2 ...).
+GO_VERSION = re.compile(r"^(devel )?go1\.\d+")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +92,16 @@ def _query(go: Path, goroot: Path | None, source: str) -> Toolchain:
         raise PallocError(f"the Go toolchain from {source} ({go}) is broken: `go env` failed: {why}; {FIX}")
     root, version, goos, goarch = lines[:4]
     tc = Toolchain(Path(root), go, version, goos, goarch, source)
+    if not GO_VERSION.match(version):
+        raise PallocError(f"{go} ({source}) is not a Go toolchain: `go env GOVERSION` says {version[:40]!r}, "
+                          f"not a version like go1.27.3; {FIX}")
+    try:
+        stated = (tc.goroot / "VERSION").read_text(errors="replace").splitlines()[:1]
+    except OSError:
+        stated = []  # a toolchain built from a checkout has no VERSION file
+    if stated and not GO_VERSION.match(stated[0]):
+        raise PallocError(f"{tc.goroot} ({source}) is not a Go toolchain: its VERSION file says {stated[0][:40]!r}, "
+                          f"not a version like go1.27.3; {FIX}")
     if not (tc.runtime_dir / "mpagealloc.go").is_file() or not (tc.runtime_dir / "export_test.go").is_file():
         raise PallocError(f"the Go toolchain from {source} ({tc.goroot}) has no runtime source (src/runtime); {FIX}")
     return tc
@@ -118,7 +132,9 @@ def find_toolchain(goroot: str | os.PathLike | None = None) -> Toolchain:
     so a user is never silently given another toolchain than the one they asked for.
     Raises PallocError with a one-line fix when nothing usable is found.
     """
-    if goroot:
+    if goroot is not None:
+        if not str(goroot).strip():
+            raise PallocError("--goroot is empty: pass the folder of a Go toolchain, or leave it out for the default one")
         return _from_goroot(goroot, "--goroot")
     if os.environ.get(ENV_GOROOT):
         return _from_goroot(os.environ[ENV_GOROOT], ENV_GOROOT)

@@ -145,3 +145,96 @@ def test_a_valid_case_gets_as_far_as_the_toolchain(palloc, tmp_path):
     f = tmp_path / "case.json"
     f.write_text(json.dumps(CASE))
     assert NO_GO in palloc("replay", f, "--goroot", NO_GO).error_line()
+
+
+# --- item 16: patches, toolchains and files -------------------------------------------------
+
+LINE1 = "// Copyright 2019 The Go Authors. All rights reserved."
+PATCHES = {
+    "no a/ b/ prefixes": (f"--- src/runtime/mpagealloc.go\n+++ src/runtime/mpagealloc.go\n@@ -1,1 +1,1 @@\n"
+                          f"-{LINE1}\n+{LINE1}!\n", "git diff"),
+    "renamed out of the runtime": ("diff --git a/src/runtime/mpagealloc.go b/src/runtime/mpagealloc.go\n"
+                                   "similarity index 100%\nrename from src/runtime/mpagealloc.go\n"
+                                   "rename to src/os/mpagealloc.go\n", "src/os/mpagealloc.go"),
+    "copied out of the runtime": ("diff --git a/src/runtime/mpagealloc.go b/src/runtime/mpagealloc.go\n"
+                                  "similarity index 100%\ncopy from src/runtime/mpagealloc.go\n"
+                                  "copy to src/os/mpagealloc.go\n", "src/os/mpagealloc.go"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PATCHES))
+def test_verify_change_refuses_the_patch_before_looking_for_a_toolchain(palloc, tmp_path, name):
+    text, says = PATCHES[name]
+    f = tmp_path / "p.patch"
+    f.write_text(text)
+    line = palloc("verify-change", f, "--base-goroot", NO_GO).error_line()
+    assert str(f) in line and says in line and NO_GO not in line
+
+
+@pytest.mark.parametrize("verb", [["fuzz"], ["replay", "case.json"], ["goref", "info"], ["goref", "build"],
+                                  ["goref", "constants"], ["bench", "--native"], ["check"]])
+def test_an_empty_goroot_is_an_error_not_the_default_toolchain(palloc, tmp_path, monkeypatch, verb):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "case.json").write_text(json.dumps(CASE))
+    line = palloc(*verb, "--goroot", "").error_line()
+    assert "--goroot" in line and "empty" in line
+
+
+def test_find_toolchain_refuses_an_empty_goroot():
+    from palloc.goref.toolchain import find_toolchain
+    from palloc.spec.errors import PallocError
+
+    with pytest.raises(PallocError, match="empty"):
+        find_toolchain("")
+
+
+def fake_goroot(root, version_file: str | None, go_script: str | None, runtime: bool = True):
+    """Makes a folder that looks like a GOROOT: bin/go (a shell script), VERSION, src/runtime."""
+    (root / "bin").mkdir(parents=True)
+    if go_script is not None:
+        (root / "bin" / "go").write_text("#!/bin/sh\n" + go_script)
+        (root / "bin" / "go").chmod(0o755)
+    if version_file is not None:
+        (root / "VERSION").write_text(version_file)
+    if runtime:
+        (root / "src" / "runtime").mkdir(parents=True)
+        for name in ("mpagealloc.go", "export_test.go"):
+            (root / "src" / "runtime" / name).write_text("package runtime\n")
+    return root
+
+
+@pytest.mark.parametrize("kind", ["go that is not a program", "go that prints garbage", "a VERSION that is no version"])
+def test_goref_info_refuses_a_folder_that_is_not_a_go_toolchain(palloc, tmp_path, kind):
+    env_answer = 'echo "$GOROOT"; echo %s; echo linux; echo amd64\n'
+    root = {
+        "go that is not a program": lambda: fake_goroot(tmp_path / "g", "go1.27.3\n", None),
+        "go that prints garbage": lambda: fake_goroot(tmp_path / "g", "go1.27.3\n", env_answer % "hello"),
+        "a VERSION that is no version": lambda: fake_goroot(tmp_path / "g", "banana\n", env_answer % "banana"),
+    }[kind]()
+    if kind == "go that is not a program":
+        (root / "bin" / "go").write_text("not a program")
+        (root / "bin" / "go").chmod(0o755)
+    line = palloc("goref", "info", "--goroot", root).error_line()
+    assert str(root) in line and ("Go toolchain" in line or "version" in line)
+
+
+def test_case_files_are_written_readable_by_others_as_umask_allows(tmp_path):
+    import os
+
+    from palloc.goref.files import write_atomic
+
+    old = os.umask(0o022)
+    try:
+        assert os.stat(write_atomic(tmp_path / "a.json", "{}")).st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        assert os.stat(write_atomic(tmp_path / "b.json", "{}")).st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_verify_change_writes_cases_where_fuzz_does():
+    from palloc.cli.main import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices
+    fuzz = sub["fuzz"].get_default("failures")
+    assert str(sub["verify-change"].get_default("replay_dir")) == fuzz == "palloc-failures"

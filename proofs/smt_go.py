@@ -531,7 +531,7 @@ class Executor:
     """
 
     def __init__(self, program: Program, dom=None, bounds: Callable | None = None,
-                 global_inputs: dict | None = None, twin: str | None = None):
+                 global_inputs: dict | None = None, twin: str | None = None, watch: dict | None = None):
         self.p = program
         self.dom = dom or Z3Dom()
         self.o = Ops(self.dom)
@@ -542,6 +542,10 @@ class Executor:
         self.twin = twin
         self.int_bits = 8 * program.ptr_size
         self._pending_label = None
+        # watch: function name -> pre(args by name) -> Bool. Every call of a watched function
+        # records (guard, its precondition on the actual arguments) in self.call_sites.
+        self.watch = dict(watch or {})
+        self.call_sites: list = []
 
     # --- entry --------------------------------------------------------------------------
 
@@ -1453,6 +1457,13 @@ class Executor:
         self.depth += 1
         if self.depth > 40:
             raise Unsupported(f"recursion in {name}", pos)
+        if name in self.watch and self.depth > 1:
+            named = {}
+            params = ([f["recv"]] if "recv" in f else []) + f["params"]
+            for prm, a in zip(params, ([recv] if "recv" in f else []) + list(args)):
+                named[prm["name"]] = self.load(a, pos) if isinstance(a, Ref) else (
+                    list(self.load(a.ref, pos)) if isinstance(a, SliceV) else a)
+            self.call_sites.append((self.g, self.watch[name](named), name, pos))
         fr = Frame(name)
         if "recv" in f and f["recv"]["id"] >= 0:
             fr.locals[f["recv"]["id"]] = Cell(recv)
@@ -1800,6 +1811,10 @@ def symbolic_inputs(prog: Program, fname: str, spec: Spec):
 def precondition(prog: Program, spec: Spec, args: dict, gins: dict):
     env = dict(args)
     env.update(gins)
+    # Parameter names the toml uses, by position, where a Go version named them otherwise
+    # (findScavengeCandidate's minimum was min before 1.22).
+    for canon, actual in zip(spec.raw.get("params", []), [p["name"] for p in _params(prog, spec.name)]):
+        env.setdefault(canon, args[actual])
     pre = Pre(env, prog.consts)
     conds = [pre.eval(e) for e, _ in spec.pre]
     conds += [pre.eval(p) for n, p, _ in spec.globals if n in gins]
@@ -1810,8 +1825,10 @@ def outputs(prog: Program, fname: str, out: Outcome) -> dict:
     """Named outputs of a call: results by name, then the final value behind each pointer."""
     names = _result_names(prog, fname)
     d = {n: v for n, v in zip(names, out.results)}
+    ptrs = {p["name"] for p in _params(prog, fname) if prog.t(p["type"]).kind == "pointer"}
     for k, v in out.effects.items():
-        d["*" + k] = v
+        if k in ptrs:
+            d["*" + k] = v
     return d
 
 
@@ -1881,9 +1898,10 @@ def _error_pos(out: Outcome, m) -> str:
 
 
 def check_equivalent(prog_a: Program, prog_b: Program, fname: str, spec_a: Spec, spec_b: Spec | None = None,
-                     timeout_s: float = 30.0, twin_b: str | None = None) -> dict:
+                     timeout_s: float = 30.0, twin_b: str | None = None, pin: dict | None = None) -> dict:
     """Proves original(x) == patched(x) for every x meeting fname's precondition, error outcomes
-    (throw / panic) included, or finds an x where they differ.
+    (throw / panic) included, or finds an x where they differ. pin fixes run-time variables
+    (physPageSize) to given values.
 
     Returns {"verdict": "proved" | "counterexample" | "unknown" | "unsupported", "reason",
     "input": {param: value}, "globals": {...}}; a counterexample's outputs are computed by
@@ -1892,6 +1910,9 @@ def check_equivalent(prog_a: Program, prog_b: Program, fname: str, spec_a: Spec,
     try:
         args, gins = symbolic_inputs(prog_a, fname, spec_a)
         pre = precondition(prog_a, spec_a, args, gins)
+        for k, v in (pin or {}).items():  # run-time variables fixed to a helper's values
+            if k in gins:
+                pre = z3.And(pre, gins[k] == z3.BitVecVal(v, gins[k].size()))
         oa = Executor(prog_a, Z3Dom(), bounds=spec_a.bounds, global_inputs=gins).call(fname, args)
         ob = Executor(prog_b, Z3Dom(), bounds=spec_b.bounds, global_inputs=gins, twin=twin_b).call(fname, args)
     except Unsupported as e:
@@ -1951,3 +1972,52 @@ def check_claim(prog: Program, fname: str, spec: Spec, claim: Callable, timeout_
                     "input": _model_value(m, args)}
     return {"verdict": "counterexample", "reason": _error_pos(out, m), "input": _model_value(m, args),
             "globals": _model_value(m, gins)}
+
+
+def holds(prog: Program, spec: Spec, args: dict, global_inputs: dict | None = None) -> bool:
+    """Whether concrete arguments (Python values) meet spec's precondition."""
+    dom = Z3Dom()
+    zargs = {p["name"]: concrete_value(dom, prog.t(p["type"]), args[p["name"]]) for p in _params(prog, spec.name)}
+    zg = {}
+    for name, v in (global_inputs or {}).items():
+        g = prog.globals.get(name)
+        if g is not None:
+            zg[name] = concrete_value(dom, prog.t(g["type"]), v)
+    return z3.is_true(z3.simplify(precondition(prog, spec, zargs, zg)))
+
+
+def check_call_sites(prog: Program, fname: str, spec: Spec, specs: dict, callees: list[str],
+                     timeout_s: float = 30.0) -> dict:
+    """Proves that every call fname makes (at any depth) to one of callees meets that callee's
+    precondition, for every input meeting fname's. With each callee proved equivalent under its
+    precondition and fname's own body unchanged, fname is then equivalent too (Alive2's
+    refinement is compositional the same way)."""
+    try:
+        args, gins = symbolic_inputs(prog, fname, spec)
+        pre = precondition(prog, spec, args, gins)
+
+        def pre_of(c):
+            return lambda named: precondition(prog, specs[c], named, {k: v for k, v in gins.items()})
+
+        ex = Executor(prog, Z3Dom(), bounds=spec.bounds, global_inputs=gins, watch={c: pre_of(c) for c in callees})
+        ex.call(fname, args)
+    except Unsupported as e:
+        return {"verdict": "unsupported", "reason": str(e)}
+    except (KeyError, ValueError) as e:
+        return {"verdict": "unknown", "reason": f"a callee's precondition does not apply at its call site ({e})"}
+    if not ex.call_sites:
+        return {"verdict": "proved", "reason": "no call reaches them"}
+    goal = z3.And(*[z3.Implies(g, c) for g, c, _, _ in ex.call_sites])
+    s = z3.Solver()
+    s.set("timeout", max(1, int(timeout_s * 1000)))
+    s.add(pre, z3.Not(goal))
+    r = s.check()
+    if r == z3.unsat:
+        return {"verdict": "proved", "reason": ""}
+    if r == z3.unknown:
+        return {"verdict": "unknown", "reason": f"solver: {s.reason_unknown()} (call-site preconditions)"}
+    m = s.model()
+    bad = [f"{n} at {p}" for g, c, n, p in ex.call_sites
+           if z3.is_true(m.eval(z3.And(g, z3.Not(c)), model_completion=True))]
+    return {"verdict": "counterexample", "reason": f"a call outside the callee's precondition: {', '.join(bad)}",
+            "input": _model_value(m, args)}

@@ -409,7 +409,7 @@ func (e *emitter) typ(t types.Type) int {
 		ent["elem"] = e.typ(u.Elem())
 	case *types.Struct:
 		ent["kind"] = "struct"
-		var fs []obj
+		fs := []obj{}
 		for i := 0; i < u.NumFields(); i++ {
 			f := u.Field(i)
 			fs = append(fs, obj{"name": f.Name(), "type": e.typ(f.Type()), "embedded": f.Embedded()})

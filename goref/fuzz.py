@@ -45,7 +45,7 @@ def _case_platform(goarch: Any, go_version: Any):
     from palloc.spec.constants import parse_go_version
 
     if not isinstance(goarch, str) or goarch not in GOARCH_PLATFORM:
-        raise ValueError(f"unsupported goarch {goarch!r}; known: {', '.join(GOARCH_PLATFORM)}")
+        raise ValueError(f"unsupported goarch {O.short(goarch)}; known: {', '.join(GOARCH_PLATFORM)}")
     parse_go_version(go_version)
     return platform(GOARCH_PLATFORM[goarch], go_version)
 
@@ -96,7 +96,7 @@ def _check_case_extras(d: dict, p) -> None:
     from palloc.spec.constants import ConfigError
 
     if d.get("model_variant") is not None and not isinstance(d["model_variant"], str):
-        raise ValueError(f"'model_variant' must be null or a variant name, not {d['model_variant']!r}")
+        raise ValueError(f"'model_variant' must be null or a variant name, not {O.short(d['model_variant'])}")
     host = d.get("host")
     if host is None:
         return

@@ -301,6 +301,12 @@ OP_TYPES: dict[str, type[Op]] = {
 }
 
 
+def short(v: Any, n: int = 40) -> str:
+    """Returns repr(v), cut to n characters: a message quoting bad input stays one readable line."""
+    r = repr(v)
+    return r if len(r) <= n else r[: n - 3] + "..."
+
+
 class OpFormatError(ValueError):
     """A JSON object that is not an operation of this vocabulary."""
 
@@ -318,10 +324,10 @@ def from_json(d: Any, p=None) -> Op:
     bitmap of one chunk, a uint64), as a case sent to the helper must.
     """
     if not isinstance(d, dict) or "op" not in d:
-        raise OpFormatError(f"an operation must be an object with an 'op' key, not {d!r}")
+        raise OpFormatError(f"an operation must be an object with an 'op' key, not {short(d)}")
     t = OP_TYPES.get(d["op"])
     if t is None:
-        raise OpFormatError(f"unknown operation {d['op']!r}; known: {', '.join(OP_TYPES)}")
+        raise OpFormatError(f"unknown operation {short(d['op'])}; known: {', '.join(OP_TYPES)}")
     names = [f.name for f in dataclasses.fields(t)]
     extra = set(d) - set(names) - {"op"}
     missing = [n for n in names if n not in d]

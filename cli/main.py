@@ -21,6 +21,9 @@ import traceback
 from palloc.spec.errors import PallocError
 
 EXIT_HOLDS, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
+EXIT_CODES = ("Exit codes, for every verb: 0 what was checked holds; 1 a counterexample or divergence was found; "
+              "2 a usage or environment error, said in one line on stderr (an unexpected one also saves its "
+              "traceback in palloc's log folder and says where).")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="palloc",
         description="A formal model and differential tester of the Go runtime's page allocator.",
+        epilog=EXIT_CODES,
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for name in verb_modules():

@@ -110,3 +110,10 @@ def test_the_installed_entry_point_keeps_the_contract(palloc_process, tmp_path, 
         assert "RuntimeError: an injected fault" in line and _saved_traceback(line).is_file()
     else:
         assert "interrupted" in line
+
+
+def test_help_states_the_exit_code_contract(palloc):
+    r = palloc("--help")
+    assert r.code == 0
+    text = " ".join(r.out.split())
+    assert "0 what was checked holds; 1 a counterexample or divergence was found; 2 a usage or environment error" in text

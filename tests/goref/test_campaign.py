@@ -36,7 +36,8 @@ def test_jobs_is_for_the_lockstep_engine_only(capsys):
     assert main(["fuzz", "--seconds", "1", "--engine", "random", "--jobs", "2"]) == 2
     assert "--jobs 2 needs the lockstep engine" in capsys.readouterr().err
     assert main(["fuzz", "--seconds", "1", "--jobs", "0"]) == 2
-    assert "--jobs must be at least 1" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--jobs" in err and "must be at least 1" in err
 
 
 @pytest.mark.go

@@ -1866,10 +1866,10 @@ def _model_value(m, v):
 
 
 def run_concrete(prog: Program, fname: str, spec: Spec, args: dict, global_inputs: dict | None = None,
-                 twin: str | None = None) -> dict:
-    """Runs the translation of fname on Python inputs (PyDom). Returns {"outcome": "ok" | "throw" |
-    "panic" | "incomplete", "outputs": {...}, "message", "pos"}."""
-    dom = PyDom()
+                 twin: str | None = None, dom=None) -> dict:
+    """Runs the translation of fname on Python inputs (PyDom, or the given domain on constants).
+    Returns {"outcome": "ok" | "throw" | "panic" | "incomplete", "outputs": {...}, "message", "pos"}."""
+    dom = dom or PyDom()
     pargs = {}
     for prm in _params(prog, fname):
         pargs[prm["name"]] = concrete_value(dom, prog.t(prm["type"]), args[prm["name"]])
@@ -1880,6 +1880,9 @@ def run_concrete(prog: Program, fname: str, spec: Spec, args: dict, global_input
             gins[name] = concrete_value(dom, prog.t(g["type"]), v)
     ex = Executor(prog, dom, bounds=spec.bounds, global_inputs=gins, twin=twin)
     out = ex.call(fname, pargs)
+    if not isinstance(dom, PyDom):  # constants folded by Z3: keep only what may be true
+        out.incomplete = [x for x in out.incomplete if not z3.is_false(z3.simplify(x[0]))]
+        out.errors = [x for x in out.errors if not z3.is_false(z3.simplify(x[0]))]
     if out.incomplete:
         _, pos, bound = out.incomplete[0]
         return {"outcome": "incomplete", "outputs": {}, "message": f"loop not finished within {bound} iterations",

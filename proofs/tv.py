@@ -675,3 +675,85 @@ def _settle_counterexample(fv, r, prog_a, prog_b, spec_a, spec_b, tc, overlay_fi
         side = "patched" if not ok_b else "original"
         fv.reason = (f"the {side} runtime computes {hb if not ok_b else ha} here, not what its translation says: "
                      "a bug of palloc's translator, not of the patch")
+
+
+# --- the mutant corpus ----------------------------------------------------------------------------
+
+
+def run_corpus(toolchain=None, goarch: str = "amd64", ids: list[str] | None = None, *, confirm: bool = True,
+               timeout: float = DEFAULT_TIMEOUT_S, progress=print) -> list[dict]:
+    """check_patch on every patch of goref/mutants (or those named by ids). One dict per patch:
+    id, kind, expected, verdict (the stage's), exit_code, seconds, functions."""
+    import tempfile
+
+    from palloc.goref.patch import apply_patch
+    from palloc.goref.toolchain import find_toolchain
+
+    tc = toolchain or find_toolchain()
+    man = tomllib.loads(resources.files("palloc.goref.mutants").joinpath("manifest.toml").read_text())
+    out = []
+    for m in man["mutant"]:
+        if ids and m["id"] not in ids:
+            continue
+        with tempfile.TemporaryDirectory(prefix="palloc-tv-") as d:
+            patch = Path(str(resources.files("palloc.goref.mutants").joinpath(m["patch"])))
+            ov = apply_patch(patch, tc.goroot, Path(d) / "ov")
+            rep = check_patch(tc, ov.files, goarch, confirm=confirm, timeout=timeout)
+        row = {"id": m["id"], "kind": m["kind"], "expected": m["expected"], "verdict": rep.verdict,
+               "exit_code": rep.exit_code(), "seconds": round(rep.seconds, 2),
+               "functions": [{"name": f.name, "verdict": f.verdict, "confirmed": f.confirmed,
+                              "seconds": round(f.seconds, 2), "reason": f.reason[:300]} for f in rep.functions]}
+        out.append(row)
+        if progress:
+            progress(f"{m['id']:45s} {rep.verdict:28s} {rep.seconds:6.1f} s  "
+                     + ", ".join(f"{f.name}={f.verdict}" for f in rep.functions))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m palloc.proofs.tv check PATCH [--goarch A] | corpus [--out FILE] | model [--versions]"""
+    import argparse
+    import sys
+
+    from palloc.goref.toolchain import find_toolchain
+
+    ap = argparse.ArgumentParser(prog="python -m palloc.proofs.tv", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="verb", required=True)
+    c = sub.add_parser("check", help="translation-validate one runtime patch")
+    c.add_argument("patch")
+    c.add_argument("--goarch", default="amd64")
+    c.add_argument("--goroot")
+    c.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
+    c.add_argument("--no-confirm", action="store_true")
+    c.add_argument("--json", action="store_true")
+    k = sub.add_parser("corpus", help="the stage alone on goref/mutants")
+    k.add_argument("--goarch", default="amd64")
+    k.add_argument("--out")
+    k.add_argument("--only", nargs="*")
+    k.add_argument("--no-confirm", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        if args.verb == "check":
+            import tempfile
+
+            from palloc.goref.patch import apply_patch
+
+            tc = find_toolchain(args.goroot)
+            with tempfile.TemporaryDirectory(prefix="palloc-tv-") as d:
+                ov = apply_patch(Path(args.patch), tc.goroot, Path(d) / "ov")
+                rep = check_patch(tc, ov.files, args.goarch, timeout=args.timeout, confirm=not args.no_confirm)
+            print(json.dumps(rep.to_json(), indent=1) if args.json else rep.format())
+            return rep.exit_code()
+        if args.verb == "corpus":
+            rows = run_corpus(goarch=args.goarch, ids=args.only, confirm=not args.no_confirm)
+            if args.out:
+                Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
+            return 0
+    except PallocError as e:
+        print(f"palloc: {e}", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

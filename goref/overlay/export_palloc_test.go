@@ -357,7 +357,8 @@ func (p *PageAlloc) PallocSummaryAt(level, i int, mapped [][2]int) (uint64, bool
 // argument (the receiver first), flattened the same way: parameters in order, the receiver
 // first; an array element by element; a struct field by field (scavChunkData: inUse, lastInUse,
 // gen, flags; pallocData: its pallocBits words, then its scavenged words; pageCache: base,
-// cache, scav; addrRange: base, limit); a bool as 0 or 1. ok is false for an unknown fn or a
+// cache, scav; addrRange: base, limit); a bool as 0 or 1; an int as its bits in a uint (no sign
+// extension, so a word means the same on 32-bit platforms). ok is false for an unknown fn or a
 // wrong number of words. It exists in every Go version 1.21-1.27 (the functions it names do).
 func PallocTVCall(fn string, a []uint64) (out []uint64, ok bool) {
 	n := 0
@@ -425,18 +426,18 @@ func PallocTVCall(fn string, a []uint64) (out []uint64, ok bool) {
 		put(uint64(chunkIdx(take()).l2()))
 	case "offAddrToLevelIndex":
 		l := int(take())
-		put(uint64(offAddrToLevelIndex(l, offAddr{uintptr(take())})))
+		put(uint64(uint(offAddrToLevelIndex(l, offAddr{uintptr(take())}))))
 	case "levelIndexToOffAddr":
 		l := int(take())
 		put(uint64(levelIndexToOffAddr(l, int(take())).a))
 	case "addrsToSummaryRange":
 		l := int(take())
 		lo, hi := addrsToSummaryRange(l, uintptr(take()), uintptr(take()))
-		put(uint64(lo), uint64(hi))
+		put(uint64(uint(lo)), uint64(uint(hi)))
 	case "blockAlignSummaryRange":
 		l := int(take())
 		lo, hi := blockAlignSummaryRange(l, int(take()), int(take()))
-		put(uint64(lo), uint64(hi))
+		put(uint64(uint(lo)), uint64(uint(hi)))
 	case "offAddr.add":
 		l := offAddr{uintptr(take())}
 		put(uint64(l.add(uintptr(take())).a))

@@ -20,6 +20,9 @@ from typing import Any
 from palloc.spec import constants
 
 THEOREM_MODULES = ("thm_packing", "thm_merge", "thm_no_double_alloc", "thm_addresses")
+# Obligations on the runtime's own code (translation validation): they need a Go toolchain, so
+# only plan(..., runtime=True) includes them (python -m palloc.proofs.tv theorems).
+RUNTIME_MODULES = ("thm_runtime",)
 DEFAULT_TIMEOUT_S = 60.0
 
 
@@ -42,9 +45,9 @@ class PlatformSpec:
         return self.base + "+" + ",".join(f"{k}={v}" for k, v in self.changes)
 
 
-def obligations(twins: bool = True, slow: bool = True) -> list:
+def obligations(twins: bool = True, slow: bool = True, runtime: bool = False) -> list:
     out = []
-    for m in THEOREM_MODULES:
+    for m in THEOREM_MODULES + (RUNTIME_MODULES if runtime else ()):
         for ob in importlib.import_module(f"palloc.proofs.{m}").OBLIGATIONS:
             if (twins or not ob.is_twin) and (slow or not ob.slow):
                 out.append(ob)
@@ -53,7 +56,7 @@ def obligations(twins: bool = True, slow: bool = True) -> list:
 
 def _find(qualname: str):
     theorem, _, name = qualname.partition(".")
-    for ob in obligations():
+    for ob in obligations(runtime=theorem == "runtime"):
         if ob.qualname == qualname:
             return ob
     raise KeyError(qualname)
@@ -66,11 +69,15 @@ class Task:
     shared_with: list[str]  # labels of every platform this run stands for
 
 
-def plan(specs: list[PlatformSpec], twins: bool = False, only: str | None = None, slow: bool = False) -> list[Task]:
-    """One task per distinct (obligation, key); each lists the platforms it answers for."""
+def plan(specs: list[PlatformSpec], twins: bool = False, only: str | None = None, slow: bool = False,
+         runtime: bool = False) -> list[Task]:
+    """One task per distinct (obligation, key); each lists the platforms it answers for.
+    runtime: the obligations on the runtime's own code only (RUNTIME_MODULES)."""
     tasks: dict[tuple, Task] = {}
     resolved = [(s, s.resolve()) for s in specs]
-    for ob in obligations(twins, slow):
+    for ob in obligations(twins, slow, runtime):
+        if runtime != (ob.theorem == "runtime"):
+            continue
         if only and not fnmatch.fnmatch(ob.qualname, only) and only not in ob.qualname:
             continue
         for spec, p in resolved:

@@ -2024,3 +2024,137 @@ def check_call_sites(prog: Program, fname: str, spec: Spec, specs: dict, callees
            if z3.is_true(m.eval(z3.And(g, z3.Not(c)), model_completion=True))]
     return {"verdict": "counterexample", "reason": f"a call outside the callee's precondition: {', '.join(bad)}",
             "input": _model_value(m, args)}
+
+
+# --- the Go functions as encodings: the proof suite's theorems on the runtime's own code ------
+
+
+class GoImpl:
+    """The translated runtime functions with the call shapes of proofs/smt_encode.py, so a
+    theorem stated once over an implementation is discharged on the Go code too. Each method
+    runs the translation symbolically; `ok` (where returned) says every loop finished and no
+    error outcome was reached. Arguments and results are resized between the encodings' widths
+    (64 bits for counts and codes) and Go's (uint is 32 bits on 32-bit platforms)."""
+
+    def __init__(self, prog: Program, specs: dict):
+        self.prog, self.specs = prog, specs
+        self.oks: list = []
+
+    def _call(self, fname: str, args: dict) -> dict:
+        sp = self.specs[fname]
+        params = _params(self.prog, fname)
+        fixed = {}
+        for p in params:
+            t = self.prog.t(p["type"])
+            v = args[p["name"]]
+            fixed[p["name"]] = self._fit(v, t)
+        ex = Executor(self.prog, Z3Dom(), bounds=sp.bounds)
+        out = ex.call(fname, fixed)
+        self.oks.append(z3.And(z3.Not(out.any_incomplete()), z3.Not(out.any_error())))
+        return outputs(self.prog, fname, out)
+
+    def ok(self):
+        return z3.And(*self.oks) if self.oks else z3.BoolVal(True)
+
+    @staticmethod
+    def _resize(x, w):
+        if isinstance(x, int):
+            return z3.BitVecVal(x % (1 << w), w)
+        if x.size() == w:
+            return x
+        return z3.ZeroExt(w - x.size(), x) if x.size() < w else z3.Extract(w - 1, 0, x)
+
+    def _fit(self, v, t: GoType):
+        if t.kind == "int":
+            return self._resize(v, t.bits)
+        if t.kind in ("array", "slice"):
+            return [self._fit(x, t.elem) for x in v] if t.kind == "slice" else tuple(self._fit(x, t.elem) for x in v)
+        if t.kind == "struct":
+            if not isinstance(v, dict):  # a one-field struct (offAddr) given as its field
+                (n, ft, _), = t.fields
+                return {n: self._fit(v, ft)}
+            return {n: self._fit(v[n], ft) for n, ft, _ in t.fields}
+        if t.kind == "pointer":
+            return self._fit(v, t.elem)
+        return v
+
+    def _r(self, fname, args, w=64):
+        o = self._call(fname, args)
+        vals = [v["a"] if isinstance(v, dict) and "a" in v else v for k, v in o.items() if not k.startswith("*")]
+        vals = [v if z3.is_bool(v) else self._resize(v, w) for v in vals]
+        return vals[0] if len(vals) == 1 else tuple(vals)
+
+    # mpagealloc.go
+    def pack_palloc_sum(self, p, start, most, end):
+        return self._r("packPallocSum", {"start": start, "max": most, "end": end})
+
+    def palloc_sum_unpack(self, p, s):
+        return self._r("pallocSum.unpack", {"p": s})
+
+    def palloc_sum_start(self, p, s):
+        return self._r("pallocSum.start", {"p": s})
+
+    def palloc_sum_max(self, p, s):
+        return self._r("pallocSum.max", {"p": s})
+
+    def palloc_sum_end(self, p, s):
+        return self._r("pallocSum.end", {"p": s})
+
+    def merge_summaries(self, p, sums, log_max_pages_per_sum: int):
+        return self._r("mergeSummaries", {"sums": list(sums), "logMaxPagesPerSum": log_max_pages_per_sum})
+
+    def find_bit_range64(self, c, n):
+        before = len(self.oks)
+        r = self._r("findBitRange64", {"c": c, "n": n})
+        return r, z3.And(*self.oks[before:])
+
+    def chunk_index(self, p, a):
+        return self._r("chunkIndex", {"p": a}, p.ptr_bits)
+
+    def chunk_base(self, p, ci):
+        return self._r("chunkBase", {"ci": ci}, p.ptr_bits)
+
+    def chunk_page_index(self, p, a):
+        return self._r("chunkPageIndex", {"p": a}, p.ptr_bits)
+
+    def chunk_idx_l1(self, p, ci):
+        return self._r("chunkIdx.l1", {"i": ci}, p.ptr_bits)
+
+    def chunk_idx_l2(self, p, ci):
+        return self._r("chunkIdx.l2", {"i": ci}, p.ptr_bits)
+
+    def off_addr_to_level_index(self, p, level, a):
+        return self._r("offAddrToLevelIndex", {"level": level, "addr": a}, p.ptr_bits)
+
+    def level_index_to_off_addr(self, p, level, idx):
+        return self._r("levelIndexToOffAddr", {"level": level, "idx": idx}, p.ptr_bits)
+
+    def addrs_to_summary_range(self, p, level, base, limit):
+        return self._r("addrsToSummaryRange", {"level": level, "base": base, "limit": limit}, p.ptr_bits)
+
+    def block_align_summary_range(self, p, level, lo, hi):
+        return self._r("blockAlignSummaryRange", {"level": level, "lo": lo, "hi": hi}, p.ptr_bits)
+
+    # mranges.go
+    def off_addr_less_than(self, p, a, b):
+        return self._r("offAddr.lessThan", {"l1": a, "l2": b})
+
+    def off_addr_less_equal(self, p, a, b):
+        return self._r("offAddr.lessEqual", {"l1": a, "l2": b})
+
+    def off_addr_add(self, p, a, nbytes):
+        return self._r("offAddr.add", {"l": a, "bytes": nbytes}, p.ptr_bits)
+
+    def off_addr_diff(self, p, a, b):
+        return self._r("offAddr.diff", {"l1": a, "l2": b}, p.ptr_bits)
+
+    # mgcscavenge.go
+    def fill_aligned(self, x, m):
+        return self._r("fillAligned", {"x": x, "m": m})
+
+    # mpallocbits.go
+    def summarize(self, words):
+        before = len(self.oks)
+        code = self._r("pallocBits.summarize", {"b": tuple(words)})
+        s, m, e = self.palloc_sum_unpack(None, code)
+        return s, m, e, z3.And(*self.oks[before:])

@@ -81,20 +81,23 @@ def _addr(p, name):
     return smt.BitVec(name, p.ptr_bits)
 
 
-def _round_trip(p, chunk_index=E.chunk_index):
+def _round_trip(p, chunk_index=None, impl=E):
+    # impl: the model's encodings (E) or the runtime's translated code (thm_runtime).
+    chunk_index = chunk_index or impl.chunk_index
     a, ci = _addr(p, "addr"), _addr(p, "ci")
     nchunks = 1 << (p.heap_addr_bits - p.log_palloc_chunk_bytes)
     C = _u(p, p.palloc_chunk_bytes)
     concl = smt.And(
-        E.chunk_base(p, chunk_index(p, a)) == a - smt.URem(E.off(p, a), C),
-        smt.Implies(smt.ULT(ci, _u(p, nchunks)), chunk_index(p, E.chunk_base(p, ci)) == ci),
-        smt.Implies(smt.ULT(ci, _u(p, nchunks)), _valid(p, E.chunk_base(p, ci))),
+        impl.chunk_base(p, chunk_index(p, a)) == a - smt.URem(E.off(p, a), C),
+        smt.Implies(smt.ULT(ci, _u(p, nchunks)), chunk_index(p, impl.chunk_base(p, ci)) == ci),
+        smt.Implies(smt.ULT(ci, _u(p, nchunks)), _valid(p, impl.chunk_base(p, ci))),
     )
     return Goal([_valid(p, a)], concl, {"addr": a, "ci": ci, "chunkIndex": chunk_index(p, a)},
                 lambda v: f"address {_hex(v['addr'])} (chunkIndex {_hex(v['chunkIndex'])}), chunk index {_hex(v['ci'])}")
 
 
-def _order(p, less_than=E.off_addr_less_than):
+def _order(p, less_than=None, impl=E):
+    less_than = less_than or impl.off_addr_less_than
     a, b, n = _addr(p, "a"), _addr(p, "b"), _addr(p, "nbytes")
     top = 1 << p.heap_addr_bits
     oa, ob = E.off(p, a), E.off(p, b)
@@ -104,13 +107,13 @@ def _order(p, less_than=E.off_addr_less_than):
     else:
         fits = smt.ULE(oa, oa + n)
         no_wrap = smt.BoolVal(True)
-    s = E.off_addr_add(p, a, n)
+    s = impl.off_addr_add(p, a, n)
     mn, mx = _u(p, p.min_off_addr), _u(p, p.max_off_addr)
     concl = smt.And(
         less_than(p, a, b) == smt.ULT(oa, ob),
-        smt.Implies(smt.ULE(oa, ob), E.off_addr_add(p, a, E.off_addr_diff(p, b, a)) == b),
+        smt.Implies(smt.ULE(oa, ob), impl.off_addr_add(p, a, impl.off_addr_diff(p, b, a)) == b),
         smt.Implies(smt.And(fits, no_wrap), smt.And(_valid(p, s), E.off(p, s) == oa + n, smt.ULE(oa, E.off(p, s)))),
-        E.off_addr_less_equal(p, mn, a), E.off_addr_less_equal(p, a, mx), _valid(p, mn), _valid(p, mx),
+        impl.off_addr_less_equal(p, mn, a), impl.off_addr_less_equal(p, a, mx), _valid(p, mn), _valid(p, mx),
     )
     return Goal([_valid(p, a), _valid(p, b)], concl, {"a": a, "b": b, "n": n},
                 lambda v: f"addresses a={_hex(v['a'])} b={_hex(v['b'])}, n={_hex(v['n'])} bytes "

@@ -48,10 +48,13 @@ def _show_triple(v, tag=""):
     return f"({v[tag + 'start']}, {v[tag + 'max']}, {v[tag + 'end']})"
 
 
-def _round_trip(p, pack=E.pack_palloc_sum):
+def _round_trip(p, pack=None, impl=E):
+    # impl: the implementation the theorem is discharged on: the model's encodings (E) or the
+    # runtime's own translated code (smt_go.GoImpl, thm_runtime).
+    pack = pack or impl.pack_palloc_sum
     s, m, e = _triple("")
     code = pack(p, s, m, e)
-    us, um, ue = E.palloc_sum_unpack(p, code)
+    us, um, ue = impl.palloc_sum_unpack(p, code)
     return Goal(
         [valid(p, s, m, e)],
         smt.And(us == s, um == m, ue == e),
@@ -64,32 +67,34 @@ def _round_trip(p, pack=E.pack_palloc_sum):
     )
 
 
-def _injective(p):
+def _injective(p, impl=E):
     a, b = _triple("a_"), _triple("b_")
+    ca, cb = impl.pack_palloc_sum(p, *a), impl.pack_palloc_sum(p, *b)
     return Goal(
-        [valid(p, *a), valid(p, *b), E.pack_palloc_sum(p, *a) == E.pack_palloc_sum(p, *b)],
+        [valid(p, *a), valid(p, *b), ca == cb],
         smt.And(a[0] == b[0], a[1] == b[1], a[2] == b[2]),
         {"a_start": a[0], "a_max": a[1], "a_end": a[2], "b_start": b[0], "b_max": b[1], "b_end": b[2],
-         "code": E.pack_palloc_sum(p, *a)},
+         "code": ca},
         lambda v: f"summaries {_show_triple(v, 'a_')} and {_show_triple(v, 'b_')} both pack to {v['code']:#x}",
     )
 
 
-def _accessors(p):
+def _accessors(p, impl=E):
     s, m, e = _triple("")
-    code = E.pack_palloc_sum(p, s, m, e)
-    us, um, ue = E.palloc_sum_unpack(p, code)
+    code = impl.pack_palloc_sum(p, s, m, e)
+    us, um, ue = impl.palloc_sum_unpack(p, code)
     return Goal(
         [valid(p, s, m, e)],
-        smt.And(E.palloc_sum_start(p, code) == us, E.palloc_sum_max(p, code) == um, E.palloc_sum_end(p, code) == ue),
+        smt.And(impl.palloc_sum_start(p, code) == us, impl.palloc_sum_max(p, code) == um,
+                impl.palloc_sum_end(p, code) == ue),
         {"start": s, "max": m, "end": e, "code": code},
         lambda v: f"accessors disagree with unpack on code {v['code']:#x} from {_show_triple(v)}",
     )
 
 
-def _special_code(p):
+def _special_code(p, impl=E):
     s, m, e = _triple("")
-    code = E.pack_palloc_sum(p, s, m, e)
+    code = impl.pack_palloc_sum(p, s, m, e)
     return Goal(
         [valid(p, s, m, e)],
         ((code & E.bv(1 << 63)) != 0) == (m == E.bv(p.max_packed_value)),
@@ -98,9 +103,9 @@ def _special_code(p):
     )
 
 
-def _free_chunk_sum(p):
+def _free_chunk_sum(p, impl=E):
     C = E.bv(p.palloc_chunk_pages)
-    code = E.pack_palloc_sum(p, C, C, C)
+    code = impl.pack_palloc_sum(p, C, C, C)
     return Goal(
         [],
         smt.And(code == E.bv(p.free_chunk_sum), code != E.bv(1 << 63)),

@@ -1,7 +1,8 @@
 """`palloc replay FILE`: re-run a saved fuzz case on the model and the real runtime.
 
 Exit 0 if the two sides now agree, 1 if they still diverge, 2 if the file is malformed or no
-helper can be built.
+helper can be built. A case found by `palloc verify-change` records its patch, and is replayed on
+the runtime with that patch applied (`--patch P` names another, `--unpatched` none).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ def register(sub) -> None:
     p.add_argument("--go-test", action="store_true",
                    help="also build and run the case's Go test (<id>_test.go beside FILE, or written afresh from "
                    "FILE) against the runtime: it fails where the sides diverge")
+    p.add_argument("--patch", type=Path, metavar="PATCH",
+                   help="replay on the runtime with this patch applied (default: the patch the case records, "
+                   "when `palloc verify-change` found it)")
+    p.add_argument("--unpatched", action="store_true", help="ignore the patch the case records: replay on the toolchain as it is")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run)
 
@@ -69,13 +74,25 @@ def require_defined(case, path: str) -> None:
 
 def run(args) -> int:
     require_text(args.file)
-    from palloc.goref.report import load_case, replay_case
+    from palloc.goref.report import load_case, patch_overlay_of, replay_case
     from palloc.spec.errors import PallocError
 
     case = load_case(args.file)
     require_defined(case, args.file)
-    d = replay_case(case, args.goroot)
-    out = {"file": args.file, "agree": d is None, "divergence": d.to_json() if d else None}
+    overlay, patch_from = None, None
+    if args.patch is not None:
+        try:
+            text = args.patch.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise PallocError(f"cannot read patch {args.patch}: {e}") from None
+        overlay, patch_from = patch_overlay_of(text, str(args.patch), args.goroot), str(args.patch)
+    elif case.patch is not None and not args.unpatched:
+        where = case.patch.get("path") or "the case"
+        overlay, patch_from = patch_overlay_of(case.patch["text"], f"{args.file} (patch {where})", args.goroot), where
+    if patch_from and not args.json:
+        print(f"palloc replay: on the runtime patched by {patch_from}", file=sys.stderr)
+    d = replay_case(case, args.goroot, overlay)
+    out = {"file": args.file, "patch": patch_from, "agree": d is None, "divergence": d.to_json() if d else None}
     if not args.json:  # the verdict first: a Go test that cannot run must not hide it
         if d is None:
             print(f"{args.file}: the model and the runtime agree ({len(case.ops)} operations)")
@@ -88,7 +105,7 @@ def run(args) -> int:
 
         try:
             with tempfile.TemporaryDirectory(prefix="palloc-replay-") as tmp:
-                gt = run_go_test(go_test_of(case, Path(args.file), Path(tmp)), case.goarch, args.goroot)
+                gt = run_go_test(go_test_of(case, Path(args.file), Path(tmp)), case.goarch, args.goroot, overlay)
         except PallocError as e:
             out["go_test"] = {"error": str(e)}
             if not args.json:
@@ -97,7 +114,7 @@ def run(args) -> int:
         else:
             out["go_test"] = gt.to_json()
             if not args.json:
-                print(f"Go test {gt.name}: {'PASS' if gt.passed else 'FAIL'}" + "".join(f"\n  {e}" for e in gt.errors[:5]))
+                print(f"Go test {gt.name}: {gt.said()}" + "".join(f"\n  {e}" for e in gt.errors[:6]))
     if args.json:
         print(json.dumps(out, indent=1))
     return code

@@ -102,6 +102,8 @@ class Outcome:
     detail: what the model adds to its crash (the values it complained about); shown, never compared.
     throw: for an input the model calls undefined, the message the runtime's own check throws
         there, when it has one (model/errors.py UndefinedBehaviour).
+    stack: for the runtime's crash, the first frames of its stack ("runtime.throw panic.go:1243";
+        for a hang, where it was looping); shown, never compared.
     """
 
     result: tuple[int, ...] | None = None
@@ -109,6 +111,7 @@ class Outcome:
     state: State | None = None
     detail: str | None = None
     throw: str | None = None
+    stack: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -117,6 +120,8 @@ class Outcome:
             "state": self.state.to_json() if self.state is not None else None,
         }
         out.update({k: v for k, v in (("detail", self.detail), ("throw", self.throw)) if v is not None})
+        if self.stack:
+            out["stack"] = list(self.stack)
         return out
 
     @classmethod
@@ -127,6 +132,7 @@ class Outcome:
             state=State.from_json(d["state"]) if d.get("state") else None,
             detail=d.get("detail"),
             throw=d.get("throw"),
+            stack=tuple(d["stack"]) if d.get("stack") else None,
         )
 
 
@@ -362,7 +368,9 @@ def compare_outcomes(p, step: int, op: O.Op, model: Outcome, runtime: Outcome) -
             return None
         m = format_crash(model.crash, model.detail) if model.crash else f"returned {format_result(p, op, model.result)}"
         r = format_crash(runtime.crash, runtime.detail) if runtime.crash else f"returned {format_result(p, op, runtime.result)}"
-        return Divergence(step, op, "crash", [f"model {m}, runtime {r}"])
+        # Where the runtime died (or looped), as its traceback says: a debugger's first look.
+        where = [f"  at {f}" for f in (runtime.stack or ())[:8]] if runtime.crash else []
+        return Divergence(step, op, "crash", [f"model {m}, runtime {r}", *where])
     if model.result != runtime.result:
         lines = [f"model returned {format_result(p, op, model.result)}, runtime returned {format_result(p, op, runtime.result)}"]
         if model.state is not None and runtime.state is not None:

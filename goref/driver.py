@@ -161,6 +161,28 @@ def parse_crash(stderr: str) -> dict[str, Any]:
     return res
 
 
+# Frames of a thread with nothing to do: a hang is never there.
+_IDLE_FRAMES = ("runtime.futex", "runtime.usleep", "runtime.osyield", "runtime.nanosleep", "runtime.epollwait",
+                "runtime.netpoll", "runtime.sigtramp", "runtime.sigreturn", "runtime.rt_sigaction", "runtime.gopark",
+                "runtime.mPark", "runtime.notesleep", "runtime.semasleep", "runtime.raise", "runtime.systemstack_switch")
+
+
+def hang_stack(stderr: str) -> list[str]:
+    """Returns where a hung Go runtime was looping: the stack of the first thread that was busy
+    when SIGQUIT (with GOTRACEBACK=crash, every thread prints its own) or a test's timeout ended it.
+    """
+    at = max(stderr.find("SIGQUIT: quit"), stderr.find("panic: test timed out"))
+    sections = re.split(r"\n-----\n", stderr[max(at, 0):])
+    for sec in sections:
+        for block in re.split(r"\n(?=goroutine \d+ )", sec):
+            if "[running]" not in block.split("\n", 1)[0] and "[idle]" not in block.split("\n", 1)[0]:
+                continue
+            stack = parse_crash("\n" + block.split("\n", 1)[-1]).get("stack", [])
+            if stack and not stack[0].startswith(_IDLE_FRAMES) and not stack[0].startswith("testing."):
+                return stack
+    return []
+
+
 class _Process:
     """One running helper process with its stdout buffer, stderr file and working folder."""
 
@@ -234,7 +256,7 @@ class _Process:
                     return
                 self.buf += chunk
 
-    def stderr_text(self, tail: int = 1 << 16) -> str:
+    def stderr_text(self, tail: int = 1 << 18) -> str:
         """Returns the last `tail` bytes of what the helper wrote on stderr."""
         self.stderr.seek(0, os.SEEK_END)
         self.stderr.seek(max(0, self.stderr.tell() - tail))
@@ -297,7 +319,9 @@ class GoHelper:
         self._exec = pin_helper(self.binary)
         self.timeout = timeout
         self._env = dict(os.environ)
-        self._env.update({"PALLOC_SERVER": "1", "GOTRACEBACK": "single", "GODEBUG": ""})
+        # crash: a hang's SIGQUIT makes every thread print its stack, the looping one included
+        # (with less, a goroutine running on another thread has its "stack unavailable").
+        self._env.update({"PALLOC_SERVER": "1", "GOTRACEBACK": "crash", "GODEBUG": ""})
         self._env.update(env or {})
         self._proc: _Process | None = None
         self._next_id = 0
@@ -520,9 +544,7 @@ class GoHelper:
         stderr = p.stderr_text()
         if hang:
             death: dict[str, Any] = {"kind": "go-hang", "msg": f"no answer within {timeout:g}s; helper killed", "stack": []}
-            quit_at = stderr.rfind("SIGQUIT: quit")
-            if quit_at >= 0:
-                death["stack"] = parse_crash(stderr[quit_at:].replace("SIGQUIT: quit", "", 1)).get("stack", [])
+            death["stack"] = hang_stack(stderr)
         else:
             death = parse_crash(stderr)
         rc = p.proc.returncode

@@ -146,6 +146,15 @@ class HelperError(PallocError):
     """The helper refused a request (a protocol error, not a runtime crash): a harness bug."""
 
 
+def _crash_outcome(c: tuple[str, str], r: dict[str, Any], result=None) -> Outcome:
+    """Returns the Outcome of a helper's death result c/r: its kind and message, the runtime's
+    "runtime: ..." lines before a throw as detail, and the first frames of its stack."""
+    detail = "; ".join(x.removeprefix("runtime: ") for x in r.get("detail") or []) or None
+    stack = tuple(f for f in r.get("stack") or [] if not f.startswith(("runtime.throw ", "runtime.fatalthrow",
+                                                                         "runtime.systemstack")))
+    return Outcome(result=result, crash=c, detail=detail, stack=stack or None)
+
+
 def crash_of(r: dict[str, Any]) -> tuple[str, str] | None:
     """Returns (kind, message) if a helper result is a crash, None if it is ok; raises on errors."""
     kind = r.get("kind", "ok")
@@ -194,7 +203,7 @@ class GoSide:
             r = res[k]
             c = crash_of(r)
             if c:
-                out.append(Outcome(crash=c))
+                out.append(_crash_outcome(c, r))
                 break
             result = result_of(op, r)
             k += 1
@@ -205,7 +214,7 @@ class GoSide:
                     break
                 c = crash_of(res[k])
                 if c:
-                    out.append(Outcome(result=result, crash=c))
+                    out.append(_crash_outcome(c, res[k], result))
                     break
                 st = state_from_dump(res[k])
                 k += 1

@@ -60,11 +60,12 @@ def crash_lines(out: str) -> list[str]:
 
 
 def run_go_test(test_file: str | Path, goarch: str = "amd64", goroot: str | None = None,
-                extra_overlay: dict[str, str] | None = None, timeout: float = 60.0) -> GoTestResult:
+                extra_overlay: dict[str, str] | None = None, timeout: float = 20.0) -> GoTestResult:
     """Builds the runtime's tests with the overlay, `extra_overlay` (a patch's, if any) and
     test_file, runs test_file's test function, and returns how it went (see GoTestResult).
 
     Raises PallocError (one line) when the file has no test function or does not compile.
+    timeout: the test's own (a case's test answers in milliseconds; past it, it hangs).
     """
     from palloc.goref.build import build_helper
     from palloc.goref.toolchain import find_toolchain
@@ -88,7 +89,8 @@ def run_go_test(test_file: str | Path, goarch: str = "amd64", goroot: str | None
     # -test.timeout makes a hung runtime print its goroutines (as SIGQUIT would) and exit.
     cmd = [str(binary), f"-test.run=^{name}$", "-test.v", "-test.count=1", f"-test.timeout={max(1, int(timeout))}s"]
     try:
-        r = procs.run(cmd, text=True, timeout=timeout + 30, env=tc.env(goarch))
+        # GOTRACEBACK=crash: a hung test's every thread prints its stack (goref/driver.py hang_stack).
+        r = procs.run(cmd, text=True, timeout=timeout + 30, env={**tc.env(goarch), "GOTRACEBACK": "crash"})
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or "") + (e.stderr or "") if isinstance(e.stdout, str) else ""
         return GoTestResult(name, False, crash_lines(out) or [f"no answer in {timeout + 30:.0f}s; killed"], out, "hang")
@@ -99,8 +101,10 @@ def run_go_test(test_file: str | Path, goarch: str = "amd64", goroot: str | None
         errors = [line.strip() for line in r.stdout.splitlines() if re.match(r"^\s+\S+_test\.go:\d+: ", line)]
         return GoTestResult(name, False, errors, out)
     if "panic: test timed out after" in out:
-        return GoTestResult(name, False, crash_lines(out.split("panic: test timed out after", 1)[1]) or
-                            [f"no answer in {timeout:.0f}s"], out, "hang")
+        from palloc.goref.driver import hang_stack
+
+        where = [f"at {f}" for f in hang_stack(out)[:6]]
+        return GoTestResult(name, False, [f"hung: no answer in {timeout:.0f}s", *where], out, "hang")
     lines = crash_lines(out)
     if not lines:
         lines = [l for l in out.splitlines() if l.strip()][-3:] + [f"exit {r.returncode}"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -41,7 +42,12 @@ _LIBC = _libc()
 
 
 def _child_setup(parent: int) -> None:
-    """Runs in the child between fork and exec: dies with its parent (Linux)."""
+    """Runs in the child between fork and exec: dies with its parent (Linux), dumps no core (a Go
+    runtime with GOTRACEBACK=crash aborts)."""
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ValueError, OSError):
+        pass
     if _LIBC is not None and hasattr(_LIBC, "prctl"):
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # the parent died before prctl took effect

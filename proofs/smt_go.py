@@ -368,6 +368,7 @@ class Program:
         self.globals: dict[str, dict] = result["globals"] or {}
         self.consts: dict[str, Any] = {k: (int(v) if isinstance(v, str) else v) for k, v in result["consts"].items()}
         raw = result["types"]
+        self.raw_types = raw
         self.types = [GoType(kind=t["kind"]) for t in raw]
         for gt, t in zip(self.types, raw):
             gt.name = t.get("name", "")

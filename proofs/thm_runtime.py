@@ -38,6 +38,7 @@ def _prog(name: str, go_version: str):
     from palloc.goref.toolchain import find_toolchain
     from palloc.proofs import tv
 
+    name = name.split("+")[0]  # a platform at another Go version is labelled linux/amd64+go_version=...
     tc = find_toolchain()
     [prog] = tv.programs(tc, [name])
     return prog, tv.specs_for(prog)
@@ -217,43 +218,85 @@ def _model_equals(fname):
     return build
 
 
+def _tree_hash(p, funcs) -> str:
+    """A digest of the translated trees of funcs and their callees on p (positions and type ids
+    left out), so platforms whose runtime code folds to the same trees share one solver run."""
+    import hashlib
+    import json
+
+    from palloc.proofs import tv
+
+    prog, _ = _prog(p.name, p.go_version)
+    res = {"types": prog.raw_types, "globals": prog.globals, "funcs": prog.funcs}
+    todo, seen = list(funcs), set()
+    h = hashlib.sha256()
+    while todo:
+        f = todo.pop()
+        if f in seen or f not in prog.funcs:
+            continue
+        seen.add(f)
+        h.update(f.encode() + json.dumps(tv.canonical(res, prog.funcs[f]["body"]), sort_keys=True).encode())
+        todo += sorted(tv._callees(prog.funcs[f]["body"]))
+    return h.hexdigest()[:16]
+
+
+def _consts(p):
+    return (p.ptr_bits, p.log_max_packed_value, p.palloc_chunk_pages, p.arena_base_offset, p.heap_addr_bits,
+            p.summary_levels, tuple(p.level_log_pages), tuple(p.level_shift), tuple(p.level_bits))
+
+
+# What each group of statements reads of the platform besides the translated trees.
+_WIDTH = {"findBitRange64", "fillAligned"}
+_PACKING = {"packPallocSum", "pallocSum.unpack", "pallocSum.start", "pallocSum.max", "pallocSum.end"}
+
+
+def _key_for(*funcs):
+    if set(funcs) <= _WIDTH:
+        return lambda p: (_tree_hash(p, funcs), p.ptr_bits)
+    if set(funcs) <= _PACKING:
+        return lambda p: (_tree_hash(p, funcs), p.ptr_bits, p.log_max_packed_value, p.palloc_chunk_pages)
+    if set(funcs) <= _PACKING | {"mergeSummaries"}:
+        return lambda p: (_tree_hash(p, funcs), p.ptr_bits, p.log_max_packed_value, tuple(p.level_log_pages))
+    return lambda p: (_tree_hash(p, funcs), _consts(p))
+
+
 def _key(p):
-    return (p.name,)  # each platform is translated from its own build of the runtime
+    return (p.name,)
 
 
 OBLIGATIONS = [
     Obligation(THEOREM, "packing.pack_unpack_round_trip", "the runtime's unpack(pack(s,m,e)) = (s,m,e)",
-               _with_ok(lambda p, g: thm_packing._round_trip(p, impl=g)), _key),
+               _with_ok(lambda p, g: thm_packing._round_trip(p, impl=g)), _key_for("packPallocSum", "pallocSum.unpack")),
     Obligation(THEOREM, "packing.pack_injective", "the runtime's packPallocSum is injective on valid summaries",
-               _with_ok(lambda p, g: thm_packing._injective(p, impl=g)), _key),
+               _with_ok(lambda p, g: thm_packing._injective(p, impl=g)), _key_for("packPallocSum")),
     Obligation(THEOREM, "packing.all_free_code_iff_max_is_max_packed",
                "the runtime sets bit 63 exactly when max = maxPackedValue",
-               _with_ok(lambda p, g: thm_packing._special_code(p, impl=g)), _key),
+               _with_ok(lambda p, g: thm_packing._special_code(p, impl=g)), _key_for("packPallocSum")),
     Obligation(THEOREM, "packing.accessors_agree_with_unpack", "the runtime's start/max/end agree with its unpack",
-               _with_ok(lambda p, g: thm_packing._accessors(p, impl=g)), _key),
+               _with_ok(lambda p, g: thm_packing._accessors(p, impl=g)), _key_for("packPallocSum", "pallocSum.unpack", "pallocSum.start", "pallocSum.max", "pallocSum.end")),
     Obligation(THEOREM, "packing.free_chunk_sum_is_packed_full_chunk",
                "the runtime's pack(C,C,C) = freeChunkSum, not the all-free code",
-               _with_ok(lambda p, g: thm_packing._free_chunk_sum(p, impl=g)), _key),
+               _with_ok(lambda p, g: thm_packing._free_chunk_sum(p, impl=g)), _key_for("packPallocSum")),
     *[Obligation(THEOREM, f"merge.merge_summaries_level_{l}_is_concat_fold",
                  f"the runtime's mergeSummaries of 8 WF level-{l} children = the fold of concat",
-                 _with_ok(_merge_level(l)), _key, applies=lambda p, l=l: l < p.summary_levels)
+                 _with_ok(_merge_level(l)), _key_for("mergeSummaries", "pallocSum.unpack"), applies=lambda p, l=l: l < p.summary_levels)
       for l in range(1, 5)],
     *[Obligation(THEOREM, f"no_double_alloc.find_bit_range64_is_lowest_run_n{lo}_{hi}",
                  f"the runtime's findBitRange64(c, n) is the lowest run of n ones (n in [{lo}, {hi}])",
                  _with_ok(lambda p, g, lo=lo, hi=hi: thm_no_double_alloc._find_bit_range64(
-                     p, impl=g.find_bit_range64, lo=lo, hi=hi)), _key)
+                     p, impl=g.find_bit_range64, lo=lo, hi=hi)), _key_for("findBitRange64"))
       for lo, hi in ((1, 8), (9, 16), (17, 32), (33, 64))],
     Obligation(THEOREM, "addresses.chunk_index_chunk_base_round_trip",
                "the runtime's chunkBase(chunkIndex(a)) aligns a down; chunkIndex(chunkBase(ci)) = ci",
-               _with_ok(lambda p, g: thm_addresses._round_trip(p, impl=g)), _key),
+               _with_ok(lambda p, g: thm_addresses._round_trip(p, impl=g)), _key_for("chunkIndex", "chunkBase")),
     Obligation(THEOREM, "addresses.off_addr_linear_order",
                "the runtime's lessThan/diff/add are the linear order of offsets (arenaBaseOffset)",
-               _with_ok(lambda p, g: thm_addresses._order(p, impl=g)), _key),
+               _with_ok(lambda p, g: thm_addresses._order(p, impl=g)), _key_for("offAddr.lessThan", "offAddr.lessEqual", "offAddr.add", "offAddr.diff")),
     Obligation(THEOREM, "fill_aligned_is_groupwise_fill",
                "fillAligned(x, m): each m-aligned group is all ones iff it had a set bit (m = 1..64)",
-               _with_ok(_fill_aligned), _key),
+               _with_ok(_fill_aligned), _key_for("fillAligned")),
     Obligation(THEOREM, "summarize_is_run_length", "the runtime's summarize = summarizeSlow on every bitmap",
-               _with_ok(_summarize_run_length), _key, slow=True),
-    *[Obligation(THEOREM, f"model_equals.{f}", f"the model's {m} = the runtime's {f}", _model_equals(f), _key)
+               _with_ok(_summarize_run_length), _key_for("pallocBits.summarize"), slow=True),
+    *[Obligation(THEOREM, f"model_equals.{f}", f"the model's {m} = the runtime's {f}", _model_equals(f), _key_for(f))
       for f, m in MODEL_FUNCTIONS.items()],
 ]

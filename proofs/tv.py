@@ -710,6 +710,26 @@ def run_corpus(toolchain=None, goarch: str = "amd64", ids: list[str] | None = No
     return out
 
 
+def run_theorems(tc, platforms: list[str] | None = None, *, only: str | None = None, jobs: int = 2,
+                 slow: bool = False, timeout: float = 120.0) -> list[dict]:
+    """Runs thm_runtime's obligations on the given platforms (default: all 17) with tc's runtime;
+    platforms whose translated code and constants agree share one solver run."""
+    import os
+
+    from palloc.proofs import runner
+    from palloc.spec import constants
+
+    names = platforms or constants.platform_names()
+    os.environ["PALLOC_GOROOT"] = str(tc.goroot)  # the workers translate with the same toolchain
+    programs(tc, names)  # one goast run for every platform, cached on disk for the workers
+    ver = ".".join(tc.version.removeprefix("go").split(".")[:2])
+    specs = [runner.PlatformSpec(n) for n in names]
+    if ver != constants.DEFAULT_GO_VERSION:
+        specs = [runner.PlatformSpec(n, (("go_version", ver),)) for n in names]
+    tasks = runner.plan(specs, runtime=True, only=only, slow=slow)
+    return runner.run(tasks, timeout_s=timeout, jobs=jobs)
+
+
 def main(argv: list[str] | None = None) -> int:
     """python -m palloc.proofs.tv check PATCH [--goarch A] | corpus [--out FILE] | model [--versions]"""
     import argparse
@@ -726,6 +746,13 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
     c.add_argument("--no-confirm", action="store_true")
     c.add_argument("--json", action="store_true")
+    th = sub.add_parser("theorems", help="the proof suite's theorems and model = runtime, on the runtime's code")
+    th.add_argument("--platform", nargs="*", help="default: every platform of spec/platforms.toml")
+    th.add_argument("--only", help="obligations whose name contains this")
+    th.add_argument("--jobs", type=int, default=2)
+    th.add_argument("--slow", action="store_true", help="also summarize against summarizeSlow (minutes)")
+    th.add_argument("--goroot")
+    th.add_argument("--json", action="store_true")
     k = sub.add_parser("corpus", help="the stage alone on goref/mutants")
     k.add_argument("--goarch", default="amd64")
     k.add_argument("--out")
@@ -744,6 +771,17 @@ def main(argv: list[str] | None = None) -> int:
                 rep = check_patch(tc, ov.files, args.goarch, timeout=args.timeout, confirm=not args.no_confirm)
             print(json.dumps(rep.to_json(), indent=1) if args.json else rep.format())
             return rep.exit_code()
+        if args.verb == "theorems":
+            rows = run_theorems(find_toolchain(args.goroot), args.platform, only=args.only, jobs=args.jobs,
+                                slow=args.slow)
+            if args.json:
+                print(json.dumps(rows, indent=1))
+            bad = [r for r in rows if r["verdict"] != PROVED]
+            for r in rows:
+                if not args.json and (r["verdict"] != PROVED or r.get("ran_on") == r["platform"]):
+                    print(f"{r['platform']:16s} {r['obligation']:66s} {r['verdict']:14s} {r['seconds']:6.2f} s"
+                          f" {r['counterexample'][:100]}{r['reason'][:100]}")
+            return 0 if not bad else (1 if any(r["verdict"] == COUNTEREXAMPLE for r in bad) else 2)
         if args.verb == "corpus":
             rows = run_corpus(goarch=args.goarch, ids=args.only, confirm=not args.no_confirm)
             if args.out:

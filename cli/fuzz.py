@@ -139,13 +139,14 @@ def run(args) -> int:
     finally:
         if bar is not None:
             bar.close()
-    failure = out_.failure
-    if out_.error is not None:
-        for f in out_.failures:
-            print(f"palloc fuzz: the divergence found so far was written to {f['files']['json']}", file=sys.stderr)
+    verdict = out_.verdict  # a confirmed divergence of any worker wins over every fault and error
+    failure = out_.failure if verdict == "divergence" else None
+    if verdict == "error":
+        for f in out_.failures:  # cases found (and kept) before the error
+            print(f"palloc fuzz: a case found so far was written to {f['files'].get('json', 'stderr')}", file=sys.stderr)
         raise PallocError(out_.error)
     out = {
-        "result": "harness fault" if out_.fault else ("divergence" if failure else "no divergence"),
+        "result": {"divergence": "divergence", "fault": "harness fault"}.get(verdict, "no divergence"),
         "stopped": out_.stopped,
         "goarch": args.goarch,
         "go_version": runner.go_version,
@@ -156,11 +157,14 @@ def run(args) -> int:
         "stats": out_.stats.to_json(),
         "failure": None,
     }
-    if failure is not None:
-        out["failure"] = {"headline": failure["headline"], "files": failure["files"]}
-        out["failures"] = [{"headline": f["headline"], "files": f["files"]} for f in out_.failures]
+    if out_.failures:
+        if failure is not None:
+            out["failure"] = {"headline": failure["headline"], "files": failure["files"]}
+        out["failures"] = [{k: f[k] for k in ("headline", "files", "confirmed", "note") if k in f} for f in out_.failures]
     if out_.fault is not None:
         out["harness_fault"] = out_.fault
+    if out_.error is not None:
+        out["error"] = out_.error
     if args.json:
         print(json.dumps(out, indent=1))
     else:
@@ -168,17 +172,31 @@ def run(args) -> int:
         print(f"palloc fuzz {args.goarch} go{runner.go_version} seed {args.seed}: {st['checked_ops']} checked ops in "
               f"{st['seconds']}s ({st['ops_per_second']} ops/s), {st['examples']} heaps, {jobs} "
               f"{'job' if jobs == 1 else 'jobs'}")
-        if out_.fault is not None:
-            print(f"harness fault (not a model bug): {out_.fault}")
-        elif failure is not None:
+        for d in st.get("helper_deaths") or []:
+            print(f"helper death not caused by the runtime (its heaps were re-run with full dumps): {d}")
+        if failure is not None:
             print(failure["report"])
+            if failure.get("note"):
+                print(f"note: {failure['note']}")
             for f in out_.failures:
                 if f is not failure:
-                    print(f"another divergence: {f['headline']} ({f['files']['json']})")
+                    print(f"another case: {f['headline']} ({f['files'].get('json', 'printed on stderr')})")
+            for what in (out_.fault, out_.error):
+                if what:
+                    print(f"besides: {what}")
+        elif verdict == "fault":
+            print(f"harness fault (not a model bug): {out_.fault}")
+            for f in out_.failures:
+                print(f"the case it concerns was kept: {f['files'].get('json', 'printed on stderr')}")
         else:
             print("no divergence")
     if out_.stopped == "interrupted":
         print("palloc fuzz: interrupted; results found so far were kept", file=sys.stderr)
-    if out_.fault is not None:
+    if verdict == "divergence":
+        return 1
+    if verdict == "fault" or out_.stopped == "interrupted":
         return 2
-    return 1 if failure is not None else (2 if out_.stopped == "interrupted" else 0)
+    if not out_.stats.ops:  # a check that checked nothing does not pass
+        print("palloc fuzz: no operation was compared within the budget; give more --seconds", file=sys.stderr)
+        return 2
+    return 0

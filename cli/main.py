@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "run", None):
             parser.print_help()
             return EXIT_ERROR
+        from palloc.goref.procs import sweep_stale
+
+        sweep_stale()  # what a palloc killed earlier (SIGKILL) could not remove
         return int(args.run(args))
     except PallocError as e:
         print(f"palloc {verb}: {e}", file=sys.stderr)

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 import traceback
 from typing import Any, Callable
@@ -373,7 +372,9 @@ def run_pool(conf: Config, jobs: int, on_progress: Callable[[Any], None] | None 
     stop = ctx.RawValue("b", 0)
     started = time.monotonic()
     deadline = time.time() + conf.seconds
-    tmp = tempfile.mkdtemp(prefix="palloc-fuzz-")  # the workers' TMPDIR, removed at the end
+    from palloc.goref import procs
+
+    tmp = procs.tempdir("fuzz")  # the workers' TMPDIR, removed at the end
     try:
         return _run_pool(ctx, conf, jobs, on_progress, stop, started, deadline, tmp)
     finally:

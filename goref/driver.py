@@ -188,7 +188,7 @@ class _Process:
 
     def __init__(self, binary: Path, env: dict[str, str]):
         # Its own folder (and TMPDIR), removed with it, so nothing it writes outlives it.
-        self.cwd = tempfile.mkdtemp(prefix="palloc-helper-")
+        self.cwd = procs.tempdir("helper")
         self.stderr = tempfile.TemporaryFile(prefix="palloc-helper-stderr-")
         try:
             # Its own session (procs.popen): a Ctrl-C at the terminal stops palloc (which keeps
@@ -326,6 +326,7 @@ class GoHelper:
         self._proc: _Process | None = None
         self._next_id = 0
         self._pending: set[int] = set()  # ids submitted to the current process, not yet collected
+        self._unsent = 0  # tickets not sent (the process had died), not yet collected
         self.per_op_seconds = 0.0  # the slowest per-operation time of an answered batch
         self.generation = 0  # processes started so far
         self.deaths: list[dict[str, Any]] = []  # every death result, in order
@@ -378,6 +379,7 @@ class GoHelper:
         self._finalizer.detach()
         self._finalizer = weakref.finalize(self, GoHelper._end, [self._proc])
         self._pending.clear()
+        self._unsent = 0
         self.generation += 1
         r = self._batch([{"op": "ping"}], max(self.timeout, START_SECONDS))[0]
         if r.get("kind") != "ok":
@@ -411,6 +413,7 @@ class GoHelper:
 
     def _discard(self) -> None:
         self._pending.clear()
+        self._unsent = 0
         if self._proc is not None:
             self._proc.kill()
             self._proc.close()
@@ -464,7 +467,10 @@ class GoHelper:
         of the one it died in, are read from the dead process first (the ticket then says "not
         sent", and collect() answers "skipped").
         """
-        if self._proc is not None and self._pending and not self.alive:
+        if self._proc is not None and not self.alive:
+            # Dead, and its death not yet told: the batch is not sent, and collect() tells the
+            # death in its place (or in the place of the first earlier batch left unanswered).
+            self._unsent += 1
             return (None, self.generation)
         if not self.alive:
             self.start()
@@ -482,7 +488,14 @@ class GoHelper:
         rid, gen = ticket
         pending = rid in self._pending
         self._pending.discard(rid)
-        if rid is None or not pending or self._proc is None or gen != self.generation:
+        if rid is None and gen == self.generation and self._unsent:
+            self._unsent -= 1
+        p = self._proc
+        if p is not None and gen == self.generation and rid is None and not self._pending:
+            # Not sent, because the helper had died; no earlier batch was running when it did
+            # (each was answered), so this is where its death is told, signal and all.
+            return self._died(p, [None] * nops, bytes(p.buf), hang=False)
+        if rid is None or not pending or p is None or gen != self.generation:
             return [{"kind": "skipped", "msg": "not run: the helper died under an earlier batch"}] * nops
         return self._receive(rid, nops, self.timeout_for(nops) if timeout is None else timeout, raw)
 

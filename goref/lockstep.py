@@ -49,8 +49,8 @@ import time
 from typing import Any, Callable
 
 from palloc.goref import ops as O
-from palloc.goref.compare import Divergence, HarnessFault, Outcome, check_invariants
-from palloc.goref.go_side import init_request, op_request, state_from_dump
+from palloc.goref.compare import Divergence, HarnessFault, check_invariants
+from palloc.goref.go_side import init_request, state_from_dump
 from palloc.goref.model_side import ModelSide, chunks_of, new_page_alloc, scav_chunk_word
 from palloc.model.errors import ModelError
 from palloc.spec.constants import PAGE_SIZE

@@ -9,7 +9,8 @@ binary under `go tool test2json`, a Go test of a counterexample) is started here
 * with PR_SET_PDEATHSIG = SIGKILL on Linux, so when palloc itself is killed (SIGKILL, a pool
   worker stopped by its parent) the kernel ends the child instead of leaving it to init;
 * with a private TMPDIR that `run` removes afterwards, so Go's work folders go with it even when
-  the child is killed before it could clean up.
+  the child is killed before it could clean up; and if palloc itself is killed first, the next
+  palloc sweeps the folders of processes that are gone (`sweep_stale`).
 
 `run` is subprocess.run with those guarantees: on a timeout, an interrupt or any exception the
 whole group is killed before the exception propagates.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import resource
 import shutil
 import signal
@@ -48,10 +50,47 @@ def _child_setup(parent: int) -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ValueError, OSError):
         pass
+    # A shell's background job starts with SIGQUIT ignored, which a child would inherit: the
+    # watchdog's SIGQUIT (a hung runtime's stacks) must reach it.
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     if _LIBC is not None and hasattr(_LIBC, "prctl"):
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
+
+
+_STALE = re.compile(r"^palloc-(?:child|helper|fuzz)-(\d+)-")
+
+
+def tempdir(kind: str) -> str:
+    """Returns a new temporary folder of palloc's, named for this process (palloc-KIND-PID-...),
+    so that sweep_stale can tell it was left by a process that is gone."""
+    return tempfile.mkdtemp(prefix=f"palloc-{kind}-{os.getpid()}-")
+
+
+def sweep_stale(root: str | None = None) -> int:
+    """Removes palloc's temporary folders whose process has died (killed before it could remove
+    them); returns how many."""
+    root = root or tempfile.gettempdir()
+    n = 0
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return 0
+    for name in names:
+        m = _STALE.match(name)
+        if m is None:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue  # its process lives
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        n += 1
+    return n
 
 
 def popen(cmd: list[str], **kw: Any) -> subprocess.Popen:
@@ -92,7 +131,7 @@ def run(cmd: list[str], *, timeout: float | None = None, input: str | bytes | No
         kw["stdin"] = subprocess.PIPE
     tmp = None
     if private_tmp:
-        tmp = tempfile.mkdtemp(prefix="palloc-child-")
+        tmp = tempdir("child")
         kw["env"] = {**(kw.get("env") or os.environ), "TMPDIR": tmp}
     try:
         with popen(cmd, **kw) as proc:

@@ -3,6 +3,11 @@
 Applies the patch to copies of the toolchain's runtime files (goref/patch.py), builds the Go helper
 on the patched runtime (goref/build.py, extra_overlay), and runs, per GOARCH:
 
+0. translation: translation validation (proofs/tv.py, first: it takes seconds): every translated
+   runtime function the patch changes is proved equal to the original, or refuted with an input
+   the patched runtime confirms (`breaks`); unknown, unsupported or not translated leaves the
+   verdict to the checks below. `--prove-only` runs this alone (exit 0 all proved, 1 refuted, 2
+   anything undecided);
 1. start-up: the patched runtime must start and report its constants (a crash here is `breaks`);
 2. constants: compared with palloc's table for the platform; when the patch changes them the
    proofs are run for the patched constants (when palloc.proofs offers a runner);
@@ -66,6 +71,11 @@ def register(sub) -> None:
                    help="differential worker processes per GOARCH (default: the cores available, up to 8)")
     p.add_argument("--no-go-test", action="store_true",
                    help="do not build and run a divergence's Go test on the patched and unpatched runtimes")
+    p.add_argument("--prove-only", action="store_true",
+                   help="only translation validation: prove each changed runtime function equal to the original, "
+                   "or refute it with an input the patched runtime confirms (exit 0 all proved, 1 refuted, 2 anything "
+                   "unknown, unsupported or not translated, with the reason)")
+    p.add_argument("--no-prove", action="store_true", help="skip translation validation")
     p.add_argument("--json", action="store_true", help="machine-readable report")
     p.set_defaults(run=run)
 
@@ -320,12 +330,32 @@ def _case_entry(f: dict) -> dict:
     return {k: f[k] for k in ("headline", "ops", "files", "confirmed", "note") if k in f}
 
 
-def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, replay_dir: Path = Path("palloc-replays"),
+def _translation_check(overlay, tc, goarch: str) -> Check:
+    """Runs translation validation (proofs/tv.py) on the functions the patch changes: proved
+    equivalent holds; a counterexample the patched runtime confirms breaks; anything else
+    (unknown, unsupported, not in scope) has no verdict and leaves it to the other checks."""
+    from palloc.proofs.tv import check_patch
+
+    t0 = time.monotonic()
+    rep = check_patch(tc, dict(overlay.files), goarch)
+    code = rep.exit_code()
+    fs = rep.functions
+    counts = ", ".join(f"{sum(f.verdict == v for f in fs)} {v}" for v in dict.fromkeys(f.verdict for f in fs))
+    detail = f"{rep.verdict}" + (f" ({counts})" if counts else f": {rep.note}")
+    verdict = {0: "holds", 1: "breaks"}.get(code)
+    return Check("translation", goarch, "ran", verdict, time.monotonic() - t0,
+                 time.monotonic() - t0 if verdict == "breaks" else None, detail,
+                 {"tv": rep.to_json(), "text": rep.format()})
+
+
+def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, replay_dir: Path = Path("palloc-failures"),
            baseline: bool = True, fuzz: bool = True, name: str = "patch",
            progress: Callable[[str], None] | None = None, go_test: bool = True,
-           jobs: int | None = None, patch_path: str | None = None, patch_text: str | None = None) -> dict[str, Any]:
+           jobs: int | None = None, patch_path: str | None = None, patch_text: str | None = None,
+           prove: bool = True, prove_only: bool = False) -> dict[str, Any]:
     """Returns the report of every check of the overlay on every GOARCH (see the module docstring).
 
+    prove: run translation validation first (it takes seconds); prove_only: nothing else.
     Raises PallocError if the patched runtime does not compile.
     """
     from palloc.goref.build import build_helper
@@ -337,6 +367,13 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
     builds: dict[str, float] = {}
     t_all = time.monotonic()
     for goarch in goarches:
+        if prove or prove_only:
+            say(f"{goarch}: translation validation of the changed runtime functions")
+            c = _translation_check(overlay, tc, goarch)
+            checks.append(c)
+            say(f"{goarch}: translation: {c.detail}")
+            if prove_only:
+                continue
         say(f"{goarch}: building the helper on the patched runtime ({overlay.describe()})")
         t0 = time.monotonic()
         try:
@@ -387,9 +424,18 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
     breaking = [c for c in checks if c.verdict == "breaks"]
     # A check that ran and reached no verdict (a harness fault, nothing compared) leaves the
     # answer open unless another check breaks; "no divergence found" needs a check that held.
-    open_ = [c for c in checks if c.status == "ran" and c.verdict is None and c.name != "constants"]
+    # Translation validation without a verdict (unknown, unsupported, not in scope) leaves the
+    # answer to the differential, unless it ran alone (--prove-only).
+    only_tv = all(c.name == "translation" for c in checks)
+    open_ = [c for c in checks if c.status == "ran" and c.verdict is None and c.name != "constants"
+             and (c.name != "translation" or only_tv)]
     held = [c for c in checks if c.verdict == "holds" and c.name not in ("start-up", "constants")]
-    verdict = "breaks" if breaking else "inconclusive" if open_ else "no divergence found" if held else "nothing checked"
+    if only_tv and checks and not breaking:
+        # --prove-only: every GOARCH's every changed function proved, or the reason it was not.
+        verdict = "proved equivalent" if not open_ else "undecided"
+    else:
+        verdict = ("breaks" if breaking else "inconclusive" if open_ else "no divergence found" if held
+                   else "nothing checked")
     first = min(breaking, key=lambda c: c.after_build_seconds or 0.0) if breaking else None
     not_run = [f"{c.name} ({c.goarch}): {c.detail}" for c in checks if c.status in ("unavailable",)]
     return {
@@ -423,6 +469,12 @@ def format_report(rep: dict[str, Any]) -> str:
         mark = {"breaks": "BREAKS", "holds": "ok"}.get(c["verdict"] or "", c["status"])
         lines.append(f"  [{c['goarch']:5}] {c['name']:13} {mark:11} {c['detail']}")
         ev = c.get("evidence") or {}
+        if c["name"] == "translation" and ev.get("text"):
+            lines += ["           " + l for l in ev["text"].splitlines()[1:]]
+            for f in (ev.get("tv") or {}).get("functions", []):
+                if f.get("go_test") and f.get("confirmed"):
+                    lines.append(f"  Go test showing {f['name']} differ (fails on the patched runtime):")
+                    lines += ["    " + l for l in f["go_test"].splitlines()]
         if c["verdict"] == "breaks" and ev.get("divergence"):
             for l in (ev["divergence"].get("lines") or [])[:12]:
                 lines.append(f"           {l}")
@@ -457,6 +509,8 @@ def run(args) -> int:
     progress = None if args.json else (lambda s: print(f"palloc verify-change: {s}", file=sys.stderr, flush=True))
     rep = verify(overlay, tc, goarches, args.seconds, args.seed, args.replay_dir, not args.no_baseline,
                  not args.no_fuzz, name, progress, go_test=not args.no_go_test, jobs=args.jobs,
-                 patch_path=str(args.patch) if args.patch else None, patch_text=text)
+                 patch_path=str(args.patch) if args.patch else None, patch_text=text,
+                 prove=not args.no_prove, prove_only=args.prove_only)
     print(json.dumps(rep, indent=1, default=str) if args.json else format_report(rep))
-    return {"breaks": EXIT_BREAKS, "no divergence found": EXIT_HOLDS}.get(rep["verdict"], EXIT_ERROR)
+    return {"breaks": EXIT_BREAKS, "no divergence found": EXIT_HOLDS, "proved equivalent": EXIT_HOLDS}.get(
+        rep["verdict"], EXIT_ERROR)

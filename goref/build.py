@@ -122,6 +122,17 @@ def _check_extra(extra_overlay: dict[str, str] | None) -> None:
             raise PallocError(f"extra overlay file {path} (for {rel}) does not exist")
 
 
+def target_goos(tc: Toolchain, goarch: str | None) -> str:
+    """Returns the GOOS a helper for goarch (a goref/targets.py name) is built for: js for wasm
+    (run under Node.js), wasip1 for wasip1 (under wasmtime), else the toolchain's own (linux)."""
+    return {"wasm": "js", "wasip1": "wasip1"}.get(goarch or "", tc.goos)
+
+
+def target_goarch(goarch: str | None) -> str | None:
+    """Returns the real GOARCH of a goref/targets.py name (wasip1 is GOARCH=wasm)."""
+    return "wasm" if goarch == "wasip1" else goarch
+
+
 def cache_key(tc: Toolchain, goarch: str | None = None, extra_overlay: dict[str, str] | None = None) -> str:
     """Returns the hex key naming the helper binary for this toolchain, GOARCH and overlay."""
     _check_extra(extra_overlay)
@@ -129,7 +140,7 @@ def cache_key(tc: Toolchain, goarch: str | None = None, extra_overlay: dict[str,
     parts = {
         "scheme": BUILD_SCHEME,
         "version": tc.version,
-        "goos": tc.goos,
+        "goos": target_goos(tc, goarch),
         "goarch": goarch or tc.goarch,
         "runtime": runtime_source_hash(tc),
         "overlay": ov,
@@ -142,7 +153,8 @@ def cache_key(tc: Toolchain, goarch: str | None = None, extra_overlay: dict[str,
 def helper_path(tc: Toolchain, goarch: str | None = None, extra_overlay: dict[str, str] | None = None) -> Path:
     """Returns where the helper for these inputs lives in the cache (it may not be built yet)."""
     key = cache_key(tc, goarch, extra_overlay)
-    return cache_dir(writable=False) / "helpers" / f"runtime-{tc.version}-{tc.goos}-{goarch or tc.goarch}-{key[:20]}.test"
+    goos = target_goos(tc, goarch)
+    return cache_dir(writable=False) / "helpers" / f"runtime-{tc.version}-{goos}-{goarch or tc.goarch}-{key[:20]}.test"
 
 
 def _gocache(tc: Toolchain) -> dict[str, str]:
@@ -206,7 +218,7 @@ def build_helper(
             ov = Path(work) / "overlay.json"
             ov.write_text(json.dumps(overlay_document(tc, extra_overlay), indent=1))
             tmp = Path(work) / "runtime.test"
-            env = tc.env(goarch, **BUILD_ENV, **_gocache(tc))
+            env = tc.env(target_goarch(goarch), **BUILD_ENV, **_gocache(tc), GOOS=target_goos(tc, goarch))
             t0 = time.monotonic()
             try:
                 # Its own process group and TMPDIR (procs.run): a Ctrl-C, a timeout or palloc's
@@ -225,7 +237,7 @@ def build_helper(
             meta = {
                 "version": tc.version,
                 "goroot": str(tc.goroot),
-                "goos": tc.goos,
+                "goos": target_goos(tc, goarch),
                 "goarch": goarch,
                 "extra_overlay": extra_overlay or {},
                 "build_seconds": round(time.monotonic() - t0, 2),

@@ -96,7 +96,11 @@ def _given_helper(conf: Config):
     from palloc.goref.driver import GoHelper
     from palloc.goref.go_side import GoSide
 
-    return GoSide(conf.platform, GoHelper(Path(conf.binary), goarch=conf.goarch))
+    from palloc.goref.toolchain import find_toolchain
+
+    # The toolchain only for how the binary runs (js/wasm needs its own wasm_exec_node.js).
+    tc = find_toolchain(conf.goroot) if conf.goarch == "wasm" else None
+    return GoSide(conf.platform, GoHelper(Path(conf.binary), toolchain=tc, goarch=conf.goarch))
 
 
 def fresh_session(conf: Config):

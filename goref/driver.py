@@ -28,9 +28,17 @@ heap it had started, from the helper's "palloc-heap" marks on stderr), and every
 "skipped". A hang (no answer within the timeout) is ended with SIGQUIT first, so the runtime
 prints where it was looping, then its whole process group is killed.
 
-Timeouts scale with a calibration: `timeout_for(nops)` is the larger of the floor given at start
-(`timeout`) and 50 times the slowest per-operation time seen in answered batches, so a helper
-that runs 10-50x slower (an emulator) is not taken for a hung one.
+Timeouts scale with a calibration: `timeout_for(nops)` is the largest of the floor given at start
+(`timeout`), 50 times the time the runtime took to answer its first ping (its start-up, measured
+on every start: about 20 ms natively, seconds under qemu-user or Node.js), and 50 times the
+slowest per-operation time seen in answered batches, so a helper that runs 10-50x slower (an
+emulator) is not taken for a hung one. The first ping itself may take START_SECONDS times the
+way of running's allowance (goref/targets.py START_ALLOWANCE).
+
+Emulated helpers (goref/targets.py): the process started is the launcher (qemu-<cpu>, or node
+with the toolchain's wasm_exec_node.js) with the helper binary as its argument, through procs.popen
+like a native one. qemu-user passes SIGQUIT on to the guest, so a hang's stacks are printed as
+natively; js/wasm has no signals, so a hang under Node.js is killed with no stack.
 
 Integers: requests may hold any Python int (ints of 2^53 or more are sent as hex strings), and
 every "0x..." string of a response is returned as an int.
@@ -186,7 +194,7 @@ def hang_stack(stderr: str) -> list[str]:
 class _Process:
     """One running helper process with its stdout buffer, stderr file and working folder."""
 
-    def __init__(self, binary: Path, env: dict[str, str]):
+    def __init__(self, binary: Path, env: dict[str, str], launcher: list[str] | None = None):
         # Its own folder (and TMPDIR), removed with it, so nothing it writes outlives it.
         self.cwd = procs.tempdir("helper")
         self.stderr = tempfile.TemporaryFile(prefix="palloc-helper-stderr-")
@@ -195,7 +203,8 @@ class _Process:
             # its results and ends the helper by closing its stdin), never the helper under a
             # running heap; and it dies with palloc, whatever ends palloc.
             self.proc = procs.popen(
-                [str(binary), "-test.run=^TestPallocServer$", "-test.v=false", "-test.timeout=0", "-test.count=1"],
+                [*(launcher or []), str(binary), "-test.run=^TestPallocServer$", "-test.v=false", "-test.timeout=0",
+                 "-test.count=1"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self.stderr,
@@ -293,7 +302,10 @@ class GoHelper:
     """A persistent Go helper process; use as a context manager, or call close().
 
     binary: a built helper (default: build_helper(toolchain, goarch, extra_overlay)).
+    goarch: its goref/targets.py name (default: the host's): how it is run (natively, qemu, node).
     timeout: the watchdog's floor, in seconds, for one batch (see timeout_for).
+    launcher: the command the binary is run under, instead of the target's (tests slow a helper
+    down with one).
     """
 
     def __init__(
@@ -305,7 +317,16 @@ class GoHelper:
         extra_overlay: dict[str, str] | None = None,
         timeout: float = HANG_SECONDS,
         env: dict[str, str] | None = None,
+        launcher: list[str] | None = None,
     ):
+        from palloc.goref import targets
+
+        # Before a build: a helper that cannot run here is one line saying what to install.
+        self.target = targets.target(goarch or targets.host_goarch())
+        goroot = toolchain.goroot if toolchain is not None else None
+        emulated = launcher is not None or self.target.runner != "native"
+        if launcher is None:  # raises PallocError when the emulator is missing
+            launcher = self.target.command("", goroot)[:-1]
         if binary is None:
             from palloc.goref.build import build_helper
 
@@ -318,6 +339,9 @@ class GoHelper:
         # A private link, so that cache eviction never takes the binary from under a restart.
         self._exec = pin_helper(self.binary)
         self.timeout = timeout
+        self._launcher = list(launcher)
+        self.start_allowance = max(targets.START_ALLOWANCE.get(self.target.runner, 1.0), 4.0 if emulated else 1.0)
+        self.start_seconds = 0.0  # how long the last start took to answer its first ping
         self._env = dict(os.environ)
         # crash: a hang's SIGQUIT makes every thread print its stack, the looping one included
         # (with less, a goroutine running on another thread has its "stack unavailable").
@@ -361,7 +385,7 @@ class GoHelper:
 
     def timeout_for(self, nops: int) -> float:
         """Returns the seconds a batch of nops operations may take before it counts as hung."""
-        return max(self.timeout, HANG_SLACK * self.per_op_seconds * max(nops, 1))
+        return max(self.timeout, HANG_SLACK * self.start_seconds, HANG_SLACK * self.per_op_seconds * max(nops, 1))
 
     def start(self) -> None:
         """Starts the helper if it is not running (and checks it answers a ping)."""
@@ -373,7 +397,7 @@ class GoHelper:
 
             self._exec = pin_helper(self.binary)
         try:
-            self._proc = _Process(self._exec, self._env)
+            self._proc = _Process(self._exec, self._env, self._launcher)
         except OSError as e:
             raise PallocError(f"cannot start the Go helper {self.binary} ({e}); rebuild it with `palloc goref build --force`") from None
         self._finalizer.detach()
@@ -381,7 +405,10 @@ class GoHelper:
         self._pending.clear()
         self._unsent = 0
         self.generation += 1
-        r = self._batch([{"op": "ping"}], max(self.timeout, START_SECONDS))[0]
+        t0 = time.monotonic()
+        r = self._batch([{"op": "ping"}], max(self.timeout, START_SECONDS * self.start_allowance))[0]
+        if r.get("kind") == "ok":
+            self.start_seconds = max(self.start_seconds, time.monotonic() - t0)
         if r.get("kind") != "ok":
             raise HelperStartError(f"the Go helper {self.binary} did not answer a ping ({r.get('kind')}: {r.get('msg') or r.get('stderr', '')[-200:]}); rebuild it with `palloc goref build --force`", r)
         if r.get("protocol") != PROTOCOL:

@@ -33,21 +33,31 @@ from palloc.goref.compare import (
     Divergence, HarnessFault, Outcome, check_invariants, compare_runs, invariant_checker, self_check,
 )
 from palloc.goref.model_side import ModelSide, chunks_of
+from palloc.goref.targets import TARGETS
 from palloc.spec.constants import PAGE_SIZE
 
 FORMAT = "palloc-fuzz-case/1"
-GOARCH_PLATFORM = {"amd64": "linux/amd64", "386": "linux/386", "arm64": "linux/arm64"}
+# Every --goarch (goref/targets.py) and the platform of spec/platforms.toml the model takes for it.
+GOARCH_PLATFORM = {name: t[2] for name, t in TARGETS.items()}
+
+
+def goarch_platform(goarch: str, go_version: str = "1.27"):
+    """Returns the model's platform for a --goarch from spec/platforms.toml (or its twin's, for a
+    platform the table lacks: goref/targets.py TWIN_PLATFORMS). A live helper's own constants
+    refine it (session)."""
+    from palloc.goref.targets import table_platform
+
+    return table_platform(GOARCH_PLATFORM[goarch], ".".join(go_version.removeprefix("go").split(".")[:2]))
 
 
 def _case_platform(goarch: Any, go_version: Any):
     """Returns the platform a case names; raises ValueError (ConfigError) for an unknown one."""
-    from palloc.spec import platform
     from palloc.spec.constants import parse_go_version
 
     if not isinstance(goarch, str) or goarch not in GOARCH_PLATFORM:
         raise ValueError(f"unsupported goarch {O.short(goarch)}; known: {', '.join(GOARCH_PLATFORM)}")
     parse_go_version(go_version)
-    return platform(GOARCH_PLATFORM[goarch], go_version)
+    return goarch_platform(goarch, go_version)
 
 
 def _ops_from_json(ops: list, p) -> list[O.Op]:
@@ -858,6 +868,8 @@ class Generator:
         nw = cp // 64
         full = (1 << cp) - 1
         recipe = draw(choice(["runs", "runs", "inner", "inner", "words"]), "recipe")
+        if recipe == "inner" and nw < 2:  # wasm's 64-page chunk has no second word for the inner run
+            recipe = "runs"
         if recipe == "words":
             v = 0
             for w in range(nw):
@@ -1161,11 +1173,11 @@ def session(goarch: str = "amd64", goroot: str | None = None, variant: str | Non
     """
     from palloc.goref.broken_models import variant as get_variant
     from palloc.goref.go_side import GoSide, open_helper
-    from palloc.spec import platform
+    from palloc.goref.targets import helper_platform
     from palloc.spec.errors import PallocError
 
     if goarch not in GOARCH_PLATFORM:
-        raise PallocError(f"unsupported --goarch {goarch!r}; use one of {', '.join(GOARCH_PLATFORM)}")
+        raise PallocError(f"unsupported --goarch {goarch!r}; use one of {', '.join(GOARCH_PLATFORM)} or all")
     key = (goarch, goroot)
     if fresh or key not in _HELPERS:
         helper, tc = open_helper(goarch, goroot)
@@ -1174,20 +1186,30 @@ def session(goarch: str = "amd64", goroot: str | None = None, variant: str | Non
             raise PallocError(f"the Go helper for {goarch} did not start: {c.get('msg', c)}; try `palloc fuzz --goroot DIR`")
         h = lambda x: int(x, 16) if isinstance(x, str) else int(x)  # noqa: E731
         host = {"phys_page_size": h(c["physPageSize"]), "phys_huge_page_size": h(c["physHugePageSize"])}
-        entry = (helper, tc, host, c["version"].removeprefix("go"))
+        version = c["version"].removeprefix("go")
+        # The model's platform is the runtime's own constants; where they differ from the table
+        # the difference is kept (platform_diffs) and said, never silently followed.
+        hp, diffs = helper_platform(c, GOARCH_PLATFORM[goarch], version)
+        entry = (helper, tc, host, version, hp, diffs)
         if not fresh:
             _HELPERS[key] = entry
     else:
         entry = _HELPERS[key]
-    helper, tc, host, version = entry
-    # The model takes the Go version of the runtime it is compared with (1.21 has NoHugePage).
-    p = platform(GOARCH_PLATFORM[goarch], go_version or version)
+    helper, tc, host, version, hp, diffs = entry
+    # The model takes the Go version of the runtime it is compared with (1.21 has NoHugePage);
+    # asked for another one, the table's platform at that version.
+    if go_version and go_version.split(".")[:2] != version.split(".")[:2]:
+        p = goarch_platform(goarch, go_version)
+    else:
+        p = hp
     try:
         fac = get_variant(variant).factory() if variant else None
     except KeyError as e:
         raise PallocError(str(e.args[0])) from None
-    return Lockstep(p, GoSide(p, helper), fac, host, invariants=invariants, goarch=goarch,
-                    go_version=version, variant=variant)
+    runner = Lockstep(p, GoSide(p, helper), fac, host, invariants=invariants, goarch=goarch,
+                      go_version=version, variant=variant)
+    runner.platform_diffs = diffs
+    return runner
 
 
 # --- the random engine: no Hypothesis per step, delta-debugging shrink ------------------------

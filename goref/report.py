@@ -62,11 +62,10 @@ def write_failure(case: Case, folder: str | Path, model_outcomes=None) -> dict[s
 def model_run(case: Case):
     """Returns the model's outcomes for a case (the Go test's expected values)."""
     from palloc.goref.broken_models import variant
-    from palloc.goref.fuzz import GOARCH_PLATFORM
+    from palloc.goref.fuzz import goarch_platform
     from palloc.goref.model_side import ModelSide
-    from palloc.spec import platform
 
-    p = platform(GOARCH_PLATFORM[case.goarch])
+    p = goarch_platform(case.goarch)
     fac = variant(case.model_variant).factory() if case.model_variant else None
     return ModelSide(p, fac, case.host or {}).run(case.init, case.ops)
 
@@ -253,10 +252,9 @@ def _go_addr_ranges(body: list[str], k: int, op, want) -> None:
 
 def go_test_source(case: Case, cid: str, outs) -> str:
     """Returns a Go test (package runtime_test) reproducing the case with the model's expected values."""
-    from palloc.goref.fuzz import GOARCH_PLATFORM
-    from palloc.spec import platform
+    from palloc.goref.fuzz import goarch_platform
 
-    p = platform(GOARCH_PLATFORM[case.goarch])
+    p = goarch_platform(case.goarch)
     name = "TestPallocFuzz" + "".join(w.capitalize() for w in cid.replace("-", "_").split("_"))
     d = case.divergence
     body: list[str] = []
@@ -376,10 +374,9 @@ def load_case(path: str | Path) -> Case:
     except (ValueError, KeyError, TypeError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise PallocError(f"{path} is not a palloc fuzz case: {msg}") from None
-    from palloc.goref.fuzz import GOARCH_PLATFORM
-    from palloc.spec import platform
+    from palloc.goref.fuzz import goarch_platform
 
-    p = platform(GOARCH_PLATFORM[case.goarch])
+    p = goarch_platform(case.goarch)
     for i, op in enumerate(case.ops):
         why = O.undefined_reason(op, p)
         if why:
@@ -400,13 +397,12 @@ def replay_case(case: Case, goroot: str | None = None, overlay_files: dict[str, 
         runner = session(case.goarch, goroot=goroot, variant=case.model_variant, go_version=case.go_version)
         return runner.run_case(case)
     from palloc.goref.driver import GoHelper
-    from palloc.goref.fuzz import GOARCH_PLATFORM, Lockstep
+    from palloc.goref.fuzz import Lockstep, goarch_platform
     from palloc.goref.go_side import GoSide
     from palloc.goref.toolchain import find_toolchain
-    from palloc.spec import platform
 
     tc = find_toolchain(goroot)
-    p = platform(GOARCH_PLATFORM[case.goarch], tc.version.removeprefix("go"))
+    p = goarch_platform(case.goarch, tc.version)
     with GoHelper(toolchain=tc, goarch=case.goarch, extra_overlay=dict(overlay_files)) as h:
         runner = Lockstep(p, GoSide(p, h), host=case.host, goarch=case.goarch, go_version=tc.version)
         return runner.run_case(case)

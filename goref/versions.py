@@ -334,21 +334,22 @@ def _run_cell(cell: Cell, seconds, seed, steps, installer, install, failures, sa
     from palloc.cli.goref import compare_constants
     from palloc.goref.build import build_helper
     from palloc.goref.driver import GoHelper
-    from palloc.goref.fuzz import DEFAULT_ENGINE, DEFAULT_STEPS, GOARCH_PLATFORM, Lockstep, run_campaign
+    from palloc.goref.fuzz import DEFAULT_ENGINE, DEFAULT_STEPS, GOARCH_PLATFORM, Lockstep, goarch_platform, run_campaign
     from palloc.goref.go_side import GoSide
-    from palloc.spec import platform
+    from palloc.goref.targets import require_runnable
 
     v, goarch = cell.version, cell.goarch
     if goarch not in GOARCH_PLATFORM:
-        raise PallocError(f"unsupported GOARCH {goarch!r}; use one of {', '.join(GOARCHES)}")
+        raise PallocError(f"unsupported GOARCH {goarch!r}; use one of {', '.join(GOARCH_PLATFORM)}")
+    require_runnable([goarch])  # before an install or a build: one line saying what to install
     say(f"go{v} {goarch}: toolchain")
     with _Timer(cell, "install"):
         tc = toolchain_for(v, installer, install)
     say(f"go{v} {goarch}: building the helper")
     with _Timer(cell, "build"):
         binary = build_helper(tc, goarch)
-    p = platform(GOARCH_PLATFORM[goarch], v)
-    with GoHelper(binary, timeout=60) as h:
+    p = goarch_platform(goarch, v)
+    with GoHelper(binary, toolchain=tc, goarch=goarch, timeout=60) as h:
         with _Timer(cell, "constants"):
             c = h.call1({"op": "constants"})
             if c.get("kind") != "ok":

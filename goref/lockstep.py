@@ -421,6 +421,12 @@ class DigestLockstep:
 
     # --- per-step machinery -----------------------------------------------------------------
 
+    def _grew(self) -> bool:
+        """Reports whether the model's allocator ever grew. One that never did is not dropped:
+        the runtime's FreePageAlloc indexes summary[0][0] and faults on it (FINDINGS.md F25),
+        so it is left to the helper (a never-grown allocator holds no chunk memory)."""
+        return bool(self.model.pa.in_use.ranges)
+
     def _grown(self) -> list[int]:
         pa = self.model.pa
         return chunks_of(self.p, [(r.base.addr(), r.limit.addr()) for r in pa.in_use.ranges])
@@ -481,8 +487,9 @@ class DigestLockstep:
                 return
         if self.full_every is not None:
             self._full_dump(seq, len(seq.ops) - 1)
-        self.batch.steps.append('{"op":"drop"}')
-        self.batch.where.append((seq, len(seq.ops) - 1, "drop"))
+        if self._grew():
+            self.batch.steps.append('{"op":"drop"}')
+            self.batch.where.append((seq, len(seq.ops) - 1, "drop"))
         self.stats.examples += 1
         self.seq = None
 
@@ -641,7 +648,7 @@ class DigestLockstep:
         everything queued first, then re-runs the heap on the classic lockstep. started: the
         helper was sent the heap's "new" (so it is dropped). localise: the divergence was found
         by a periodic check, after the step that caused it (see _explain)."""
-        if started:
+        if started and self._grew():
             self.batch.steps.append('{"op":"drop"}')
             self.batch.where.append((seq, i, "drop"))
         self.seq = None

@@ -7,6 +7,7 @@ import sys
 import time
 import tomllib
 
+from palloc.cli._args import goroot
 from palloc.spec import constants
 from palloc.spec.errors import PallocError
 
@@ -31,6 +32,11 @@ def register(sub) -> None:
     p.add_argument("--only", metavar="PATTERN", help="only obligations whose name matches (glob or substring)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per obligation (default %(default)s)")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default %(default)s)")
+    p.add_argument("--runtime", action="store_true",
+                   help="prove the theorems on the runtime's own Go code instead of the model (translated by goref/goast "
+                   "from the toolchain under test), and the model's functions equal to the runtime's")
+    p.add_argument("--goroot", type=goroot, help="with --runtime: the toolchain whose runtime is proved (default: as "
+                   "`palloc fuzz`)")
     p.add_argument("--json", action="store_true", help="machine-readable output, one record per obligation and platform")
     p.set_defaults(run=run)
 
@@ -59,6 +65,24 @@ def load_config(path: str):
     return spec
 
 
+def _runtime_specs(args, specs):
+    """Translates the toolchain's runtime for every platform once (the workers read goast's cache)
+    and returns the platforms at the toolchain's Go version."""
+    import os
+
+    from palloc.goref.toolchain import find_toolchain
+    from palloc.proofs import runner, tv
+
+    tc = find_toolchain(args.goroot)
+    os.environ["PALLOC_GOROOT"] = str(tc.goroot)  # the workers translate with the same toolchain
+    tv.programs(tc, [s.base for s in specs])
+    ver = ".".join(tc.version.removeprefix("go").split(".")[:2])
+    if args.go_version not in (constants.DEFAULT_GO_VERSION, ver):
+        raise PallocError(f"--go-version {args.go_version}: the toolchain is {tc.version}; pass --goroot of that version")
+    return [runner.PlatformSpec(s.base, (("go_version", ver),)) if ver != constants.DEFAULT_GO_VERSION else s
+            for s in specs]
+
+
 def run(args) -> int:
     from palloc.proofs import runner
 
@@ -74,9 +98,13 @@ def run(args) -> int:
         name = args.platform or constants.default_platform_name()
         constants.platform(name)  # unknown platform: one-line error
         specs = [runner.PlatformSpec(name)]
-    if args.go_version != constants.DEFAULT_GO_VERSION:
+    if args.runtime:
+        if args.config:
+            raise PallocError("--runtime proves the runtime of a toolchain; a --config platform has none")
+        specs = _runtime_specs(args, specs)
+    elif args.go_version != constants.DEFAULT_GO_VERSION:
         specs = [runner.PlatformSpec(s.base, (("go_version", args.go_version),)) for s in specs]
-    tasks = runner.plan(specs, twins=args.twins, only=args.only, slow=args.slow)
+    tasks = runner.plan(specs, twins=args.twins, only=args.only, slow=args.slow, runtime=args.runtime)
     if not tasks:
         raise PallocError(f"no obligation matches {args.only!r}; see proofs/manifest.toml for the names")
     manifest = runner.load_manifest()

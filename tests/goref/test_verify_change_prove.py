@@ -62,3 +62,19 @@ def test_an_undecided_translation_leaves_the_verdict_to_the_differential(capsys)
     names = [c["name"] for c in rep["checks"]]
     assert names[0] == "translation" and "differential" in names
     assert rep["caught_by"] == ["differential"]
+
+
+def test_prove_runtime_proves_the_theorems_on_the_toolchains_own_code(capsys):
+    capsys.readouterr()
+    code = main(["prove", "--runtime", "--only", "runtime.model_equals.offAddr*", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["ok"], out
+    names = {r["obligation"] for r in out["results"]}
+    assert "runtime.model_equals.offAddr.lessThan" in names and all(r["verdict"] == "proved" for r in out["results"])
+
+
+def test_prove_runtime_has_no_runtime_for_a_config_platform(capsys, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('base = "linux/amd64"\nheap_addr_bits = 47\n')
+    assert main(["prove", "--runtime", "--config", str(cfg)]) == 2
+    assert "--runtime proves the runtime of a toolchain" in capsys.readouterr().err

@@ -44,6 +44,9 @@ def register(sub) -> None:
     p.add_argument("--jobs", type=positive_int, default=None,
                    help="worker processes, each with its own model and helper, sharing the heaps (lockstep engine; "
                    "default: the cores available, up to 8)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT|local",
+                   help="run the --jobs shards of the campaign as tasks on this Dask cluster (`local`: an in-process "
+                   "LocalCluster); each shard writes what it finds on its worker (default: worker processes here)")
     p.add_argument("--no-invariants", action="store_true", help="skip the model's named invariants after each step")
     p.add_argument("--json", action="store_true", help="machine-readable output (no progress bar)")
     p.set_defaults(run=run)
@@ -168,7 +171,12 @@ def _run_goarch(args, goarch: str, jobs: int) -> tuple[dict, int]:
     except HarnessFault as e:
         out_ = Outcome(runner.stats, "budget", fault=str(e))
     else:
-        out_ = run_pool(conf, jobs, progress) if jobs > 1 else run_here(conf, runner)
+        if getattr(args, "scheduler", None):
+            from palloc.goref.matrix import run_fuzz
+
+            out_ = run_fuzz(conf, jobs, None if args.scheduler == "local" else args.scheduler)
+        else:
+            out_ = run_pool(conf, jobs, progress) if jobs > 1 else run_here(conf, runner)
     finally:
         if bar is not None:
             bar.close()

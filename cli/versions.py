@@ -6,10 +6,13 @@ the finding); 2 no divergence but some cell could not be run (download, build, h
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
 
+from palloc.cli._args import positive_int
+from palloc.goref.targets import GOARCH_HELP
 from palloc.spec.errors import PallocError
 
 
@@ -26,10 +29,13 @@ def register(sub) -> None:
     )
     p.add_argument("--versions", metavar="V,V,...", help="comma-separated Go releases (default: all known: %s)"
                    % ",".join(_known()))
-    p.add_argument("--goarch", action="append", choices=["amd64", "386"],
-                   help="GOARCH to test; repeat for several (default: amd64 and 386)")
+    p.add_argument("--goarch", action="append", metavar="GOARCH", help=GOARCH_HELP + " (default amd64 and 386)")
     p.add_argument("--seconds", type=float, default=20.0, help="fuzzing budget per cell (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="campaign seed, the same in every cell (default 0)")
+    p.add_argument("--seeds", metavar="S,S,...", help="several seeds: a cell per version, GOARCH and seed")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run the cells on this Dask cluster (default: a local cluster, one worker per core)")
+    p.add_argument("--workers", type=positive_int, default=None, help="workers of the local Dask cluster (default: one per core)")
     p.add_argument("--steps", type=int, default=None,
                    help="operations per generated heap (default: the fuzzer's default for its engine)")
     p.add_argument("--offline", action="store_true", help="use only toolchains already in palloc's cache (no download)")
@@ -68,12 +74,15 @@ def render(cells, goarches, versions, seconds: float, seed: int, elapsed: float)
     """Returns the human report: the matrix, then each divergence and error, then timings."""
     from palloc.goref.versions import WASM_NOTE
 
-    by = {(c.version, c.goarch): c for c in cells}
-    w = max([len(by[(v, a)].short()) for v in versions for a in goarches if (v, a) in by] + [10]) + 2
+    by: dict = {}
+    for c in cells:  # several seeds: one cell each, shown side by side
+        by.setdefault((c.version, c.goarch), []).append(c)
+    short = {k: " / ".join(c.short() for c in cs) for k, cs in by.items()}
+    w = max([len(x) for x in short.values()] + [10]) + 2
     lines = [f"palloc versions: {len(versions)} Go release(s) x {', '.join(goarches)}; {seconds:g}s of fuzzing per cell, seed {seed}",
              "", "version   " + "".join(f"{a:{w}}" for a in goarches)]
     for v in versions:
-        lines.append(f"{v:10}" + "".join(f"{by[(v, a)].short():{w}}" for a in goarches if (v, a) in by))
+        lines.append(f"{v:10}" + "".join(f"{short.get((v, a), '-'):{w}}" for a in goarches))
     for c in cells:
         if c.verdict == "agrees":
             continue
@@ -97,27 +106,50 @@ def render(cells, goarches, versions, seconds: float, seed: int, elapsed: float)
         cols = "".join(f"{t.get(k, float('nan')):>8.1f}" for k in ("install", "build")) + f"{t.get('constants', float('nan')):>11.2f}"
         cols += "".join(f"{t.get(k, float('nan')):>7.1f}" if k == "probe" else f"{t.get(k, float('nan')):>8.1f}" for k in ("probe", "fuzz", "total"))
         lines.append(f"              {c.version:9} {c.goarch:7}{cols}")
-    lines += ["", f"not tested: {WASM_NOTE}", f"total {elapsed:.0f}s"]
+    if not any(a in ("wasm", "wasip1") for a in goarches):
+        lines += ["", f"not tested: {WASM_NOTE}"]
+    lines += [f"total {elapsed:.0f}s"]
     return "\n".join(lines)
 
 
 def run(args) -> int:
-    from palloc.goref.versions import GOARCHES, exit_code, run_cell, wasm_note
+    from palloc.goref import matrix
+    from palloc.goref.targets import parse_goarches, require_runnable, skipped_goarches
+    from palloc.goref.versions import GOARCHES, Cell, exit_code, wasm_note
 
     versions = parse_versions(args.versions)
-    goarches = list(dict.fromkeys(args.goarch or GOARCHES))
+    goarches = parse_goarches(args.goarch, list(GOARCHES))
+    if not args.scheduler:
+        require_runnable(goarches)
     if args.seconds <= 0:
         raise PallocError("--seconds must be positive")
+    from palloc.cli.mutants import _seeds
+
+    seeds = _seeds(args.seeds) if args.seeds else [args.seed]
     progress = None if args.json else (lambda s: print(f"palloc versions: {s}", file=sys.stderr, flush=True))
+    for t in skipped_goarches(args.goarch):
+        print(f"palloc versions: {t.name} skipped: {t.why}", file=sys.stderr)
     t0 = time.monotonic()
+    # Cells as Dask tasks (goref/matrix.py); each installs (or finds) its toolchain on its worker.
+    specs = [matrix.Cell("version", (v, a, s), {"version": v, "goarch": a, "seconds": args.seconds, "seed": s,
+                                                "steps": args.steps, "install": not args.offline,
+                                                "failures": args.failures})
+             for v in versions for a in goarches for s in seeds]
+
+    def arrived(spec, d) -> None:
+        if progress:
+            progress(f"go{spec.key[0]} {spec.key[1]} seed {spec.key[2]}: {d.get('verdict')}"
+                     + (f": {d['why']}" if d.get("why") else "") + f" ({(d.get('timings') or {}).get('total', 0):.0f}s)")
+
+    got = matrix.run(matrix.version_cell, specs, scheduler=args.scheduler, workers=args.workers, desc="versions",
+                     on_result=arrived, progress=None if not args.json else False)
     cells = []
-    for v in versions:
-        for a in goarches:
-            c = run_cell(v, a, args.seconds, args.seed, steps=args.steps, install=not args.offline,
-                         failures=args.failures, progress=progress)
-            if progress:
-                progress(f"go{v} {a}: {c.verdict}" + (f": {c.why}" if c.why else "") + f" ({c.timings.get('total', 0):.0f}s)")
-            cells.append(c)
+    for spec, d in zip(specs, got):
+        fields = {f.name for f in dataclasses.fields(Cell)}
+        c = Cell(**{k: v for k, v in d.items() if k in fields}) if "version" in d else Cell(spec.key[0], spec.key[1])
+        if "version" not in d:
+            c.verdict, c.why = "error", d.get("why", "the cell did not run")
+        cells.append(c)
     tv_cols = {}
     if getattr(args, "tv", False):
         from palloc.goref.versions import model_equals_runtime

@@ -1,0 +1,229 @@
+"""Run a matrix of independent cells on Dask distributed: mutants x GOARCH x seeds, Go versions x
+GOARCH x seeds, and the shards of one `palloc fuzz` campaign.
+
+Each cell is a task: a top-level function of this module called with plain data, returning plain
+data (JSON-able), so it runs the same in an in-process `LocalCluster` (the default: one worker
+process per core, one thread each, started and stopped here) and on an existing cluster given by
+address (`--scheduler tcp://HOST:PORT`). Results stream back through `as_completed` and are handed
+to `on_result` as they come (the verbs write their partial report then, so an interrupted run
+keeps what finished), with a tqdm progress bar; the merged list is in the cells' own order, so the
+report does not depend on which worker finished first. A worker that dies has its task run again
+by Dask on another worker (the scheduler's own rescheduling of lost work, up to its
+`allowed-failures`); a task that raises is retried `retries` times and then becomes an error row.
+Nothing here schedules, queues or retries by hand.
+
+A worker of an existing cluster runs the cells with its own palloc, toolchains and emulators,
+and builds and caches its own helpers (goref/README.md, "A Dask cluster").
+
+Mirrors no Go file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import sys
+import time
+import uuid
+from typing import Any, Callable, Iterator
+
+from palloc.spec.errors import PallocError
+
+SCHEDULER_FIX = "start one with `dask scheduler` and workers with `dask worker ADDRESS` (goref/README.md, \"A Dask cluster\")"
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One task of a matrix: its kind, its key in the report (e.g. (mutant id, GOARCH, seed)) and
+    the plain-data arguments of its function."""
+
+    kind: str
+    key: tuple
+    args: dict
+
+    def label(self) -> str:
+        return " ".join(str(k) for k in self.key)
+
+
+def default_workers() -> int:
+    """One worker process per core this process may use (each cell is one model process plus a
+    helper at a fraction of a core)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def client(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
+    """Yields a dask.distributed Client: on the cluster at `scheduler`, or on a LocalCluster of
+    `workers` processes (default: one per core) that is shut down afterwards.
+
+    Raises PallocError (one line) when Dask is not installed or the scheduler cannot be reached.
+    """
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise PallocError("the matrix runs on Dask: pip install distributed (a dependency of palloc)") from None
+    if scheduler:
+        try:
+            c = Client(scheduler, timeout="15s")
+        except (OSError, TimeoutError, ValueError) as e:
+            raise PallocError(f"cannot reach the Dask scheduler at {scheduler} ({type(e).__name__}); {SCHEDULER_FIX}") from None
+        try:
+            yield c
+        finally:
+            c.close()
+        return
+    n = workers or default_workers()
+    # Worker processes, not threads: a cell's model is CPU-bound Python. No dashboard (a port).
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    c = Client(cluster)
+    try:
+        yield c
+    finally:
+        c.close()
+        cluster.close()
+
+
+def run(fn: Callable[[dict], dict], cells: list[Cell], *, scheduler: str | None = None, workers: int | None = None,
+        desc: str = "matrix", on_result: Callable[[Cell, dict], None] | None = None, retries: int = 1,
+        progress: bool | None = None) -> list[dict]:
+    """Runs fn(cell.args) for every cell as a Dask task; returns the results in the cells' order.
+
+    on_result(cell, result) is called as each result arrives. A cell whose task raised (after
+    `retries` more tries) gets {"verdict": "error", "why": ...}. progress: a tqdm bar on stderr
+    (None: when stderr is a terminal).
+    """
+    from dask.distributed import as_completed
+    from tqdm import tqdm
+
+    if not cells:
+        return []
+    results: dict[tuple, dict] = {}
+    run_id = uuid.uuid4().hex[:8]
+    with client(scheduler, workers) as c:
+        futures = {}
+        for i, cell in enumerate(cells):
+            # pure=False and a unique key: two cells with equal arguments are still two runs.
+            f = c.submit(fn, cell.args, key=f"palloc-{cell.kind}-{run_id}-{i}", pure=False, retries=retries)
+            futures[f] = cell
+        bar = tqdm(total=len(cells), desc=desc, unit="cell", file=sys.stderr, disable=None if progress is None else not progress)
+        try:
+            for f in as_completed(futures):
+                cell = futures[f]
+                try:
+                    res = f.result()
+                except Exception as e:  # noqa: BLE001 - the cell's own failure, after Dask's retries
+                    words = str(e) if isinstance(e, PallocError) else f"{type(e).__name__}: {e}"
+                    res = {"verdict": "error", "why": words[:500]}
+                results[cell.key] = res
+                bar.update(1)
+                bar.set_postfix_str(cell.label()[:40], refresh=False)
+                if on_result is not None:
+                    on_result(cell, res)
+        finally:
+            bar.close()
+            for f in futures:  # Ctrl-C: nothing left running on the cluster
+                if not f.done():
+                    f.cancel()
+    return [results[cell.key] for cell in cells]
+
+
+# --- the cells --------------------------------------------------------------------------------
+# Each runs on a worker: it finds the worker's own toolchain and builds (or takes from the
+# worker's cache) the helper it needs; everything it returns is plain data.
+
+
+def mutant_cell(a: dict) -> dict:
+    """One mutant on one GOARCH with one seed: `palloc verify-change` of its patch; returns the
+    `palloc mutants` row (verdict, checks that caught it, detection time, runtime tests)."""
+    from pathlib import Path
+
+    from palloc.cli.verify_change import verify
+    from palloc.goref.baseline import MUTANTS_DIR
+    from palloc.goref.build import cache_dir
+    from palloc.goref.patch import apply_patch
+    from palloc.goref.targets import target
+    from palloc.goref.toolchain import find_toolchain
+
+    t0 = time.monotonic()
+    tc = find_toolchain(a.get("goroot"))
+    goarch = a["goarch"]
+    ov = apply_patch(MUTANTS_DIR / a["patch"], tc.goroot, cache_dir() / "patches")
+    # Translation validation does not depend on how the helper runs: natively only (it takes
+    # seconds, and its counterexamples are confirmed in a helper).
+    prove = a.get("prove", True) and target(goarch).runner == "native"
+    rep = verify(ov, tc, [goarch], a["seconds"], a["seed"], Path(a["out"]) / "replays", a.get("baseline", True),
+                 a.get("fuzz", True), a["id"], go_test=False, jobs=1, prove=prove)
+    rt = [c for c in rep["checks"] if c["name"] == "runtime-tests" and c["status"] == "ran"]
+    first = rep["first_detection"]
+    diff = [c for c in rep["checks"] if c["name"] == "differential" and c["verdict"] == "breaks"]
+    return dict(
+        verdict=rep["verdict"],
+        caught_by=rep["caught_by"],
+        detected_after_build_s=round(first["after_build_seconds"], 1) if first and first["after_build_seconds"] is not None else None,
+        differential_detected_after_build_s=min(round(c["after_build_seconds"], 1) for c in diff) if diff else None,
+        runtime_tests="caught" if any(c["verdict"] == "breaks" for c in rt) else ("missed" if rt else "not run"),
+        build_seconds=rep["build_seconds"],
+        not_run=rep["not_run"],
+        checks=rep["checks"],
+        seconds=round(time.monotonic() - t0, 1),
+        worker=_worker_name(),
+    )
+
+
+def version_cell(a: dict) -> dict:
+    """One Go release on one GOARCH with one seed: goref/versions.py run_cell; returns its JSON."""
+    from palloc.goref.versions import run_cell
+
+    c = run_cell(a["version"], a["goarch"], a["seconds"], a["seed"], steps=a.get("steps"),
+                 install=a.get("install", True), failures=a.get("failures"))
+    out = c.to_json()
+    out["worker"] = _worker_name()
+    return out
+
+
+def fuzz_shard(a: dict) -> dict:
+    """Shard w of n of one lockstep campaign (heaps w, w+n, ...: heap k is drawn from its own
+    seeded PRNG, so it is the same whichever worker runs it); returns its campaign Outcome as a
+    dict (goref/campaign.py)."""
+    from palloc.goref.campaign import make_runner, run_here
+
+    conf = a["conf"]
+    runner = make_runner(conf)
+    out = run_here(conf, runner, first_heap=a["shard"], heap_stride=a["shards"])
+    d = {f.name: getattr(out, f.name) for f in dataclasses.fields(out)}  # stats stays a goref.fuzz.Stats
+    d["worker"] = _worker_name()
+    return d
+
+
+def run_fuzz(conf, shards: int, scheduler: str | None = None, workers: int | None = None):
+    """Runs one lockstep campaign as `shards` Dask tasks (fuzz_shard); returns the merged
+    goref.campaign.Outcome, as run_pool's. Each shard runs the whole budget from its start and
+    writes what it finds on its worker; a divergence in one does not stop the others."""
+    from palloc.goref.campaign import Outcome, _merge
+    from palloc.goref.fuzz import Stats
+
+    started = time.monotonic()
+    cells = [Cell("fuzz", (conf.goarch, w), {"conf": conf, "shard": w, "shards": shards}) for w in range(shards)]
+    got = run(fuzz_shard, cells, scheduler=scheduler, workers=workers, desc=f"fuzz {conf.goarch}")
+    outs = []
+    for d in got:
+        if "stats" in d:
+            outs.append(Outcome(**{k: v for k, v in d.items() if k != "worker"}))
+        else:
+            outs.append(Outcome(Stats(), "helper", error=f"fuzz shard: {d.get('why', 'did not run')}"))
+    return _merge(outs, started)
+
+
+def _worker_name() -> str:
+    try:
+        from dask.distributed import get_worker
+
+        return get_worker().name
+    except (ImportError, ValueError):
+        return "local"

@@ -1927,23 +1927,33 @@ def check_equivalent(prog_a: Program, prog_b: Program, fname: str, spec_a: Spec,
     inc = z3.Or(oa.any_incomplete(), ob.any_incomplete())
     same_err = z3.And(oa.error_kind("throw") == ob.error_kind("throw"), oa.error_kind("panic") == ob.error_kind("panic"))
     claim = z3.And(z3.Not(inc), same_err, z3.Implies(z3.Not(oa.any_error()), eq))
-    s = z3.Solver()
-    s.set("timeout", max(1, int(timeout_s * 1000)))
-    s.add(pre, z3.Not(claim))
-    r = s.check()
-    if r == z3.unsat:
-        return {"verdict": "proved", "reason": ""}
-    if r == z3.unknown:
-        return {"verdict": "unknown", "reason": f"solver: {s.reason_unknown()} (timeout {timeout_s:.0f} s)"}
-    m = s.model()
-    for o, side in ((oa, "original"), (ob, "patched")):
-        for cond, pos, bound in o.incomplete:
-            if z3.is_true(m.eval(cond, model_completion=True)):
-                return {"verdict": "unknown", "reason": f"{side}: loop at {pos} may run past its bound of {bound} "
-                        f"iterations (state a larger bound in proofs/tv_functions.toml)",
-                        "input": _model_value(m, args), "globals": _model_value(m, gins)}
+    res, m = _solve(pre, claim, timeout_s, ((oa, "original: "), (ob, "patched: ")), args, gins)
+    if res is not None:
+        return res
     return {"verdict": "counterexample", "reason": "", "input": _model_value(m, args), "globals": _model_value(m, gins),
             "error_a": _error_pos(oa, m), "error_b": _error_pos(ob, m)}
+
+
+def _solve(pre, goal, timeout_s: float, runs, args, gins):
+    """Looks for an input meeting pre where goal fails. Returns (result, None) when there is none
+    ("proved"), the solver gave up, or the input found leaves a loop of one of runs ((outcome,
+    label) pairs) past its bound ("unknown": never a silent proof); else (None, the model)."""
+    s = z3.Solver()
+    s.set("timeout", max(1, int(timeout_s * 1000)))
+    s.add(pre, z3.Not(goal))
+    r = s.check()
+    if r == z3.unsat:
+        return {"verdict": "proved", "reason": ""}, None
+    if r == z3.unknown:
+        return {"verdict": "unknown", "reason": f"solver: {s.reason_unknown()} (timeout {timeout_s:.0f} s)"}, None
+    m = s.model()
+    for o, label in runs:
+        for cond, pos, bound in o.incomplete:
+            if z3.is_true(m.eval(cond, model_completion=True)):
+                return {"verdict": "unknown", "reason": f"{label}loop at {pos} may run past its bound of {bound} "
+                        f"iterations (state a larger bound in proofs/tv_functions.toml)",
+                        "input": _model_value(m, args), "globals": _model_value(m, gins)}, None
+    return None, m
 
 
 def check_claim(prog: Program, fname: str, spec: Spec, claim: Callable, timeout_s: float = 30.0,
@@ -1961,19 +1971,9 @@ def check_claim(prog: Program, fname: str, spec: Spec, claim: Callable, timeout_
     except Unsupported as e:
         return {"verdict": "unsupported", "reason": str(e)}
     goal = z3.And(z3.Not(out.any_incomplete()), z3.Not(out.any_error()), body)
-    s = z3.Solver()
-    s.set("timeout", max(1, int(timeout_s * 1000)))
-    s.add(pre, z3.Not(goal))
-    r = s.check()
-    if r == z3.unsat:
-        return {"verdict": "proved", "reason": ""}
-    if r == z3.unknown:
-        return {"verdict": "unknown", "reason": f"solver: {s.reason_unknown()} (timeout {timeout_s:.0f} s)"}
-    m = s.model()
-    for cond, pos, bound in out.incomplete:
-        if z3.is_true(m.eval(cond, model_completion=True)):
-            return {"verdict": "unknown", "reason": f"loop at {pos} may run past its bound of {bound}",
-                    "input": _model_value(m, args)}
+    res, m = _solve(pre, goal, timeout_s, ((out, ""),), args, gins)
+    if res is not None:
+        return res
     return {"verdict": "counterexample", "reason": _error_pos(out, m), "input": _model_value(m, args),
             "globals": _model_value(m, gins)}
 

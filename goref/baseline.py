@@ -112,7 +112,11 @@ def run_test_binary(binary: Path, regex: str = PAGE_ALLOC_TESTS, timeout: float 
     The binary's own -test.timeout ends a hung test (printing its goroutines); if even that does
     not end it, test2json and the binary are killed together (procs.run: one process group).
     """
-    cmd = [go_binary(), "tool", "test2json", "-t", str(binary), "-test.v=test2json",
+    from palloc.goref.targets import host_goarch, target
+
+    # test2json runs the binary natively, or under the GOARCH's emulator (goref/targets.py).
+    run_as = target(goarch or host_goarch()).command(binary)
+    cmd = [go_binary(), "tool", "test2json", "-t", *run_as, "-test.v=test2json",
            "-test.run", regex, "-test.timeout", f"{int(timeout)}s", "-test.count", "1"]
     t0 = time.monotonic()
     try:

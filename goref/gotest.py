@@ -87,7 +87,11 @@ def run_go_test(test_file: str | Path, goarch: str = "amd64", goroot: str | None
     except PallocError as e:
         raise PallocError(f"the Go test {test_file.name} does not build: {str(e).split(' failed: ', 1)[-1]}") from None
     # -test.timeout makes a hung runtime print its goroutines (as SIGQUIT would) and exit.
-    cmd = [str(binary), f"-test.run=^{name}$", "-test.v", "-test.count=1", f"-test.timeout={max(1, int(timeout))}s"]
+    from palloc.goref.targets import target
+
+    # Natively, or under the GOARCH's emulator (qemu-user, node, wasmtime): goref/targets.py.
+    cmd = [*target(goarch).command(binary, tc.goroot), f"-test.run=^{name}$", "-test.v", "-test.count=1",
+           f"-test.timeout={max(1, int(timeout))}s"]
     try:
         # GOTRACEBACK=crash: a hung test's every thread prints its stack (goref/driver.py hang_stack).
         r = procs.run(cmd, text=True, timeout=timeout + 30, env={**tc.env(goarch), "GOTRACEBACK": "crash"})

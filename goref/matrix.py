@@ -176,6 +176,31 @@ def mutant_cell(a: dict) -> dict:
     )
 
 
+def verify_cell(a: dict) -> dict:
+    """One GOARCH of `palloc verify-change PATCH`: the patch (its text) applied on the worker to
+    its own toolchain, then verify() on that GOARCH; returns verify()'s report."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from palloc.cli.verify_change import verify
+    from palloc.goref.build import cache_dir
+    from palloc.goref.patch import apply_patch
+    from palloc.goref.toolchain import find_toolchain
+
+    tc = find_toolchain(a.get("goroot"))
+    with tempfile.TemporaryDirectory(prefix="palloc-verify-") as d:
+        patch = Path(d) / f"{a['name']}.patch"
+        patch.write_text(a["patch_text"])
+        ov = apply_patch(patch, tc.goroot, cache_dir() / "patches")
+    rep = verify(ov, tc, [a["goarch"]], a["seconds"], a["seed"], Path(a["replay_dir"]), a["baseline"], a["fuzz"],
+                 a["name"], go_test=a["go_test"], jobs=a["jobs"], patch_path=a["patch_path"],
+                 patch_text=a["patch_text"], prove=a["prove"], prove_only=a["prove_only"])
+    rep = json.loads(json.dumps(rep, default=str))  # plain data, whatever the checks' evidence holds
+    rep["worker"] = _worker_name()
+    return rep
+
+
 def version_cell(a: dict) -> dict:
     """One Go release on one GOARCH with one seed: goref/versions.py run_cell; returns its JSON."""
     from palloc.goref.versions import run_cell

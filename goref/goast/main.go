@@ -246,31 +246,22 @@ func runJob(goroot string, j job) (res obj) {
 	// Package variables declared in the asked-for files, so a patch that changes one (say
 	// maxOffAddr's initializer) is seen even when no translated function reads it.
 	fileVars := obj{}
-	for _, f := range files {
+	varSpecs(files, func(f *ast.File, vs *ast.ValueSpec) {
 		if !wantFile[filepath.Base(fset.Position(f.Pos()).Filename)] {
-			continue
+			return
 		}
-		for _, d := range f.Decls {
-			gd, ok := d.(*ast.GenDecl)
-			if !ok || gd.Tok != token.VAR {
-				continue
-			}
-			for _, sp := range gd.Specs {
-				vs := sp.(*ast.ValueSpec)
-				var buf bytes.Buffer
-				printer.Fprint(&buf, fset, vs)
-				for i, n := range vs.Names {
-					v := obj{"src": buf.String(), "pos": e.pos(n.Pos())}
-					if i < len(vs.Values) {
-						if c, ok := e.constValue(vs.Values[i]); ok {
-							v["init"] = c
-						}
-					}
-					fileVars[n.Name] = v
+		var buf bytes.Buffer
+		printer.Fprint(&buf, fset, vs)
+		for i, n := range vs.Names {
+			v := obj{"src": buf.String(), "pos": e.pos(n.Pos())}
+			if i < len(vs.Values) {
+				if c, ok := e.constValue(vs.Values[i]); ok {
+					v["init"] = c
 				}
 			}
+			fileVars[n.Name] = v
 		}
-	}
+	})
 	res["file_vars"] = fileVars
 	res["consts"] = e.consts()
 	res["types"] = e.types
@@ -923,25 +914,30 @@ func (e *emitter) global(o *types.Var) {
 		e.written = e.findWrites()
 	}
 	g["written"] = e.written[o]
-	for _, f := range e.files {
-		for _, d := range f.Decls {
-			gd, ok := d.(*ast.GenDecl)
-			if !ok || gd.Tok != token.VAR {
+	varSpecs(e.files, func(_ *ast.File, vs *ast.ValueSpec) {
+		for i, n := range vs.Names {
+			if e.info.Defs[n] != o {
 				continue
 			}
-			for _, sp := range gd.Specs {
-				vs := sp.(*ast.ValueSpec)
-				for i, n := range vs.Names {
-					if e.info.Defs[n] == o {
-						g["pos"] = e.pos(n.Pos())
-						if i < len(vs.Values) {
-							if v, ok := e.constValue(vs.Values[i]); ok {
-								g["init"] = v
-							}
-						} else if len(vs.Values) == 0 {
-							g["init"] = nil // the zero value; reported as not constant
-						}
-					}
+			g["pos"] = e.pos(n.Pos())
+			if i < len(vs.Values) {
+				if v, ok := e.constValue(vs.Values[i]); ok {
+					g["init"] = v
+				}
+			} else if len(vs.Values) == 0 {
+				g["init"] = nil // the zero value; reported as not constant
+			}
+		}
+	})
+}
+
+// varSpecs calls fn with every package-level `var` spec of files, in order.
+func varSpecs(files []*ast.File, fn func(*ast.File, *ast.ValueSpec)) {
+	for _, f := range files {
+		for _, d := range f.Decls {
+			if gd, ok := d.(*ast.GenDecl); ok && gd.Tok == token.VAR {
+				for _, sp := range gd.Specs {
+					fn(f, sp.(*ast.ValueSpec))
 				}
 			}
 		}

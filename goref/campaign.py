@@ -47,6 +47,9 @@ class Config:
     go_version: str = ""
     # The runtime patch under test (verify-change), recorded in every case found: Case.patch.
     patch: dict | None = None
+    # At most this many heaps (lockstep engine; per worker or shard): a campaign of fixed work,
+    # the same whoever runs it, whatever the machine's speed (the Dask matrix's tests).
+    heaps: int | None = None
 
 
 @dataclasses.dataclass
@@ -125,7 +128,8 @@ def run_here(conf: Config, runner, first_heap: int = 0, heap_stride: int = 1,
     try:
         if conf.engine == "lockstep":
             res = run_lockstep_campaign(runner, conf.seconds, conf.seed, conf.steps, first_heap=first_heap,
-                                        heap_stride=heap_stride, should_stop=should_stop, on_found=on_found)
+                                        heap_stride=heap_stride, should_stop=should_stop, on_found=on_found,
+                                        max_examples=conf.heaps)
         else:
             res = run_campaign(runner, conf.seconds, seed=conf.seed, step_count=conf.steps, engine=conf.engine)
         failure, fault, stopped = res.failure, res.harness_fault, res.stopped

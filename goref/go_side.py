@@ -188,7 +188,7 @@ class GoSide:
             if op.on_page_alloc:
                 reqs.append({"op": "dump"})
         if (init and init.get("chunks")) or any(op.kind == "grow" for op in ops):
-            # FreePageAlloc faults on an allocator that never grew (FINDINGS.md F25): leave it.
+            # FreePageAlloc faults on an allocator that never grew (FINDINGS.md F26): leave it.
             reqs.append({"op": "drop"})
         del page_ops
         res = self.helper.call(reqs, timeout=timeout, raw=True)

@@ -423,7 +423,7 @@ class DigestLockstep:
 
     def _grew(self) -> bool:
         """Reports whether the model's allocator ever grew. One that never did is not dropped:
-        the runtime's FreePageAlloc indexes summary[0][0] and faults on it (FINDINGS.md F25),
+        the runtime's FreePageAlloc indexes summary[0][0] and faults on it (FINDINGS.md F26),
         so it is left to the helper (a never-grown allocator holds no chunk memory)."""
         return bool(self.model.pa.in_use.ranges)
 

@@ -22,8 +22,9 @@ code under the other port's OS layer (sbrk-style memory in both).
 Choices that change nothing in the allocator are left at Go's defaults and said so: GOARM (5/6/7:
 floating point and atomics only), GOMIPS/GOMIPS64 (hardfloat/softfloat), GOAMD64 (v1-v4: the
 instructions a build may use), GOPPC64 (power8-10). The physical page size is not a build choice:
-the runtime asks the OS (getauxval AT_PAGESZ), which qemu-user answers with the guest's page size
-(see FINDINGS.md), and wasm hard-codes 64 KiB.
+the runtime asks the OS (getauxval AT_PAGESZ), which qemu-user answers with its own page size for
+the CPU (4 KiB, 16 KiB on loong64), and reads the host's transparent huge page size; wasm
+hard-codes 64 KiB (FINDINGS.md F25).
 
 Mirrors no Go file.
 """
@@ -222,7 +223,7 @@ GOARCH_HELP = (f"GOARCH of the helper: one of {', '.join(ALL)}, a comma-separate
 
 # Platforms spec/platforms.toml does not list, modelled as their other-endian twin: byte order
 # changes nothing in the page allocator (every input of malloc.go and mpagealloc*.go is the same
-# for both), and the helper's own constants confirm it each run (FINDINGS.md F24).
+# for both), and the helper's own constants confirm it each run (FINDINGS.md F25).
 TWIN_PLATFORMS = {"linux/ppc64": "linux/ppc64le", "linux/mips64le": "linux/mips64"}
 
 

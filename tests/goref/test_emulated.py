@@ -69,13 +69,23 @@ def test_the_emulated_runtime_reports_its_own_goarch_and_page_sizes(need_helper)
     info = runner.go.helper.info
     assert info["goarch"] == "mips" and info["goos"] == "linux"
     assert runner.p.heap_addr_bits == 31 and runner.p.ptr_size == 4
-    assert runner.host["phys_page_size"] == 4096  # qemu-user gives the guest the host's 4 KiB pages
+    assert runner.host["phys_page_size"] == 4096  # qemu-user's 4 KiB pages for mips (F25)
 
 
 def test_wasm_runs_its_64_page_chunks_and_64k_physical_pages(need_helper):
     runner = _runner(need_helper, "wasm")
     assert runner.p.palloc_chunk_pages == 64 and runner.host["phys_page_size"] == 65536
     assert runner.go.helper.info["goos"] == "js"
+
+
+@pytest.mark.parametrize("goarch,kind", [("amd64", "go-throw"), ("wasm", "go-panic")])
+def test_freeing_an_allocator_that_never_grew_faults_in_the_runtime(need_helper, goarch, kind):
+    """FINDINGS.md F26: FreePageAlloc indexes summary[0][0]; natively a throw, on wasm a recoverable
+    panic. The lockstep never drops such an allocator (a generated wasm heap once did)."""
+    runner = _runner(need_helper, goarch)
+    r = runner.go.helper.call([{"op": "new", "empty": True}, {"op": "drop"}])
+    assert r[0]["kind"] == "ok" and r[1]["kind"] == kind and "index out of range" in r[1]["msg"]
+    runner.go.helper.restart()
 
 
 def test_a_hung_emulated_runtime_is_killed_with_its_stacks(need_helper):

@@ -166,7 +166,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps({"result": {0: "all agree", 1: "divergence", 2: "error"}[code], "seed": args.seed,
                           "seconds_per_cell": args.seconds, "versions": versions, "goarches": goarches,
-                          "cells": [c.to_json() for c in cells], "wasm": wasm_note(versions),
+                          "cells": [c.to_json() for c in cells], "wasm": wasm_note(versions, goarches),
                           "model_equals_runtime": tv_cols,
                           "elapsed_seconds": round(elapsed, 1)}, indent=1))
     else:

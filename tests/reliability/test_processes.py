@@ -91,17 +91,30 @@ def test_sigkill_of_a_worker_is_one_line_and_leaves_nothing_running(tmp_path, ne
     assert len(lines) == 1 and "died (exit code -9)" in lines[0], err
 
 
-def test_sigkill_of_a_helper_mid_campaign_is_named_and_the_campaign_goes_on(tmp_path, need_helper):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_a_helper_killed_mid_campaign_is_named_and_the_campaign_goes_on(tmp_path, need_helper, sig):
     # Item 6: not "runtime is not deterministic", and not the end of the campaign.
     need_helper("amd64")
     p, t = _start(["fuzz", "--seconds", "12", "--jobs", "1"], tmp_path)
     helper = _wait_for(lambda: _pids(str(t), "TestPallocServer"), 90, "the helper")[0]
     time.sleep(2)
-    os.kill(helper, signal.SIGKILL)
+    os.kill(helper, sig)
     code, out, err = _finish(p, t)
     assert code == 0, (code, out, err)
-    assert "helper death not caused by the runtime" in out and "SIGKILL" in out, out
+    assert "helper death not caused by the runtime" in out and sig.name in out, out
     assert "no divergence" in out
+
+
+def test_a_ctrl_c_sent_to_a_worker_alone_is_ignored(tmp_path, need_helper):
+    # Workers leave Ctrl-C to the parent, which stops them all; one sent to a worker alone
+    # changes nothing.
+    need_helper("amd64")
+    p, t = _start(["fuzz", "--seconds", "10", "--jobs", "2"], tmp_path)
+    worker = _wait_for(lambda: _pids(str(t), "spawn_main"), 60, "a worker")[0]
+    time.sleep(2)
+    os.kill(worker, signal.SIGINT)
+    code, out, err = _finish(p, t)
+    assert code == 0 and "no divergence" in out, (code, out, err)
 
 
 def test_a_runtime_that_hangs_before_it_starts_breaks_at_start_up(tmp_path):

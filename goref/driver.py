@@ -76,6 +76,8 @@ _HEAP_MARK = re.compile(r"^palloc-heap (\d+)$", re.M)
 _MARK_LINES = re.compile(r"^palloc-(?:heap \d+|batch)\n", re.M)
 # Slack over the slowest per-operation time seen before a batch counts as hung.
 HANG_SLACK = 50.0
+# How fast the slowest per-operation time seen is forgotten, per answered batch.
+CALIBRATION_DECAY = 0.95
 # The watchdog's default floor: a batch of a thousand operations takes about 0.1 s natively.
 HANG_SECONDS = 10.0
 # How long a starting runtime may take to answer its first ping (an emulator starts slowly).
@@ -482,7 +484,9 @@ class GoHelper:
     def calibrate(self, seconds: float, nops: int) -> None:
         """Records that nops operations were answered in `seconds` (timeout_for scales with it)."""
         if nops > 0:
-            self.per_op_seconds = max(self.per_op_seconds, seconds / nops)
+            # A decaying maximum: one slow outlier (a pause of the host) stretches the watchdog
+            # for a few dozen batches, not for the rest of the campaign.
+            self.per_op_seconds = max(self.per_op_seconds * CALIBRATION_DECAY, seconds / nops)
 
     def submit(self, ops_json: str, flush_each: bool = True) -> tuple[int | None, int]:
         """Sends a batch given as the JSON text of its list of operations (integers of 2^53 or

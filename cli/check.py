@@ -64,7 +64,9 @@ def run(args) -> int:
             print(f"== palloc {' '.join(argv)}", flush=True)
             code, detail = main(argv), None
         results.append({"stage": name, "exit": code, "seconds": round(time.monotonic() - t0, 1), "detail": detail})
-    worst = max(r["exit"] for r in results)
+    # A counterexample found by any stage is the answer, whatever else went wrong (exit 1 means
+    # exactly that); otherwise an error (2) outranks a pass.
+    worst = 1 if any(r["exit"] == 1 for r in results) else max(r["exit"] for r in results)
     if args.json:
         print(json.dumps({"exit": worst, "stages": results}, indent=1))
     else:

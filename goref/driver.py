@@ -30,7 +30,8 @@ prints where it was looping, then its whole process group is killed.
 
 Timeouts scale with a calibration: `timeout_for(nops)` is the largest of the floor given at start
 (`timeout`), 50 times the time the runtime took to answer its first ping (its start-up, measured
-on every start: about 20 ms natively, seconds under qemu-user or Node.js), and 50 times the
+on every start: about 20 ms natively, 0.3-0.8 s under qemu-user, Node.js or wasmtime; capped at
+ten floors, since a start includes a JIT's compile), and 50 times the
 slowest per-operation time seen in answered batches, so a helper that runs 10-50x slower (an
 emulator) is not taken for a hung one. The first ping itself may take START_SECONDS times the
 way of running's allowance (goref/targets.py START_ALLOWANCE).
@@ -387,7 +388,10 @@ class GoHelper:
 
     def timeout_for(self, nops: int) -> float:
         """Returns the seconds a batch of nops operations may take before it counts as hung."""
-        return max(self.timeout, HANG_SLACK * self.start_seconds, HANG_SLACK * self.per_op_seconds * max(nops, 1))
+        # The start-up is only a proxy for speed (it includes a JIT's compile, a minute for
+        # wasmtime's first): capped at ten floors; the batches' own calibration is not.
+        from_start = min(HANG_SLACK * self.start_seconds, 10 * self.timeout)
+        return max(self.timeout, from_start, HANG_SLACK * self.per_op_seconds * max(nops, 1))
 
     def start(self) -> None:
         """Starts the helper if it is not running (and checks it answers a ping)."""

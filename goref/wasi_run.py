@@ -24,7 +24,14 @@ def main(argv: list[str]) -> int:
     except ImportError:
         print("the wasmtime package is not installed: pip install 'palloc[wasm]'", file=sys.stderr)
         return 2
-    engine = wasmtime.Engine()
+    # Compiling the 15 MB helper takes Cranelift a minute on a busy machine: wasmtime's own cache
+    # (keyed by the module's contents and the compiler's settings) makes every later start fast.
+    config = wasmtime.Config()
+    try:
+        config.cache = True
+    except Exception:  # noqa: BLE001 - no cache directory: compile every time, slowly
+        pass
+    engine = wasmtime.Engine(config)
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
     store = wasmtime.Store(engine)

@@ -121,7 +121,7 @@ def run_here(conf: Config, runner, first_heap: int = 0, heap_stride: int = 1,
     from palloc.goref import report
     from palloc.goref.compare import HarnessFault
     from palloc.goref.driver import HelperStartError
-    from palloc.goref.fuzz import CrashNotRecurring, run_campaign
+    from palloc.goref.fuzz import CrashNotRecurring, NotReproduced, run_campaign
     from palloc.goref.lockstep import run_lockstep_campaign
 
     failure, fault, stopped, error, death = None, None, "budget", None, None
@@ -154,6 +154,13 @@ def run_here(conf: Config, runner, first_heap: int = 0, heap_stride: int = 1,
                 runner.self_check_case(failure, fresh_go=fresh_session(conf))
             except CrashNotRecurring as e:
                 note = f"the runtime's crash did not recur on every run of the case ({e})"
+            except NotReproduced as e:
+                d = failure.divergence
+                if d is not None and d.kind == "crash" and "runtime hung" not in " ".join(d.lines[:1]):
+                    # A runtime that threw or faulted once did so: a divergence all the same.
+                    note = f"the runtime's crash did not recur when the case was run again ({e})"
+                else:  # a hang not seen again was a slow answer; anything else, a flaky side
+                    out.fault, confirmed = str(e), False
             except HarnessFault as e:  # a side disagrees with itself on it: not a divergence
                 out.fault, confirmed = str(e), False
             except PallocError as e:  # the helper could not be started again

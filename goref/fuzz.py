@@ -190,6 +190,10 @@ class CrashNotRecurring(HarnessFault):
     recur on replay."""
 
 
+class NotReproduced(HarnessFault):
+    """A case that diverged once runs on both sides alike when run again, twice."""
+
+
 class ShrinkBudgetSpent(BaseException):
     """Ends a Hypothesis run whose shrinking has used its time budget (not an Exception, so
     Hypothesis does not take it for a failure of the example)."""
@@ -456,6 +460,12 @@ class Lockstep:
                 if any(o.crash and o.crash[0] != "undefined" for o in (*g1, *g2)):
                     raise CrashNotRecurring(e.side, e.divergence) from None
                 raise
+            d = case.divergence
+            if d is not None and d.kind != "invariant" and compare_runs(self.p, ops, a, g1) is None:
+                # Both runs agree with the model now: what was seen was not the case's doing (a
+                # hang that was a slow host, a runtime that diverges only now and then).
+                raise NotReproduced("runtime", Divergence(d.step, d.op, "harness", [
+                    f"the case does not diverge when run again (it had: {d.lines[0] if d.lines else d.kind})"]))
 
 
 # --- generation ---------------------------------------------------------------------------

@@ -252,3 +252,27 @@ def test_fuzz_against_a_patched_goroot_finds_the_findlargen_break_on_one_worker(
     assert r.returncode == 1, r.stdout + r.stderr
     assert "harness fault" not in r.stdout and "divergence" in r.stdout
     shutil.rmtree(root)
+
+
+@pytest.mark.parametrize("seen,confirmed", [("runtime hung", False), ("runtime threw 'bad summary data'", True)])
+def test_a_divergence_that_does_not_recur_is_a_slow_host_if_a_hang_and_a_crash_if_a_crash(
+        need_helper, tmp_path, monkeypatch, seen, confirmed):
+    # A batch that timed out on a loaded host must not become "breaks" when the case answers
+    # in time on every run after; a runtime that threw once did throw, and stays a divergence.
+    from palloc.goref import campaign
+    from palloc.goref import lockstep as L
+    from palloc.goref import ops as O
+    from palloc.goref.compare import Divergence
+    from palloc.goref.fuzz import Case, CampaignResult, NotReproduced
+
+    runner = need_helper("amd64")
+    ops = [O.Grow(0x3000000000, 0x400000), O.Alloc(3)]
+    case = Case("amd64", runner.go_version, None, ops, divergence=Divergence(1, ops[1], "crash", [
+        f"model returned (addr 0x3000000000, scav 0x0 bytes), {seen}"]))
+    with pytest.raises(NotReproduced, match="does not diverge when run again"):
+        runner.self_check_case(case)
+    monkeypatch.setattr(L, "run_lockstep_campaign", lambda *a, **k: CampaignResult(runner.stats, case, None, "divergence"))
+    out = campaign.run_here(campaign.Config(failures=str(tmp_path / "f")), runner)
+    assert out.failures[0]["confirmed"] is confirmed
+    assert out.verdict == ("divergence" if confirmed else "fault"), out
+    assert Path(out.failures[0]["files"]["json"]).is_file()  # kept either way

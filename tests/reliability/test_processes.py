@@ -146,7 +146,7 @@ def test_a_build_interrupted_or_killed_leaves_no_go_running(tmp_path, sig):
     p.communicate(timeout=30)
     # go dies with palloc at once (PDEATHSIG); its compilers finish what they were doing.
     _wait_for(lambda: not _pids(str(t), "test -c"), 5, "go test -c gone")
-    _wait_for(lambda: not _ours(str(t)), 60, "every process of the build gone")
+    _wait_for(lambda: not _ours(str(t)), 180, "every process of the build gone")
     # The private TMPDIR of a palloc that was killed is swept by the next palloc.
     assert os.listdir(t), "the killed palloc could not have removed its folder"
     r = palloc_run(["platforms", "--json"], tmp_path)

@@ -32,6 +32,7 @@ Mirrors no Go file.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import platform as _host
 import shutil
@@ -156,9 +157,7 @@ def target(name: str) -> Target:
         raise PallocError(f"unknown --goarch {name!r}; use one of {', '.join(ALL)} or all")
     goos, goarch, plat, cpu = TARGETS[name]
     if goos == "wasip1":
-        try:
-            import wasmtime  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("wasmtime") is None:  # found, not loaded: the launcher loads it
             return Target(name, goos, goarch, plat, "wasmtime", None, WASMTIME_FIX)
         return Target(name, goos, goarch, plat, "wasmtime", (sys.executable, "-m", "palloc.goref.wasi_run"))
     if goos == "js":

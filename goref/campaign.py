@@ -235,6 +235,8 @@ MAX_DEFAULT_JOBS = 8
 # How long after the budget a worker may take to finish its heap, shrink a divergence (20 s)
 # and write it, with helper restarts (each under the driver's watchdog), before it is stopped.
 GRACE_SECONDS = 180.0
+# How long the other workers may go on once one has delivered a confirmed divergence.
+AFTER_ANSWER_SECONDS = 30.0
 
 
 def _worker(conf: Config, w: int, jobs: int, deadline: float, conn, stop, tmp: str | None = None) -> None:
@@ -425,9 +427,19 @@ def _run_pool(ctx, conf: Config, jobs: int, on_progress, stop, started: float, d
 
     # A worker past the budget by this much (a heap, a shrink, helper restarts) is stuck.
     hard_stop = deadline + GRACE_SECONDS
+    answered_at = None  # when a worker first delivered a confirmed divergence
     while conns:
         try:
             _receive(conns, procs, outs, latest, stop, show, found)
+            if answered_at is None and any(f.get("confirmed", True) for o in outs.values() for f in o.failures):
+                answered_at = time.time()
+            if answered_at is not None and time.time() > answered_at + AFTER_ANSWER_SECONDS:
+                # The verdict is in; the others were told to stop and are still explaining (a
+                # hang costs its watchdog several times): what they found is written unshrunk.
+                for w in list(conns):
+                    procs[w].kill()
+                    del conns[w]
+                    outs[w] = Outcome(latest.get(w) or Stats(), "stopped")
             if time.time() > hard_stop:
                 stop.value = 1
                 for w in list(conns):

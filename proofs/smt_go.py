@@ -72,6 +72,22 @@ class Z3Dom:
         """The Python int of a constant term, else None."""
         return x.as_long() if z3.is_bv_value(x) else None
 
+    def norm(self, x, limit: int = 400):
+        """x in Z3's normal form when it is a small term (at most limit nodes), so that one index
+        or loop test reached two ways (k+1+1 and lo+2; k < j/64 and lo+t < hi) is one term, and
+        what is built on it is shared by the two versions compared. Large terms are left as they
+        are (normalising them costs more than it saves)."""
+        seen, todo = set(), [x]
+        while todo:
+            t = todo.pop()
+            if t.get_id() in seen:
+                continue
+            seen.add(t.get_id())
+            if len(seen) > limit:
+                return x
+            todo.extend(t.children())
+        return z3.simplify(x)
+
     def band(self, a, b):
         if z3.is_false(a) or z3.is_false(b):
             return z3.BoolVal(False)
@@ -201,6 +217,9 @@ class PyDom:
         return c is False
 
     def as_int(self, x):
+        return x
+
+    def norm(self, x):
         return x
 
     def band(self, a, b):
@@ -510,6 +529,7 @@ TWINS = (
     "wrapping_ignored",         # unsigned + - * saturate instead of wrapping
     "loop_one_short",           # every loop bound is one less than it should be
     "swapped_branch",           # if c {A} else {B} runs A when c is false
+    "slice_range_from_zero",    # range over s[lo:hi] reads the backing array from 0, not lo
 )
 
 INTRINSICS = {}
@@ -547,6 +567,7 @@ class Executor:
         # records (guard, its precondition on the actual arguments) in self.call_sites.
         self.watch = dict(watch or {})
         self.call_sites: list = []
+        self._loop_scoped: tuple = ()
 
     # --- entry --------------------------------------------------------------------------
 
@@ -646,6 +667,13 @@ class Executor:
         return out
 
     def store(self, ref: Ref, val, pos: str) -> None:
+        if not ref.path and ref.cell in self._loop_scoped:
+            # The post statement of a for loop writing a variable its init declared: every path
+            # still alive and inside the loop runs it, and the paths not running it have left
+            # the loop (or ended), where the variable is out of scope. Merging the old value in
+            # for them would only tie the counter to the whole path condition.
+            ref.cell.v = val
+            return
         ref.cell.v = self._update(ref.cell.v, ref.path, val, self.g, pos)
 
     def _update(self, cur, path, val, g, pos):
@@ -676,7 +704,7 @@ class Executor:
         k = self.dom.as_int(idx)
         if k is not None:
             return ("i", k if k < n else 0)
-        return ("I", idx, w)
+        return ("I", self.dom.norm(idx), w)
 
     # --- statements -----------------------------------------------------------------------
 
@@ -748,7 +776,7 @@ class Executor:
         t = self.p.t(s["x"]["t"])
         cur = self.load(ref, s["pos"])
         one = self.o.const(1, t.bits)
-        v = self.binop("+" if s["op"] == "++" else "-", cur, one, t, t, t, s["pos"])
+        v = self.dom.norm(self.binop("+" if s["op"] == "++" else "-", cur, one, t, t, t, s["pos"]))
         self.store(ref, v, s["pos"])
 
     def _s_if(self, s, fr):
@@ -827,6 +855,17 @@ class Executor:
             b = max(0, b - 1)
         return b
 
+    @staticmethod
+    def _declared_cells(init, fr) -> tuple:
+        """The cells of the variables a for statement's init declares (scoped to the loop)."""
+        if not init or init["s"] not in ("assign", "var"):
+            return ()
+        if init["s"] == "assign":
+            ids = [l["id"] for l, new in zip(init["lhs"], init["define"]) if new and l["k"] == "local"]
+        else:
+            ids = [v["id"] for v in init["vars"] if v["k"] == "local"]
+        return tuple(fr.locals[i] for i in ids if i in fr.locals)
+
     def _derived_trip_count(self, s, fr):
         """For `for i := a; i < N; i++` (or <=, !=) with N a constant at loop entry and i unsigned or
         a constant start: at most N - a (+1) iterations. None when the loop does not look so."""
@@ -858,6 +897,7 @@ class Executor:
         label = self._take_label()
         if s["init"]:
             self.exec(s["init"], fr)
+        scoped = self._declared_cells(s["init"], fr)
         derived = self._derived_trip_count(s, fr)
         bound = self._bound(s, fr, derived)
         lp = Loop(label, True)
@@ -867,7 +907,7 @@ class Executor:
             for _ in range(bound):
                 if d.is_false(self.g):
                     break
-                c = self.eval(s["cond"], fr) if s["cond"] else d.bool(True)
+                c = d.norm(self.eval(s["cond"], fr)) if s["cond"] else d.bool(True)
                 exits = d.bor(exits, d.band(self.g, d.bnot(c)))
                 self.g = d.band(self.g, c)
                 lp.cont = None
@@ -875,9 +915,13 @@ class Executor:
                 if lp.cont is not None:
                     self.g = d.bor(self.g, lp.cont)
                 if s["post"]:
-                    self.exec(s["post"], fr)
+                    saved, self._loop_scoped = self._loop_scoped, scoped
+                    try:
+                        self.exec(s["post"], fr)
+                    finally:
+                        self._loop_scoped = saved
             if not d.is_false(self.g):
-                c = self.eval(s["cond"], fr) if s["cond"] else d.bool(True)
+                c = d.norm(self.eval(s["cond"], fr)) if s["cond"] else d.bool(True)
                 still = d.band(self.g, c)
                 if not d.is_false(still):
                     self.incomplete.append((still, s["pos"], bound))
@@ -898,6 +942,9 @@ class Executor:
                 raise Unsupported("range over a symbolic integer", pos)
             getter = None
             n_items = n
+        elif xt.kind == "slice":
+            self._range_slice(s, fr, label, pos)
+            return
         else:
             at = xt.elem if xt.kind == "pointer" else xt
             if at.kind != "array":
@@ -936,6 +983,65 @@ class Executor:
             fr.breakables.pop()
         if lp.brk is not None:
             self.g = d.bor(self.g, lp.brk)
+
+    def _range_slice(self, s, fr, label, pos):
+        """range over a slice whose bounds may be symbolic. The slice is evaluated once; its
+        length is at most its backing array's (len <= cap <= n), so n iterations, or the loop's
+        stated bound, cover it: iteration k runs on the paths where k < len, and the paths still
+        looping after a stated bound smaller than n are recorded as incomplete (never dropped).
+        Elements are read from the backing array at each iteration, as Go does."""
+        d, o = self.dom, self.o
+        sl = self.eval(s["x"], fr)
+        kt = self.p.t(s["key"]["t"]) if s["key"] else None
+        if sl is None:  # a nil slice: no iterations
+            return
+        w = sl.bits
+        length = o.sub(sl.hi, sl.lo, w)
+        ordinal = self.p.loop_ordinals(fr.fname).get(id(s))
+        bound = self.bounds(fr.fname, ordinal)
+        bound = sl.n if bound is None else min(int(bound), sl.n)
+        if self.twin == "loop_one_short":
+            bound = max(0, bound - 1)
+        et = self.p.t(s["xt"]).elem
+        lp = Loop(label, True)
+        fr.breakables.append(lp)
+        exits = d.bool(False)
+        try:
+            for k in range(bound):
+                if d.is_false(self.g):
+                    break
+                more = d.norm(o.ult(o.add(sl.lo, o.const(k, w), w), sl.hi, w))  # k < hi - lo, as lo <= hi <= n
+                exits = d.bor(exits, d.band(self.g, d.bnot(more)))
+                self.g = d.band(self.g, more)
+                if d.is_false(self.g):
+                    break
+                lp.cont = None
+                j = o.add(sl.lo, o.const(k, w), w) if self.twin != "slice_range_from_zero" else o.const(k, w)
+                jc = d.as_int(j)
+                step = ("i", jc if jc < sl.n else 0) if jc is not None else ("I", d.norm(j), w)
+                for which in ("key", "value"):
+                    tgt = s[which]
+                    if tgt is None:
+                        continue
+                    v = o.const(k, kt.bits) if which == "key" else self.load(sl.ref.step(step), pos)
+                    if which == "value" and et is None:
+                        raise Unsupported("range over a slice of unknown element type", pos)
+                    if s["define"]:
+                        fr.locals[tgt["id"]] = Cell(v)
+                    else:
+                        self.store(self.lvalue(tgt, fr), v, pos)
+                self.exec(s["body"], fr)
+                if lp.cont is not None:
+                    self.g = d.bor(self.g, lp.cont)
+            if not d.is_false(self.g):
+                more = o.ult(o.const(bound, w), length, w)
+                still = d.band(self.g, more)
+                if not d.is_false(still):
+                    self.incomplete.append((still, pos, bound))
+                exits = d.bor(exits, d.band(self.g, d.bnot(more)))
+        finally:
+            fr.breakables.pop()
+        self.g = exits if lp.brk is None else d.bor(exits, lp.brk)
 
     def _s_switch(self, s, fr):
         d = self.dom
@@ -1039,7 +1145,7 @@ class Executor:
         self.fail(self.dom.bnot(o.ult(i, ln, w)), "panic", "index out of range", pos)
         j = o.add(sl.lo, i, w)
         k = self.dom.as_int(j)
-        step = ("i", k if k is not None and k < sl.n else 0) if k is not None else ("I", j, w)
+        step = ("i", k if k is not None and k < sl.n else 0) if k is not None else ("I", self.dom.norm(j), w)
         return sl.ref.step(step)
 
     def global_cell(self, name: str, tid: int, pos: str) -> Cell:
@@ -1187,7 +1293,7 @@ class Executor:
         hi = self.convert_int(self.eval(e["hi"], fr), self.p.t(e["hi"]["t"]), w, False) if e["hi"] else length
         ok = d.band(o.ule(lo, hi, w), o.ule(hi, cap, w))
         self.fail(d.bnot(ok), "panic", "slice bounds out of range", pos)
-        return SliceV(ref, n, o.add(off, lo, w), o.add(off, hi, w), w)
+        return SliceV(ref, n, d.norm(o.add(off, lo, w)), d.norm(o.add(off, hi, w)), w)
 
     def _e_unary(self, e, fr):
         op = e["op"]
@@ -1744,6 +1850,7 @@ class Spec:
     slices: dict
     globals: list  # (name, pre, why)
     raw: dict
+    split: tuple | None = None  # (parameter, lo, hi, why): check_equivalent_split's cases
     # Every function's stated loop bounds (callees are inlined with their own), set by load.
     all_loops: dict = dataclasses.field(default_factory=dict)
 
@@ -1780,7 +1887,15 @@ def resolve_spec(name: str, raw: dict, defaults: dict, consts: dict) -> Spec:
         slices=dict(raw.get("slices", {})),
         globals=[(g["name"], g["pre"], g["why"]) for g in raw.get("globals", [])],
         raw=raw,
+        split=_split(raw.get("split"), num),
     )
+
+
+def _split(raw: dict | None, num) -> tuple | None:
+    if not raw:
+        return None
+    lo, _, hi = raw["values"].partition("..")
+    return raw["param"], num(lo), num(hi), raw["why"]
 
 
 def _params(prog: Program, fname: str) -> list[dict]:
@@ -1902,10 +2017,12 @@ def _error_pos(out: Outcome, m) -> str:
 
 
 def check_equivalent(prog_a: Program, prog_b: Program, fname: str, spec_a: Spec, spec_b: Spec | None = None,
-                     timeout_s: float = 30.0, twin_b: str | None = None, pin: dict | None = None) -> dict:
+                     timeout_s: float = 30.0, twin_b: str | None = None, pin: dict | None = None,
+                     fixed: dict | None = None) -> dict:
     """Proves original(x) == patched(x) for every x meeting fname's precondition, error outcomes
     (throw / panic) included, or finds an x where they differ. pin fixes run-time variables
-    (physPageSize) to given values.
+    (physPageSize) to given values; fixed fixes integer parameters to Python values (one case of
+    a split: the executor then folds what depends on them).
 
     Returns {"verdict": "proved" | "counterexample" | "unknown" | "unsupported", "reason",
     "input": {param: value}, "globals": {...}}; a counterexample's outputs are computed by
@@ -1913,6 +2030,8 @@ def check_equivalent(prog_a: Program, prog_b: Program, fname: str, spec_a: Spec,
     spec_b = spec_b or spec_a
     try:
         args, gins = symbolic_inputs(prog_a, fname, spec_a)
+        for k, v in (fixed or {}).items():
+            args[k] = concrete_value(Z3Dom(), prog_a.t(next(p["type"] for p in _params(prog_a, fname) if p["name"] == k)), v)
         pre = precondition(prog_a, spec_a, args, gins)
         for k, v in (pin or {}).items():  # run-time variables fixed to a helper's values
             if k in gins:
@@ -1932,6 +2051,48 @@ def check_equivalent(prog_a: Program, prog_b: Program, fname: str, spec_a: Spec,
         return res
     return {"verdict": "counterexample", "reason": "", "input": _model_value(m, args), "globals": _model_value(m, gins),
             "error_a": _error_pos(oa, m), "error_b": _error_pos(ob, m)}
+
+
+def check_equivalent_split(prog_a: Program, prog_b: Program, fname: str, spec_a: Spec, spec_b: Spec | None = None,
+                           timeout_s: float = 30.0, twin_b: str | None = None, pin: dict | None = None) -> dict:
+    """check_equivalent by cases: spec_a.split names an integer parameter and the range lo..hi of
+    values its precondition allows (tv_functions.toml `split`). First proves the cases cover the
+    precondition (no input meets it with the parameter outside lo..hi), then checks each value with
+    the parameter concrete, so that the loops whose control depends on it fold (findBitRange64's
+    shifts by n-1, k). timeout_s is the budget of the whole split. The first case with a
+    counterexample ends it; a case the solver cannot decide makes the verdict unknown, naming it."""
+    import time as _time
+
+    name, lo, hi, _why = spec_a.split
+    try:
+        args, gins = symbolic_inputs(prog_a, fname, spec_a)
+        pre = precondition(prog_a, spec_a, args, gins)
+    except Unsupported as e:
+        return {"verdict": "unsupported", "reason": str(e)}
+    x = args[name]
+    s = z3.Solver()
+    s.set("timeout", max(1, int(timeout_s * 1000)))
+    s.add(pre, z3.Or(z3.ULT(x, lo), z3.UGT(x, hi)))
+    r = s.check()
+    if r != z3.unsat:
+        return {"verdict": "unknown", "reason": f"the split of {name} over {lo}..{hi} does not cover the precondition"
+                + (f" ({name} = {s.model().eval(x)} meets it)" if r == z3.sat else "")}
+    t0 = _time.perf_counter()
+    for v in range(lo, hi + 1):
+        left = timeout_s - (_time.perf_counter() - t0)
+        if left <= 0:
+            return {"verdict": "unknown", "reason": f"the split of {name} over {lo}..{hi} ran out of its "
+                    f"{timeout_s:.0f} s budget at {name} = {v}"}
+        res = check_equivalent(prog_a, prog_b, fname, spec_a, spec_b, timeout_s=left, twin_b=twin_b, pin=pin,
+                               fixed={name: v})
+        if res["verdict"] == "proved":
+            continue
+        if res.get("input") is not None:
+            res["input"][name] = v
+        if res["verdict"] == "unknown":
+            res["reason"] = f"case {name} = {v}: {res['reason']}"
+        return res
+    return {"verdict": "proved", "reason": f"by cases {name} = {lo}..{hi} ({_why})"}
 
 
 def _solve(pre, goal, timeout_s: float, runs, args, gins):

@@ -75,3 +75,22 @@ def tie(h, prog, spec, fname: str, n: int, seed: int, twin: str | None = None) -
         if not tv.same_outcome(mine, want):
             bad.append(f"{fname}({a}): translation {mine} / runtime {want}")
     return len(inputs), bad
+
+
+@functools.cache
+def patched_program(patch: str, platform: str = "linux/amd64"):
+    """The translation of the runtime with a corpus patch (goref/mutants/<patch>) applied."""
+    import tempfile
+    from importlib import resources
+    from pathlib import Path
+
+    from palloc.goref.patch import apply_patch
+    from palloc.proofs import tv
+
+    tc = toolchain()
+    with tempfile.TemporaryDirectory(prefix="palloc-tv-test-") as d:
+        ov = apply_patch(Path(str(resources.files("palloc.goref.mutants").joinpath(patch))), tc.goroot,
+                         Path(d) / "ov")
+        [p] = tv.programs(tc, [platform], overlay=ov.files,
+                          files=sorted({Path(r).name for r in ov.files if r.startswith("src/runtime/")}))
+    return p

@@ -552,7 +552,8 @@ class Executor:
     """
 
     def __init__(self, program: Program, dom=None, bounds: Callable | None = None,
-                 global_inputs: dict | None = None, twin: str | None = None, watch: dict | None = None):
+                 global_inputs: dict | None = None, twin: str | None = None, watch: dict | None = None,
+                 abstract: dict | None = None, ufs: dict | None = None):
         self.p = program
         self.dom = dom or Z3Dom()
         self.o = Ops(self.dom)
@@ -568,6 +569,13 @@ class Executor:
         self.watch = dict(watch or {})
         self.call_sites: list = []
         self._loop_scoped: tuple = ()
+        # abstract: (function, loop ordinal) -> a name. Each such loop runs as uninterpreted
+        # functions of the values it reads (ufs: shared by the two executors of an equivalence
+        # check, so the same code is the same function on both sides); self.abstractions lists
+        # every application: {"key", "pos", "g", "reads": {name: value}, "writes": {name: value}}.
+        self.abstract = dict(abstract or {})
+        self.ufs = {} if ufs is None else ufs
+        self.abstractions: list = []
 
     # --- entry --------------------------------------------------------------------------
 
@@ -895,6 +903,8 @@ class Executor:
     def _s_for(self, s, fr):
         d = self.dom
         label = self._take_label()
+        if self.abstract and (fr.fname, self.p.loop_ordinals(fr.fname).get(id(s))) in self.abstract:
+            return self._abstract_loop(s, fr, label)
         if s["init"]:
             self.exec(s["init"], fr)
         scoped = self._declared_cells(s["init"], fr)
@@ -933,6 +943,8 @@ class Executor:
     def _s_range(self, s, fr):
         d = self.dom
         label = self._take_label()
+        if self.abstract and (fr.fname, self.p.loop_ordinals(fr.fname).get(id(s))) in self.abstract:
+            return self._abstract_loop(s, fr, label)
         xt = self.p.t(s["xt"])
         pos = s["pos"]
         x = s["x"]
@@ -983,6 +995,66 @@ class Executor:
             fr.breakables.pop()
         if lp.brk is not None:
             self.g = d.bor(self.g, lp.brk)
+
+    def _abstract_loop(self, s, fr, label):
+        """Runs loop s as uninterpreted functions: each variable it writes becomes F(the values it
+        reads), and whether it ends in an error (or does not finish) a Bool G(the same). Sound for
+        an equivalence check when the loop is the same code in both versions (tv.py checks that:
+        identical trees, no calls but intrinsics), since Go's code is deterministic: the same
+        inputs give the same outputs and the same failure on both sides."""
+        d = self.dom
+        pos = s["pos"]
+        if not d.symbolic:
+            raise Unsupported("an abstracted loop outside a proof", pos)
+        key = self.abstract[(fr.fname, self.p.loop_ordinals(fr.fname).get(id(s)))]
+        shape = loop_shape(s, label, lambda t: self.p.t(t).kind)
+        if shape["unsupported"]:
+            raise Unsupported(f"abstracting this loop: {shape['unsupported']}", pos)
+        reads, leaves = {}, []
+        for i in sorted(shape["free"]):
+            c = fr.locals.get(i)
+            if c is None:
+                raise Unsupported(f"abstracting this loop: variable {shape['free'][i]} not yet declared", pos)
+            v = c.v
+            if isinstance(v, Ref):
+                v = self.load(v, pos)
+            elif isinstance(v, SliceV):
+                v = (self.load(v.ref, pos), v.lo, v.hi)
+            elif isinstance(v, (Closure, FuncRef)) or v is None:
+                raise Unsupported(f"abstracting this loop: it reads {shape['free'][i]}, a function or nil value", pos)
+            reads[shape["free"][i]] = v
+            leaves += [x for _, x in flatten(v)]
+        for name, tid in sorted(shape["globals"].items()):
+            v = self.global_cell(name, tid, pos).v
+            reads[name] = v
+            leaves += [x for _, x in flatten(v)]
+        sorts = [x.sort() for x in leaves]
+
+        def uf(tag, out_sort):
+            k = (key, tag, tuple(str(x) for x in sorts), str(out_sort))
+            if k not in self.ufs:
+                self.ufs[k] = z3.Function(f"{key}.{tag}", *sorts, out_sort) if sorts else z3.Const(f"{key}.{tag}", out_sort)
+            f = self.ufs[k]
+            return f(*leaves) if sorts else f
+
+        writes = {}
+        for i in sorted(shape["writes"]):
+            name = shape["free"][i]
+            cell = fr.locals[i]
+            if isinstance(cell.v, (Ref, SliceV, Closure, FuncRef)) or cell.v is None:
+                raise Unsupported(f"abstracting this loop: it writes {name}, a pointer, slice or function value", pos)
+            new = self._rebuild(cell.v, lambda path, leaf: uf(f"{name}{path}", leaf.sort()))
+            writes[name] = new
+            cell.v = self.merge(self.g, new, cell.v, pos)
+        self.abstractions.append({"key": key, "pos": pos, "g": self.g, "reads": reads, "writes": writes})
+        self.fail(uf("fails", z3.BoolSort()), "abstract", f"the loop {key} ends in an error or does not finish", pos)
+
+    def _rebuild(self, v, leaf_fn, path=""):
+        if isinstance(v, tuple):
+            return tuple(self._rebuild(x, leaf_fn, f"{path}[{k}]") for k, x in enumerate(v))
+        if isinstance(v, dict):
+            return {k: self._rebuild(x, leaf_fn, f"{path}.{k}") for k, x in v.items()}
+        return leaf_fn(path, v)
 
     def _range_slice(self, s, fr, label, pos):
         """range over a slice whose bounds may be symbolic. The slice is evaluated once; its
@@ -1648,6 +1720,86 @@ class Executor:
 # --- inputs, preconditions and evaluation -----------------------------------------------------
 
 
+def loop_shape(loop: dict, label: str | None, kind_of: Callable[[int], str]) -> dict:
+    """What a for or range statement reads and writes, for Executor._abstract_loop.
+
+    Returns {"free": {id: name} (variables it uses that are declared outside it), "writes": {ids of
+    free variables it assigns}, "globals": {name: type id}, "unsupported": "" or why it cannot be
+    abstracted (a return, a branch out of it, a closure, a call of anything but an intrinsic, a
+    write through a pointer or into a package variable)}."""
+    refs, defined, writes, globs = {}, set(), set(), {}
+    labels = {label} if label else set()
+    why: list[str] = []
+
+    def target(l):
+        """Records the local an assignment writes; anything reached through a pointer or a slice,
+        or a package variable, is memory, which an abstracted loop may not write."""
+        if l.get("k") == "blank":
+            return
+        r, through = l, False
+        while r.get("k") in ("index", "field"):
+            r = r["x"]
+            through = through or kind_of(r["t"]) in ("pointer", "slice")
+        if r.get("k") == "local" and not through:
+            writes.add(r["id"])
+        else:
+            why.append(f"it writes memory or a package variable at {l.get('pos', '?')}")
+
+    def walk(n):
+        if isinstance(n, list):
+            for x in n:
+                walk(x)
+            return
+        if not isinstance(n, dict):
+            return
+        k, st = n.get("k"), n.get("s")
+        if k == "local":
+            refs[n["id"]] = n["name"]
+        elif k == "global":
+            globs[n["name"]] = n["t"]
+        elif k == "funclit":
+            why.append(f"a closure at {n.get('pos', '?')}")
+        elif k == "call" and n.get("callee") not in INTRINSICS:
+            why.append(f"a call of {n.get('callee', 'a function value')} at {n.get('pos', '?')}")
+        if st == "labeled":
+            labels.add(n["label"])
+        elif st == "return":
+            why.append(f"a return at {n.get('pos', '?')}")
+        elif st == "branch":
+            if n.get("tok") not in ("break", "continue", "fallthrough") or (n.get("label") and n["label"] not in labels):
+                why.append(f"a {n.get('tok')} out of it at {n.get('pos', '?')}")
+        elif st == "assign":
+            for l, new in zip(n["lhs"], n["define"]):
+                if new and l.get("k") == "local":
+                    defined.add(l["id"])
+                else:
+                    target(l)
+        elif st == "incdec":
+            target(n["x"])
+        elif st == "var":
+            for v in n["vars"]:
+                if v.get("k") == "local":
+                    defined.add(v["id"])
+        elif st == "range":
+            for which in ("key", "value"):
+                t = n.get(which)
+                if t is not None:
+                    if n.get("define") and t.get("k") == "local":
+                        defined.add(t["id"])
+                    else:
+                        target(t)
+        for v in n.values():
+            if isinstance(v, (dict, list)):
+                walk(v)
+
+    walk(loop)
+    free = {i: nm for i, nm in refs.items() if i not in defined}
+    ws = {i for i in writes if i in free}
+    # A local array or struct written element-wise is written whole; a pointer written through is not
+    # a local write at all (caught above by the root being a deref or a pointer-typed local).
+    return {"free": free, "writes": ws, "globals": globs, "unsupported": "; ".join(sorted(set(why)))}
+
+
 def symbolic_value(dom: Z3Dom, t: GoType, name: str, slice_len: int | None = None):
     """A fresh symbolic value of type t, its variables named after name (b[3], sc.inUse)."""
     if t.kind == "int":
@@ -1718,6 +1870,16 @@ def flatten(v, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, v)]
 
 
+def _tz_bv(x):
+    """Trailing zeros of bit-vector x (its width for 0), as Executor.intrinsic computes it."""
+    w = x.size()
+    v = (x & -x) - 1
+    r = z3.BitVecVal(0, w)
+    for k in range(w):
+        r = r + z3.ZeroExt(w - 1, z3.Extract(k, k, v))
+    return r
+
+
 class Pre:
     """Preconditions: Python-syntax expressions over parameter names, platform constants and
     globals, with Go's operators (+ - * // % << >> & | ^ ~, comparisons, and/or/not) on the
@@ -1727,6 +1889,7 @@ class Pre:
 
     def __init__(self, env: dict[str, Any], consts: dict[str, int]):
         self.env, self.consts = env, consts
+        self.side: list = []  # definitions of the fresh values interior() introduces
 
     def eval(self, text: str):
         tree = pyast.parse(text, mode="eval").body
@@ -1818,7 +1981,40 @@ class Pre:
                 return z3.Implies(args[0], args[1])
             if n.func.id == "wf_sum":
                 return self.wf_sum(*args)
+            if n.func.id == "max":
+                r = args[0]
+                for a in args[1:]:
+                    r, a = self._pair(r, a)
+                    r = z3.If(z3.ULT(r, a), a, r)
+                return r
+            if n.func.id == "interior":
+                return self.interior(args[0])
+            if n.func.id == "interior_max":
+                r = z3.BitVecVal(0, 64)
+                for w in args[0]:
+                    i = self.interior(w)
+                    r = z3.If(z3.ULT(r, i), i, r)
+                return r
         raise ValueError(f"precondition {text!r}: unsupported syntax {pyast.dump(n)[:60]}")
+
+    def interior(self, x):
+        """The longest run of zeros of word x strictly between its lowest and highest set bit (0
+        for a word with fewer than two set bits): a fresh value I with its exact definition added
+        to self.side. With y = x shifted down past its trailing zeros, filling each zero of y from
+        the set bits up to r above it (y | y>>1 | ... | y>>r) leaves no zero below y's top bit
+        exactly when every interior run is at most r; I is the least such r."""
+        w = x.size()
+        y = z3.LShR(x, _tz_bv(x) & (w - 1))
+
+        def filled(r):
+            f = y
+            for k in range(1, w):
+                f = f | z3.If(z3.ULE(k, r), z3.LShR(y, k), z3.BitVecVal(0, w))
+            return f & (f + 1) == 0
+
+        i = z3.FreshConst(z3.BitVecSort(w), "interior")
+        self.side.append(z3.And(filled(i), z3.Or(i == 0, z3.Not(filled(i - 1)))))
+        return i
 
     def wf_sum(self, code, n):
         """code is packPallocSum of a well-formed summary (start, max, end) of an n-page range:
@@ -2051,6 +2247,86 @@ def check_equivalent(prog_a: Program, prog_b: Program, fname: str, spec_a: Spec,
         return res
     return {"verdict": "counterexample", "reason": "", "input": _model_value(m, args), "globals": _model_value(m, gins),
             "error_a": _error_pos(oa, m), "error_b": _error_pos(ob, m)}
+
+
+def check_equivalent_abstract(prog_a: Program, prog_b: Program, fname: str, spec_a: Spec, spec_b: Spec,
+                              abstract_a: dict, abstract_b: dict, hints: dict | None = None,
+                              timeout_s: float = 30.0) -> dict:
+    """check_equivalent with the loops abstract_a / abstract_b name ((fname, ordinal) -> key, the
+    same key for the same loop in both versions) run as the same uninterpreted functions on both
+    sides (Executor._abstract_loop). The caller guarantees each is the same code in both versions.
+
+    proved: equal whatever those loops compute (so for what they really compute). A model of the
+    abstraction is only a candidate: it is run through both real translations (run_concrete) and
+    is a counterexample only if they differ there. If not, hints (key -> {variable: expression
+    over the loop's inputs}, the loop's specification as tv_functions.toml states it, unproved)
+    steer a second search, whose candidate is checked the same way; no hint is ever assumed in a
+    proof. Otherwise the verdict is unknown, saying so."""
+    ufs: dict = {}
+    try:
+        args, gins = symbolic_inputs(prog_a, fname, spec_a)
+        pre = precondition(prog_a, spec_a, args, gins)
+        ea = Executor(prog_a, Z3Dom(), bounds=spec_a.bounds, global_inputs=gins, abstract=abstract_a, ufs=ufs)
+        eb = Executor(prog_b, Z3Dom(), bounds=spec_b.bounds, global_inputs=gins, abstract=abstract_b, ufs=ufs)
+        oa, ob = ea.call(fname, args), eb.call(fname, args)
+    except Unsupported as e:
+        return {"verdict": "unsupported", "reason": str(e)}
+    eq = _leaves_equal(outputs(prog_a, fname, oa), outputs(prog_b, fname, ob))
+    if eq is None:
+        return {"verdict": "unknown", "reason": "the two versions have different signatures"}
+    inc = z3.Or(oa.any_incomplete(), ob.any_incomplete())
+    same_err = z3.And(*[oa.error_kind(k) == ob.error_kind(k) for k in ("throw", "panic", "abstract")])
+    claim = z3.And(z3.Not(inc), same_err, z3.Implies(z3.Not(oa.any_error()), eq))
+    keys = sorted({k for k in abstract_a.values()})
+    what = ", ".join(keys)
+    res, m = _solve(pre, claim, timeout_s, ((oa, "original: "), (ob, "patched: ")), args, gins)
+    if res is not None:
+        if res["verdict"] == "proved":
+            res["reason"] = f"with {what} abstracted: the same code, so the same function of its inputs on both sides"
+        return res
+
+    def real(m) -> dict | None:
+        inp, gi = _model_value(m, args), _model_value(m, gins)
+        ra = run_concrete(prog_a, fname, spec_a, inp, gi)
+        rb = run_concrete(prog_b, fname, spec_b, inp, gi)
+        if "incomplete" in (ra["outcome"], rb["outcome"]):
+            return None
+        if (ra["outcome"], ra["outputs"]) != (rb["outcome"], rb["outputs"]):
+            return {"verdict": "counterexample", "reason": "", "input": inp, "globals": gi}
+        return None
+
+    found = real(m)
+    if found:
+        found["found_by"] = "abstraction"
+        return found
+    if hints:
+        side, steer = [], []
+        for ex in (ea, eb):
+            for app in ex.abstractions:
+                h = hints.get(app["key"])
+                if not h:
+                    continue
+                pe = Pre(dict(app["reads"]), prog_a.consts)
+                for var, text in h.items():
+                    want = pe._e(pyast.parse(text, mode="eval").body, text)
+                    got = app["writes"][var]
+                    want = z3.Extract(got.size() - 1, 0, want) if want.size() > got.size() else (
+                        z3.ZeroExt(got.size() - want.size(), want) if want.size() < got.size() else want)
+                    steer.append(got == want)
+                side += pe.side
+        for ex, o in ((ea, oa), (eb, ob)):
+            steer.append(z3.Not(o.error_kind("abstract")))
+        sv = z3.Solver()
+        sv.set("timeout", max(1, int(timeout_s * 1000)))
+        sv.add(pre, z3.Not(claim), *side, *steer)
+        if sv.check() == z3.sat:
+            found = real(sv.model())
+            if found:
+                found["found_by"] = f"a search steered by the stated specification of {what}"
+                return found
+    return {"verdict": "unknown", "reason": f"with {what} abstracted, the versions differ only through what "
+            f"{'it computes' if len(keys) == 1 else 'they compute'}, and no input found that way is a real difference "
+            "(the loop's specification is not proved at full width)"}
 
 
 def check_equivalent_split(prog_a: Program, prog_b: Program, fname: str, spec_a: Spec, spec_b: Spec | None = None,

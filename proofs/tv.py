@@ -593,6 +593,11 @@ def check_patch(toolchain, overlay_files: dict[str, str], goarch: str, *, goos: 
                 continue
         r = search_difference(prog_a, prog_b, fname, specs_a[fname], specs_b[fname])
         if r is None:
+            abs_a, abs_b, hints = identical_loops(res_a, res_b, prog_a, prog_b, fname, table[fname])
+            if abs_a:
+                r = G.check_equivalent_abstract(prog_a, prog_b, fname, specs_a[fname], specs_b[fname], abs_a, abs_b,
+                                                hints, timeout_s=timeout)
+        if r is None:
             r = _equivalent(G, prog_a, prog_b, fname, specs_a[fname], specs_b[fname], timeout)
         if r["verdict"] == COUNTEREXAMPLE and r.get("globals") and confirm and goarch in ("amd64", "386"):
             # Ask again with the run-time variables the helper's runtime really has, so the
@@ -626,6 +631,51 @@ def check_patch(toolchain, overlay_files: dict[str, str], goarch: str, *, goos: 
                                        "changed, but palloc does not translate it: the differential carries it"))
     note = "" if entries else "the patch changes no function palloc translates"
     return TVReport(goarch, platform, toolchain.version, entries, time.perf_counter() - t0, note)
+
+
+def _loop_ordinal(prog, fname: str, loop) -> tuple[int, dict] | None:
+    """The ordinal and node of a loop of fname named by its label ("outer") or its ordinal."""
+    ords = prog.loop_ordinals(fname)
+    by_ord = {}
+
+    def walk(n, label=None):
+        if isinstance(n, dict):
+            if n.get("s") in ("for", "range"):
+                by_ord[ords[id(n)]] = (n, label)
+            for k, v in n.items():
+                walk(v, n.get("label") if n.get("s") == "labeled" and k == "stmt" else None)
+        elif isinstance(n, list):
+            for v in n:
+                walk(v)
+
+    walk(prog.funcs[fname]["body"])
+    for o, (node, label) in by_ord.items():
+        if (isinstance(loop, int) and o == loop) or (isinstance(loop, str) and label == loop):
+            return o, node
+    return None
+
+
+def identical_loops(res_a: dict, res_b: dict, prog_a, prog_b, fname: str, entry: dict) -> tuple[dict, dict, dict]:
+    """The loops tv_functions.toml lets fname abstract (`abstract`) that are the same code in both
+    versions (the same tree, types and constants; no call but an intrinsic, no write to memory):
+    ({(fname, ordinal): key} for each version, {key: hint}). Empty when none is."""
+    from palloc.proofs import smt_go as G
+
+    abs_a, abs_b, hints = {}, {}, {}
+    for a in entry.get("abstract", []):
+        la, lb = _loop_ordinal(prog_a, fname, a["loop"]), _loop_ordinal(prog_b, fname, a["loop"])
+        if la is None or lb is None:
+            continue
+        if canonical(res_a, la[1]) != canonical(res_b, lb[1]):
+            continue
+        label = a["loop"] if isinstance(a["loop"], str) else None
+        if G.loop_shape(la[1], label, lambda t: prog_a.t(t).kind)["unsupported"]:
+            continue
+        key = f"{fname}#{a['loop']}"
+        abs_a[(fname, la[0])], abs_b[(fname, lb[0])] = key, key
+        if a.get("hint"):
+            hints[key] = dict(a["hint"])
+    return abs_a, abs_b, hints
 
 
 def _equivalent(G, prog_a, prog_b, fname, spec_a, spec_b, timeout, pin=None) -> dict:

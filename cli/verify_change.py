@@ -246,6 +246,10 @@ def _baseline_check(binary: Path, goarch: str, t_built: float, timeout: float = 
     failed = sorted(t for t, v in tests.items() if v in ("fail", "crashed"))
     if not tests and code == 0:
         return Check("runtime-tests", goarch, "unavailable", None, secs, None, "the runtime's tests matched nothing")
+    if not tests and not crash and code not in (None, 0):
+        # Nothing ran and the runtime said nothing: the test runner did not start, not the patch.
+        return Check("runtime-tests", goarch, "unavailable", None, secs, None,
+                     f"the runtime's tests did not start (exit {code}, no test ran, no crash)")
     broke = bool(failed) or code != 0
     detail = (f"the runtime's own tests fail: {', '.join(failed) or f'exit {code}'}" + (f" ({crash})" if crash else "")
               if broke else f"the runtime's own {len(tests)} page-allocator tests pass")

@@ -112,6 +112,7 @@ def run_test_binary(binary: Path, regex: str = PAGE_ALLOC_TESTS, timeout: float 
     The binary's own -test.timeout ends a hung test (printing its goroutines); if even that does
     not end it, test2json and the binary are killed together (procs.run: one process group).
     """
+    from palloc.goref.build import target_goarch
     from palloc.goref.targets import host_goarch, target
 
     # test2json runs the binary natively, or under the GOARCH's emulator (goref/targets.py).
@@ -120,7 +121,8 @@ def run_test_binary(binary: Path, regex: str = PAGE_ALLOC_TESTS, timeout: float 
            "-test.run", regex, "-test.timeout", f"{int(timeout)}s", "-test.count", "1"]
     t0 = time.monotonic()
     try:
-        r = procs.run(cmd, text=True, env=go_env(goarch), timeout=timeout + 30, cwd=binary.parent)
+        # The go command wants a real GOARCH (wasip1 is GOARCH=wasm).
+        r = procs.run(cmd, text=True, env=go_env(target_goarch(goarch)), timeout=timeout + 30, cwd=binary.parent)
         stdout, code = r.stdout, r.returncode
     except subprocess.TimeoutExpired as e:
         stdout = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")

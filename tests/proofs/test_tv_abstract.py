@@ -36,6 +36,7 @@ def test_the_first_pass_refactor_is_proved_with_the_shrink_loop_abstracted():
     assert r["verdict"] == "proved", r
 
 
+@pytest.mark.slow
 def test_the_shortcut_at_61_is_refuted_with_a_real_input():
     r, a, b = _check("24-n-summarize-shortcut-61.patch")
     assert r["verdict"] == "counterexample", r

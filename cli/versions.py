@@ -96,6 +96,11 @@ def render(cells, goarches, versions, seconds: float, seed: int, elapsed: float)
     for c in probed:
         pr = c.probe
         fs = c.flags_seen
+        if pr.get("applicable") is False:
+            lines.append(f"  go{c.version} {c.goarch}: probe not applicable: {pr['why']}"
+                         + (f"; fuzzing compared {fs['chunk_words']} chunk words, {fs['no_huge_page']} with NoHugePage"
+                            if fs else ""))
+            continue
         lines.append(
             f"  go{c.version} {c.goarch}: probe flags runtime {pr['runtime_flags']:#x} (spec {pr['expected_flags']:#x}); "
             f"model at Go {pr['twin_model_version']} semantics {'caught' if pr['twin_caught'] else 'NOT caught'}"

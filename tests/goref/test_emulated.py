@@ -103,17 +103,18 @@ import os, signal, subprocess, sys, time
 duty, cmd = float(sys.argv[1]), sys.argv[2:]
 p = subprocess.Popen(cmd)  # stdin, stdout, stderr: the helper's own
 signal.signal(signal.SIGQUIT, lambda *a: (os.kill(p.pid, signal.SIGCONT), p.send_signal(signal.SIGQUIT)))
-while p.poll() is None:  # the helper runs `duty` of every 20 ms
-    time.sleep(0.02 * duty)
+while p.poll() is None:  # the helper runs `duty` of every 100 ms
+    time.sleep(0.1 * duty)
     os.kill(p.pid, signal.SIGSTOP)
-    time.sleep(0.02 * (1 - duty))
+    time.sleep(0.1 * (1 - duty))
     os.kill(p.pid, signal.SIGCONT)
 sys.exit(p.returncode)
 """
 
 
 def test_the_lockstep_stays_correct_when_the_helper_is_20x_slower(need_helper, tmp_path):
-    """A native helper run 1/20 of the time (SIGSTOP/SIGCONT) answers like an emulated one: the
+    """A native helper run 2 ms of every 100 (SIGSTOP/SIGCONT; 12-20x slower, measured on 5,000
+    allocs, more than qemu's 6-14x) answers like an emulated one: the
     watchdog scales with the measured start-up and batches, no batch is taken for a hang, and a
     broken model is still caught."""
     from palloc.goref.driver import GoHelper
@@ -123,7 +124,7 @@ def test_the_lockstep_stays_correct_when_the_helper_is_20x_slower(need_helper, t
     base = need_helper("amd64")
     throttle = tmp_path / "throttle.py"
     throttle.write_text(THROTTLE)
-    h = GoHelper(base.go.helper.binary, goarch="amd64", launcher=[sys.executable, str(throttle), "0.05"])
+    h = GoHelper(base.go.helper.binary, goarch="amd64", launcher=[sys.executable, str(throttle), "0.02"])
     try:
         h.start()
         assert h.start_seconds > 0 and h.timeout_for(1000) >= h.timeout

@@ -829,16 +829,8 @@ func (e *emitter) call(x *ast.CallExpr, tv types.TypeAndValue) obj {
 		return obj{"k": "conv", "x": args[0], "t": rt, "pos": pos}
 	}
 	if ft.IsBuiltin() {
-		fun := x.Fun
-		for {
-			if p, ok := fun.(*ast.ParenExpr); ok {
-				fun = p.X
-			} else {
-				break
-			}
-		}
 		name := ""
-		switch f := fun.(type) {
+		switch f := unparen(x.Fun).(type) {
 		case *ast.Ident:
 			name = f.Name
 		case *ast.SelectorExpr: // unsafe.Sizeof and friends are constants, folded above
@@ -847,14 +839,7 @@ func (e *emitter) call(x *ast.CallExpr, tv types.TypeAndValue) obj {
 		return obj{"k": "builtin", "name": name, "args": args, "t": rt, "pos": pos}
 	}
 	out := obj{"k": "call", "args": args, "t": rt, "pos": pos}
-	fun := x.Fun
-	for {
-		if p, ok := fun.(*ast.ParenExpr); ok {
-			fun = p.X
-		} else {
-			break
-		}
-	}
+	fun := unparen(x.Fun)
 	switch f := fun.(type) {
 	case *ast.Ident:
 		if fo, ok := e.info.Uses[f].(*types.Func); ok {
@@ -929,6 +914,17 @@ func (e *emitter) global(o *types.Var) {
 			}
 		}
 	})
+}
+
+// unparen returns x without its enclosing parentheses (ast.Unparen, which Go 1.21 lacks).
+func unparen(x ast.Expr) ast.Expr {
+	for {
+		p, ok := x.(*ast.ParenExpr)
+		if !ok {
+			return x
+		}
+		x = p.X
+	}
 }
 
 // varSpecs calls fn with every package-level `var` spec of files, in order.

@@ -353,10 +353,12 @@ def _translation_check(overlay, tc, goarch: str) -> Check:
     """Runs translation validation (proofs/tv.py) on the functions the patch changes: proved
     equivalent holds; a counterexample the patched runtime confirms breaks; anything else
     (unknown, unsupported, not in scope) has no verdict and leaves it to the other checks."""
+    from palloc.goref.targets import target
     from palloc.proofs.tv import check_patch
 
     t0 = time.monotonic()
-    rep = check_patch(tc, dict(overlay.files), goarch)
+    t = target(goarch)  # "wasm" is js/wasm: translate for the runtime the helper runs
+    rep = check_patch(tc, dict(overlay.files), t.goarch, goos=t.goos, target=goarch)
     code = rep.exit_code()
     fs = rep.functions
     counts = ", ".join(f"{sum(f.verdict == v for f in fs)} {v}" for v in dict.fromkeys(f.verdict for f in fs))

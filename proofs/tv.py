@@ -526,21 +526,34 @@ def _helper_globals(binary, goarch: str) -> dict:
     return {"physPageSize": c["physPageSize"], "physHugePageSize": c["physHugePageSize"]}
 
 
+def _runnable(name: str) -> bool:
+    """Reports whether the helper of --goarch name runs here (natively or under its emulator)."""
+    from palloc.goref.targets import target
+
+    try:
+        return target(name).runnable
+    except PallocError:
+        return False
+
+
 def check_patch(toolchain, overlay_files: dict[str, str], goarch: str, *, goos: str = "linux",
                 helper_binary=None, base_helper_binary=None, timeout: float = DEFAULT_TIMEOUT_S,
-                confirm: bool = True) -> TVReport:
+                confirm: bool = True, target: str | None = None) -> TVReport:
     """Checks every translated function a patch changes, on goos/goarch. See the module doc.
 
     overlay_files maps GOROOT-relative runtime paths to patched files (goref/patch.py
     Overlay.files). helper_binary: a helper built on the patched runtime for goarch (built here,
     once, if a counterexample needs confirming and none is given); base_helper_binary: one built
     on the original runtime, to check the original side of a counterexample too. timeout: solver
-    seconds per function.
+    seconds per function. target: the --goarch name of the helper that confirms a counterexample
+    (goref/targets.py: "wasm" is js/wasm, "wasip1" wasip1/wasm; default goarch); it runs natively
+    or under its emulator.
     """
     from palloc.goref.goast import translate
     from palloc.proofs import smt_go as G
 
     t0 = time.perf_counter()
+    name = target or goarch
     platform = f"{goos}/{goarch}"
     files = sorted({Path(rel).name for rel in overlay_files if rel.startswith("src/runtime/")})
     res_a, = translate(toolchain, [(goos, goarch)], scope(), None, files=files)
@@ -599,15 +612,15 @@ def check_patch(toolchain, overlay_files: dict[str, str], goarch: str, *, goos: 
                                                 hints, timeout_s=timeout)
         if r is None:
             r = _equivalent(G, prog_a, prog_b, fname, specs_a[fname], specs_b[fname], timeout)
-        if r["verdict"] == COUNTEREXAMPLE and r.get("globals") and confirm and goarch in ("amd64", "386"):
+        if r["verdict"] == COUNTEREXAMPLE and r.get("globals") and confirm and _runnable(name):
             # Ask again with the run-time variables the helper's runtime really has, so the
             # counterexample can be confirmed there (or shown to need other page sizes).
             try:
                 if helper_binary is None:
                     from palloc.goref.build import build_helper
 
-                    helper_binary = build_helper(toolchain, goarch, overlay_files)
-                pin = _helper_globals(helper_binary, goarch)
+                    helper_binary = build_helper(toolchain, name, overlay_files)
+                pin = _helper_globals(helper_binary, name)
                 r2 = _equivalent(G, prog_a, prog_b, fname, specs_a[fname], specs_b[fname], timeout, pin=pin)
                 if r2["verdict"] == COUNTEREXAMPLE:
                     r = r2
@@ -620,7 +633,7 @@ def check_patch(toolchain, overlay_files: dict[str, str], goarch: str, *, goos: 
             proved.add(fname)
         if fv.verdict == COUNTEREXAMPLE:
             _settle_counterexample(fv, r, prog_a, prog_b, specs_a[fname], specs_b[fname], toolchain, overlay_files,
-                                   goarch, platform, helper_binary, base_helper_binary, confirm)
+                                   name, platform, helper_binary, base_helper_binary, confirm)
         elif r.get("input") is not None:
             fv.input = r["input"]
         fv.seconds = time.perf_counter() - t1
@@ -703,10 +716,10 @@ def _settle_counterexample(fv, r, prog_a, prog_b, spec_a, spec_b, tc, overlay_fi
         return
     words = args_words(prog_a, fname, args)
     fv.go_test = go_test_source(fname, words, oa, ob, platform)
-    if not confirm or goarch not in ("amd64", "386"):
+    if not confirm or not _runnable(goarch):
         fv.confirmed = None
-        if goarch not in ("amd64", "386"):
-            fv.reason = (fv.reason + "; " if fv.reason else "") + f"no native helper for {goarch} on this host"
+        if not _runnable(goarch):
+            fv.reason = (fv.reason + "; " if fv.reason else "") + f"the {goarch} helper cannot run here (`palloc goref info`)"
         return
     try:
         if helper_binary is None:

@@ -78,3 +78,21 @@ def test_prove_runtime_has_no_runtime_for_a_config_platform(capsys, tmp_path):
     cfg.write_text('base = "linux/amd64"\nheap_addr_bits = 47\n')
     assert main(["prove", "--runtime", "--config", str(cfg)]) == 2
     assert "--runtime proves the runtime of a toolchain" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("goarch", ["arm64", "wasm"])
+def test_prove_only_confirms_a_counterexample_under_the_goarchs_emulator(capsys, goarch):
+    # Translated for the GOARCH's own platform (wasm is js/wasm), confirmed in its patched runtime
+    # under qemu or Node.js; skipped where the emulator is missing.
+    from palloc.goref.targets import target
+
+    if not target(goarch).runnable:
+        pytest.skip(f"{goarch} cannot run here: {target(goarch).why}")
+    capsys.readouterr()
+    code = main(["verify-change", str(MUTANTS / "27-n-findbitrange64-p-equals-n.patch"), "--goarch", goarch,
+                 "--prove-only", "--json"])
+    rep = json.loads(capsys.readouterr().out)
+    assert code == 1, rep
+    f = next(f for f in _tv(rep)["functions"] if f["name"] == "findBitRange64")
+    assert f["confirmed"] is True and _tv(rep)["platform"] == target(goarch).platform

@@ -118,7 +118,6 @@ def fresh_session(conf: Config):
 def run_here(conf: Config, runner, first_heap: int = 0, heap_stride: int = 1,
              should_stop: Callable[[], bool] | None = None, on_found: Callable[[Any], None] | None = None) -> Outcome:
     """Runs the campaign on runner (a goref.fuzz.Lockstep) in this process; writes any failure."""
-    from palloc.goref import report
     from palloc.goref.compare import HarnessFault
     from palloc.goref.driver import HelperStartError
     from palloc.goref.fuzz import CrashNotRecurring, NotReproduced, run_campaign
@@ -169,25 +168,30 @@ def run_here(conf: Config, runner, first_heap: int = 0, heap_stride: int = 1,
             note = "the heap crashes the runtime only after others ran in the same process; a replay of it alone may pass"
         if conf.patch is not None:
             failure.patch = conf.patch
-        cid = report.case_id(failure)
-        entry = {
-            "headline": failure.divergence.headline() if failure.divergence else None,
-            "ops": len(failure.ops),
-            "divergence": failure.divergence.to_json() if failure.divergence else None,
-            # False: a side disagreed with itself on the case (out.fault says how), so it is kept
-            # but is no divergence.
-            "confirmed": confirmed,
-        }
-        if note:
-            entry["note"] = note
-        try:
-            paths = report.write_failure(failure, conf.failures)
-            entry["files"] = {k: str(v) for k, v in paths.items()}
-            entry["report"] = report.human_report(failure, cid, paths)
-        except Exception as e:  # noqa: BLE001 - a printer failure must not lose the case
-            _keep_case(failure, cid, conf.failures, entry, e)
-        out.failures.append(entry)
+        # confirmed False: a side disagreed with itself on the case (out.fault says how), so it is
+        # kept but is no divergence.
+        out.failures.append(_written(failure, conf.failures, confirmed, note))
     return out
+
+
+def _written(case, folder: str, confirmed: bool = True, note: str | None = None) -> dict:
+    """Writes a case's files to folder; returns its failure entry: headline, size, divergence,
+    confirmed, note, files and report (the case is printed on stderr if nothing can be written)."""
+    from palloc.goref import report
+
+    d = case.divergence
+    entry = {"headline": d.headline() if d else None, "ops": len(case.ops), "divergence": d.to_json() if d else None,
+             "confirmed": confirmed}
+    if note:
+        entry["note"] = note
+    cid = report.case_id(case)
+    try:
+        paths = report.write_failure(case, folder)
+        entry["files"] = {k: str(v) for k, v in paths.items()}
+        entry["report"] = report.human_report(case, cid, paths)
+    except Exception as e:  # noqa: BLE001 - a printer failure must not lose the case
+        _keep_case(case, cid, folder, entry, e)
+    return entry
 
 
 def _keep_case(failure, cid: str, folder: str, entry: dict, e: Exception) -> None:
@@ -294,17 +298,8 @@ def _orphan_case(conf: Config, w: int, data: dict) -> dict:
 
     case = Case.from_json(data)
     case.divergence = report.divergence_from_json(data.get("divergence"))
-    cid = report.case_id(case)
-    entry = {"headline": case.divergence.headline() if case.divergence else None, "ops": len(case.ops),
-             "divergence": data.get("divergence"), "confirmed": True,
-             "note": f"fuzz worker {w} found this and ended before it was shrunk; written unshrunk"}
-    try:
-        paths = report.write_failure(case, conf.failures)
-        entry["files"] = {k: str(v) for k, v in paths.items()}
-        entry["report"] = report.human_report(case, cid, paths)
-    except Exception as e:  # noqa: BLE001 - never lose the case
-        _keep_case(case, cid, conf.failures, entry, e)
-    return entry
+    return _written(case, conf.failures, True,
+                    f"fuzz worker {w} found this and ended before it was shrunk; written unshrunk")
 
 
 def _summed(stats, started: float):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from palloc.model.errors import GoThrow
+from palloc.spec.errors import GoThrow
 from palloc.model.mpagealloc import PageAlloc, chunk_base, chunk_index
 from palloc.model.mranges import AddrRanges, OffAddr
 from palloc.spec.constants import PAGE_SIZE

@@ -101,7 +101,7 @@ class Outcome:
     state: the State after the operation, or None when the side could not report one.
     detail: what the model adds to its crash (the values it complained about); shown, never compared.
     throw: for an input the model calls undefined, the message the runtime's own check throws
-        there, when it has one (model/errors.py UndefinedBehaviour).
+        there, when it has one (spec/errors.py UndefinedBehaviour).
     stack: for the runtime's crash, the first frames of its stack ("runtime.throw panic.go:1243";
         for a hang, where it was looping); shown, never compared.
     """
@@ -417,9 +417,9 @@ def self_check(p, side: str, ops: Sequence[O.Op], first: Sequence[Outcome], seco
 
 
 def invariant_checker():
-    """Returns model/invariants.py's check_all, or None when the invariants are not available."""
+    """Returns spec/invariants.py's check_all, or None when the invariants are not available."""
     try:
-        from palloc.model.invariants import check_all
+        from palloc.spec.invariants import check_all
     except ImportError:
         return None
     return check_all

@@ -17,7 +17,7 @@ What is compared:
   classic lockstep compares it (goref/compare.py), so a blind spot of the digest cannot hide a
   divergence for long.
 
-The model's named invariants (model/invariants.py) run after every mutating step on the touched
+The model's named invariants (spec/invariants.py) run after every mutating step on the touched
 chunks (screened in one pass by invariants.holds_per_step, and worded by check_all only when the
 screen fails), except three
 whose cost is several model operations': `summaries_consistent` (the leaf summaries from free
@@ -52,7 +52,7 @@ from palloc.goref import ops as O
 from palloc.goref.compare import Divergence, HarnessFault, check_invariants
 from palloc.goref.go_side import init_request, state_from_dump
 from palloc.goref.model_side import ModelSide, chunks_of, new_page_alloc, scav_chunk_word
-from palloc.model.errors import ModelError
+from palloc.spec.errors import ModelError
 from palloc.spec.constants import PAGE_SIZE
 
 _M64 = (1 << 64) - 1
@@ -328,14 +328,14 @@ class DigestLockstep:
         self.batch_ops, self.full_every, self.summaries_every = batch_ops, full_every, summaries_every
         self.check_all = full._check_all
         if self.check_all is not None:
-            from palloc.model.invariants import INVARIANTS
+            from palloc.spec.invariants import INVARIANTS
 
             self.fast_names = frozenset(n for n in INVARIANTS if n not in PERIODIC_INVARIANTS)
             self.grow_names = self.fast_names | {n for n in GROW_INVARIANTS if n in INVARIANTS}
         # The one-pass screen of the per-step set, when it is exactly that set of check_all's.
         self.screen = None
         if self.check_all is not None:
-            from palloc.model import invariants as I
+            from palloc.spec import invariants as I
 
             if self.check_all is I.check_all and self.fast_names == frozenset(I.PER_STEP):
                 self.screen = I.holds_per_step

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from palloc.goref import ops as O
 from palloc.goref.compare import Outcome, State
-from palloc.model.errors import GoFault, GoThrow, ModelError, UndefinedBehaviour
+from palloc.spec.errors import GoFault, GoThrow, ModelError, UndefinedBehaviour
 
 
 def live_summary_ranges(p, in_use: tuple[tuple[int, int], ...], level: int) -> list[tuple[int, int]]:

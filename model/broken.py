@@ -1,7 +1,7 @@
 """Broken twins of every invariant: seeded corruptions and deliberately broken PageAllocs.
 
 A check that cannot fail is a defect (STYLE.md habit 10). Each BrokenTwin below builds a state
-the named invariants of model/invariants.py must reject, by running a small scenario either on
+the named invariants of spec/invariants.py must reject, by running a small scenario either on
 a deliberately broken subclass of PageAlloc (a transcription error or a historical runtime bug,
 B1/B2 of historical-bugs.md) or on the healthy PageAlloc followed by a seeded corruption. The
 same scenario on the healthy PageAlloc, without the corruption, must satisfy every invariant:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 
 from palloc.model import mpagealloc as _mpa
-from palloc.model.errors import GoThrow
+from palloc.spec.errors import GoThrow
 from palloc.model.gomath import MASK64
 from palloc.model.mgcscavenge import ScavChunkData, ScavengeIndex as _ScavengeIndex
 from palloc.model.mgcscavenge import fill_aligned, unpack_scav_chunk_data

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from bisect import bisect_right, insort
 
-from palloc.model.errors import GoFault, GoThrow
+from palloc.spec.errors import GoFault, GoThrow
 from palloc.model.gomath import MASK64, align_down, align_up, leading_zeros64
 from palloc.model.mpallocbits import PallocData
 from palloc.model.mranges import AtomicOffAddr, OffAddr, min_off_addr

@@ -36,7 +36,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from itertools import chain
 
-from palloc.model.errors import GoFault, GoThrow, UndefinedBehaviour
+from palloc.spec.errors import GoFault, GoThrow, UndefinedBehaviour
 from palloc.model.gomath import align_down, align_up
 from palloc.model.mpagecache import PageAllocCache
 from palloc.model.mgcscavenge import PageAllocScavenge, ScavengeIndex

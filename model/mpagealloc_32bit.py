@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from palloc.model.errors import GoFault, GoThrow
+from palloc.spec.errors import GoFault, GoThrow
 from palloc.model.gomath import align_up
 from palloc.spec.constants import PALLOC_SUM_BYTES
 

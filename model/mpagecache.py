@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from palloc.model.errors import GoThrow, UndefinedBehaviour
+from palloc.spec.errors import GoThrow, UndefinedBehaviour
 from palloc.model.gomath import MASK64, align_down, ones_count64, trailing_zeros64
 from palloc.spec.constants import PAGE_CACHE_PAGES, PAGE_SIZE
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 
-from palloc.model.errors import GoFault, UndefinedBehaviour
+from palloc.spec.errors import GoFault, UndefinedBehaviour
 from palloc.model.gomath import MASK64, leading_zeros64, trailing_zeros64
 
 __all__ = [

@@ -10,7 +10,7 @@ through the allocator and are not modelled; `ranges` is a Python list.
 
 from __future__ import annotations
 
-from palloc.model.errors import GoFault, GoThrow
+from palloc.spec.errors import GoFault, GoThrow
 from palloc.model.gomath import align_down, align_up
 
 __all__ = [

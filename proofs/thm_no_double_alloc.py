@@ -5,7 +5,7 @@ allocation bitmap B and scavenged bitmap S over all K*C pages (an ungrown chunk 
 as all allocated and unscavenged, so its summary is 0 as in the runtime); a two-level radix
 tree of summaries (a leaf summary per chunk, and a root level whose entries each cover
 FANOUT chunks); and searchAddr as a page index, K*C standing for maxSearchAddr. Invariants
-(the named predicates of model/invariants.py, restricted to this abstraction):
+(the named predicates of spec/invariants.py, restricted to this abstraction):
 
   summaries_consistent         every leaf and root entry = summarize_slow of its pages
   search_addr_in_use           searchAddr is in a grown chunk, or is maxSearchAddr

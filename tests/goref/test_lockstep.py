@@ -182,7 +182,7 @@ def test_step_words_agree_with_their_slow_twin_at_every_step_of_a_campaign(plat,
 
 
 def test_per_step_screen_agrees_with_the_invariants_at_every_step_of_a_campaign(monkeypatch):
-    from palloc.model import invariants as I
+    from palloc.spec import invariants as I
 
     calls = []
 

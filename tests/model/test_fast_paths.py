@@ -82,7 +82,7 @@ def test_incremental_summarize_with_a_broken_alloc_rule_is_caught():
 
 # --- the page allocator's fast paths against the readable transcriptions ----------------------
 
-from palloc.model.errors import GoFault, GoThrow, UndefinedBehaviour  # noqa: E402
+from palloc.spec.errors import GoFault, GoThrow, UndefinedBehaviour  # noqa: E402
 from palloc.model.mgcscavenge import ScavengeIndex  # noqa: E402
 from palloc.model.mpagealloc import PageAlloc, chunk_base  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""The named invariants (model/invariants.py): they hold on legitimate states, every broken twin
+"""The named invariants (spec/invariants.py): they hold on legitimate states, every broken twin
 (model/broken.py) is caught by the invariant written next to it, and the theorems spec/SPEC.md
 marks FALSE have the counterexamples it describes."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from palloc.model.broken import TWINS, FindReturnsAddrPlusOne, AllocToCachePastBlock, twin
-from palloc.model.errors import GoFault
-from palloc.model.invariants import INVARIANTS, InvariantViolation, assert_invariants, check_all
+from palloc.spec.errors import GoFault
+from palloc.spec.invariants import INVARIANTS, InvariantViolation, assert_invariants, check_all
 from palloc.model.mpagealloc import PageAlloc, chunk_base
 from palloc.spec import platform
 from palloc.spec.constants import PAGE_SIZE
@@ -250,7 +250,7 @@ def test_tf9_unaligned_grow_misses_the_last_chunk_summary():
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from palloc.model.invariants import _merge  # noqa: E402
+from palloc.spec.invariants import _merge  # noqa: E402
 from palloc.model.mpagealloc import merge_summaries  # noqa: E402
 from palloc.model.mpallocbits import PallocBits, summarize_slow  # noqa: E402
 
@@ -294,7 +294,7 @@ def test_invariant_merge_agrees_with_merge_summaries_and_the_concatenated_bitmap
 @settings(max_examples=80, deadline=None)
 @given(data=st.data(), pv=st.sampled_from([("linux/amd64", "1.27"), ("js/wasm", "1.26")]))
 def test_summary_from_free_runs_agrees_with_the_bit_by_bit_slow_summarize(data, pv):
-    from palloc.model.invariants import _summarize_runs
+    from palloc.spec.invariants import _summarize_runs
     from palloc.model.mpallocbits import summarize_slow_unpacked
 
     p = platform(*pv)
@@ -316,7 +316,7 @@ def test_check_all_reports_what_each_predicate_reports_alone(t):
 
 
 def _agree_per_step(pa, touched, caches=()):
-    from palloc.model.invariants import PER_STEP, holds_per_step
+    from palloc.spec.invariants import PER_STEP, holds_per_step
 
     want = check_all(pa, touched=touched, caches=caches, only=PER_STEP) == []
     assert holds_per_step(pa, touched) == want, (touched, [str(v) for v in check_all(pa, touched=touched, only=PER_STEP)])
@@ -325,7 +325,7 @@ def _agree_per_step(pa, touched, caches=()):
 @pytest.mark.parametrize("pv", PLATFORMS, ids=lambda pv: "-".join(pv))
 @pytest.mark.parametrize("t", TWINS, ids=lambda t: t.name)
 def test_per_step_screen_agrees_with_its_predicates_on_every_broken_twin(t, pv):
-    from palloc.model.invariants import PER_STEP, holds_per_step
+    from palloc.spec.invariants import PER_STEP, holds_per_step
 
     p = _p(pv)
     pa, caches = t.build(p)
@@ -337,7 +337,7 @@ def test_per_step_screen_agrees_with_its_predicates_on_every_broken_twin(t, pv):
 
 @pytest.mark.parametrize("pv", PLATFORMS, ids=lambda pv: "-".join(pv))
 def test_per_step_screen_holds_on_reachable_states(pv):
-    from palloc.model.invariants import holds_per_step
+    from palloc.spec.invariants import holds_per_step
 
     p = _p(pv)
     for label, pa, _ in _legit_states(p):

@@ -8,7 +8,7 @@ from bitmap_strategies import PLATFORM_IDS, PLATFORMS, bitmaps
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from palloc.model.errors import GoFault, GoThrow
+from palloc.spec.errors import GoFault, GoThrow
 from palloc.model.gomath import MASK64
 from palloc.model.mgcscavenge import (
     ScavChunkData,

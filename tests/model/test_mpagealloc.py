@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from palloc.model.errors import GoFault, GoThrow, UndefinedBehaviour
+from palloc.spec.errors import GoFault, GoThrow, UndefinedBehaviour
 from palloc.model.mpagealloc import (
     PALLOC_SUM_ALL_FREE,
     ChunkIdx,
@@ -450,7 +450,7 @@ def test_alloc_and_free_agree_with_abstract_first_fit_on_a_discontiguous_heap(p,
     # root-level scans over unwritten entries all happen; every answer is first fit.
     import random
 
-    from palloc.model.abstract import AbstractPageAlloc
+    from palloc.spec.abstract import AbstractPageAlloc
 
     n, cb = p.palloc_chunk_pages, p.palloc_chunk_bytes
     root_chunks = 1 << (p.level_shift[0] - p.log_palloc_chunk_bytes)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from palloc.model.errors import UndefinedBehaviour
+from palloc.spec.errors import UndefinedBehaviour
 from palloc.model.gomath import MASK64
 from palloc.model.mpagealloc import PageAlloc, chunk_base, max_search_addr
 from palloc.model.mpagecache import PageCache

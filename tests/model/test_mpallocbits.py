@@ -12,7 +12,7 @@ from bitmap_strategies import PLATFORM_IDS, PLATFORMS, bitmaps
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from palloc.model.errors import GoFault, UndefinedBehaviour
+from palloc.spec.errors import GoFault, UndefinedBehaviour
 from palloc.model.gomath import MASK64
 from palloc.model.mpallocbits import (
     PageBits,

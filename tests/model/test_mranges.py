@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from palloc.model.errors import GoThrow
+from palloc.spec.errors import GoThrow
 from palloc.model.mranges import (
     AddrRange,
     AddrRanges,
@@ -196,7 +196,7 @@ def test_broken_find_succ_is_caught():
 
 @pytest.mark.parametrize("p", PLATFORMS, ids=IDS)
 def test_find_addr_greater_equal_is_the_smallest_member_at_or_above(p):
-    from palloc.model.errors import GoFault
+    from palloc.spec.errors import GoFault
 
     base = _heap_base(p)
 

@@ -1,4 +1,4 @@
-"""The radix-tree mirror refines the abstract allocator (model/refinement.py): random operation
+"""The radix-tree mirror refines the abstract allocator (spec/refinement.py): random operation
 sequences give the same results and the same abstract state at every step, on 64-bit, 32-bit and
 wasm (64-page chunks); and a broken PageAlloc is caught by the refinement check."""
 
@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from palloc.model.abstract import AbstractPageAlloc, abstract_cache_alloc
+from palloc.spec.abstract import AbstractPageAlloc, abstract_cache_alloc
 from palloc.model.broken import AllocKeepsScavenged
 from palloc.model.mpagealloc import PageAlloc, chunk_base
-from palloc.model.refinement import Refinement, RefinementError, abstract_of
+from palloc.spec.refinement import Refinement, RefinementError, abstract_of
 from palloc.spec import platform
 from palloc.spec.constants import PAGE_SIZE
 

@@ -1,5 +1,5 @@
 """A Hypothesis state machine whose rules are the page allocator's verbs, with every named invariant
-(model/invariants.py:check_all) and the refinement of the abstract allocator checked after every
+(spec/invariants.py:check_all) and the refinement of the abstract allocator checked after every
 step, on linux/amd64, linux/386 and js/wasm 1.26; and its broken twins: a broken PageAlloc makes
 the machine fail."""
 
@@ -18,9 +18,9 @@ from hypothesis.stateful import (
 )
 
 from palloc.model.broken import AllocKeepsScavenged, FreeSkipsSearchAddr, GrowKeepsFirstStart
-from palloc.model.invariants import InvariantViolation, check_all
+from palloc.spec.invariants import InvariantViolation, check_all
 from palloc.model.mpagealloc import PageAlloc, chunk_base
-from palloc.model.refinement import Refinement, RefinementError
+from palloc.spec.refinement import Refinement, RefinementError
 from palloc.spec import platform
 from palloc.spec.constants import PAGE_SIZE
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from palloc.model import workload
-from palloc.model.abstract import AbstractPageAlloc
+from palloc.spec.abstract import AbstractPageAlloc
 from palloc.spec import platform
 
 

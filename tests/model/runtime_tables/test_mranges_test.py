@@ -66,7 +66,7 @@ def test_addr_ranges_find_succ(env, name, test):
 def test_immutable_addr_ranges_throw_on_add():
     p = platform("linux/amd64")
     a = ex.make_addr_ranges(p, ex.make_addr_range(p, 0, 10))
-    from palloc.model.errors import GoThrow
+    from palloc.spec.errors import GoThrow
 
     with pytest.raises(GoThrow, match="immutable"):
         a.add(ex.make_addr_range(p, 20, 30))

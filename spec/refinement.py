@@ -1,7 +1,7 @@
 """The refinement of the abstract allocator by the radix-tree mirror, checked step by step.
 
 Relates model/mpagealloc.py (the mirror of src/runtime/mpagealloc.go, Go 1.21-1.27) to
-model/abstract.py (spec/SPEC.md §6):
+spec/abstract.py (spec/SPEC.md §6):
 
 * abstract_of(pa) is the abstraction function: the grown ranges of pa.inUse, the pages whose
   alloc bit is 0, and the pages whose scavenged bit is 1, all as page numbers in the offset
@@ -18,7 +18,7 @@ A failure says which layer disagrees and where, as chunk page ranges:
 
 from __future__ import annotations
 
-from palloc.model.abstract import AbstractPageAlloc, AbstractState, abstract_cache_alloc, scavenge_postcondition
+from palloc.spec.abstract import AbstractPageAlloc, AbstractState, abstract_cache_alloc, scavenge_postcondition
 from palloc.spec.constants import PAGE_SIZE
 
 __all__ = ["Refinement", "RefinementError", "abstract_of", "describe_diff"]

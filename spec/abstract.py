@@ -12,14 +12,14 @@ pageAlloc computes, with none of the summaries, hints or bitmaps that make it fa
 
 See spec/SPEC.md §6. Pages are numbered in the offset address space, `pn = off(addr) // pageSize`,
 so ordinary integer order is the runtime's offAddr order on every platform (amd64 included).
-model/refinement.py relates a PageAlloc to this state after every operation.
+spec/refinement.py relates a PageAlloc to this state after every operation.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from palloc.model.errors import UndefinedBehaviour
+from palloc.spec.errors import UndefinedBehaviour
 from palloc.spec.constants import PAGE_CACHE_PAGES, PAGE_SIZE
 
 __all__ = ["AbstractPageAlloc", "AbstractState", "abstract_cache_alloc", "scavenge_postcondition"]

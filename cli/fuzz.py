@@ -86,13 +86,13 @@ def smoke_case(runner):
 
 
 def run(args) -> int:
-    from palloc.goref import broken_models
+    from palloc.goref import broken
     from palloc.goref.campaign import default_jobs
     from palloc.goref.files import require_writable_dir
     from palloc.goref.targets import parse_goarches, require_runnable, skipped_goarches
 
     if args.list_variants:
-        for v in broken_models.VARIANTS.values():
+        for v in broken.MODEL_VARIANTS.values():
             print(f"{v.name:32} {v.doc}")
         return 0
     goarches = parse_goarches(args.goarch, ["amd64"])

@@ -1181,7 +1181,7 @@ def session(goarch: str = "amd64", goroot: str | None = None, variant: str | Non
     The helper is built once (cached on disk by goref/build.py) and its process is shared by the
     sessions of one Python process unless fresh. Raises PallocError when no helper can be made.
     """
-    from palloc.goref.broken_models import variant as get_variant
+    from palloc.goref.broken import model_variant as get_variant
     from palloc.goref.go_side import GoSide, open_helper
     from palloc.goref.targets import helper_platform
     from palloc.spec.errors import PallocError

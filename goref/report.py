@@ -61,12 +61,12 @@ def write_failure(case: Case, folder: str | Path, model_outcomes=None) -> dict[s
 
 def model_run(case: Case):
     """Returns the model's outcomes for a case (the Go test's expected values)."""
-    from palloc.goref.broken_models import variant
+    from palloc.goref.broken import model_variant
     from palloc.goref.fuzz import goarch_platform
     from palloc.goref.model_side import ModelSide
 
     p = goarch_platform(case.goarch)
-    fac = variant(case.model_variant).factory() if case.model_variant else None
+    fac = model_variant(case.model_variant).factory() if case.model_variant else None
     return ModelSide(p, fac, case.host or {}).run(case.init, case.ops)
 
 

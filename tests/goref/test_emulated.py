@@ -129,7 +129,7 @@ def test_the_lockstep_stays_correct_when_the_helper_is_20x_slower(need_helper, t
         h.start()
         assert h.start_seconds > 0 and h.timeout_for(1000) >= h.timeout
         for variant, want in ((None, False), ("find-off-by-one", True)):
-            from palloc.goref.broken_models import variant as get
+            from palloc.goref.broken import model_variant as get
 
             fac = get(variant).factory() if variant else None
             runner = Lockstep(base.p, GoSide(base.p, h), fac, base.host, goarch="amd64", go_version=base.go_version)

@@ -30,7 +30,7 @@ def test_model_against_itself_finds_no_divergence():
 
 
 def test_model_against_a_broken_twin_of_itself_diverges():
-    from palloc.goref.broken_models import variant
+    from palloc.goref.broken import model_variant as variant
     from palloc.goref.model_side import ModelSide
 
     p = platform("linux/amd64")
@@ -81,7 +81,7 @@ def test_seeded_engines_catch_and_delta_debug_each_broken_twin(name, engine):
 @pytest.mark.go
 @pytest.mark.parametrize("engine", ["random", "lockstep"])
 @pytest.mark.parametrize("goarch", ["amd64", "386"])
-@pytest.mark.parametrize("name", sorted(__import__("palloc.goref.broken_models", fromlist=["VARIANTS"]).VARIANTS))
+@pytest.mark.parametrize("name", sorted(__import__("palloc.goref.broken", fromlist=["MODEL_VARIANTS"]).MODEL_VARIANTS))
 def test_differential_alone_catches_every_broken_model(goarch, name, engine):
     # The model's own invariants are off: the comparison with the runtime must catch the bug.
     runner = go_session(goarch, variant=name, invariants=False)

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from palloc.goref import ops as O
-from palloc.goref.broken_models import summarize_shortcut_61, variant
+from palloc.goref.broken import model_variant as variant, summarize_shortcut_61
 from palloc.goref.fuzz import Generator, Lockstep, free_runs, run_campaign, runs_of_ones
 from palloc.goref.model_side import ModelSide
 from palloc.model.mpallocbits import PallocBits

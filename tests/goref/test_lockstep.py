@@ -129,7 +129,7 @@ def _words_without_search_addr(p, model, kind, on_page_alloc, result, touched):
 def _search_addr_campaign(monkeypatch, words, full_every):
     """The model-vs-model lockstep where one side skips alloc's searchAddr update (a bug that
     changes searchAddr and nothing else): returns the campaign result."""
-    from palloc.goref.broken_models import variant
+    from palloc.goref.broken import model_variant as variant
 
     if words is not None:
         monkeypatch.setattr(L, "step_words", words)

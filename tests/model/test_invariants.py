@@ -1,5 +1,5 @@
-"""The named invariants (spec/invariants.py): they hold on legitimate states, every broken twin
-(model/broken.py) is caught by the invariant written next to it, and the theorems spec/SPEC.md
+"""The named invariants (spec/invariants.py): they hold on legitimate states, every broken variant
+(goref/broken.py) is caught by the invariant written next to it, and the theorems spec/SPEC.md
 marks FALSE have the counterexamples it describes."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from palloc.model.broken import TWINS, FindReturnsAddrPlusOne, AllocToCachePastBlock, twin
+from palloc.goref.broken import INVARIANT_VARIANTS, AllocToCachePastBlock, FindReturnsAddrPlusOne, invariant_variant
 from palloc.spec.errors import GoFault
 from palloc.spec.invariants import INVARIANTS, InvariantViolation, assert_invariants, check_all
 from palloc.model.mpagealloc import PageAlloc, chunk_base
@@ -64,8 +64,8 @@ def test_every_invariant_holds_on_reachable_states(pv):
 
 
 @pytest.mark.parametrize("pv", PLATFORMS, ids=lambda pv: "-".join(pv))
-@pytest.mark.parametrize("t", TWINS, ids=lambda t: t.name)
-def test_broken_twin_is_caught_by_its_invariant(t, pv):
+@pytest.mark.parametrize("t", INVARIANT_VARIANTS, ids=lambda t: t.name)
+def test_broken_variant_is_caught_by_its_invariant(t, pv):
     p = _p(pv)
     pa, caches = t.build(p)
     got = {v.invariant for v in check_all(pa, caches=caches)}
@@ -73,16 +73,16 @@ def test_broken_twin_is_caught_by_its_invariant(t, pv):
 
 
 @pytest.mark.parametrize("pv", PLATFORMS[:3], ids=lambda pv: "-".join(pv))
-@pytest.mark.parametrize("t", TWINS, ids=lambda t: t.name)
-def test_broken_twin_scenario_is_clean_without_the_bug(t, pv):
+@pytest.mark.parametrize("t", INVARIANT_VARIANTS, ids=lambda t: t.name)
+def test_broken_variant_scenario_is_clean_without_the_bug(t, pv):
     p = _p(pv)
     pa, caches = t.build_healthy(p)
     assert check_all(pa, caches=caches) == []
 
 
-def test_every_invariant_has_a_broken_twin():
+def test_every_invariant_has_a_broken_variant():
     caught = set()
-    for t in TWINS:
+    for t in INVARIANT_VARIANTS:
         caught |= set(t.catches)
     assert caught == set(INVARIANTS)
 
@@ -95,7 +95,7 @@ def test_every_invariant_is_named_in_the_written_spec():
 
 def test_violation_reads_like_a_debugger():
     p = platform("linux/amd64")
-    pa, _ = twin("leaf_summary_off_by_one").build(p)
+    pa, _ = invariant_variant("leaf_summary_off_by_one").build(p)
     lines = [str(v) for v in check_all(pa)]
     assert "summaries_consistent: chunk 0x200c000 pages [0, 1): summary says free (start=1), bitmap allocated" in lines
     # Never raw bitmaps or packed summaries: no number wider than an address.
@@ -105,7 +105,7 @@ def test_violation_reads_like_a_debugger():
 
 def test_assert_invariants_lists_every_violation():
     p = platform("linux/amd64")
-    pa, caches = twin("regrow_grown_memory").build(p)
+    pa, caches = invariant_variant("regrow_grown_memory").build(p)
     with pytest.raises(InvariantViolation) as ei:
         assert_invariants(pa, "regrow", caches=caches)
     msg = str(ei.value)
@@ -114,7 +114,7 @@ def test_assert_invariants_lists_every_violation():
 
 def test_touched_restricts_per_chunk_checks_to_those_chunks():
     p = platform("linux/amd64")
-    pa, _ = twin("alloc_keeps_scavenged").build(p)
+    pa, _ = invariant_variant("alloc_keeps_scavenged").build(p)
     ci = p.base_chunk_idx
     # The scenario allocates pages in chunks ci and ci+1, so both are scavenged and allocated.
     assert {v.where.split()[1] for v in check_all(pa, only=["scavenged_implies_free"])} == {hex(ci), hex(ci + 1)}
@@ -126,7 +126,7 @@ def test_touched_restricts_per_chunk_checks_to_those_chunks():
 def test_summary_reads_mapped_predicts_the_fault_of_the_next_alloc(cls):
     # On 64-bit the B1/B2 searchAddr lands on an unmapped summary page; the runtime segfaults.
     p = platform("linux/amd64")
-    t = twin("b1_find_returns_addr_plus_one" if cls is FindReturnsAddrPlusOne else "b2_alloc_to_cache_past_block")
+    t = invariant_variant("b1_find_returns_addr_plus_one" if cls is FindReturnsAddrPlusOne else "b2_alloc_to_cache_past_block")
     pa, _ = t.build(p)
     assert any(v.invariant == "summary_reads_mapped" for v in check_all(pa))
     with pytest.raises(GoFault):
@@ -171,13 +171,13 @@ def test_tf3_start_end_span_chunks_that_are_not_grown():
 
 def test_tf4_regrowing_breaks_in_use():
     p = platform("linux/386")
-    pa, _ = twin("regrow_grown_memory").build(p)
+    pa, _ = invariant_variant("regrow_grown_memory").build(p)
     assert check_all(pa, only=["in_use_sorted_coalesced"])
 
 
 def test_tf5_update_contig_on_a_non_uniform_interior_writes_a_wrong_summary():
     p = platform("linux/amd64")
-    pa, _ = twin("update_contig_non_uniform").build(p)
+    pa, _ = invariant_variant("update_contig_non_uniform").build(p)
     vs = [str(v) for v in check_all(pa, only=["summaries_consistent"])]
     assert any(f"chunk {p.base_chunk_idx + 1:#x}" in s for s in vs), vs
 
@@ -207,7 +207,7 @@ def test_tf11_go121_scavenge_index_window_loses_low_chunks(version, broken):
 @pytest.mark.parametrize("pv", PLATFORMS[:4], ids=lambda pv: "-".join(pv))
 def test_tf6_find_hint_without_find_mapped_addr_leaves_in_use(pv):
     p = _p(pv)
-    t = twin("b3_find_without_find_mapped_addr")
+    t = invariant_variant("b3_find_without_find_mapped_addr")
     pa, _ = t.build(p)
     a = pa.search_addr.addr()
     assert not pa.in_use.contains(a) and a != p.max_off_addr
@@ -217,7 +217,7 @@ def test_tf6_find_hint_without_find_mapped_addr_leaves_in_use(pv):
 
 def test_tf7_search_addr_one_past_the_cache_leaves_in_use():
     p = platform("linux/386")
-    pa, caches = twin("b2_alloc_to_cache_past_block").build(p)
+    pa, caches = invariant_variant("b2_alloc_to_cache_past_block").build(p)
     assert pa.search_addr.addr() == caches[0].base + 64 * PAGE_SIZE
     assert not pa.in_use.contains(pa.search_addr.addr())
 
@@ -303,7 +303,7 @@ def test_summary_from_free_runs_agrees_with_the_bit_by_bit_slow_summarize(data, 
     assert _summarize_runs(v, n) == summarize_slow_unpacked(PallocBits(p, v))
 
 
-@pytest.mark.parametrize("t", TWINS, ids=lambda t: t.name)
+@pytest.mark.parametrize("t", INVARIANT_VARIANTS, ids=lambda t: t.name)
 def test_check_all_reports_what_each_predicate_reports_alone(t):
     # check_all hands every predicate the chunk list it computed once: the same answers as
     # each predicate working out its own, with and without a touched set.
@@ -323,8 +323,8 @@ def _agree_per_step(pa, touched, caches=()):
 
 
 @pytest.mark.parametrize("pv", PLATFORMS, ids=lambda pv: "-".join(pv))
-@pytest.mark.parametrize("t", TWINS, ids=lambda t: t.name)
-def test_per_step_screen_agrees_with_its_predicates_on_every_broken_twin(t, pv):
+@pytest.mark.parametrize("t", INVARIANT_VARIANTS, ids=lambda t: t.name)
+def test_per_step_screen_agrees_with_its_predicates_on_every_broken_variant(t, pv):
     from palloc.spec.invariants import PER_STEP, holds_per_step
 
     p = _p(pv)
@@ -332,7 +332,7 @@ def test_per_step_screen_agrees_with_its_predicates_on_every_broken_twin(t, pv):
     for touched in (None, [p.base_chunk_idx], [p.base_chunk_idx + 1, p.base_chunk_idx + 5]):
         _agree_per_step(pa, touched, caches)
     if t.expected(p) & set(PER_STEP):
-        assert not holds_per_step(pa)  # the twin's bug is one the screen must see
+        assert not holds_per_step(pa)  # the variant's bug is one the screen must see
 
 
 @pytest.mark.parametrize("pv", PLATFORMS, ids=lambda pv: "-".join(pv))

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from palloc.spec.abstract import AbstractPageAlloc, abstract_cache_alloc
-from palloc.model.broken import AllocKeepsScavenged
+from palloc.goref.broken import AllocKeepsScavenged
 from palloc.model.mpagealloc import PageAlloc, chunk_base
 from palloc.spec.refinement import Refinement, RefinementError, abstract_of
 from palloc.spec import platform

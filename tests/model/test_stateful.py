@@ -17,7 +17,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from palloc.model.broken import AllocKeepsScavenged, FreeSkipsSearchAddr, GrowKeepsFirstStart
+from palloc.goref.broken import AllocKeepsScavenged, FreeSkipsSearchAddr, GrowKeepsFirstStart
 from palloc.spec.invariants import InvariantViolation, check_all
 from palloc.model.mpagealloc import PageAlloc, chunk_base
 from palloc.spec.refinement import Refinement, RefinementError

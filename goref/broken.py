@@ -1,14 +1,20 @@
-"""Broken twins of every invariant: seeded corruptions and deliberately broken PageAllocs.
+"""The seeded broken variants, in one place: each must be caught, or its check is a defect.
 
-A check that cannot fail is a defect (STYLE.md habit 10). Each BrokenTwin below builds a state
-the named invariants of spec/invariants.py must reject, by running a small scenario either on
-a deliberately broken subclass of PageAlloc (a transcription error or a historical runtime bug,
-B1/B2 of historical-bugs.md) or on the healthy PageAlloc followed by a seeded corruption. The
-same scenario on the healthy PageAlloc, without the corruption, must satisfy every invariant:
-tests/model/test_invariants.py asserts both, so a violation is caused by the seeded bug alone.
+Two kinds, both Go 1.27 src/runtime/mpagealloc.go semantics with one seeded mistake:
 
-The expected verdict is written next to each twin (`catches`), per platform class where it
-differs (summary memory is mapped eagerly on 32-bit, so an unmapped read cannot happen there).
+- invariant variants (InvariantVariant, INVARIANT_VARIANTS): a small scenario run on a broken
+  PageAlloc subclass (a transcription slip, or a historical runtime bug: B1-B3 of spec/BUGS.md)
+  or on the healthy PageAlloc followed by a seeded corruption; the named invariants of
+  spec/invariants.py written next to it (`catches`) must reject the state, and the same scenario
+  on the healthy PageAlloc must satisfy them all (tests/model/test_invariants.py asserts both).
+  The expected verdict differs per platform class where summary memory is mapped eagerly
+  (32-bit), so an unmapped read cannot happen there.
+- model variants (ModelVariant, MODEL_VARIANTS): `palloc fuzz --model-variant NAME` runs the
+  differential fuzzer against one instead of the faithful model; `expected` is the kind of the
+  first divergence, and tests/goref/test_fuzz.py asserts each is caught and shrunk. Some reuse
+  the invariant variants' allocators, so the same mistake is caught by both layers.
+
+They live in goref/, above the model they break, so that model/ holds the runtime's mirror only.
 """
 
 from __future__ import annotations
@@ -16,12 +22,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from palloc.model.mpagealloc import PageAlloc, chunk_base, chunk_index, chunk_page_index, _off
 from palloc.model.mgcscavenge import ScavengeIndex
+from palloc.model.mpagealloc import PageAlloc, _off, chunk_base, chunk_index, chunk_page_index, merge_summaries
 from palloc.model.mpagecache import PageCache
+from palloc.model.mranges import AddrRanges, OffAddr
 from palloc.spec.constants import PAGE_CACHE_PAGES, PAGE_SIZE, PALLOC_SUM_BYTES
+from palloc.spec.errors import GoThrow
 
-__all__ = ["BrokenTwin", "TWINS", "twin"]
+__all__ = ["InvariantVariant", "INVARIANT_VARIANTS", "invariant_variant", "ModelVariant", "MODEL_VARIANTS",
+           "model_variant"]
 
 
 # --- deliberately broken allocators ---------------------------------------------------------------
@@ -301,7 +310,7 @@ def _duplicate_cache(pa, caches):
 
 
 @dataclasses.dataclass(frozen=True)
-class BrokenTwin:
+class InvariantVariant:
     """A seeded bug and the invariants that must catch it.
 
     scenario(cls, p) -> (pa, caches) runs on `cls` (the broken PageAlloc, or PageAlloc itself
@@ -319,7 +328,7 @@ class BrokenTwin:
     doc: str = ""
 
     def expected(self, p) -> set[str]:
-        """Returns the invariants that must catch this twin on platform p."""
+        """Returns the invariants that must catch this variant on platform p."""
         extra = self.catches_64 if (p.is_64bit_page_alloc and p.heap_addr_bits > 40) else ()
         return set(self.catches) | set(extra)
 
@@ -337,44 +346,233 @@ class BrokenTwin:
         return pa, list(caches)
 
 
-TWINS: tuple[BrokenTwin, ...] = (
-    BrokenTwin("leaf_summary_off_by_one", ("summaries_consistent",), _scn_alloc_some, cls=LeafSummaryOffByOne,
+INVARIANT_VARIANTS: tuple[InvariantVariant, ...] = (
+    InvariantVariant("leaf_summary_off_by_one", ("summaries_consistent",), _scn_alloc_some, cls=LeafSummaryOffByOne,
                doc=LeafSummaryOffByOne.__doc__),
-    BrokenTwin("update_contig_non_uniform", ("summaries_consistent",), _scn_three_chunks,
+    InvariantVariant("update_contig_non_uniform", ("summaries_consistent",), _scn_three_chunks,
                corrupt=_update_contig_non_uniform, doc=_update_contig_non_uniform.__doc__),
-    BrokenTwin("stale_interior_summary", ("summaries_consistent",), _scn_alloc_some,
+    InvariantVariant("stale_interior_summary", ("summaries_consistent",), _scn_alloc_some,
                corrupt=_stale_interior, doc=_stale_interior.__doc__),
-    BrokenTwin("free_skips_search_addr", ("below_search_addr_allocated",), _scn_alloc_free, cls=FreeSkipsSearchAddr,
+    InvariantVariant("free_skips_search_addr", ("below_search_addr_allocated",), _scn_alloc_free, cls=FreeSkipsSearchAddr,
                doc=FreeSkipsSearchAddr.__doc__),
-    BrokenTwin("b1_find_returns_addr_plus_one", ("search_addr_in_use",), _scn_boundary_alloc1,
+    InvariantVariant("b1_find_returns_addr_plus_one", ("search_addr_in_use",), _scn_boundary_alloc1,
                cls=FindReturnsAddrPlusOne, catches_64=("summary_reads_mapped",), doc=FindReturnsAddrPlusOne.__doc__),
-    BrokenTwin("b2_alloc_to_cache_past_block", ("search_addr_in_use",), _scn_boundary_cache,
+    InvariantVariant("b2_alloc_to_cache_past_block", ("search_addr_in_use",), _scn_boundary_cache,
                cls=AllocToCachePastBlock, catches_64=("summary_reads_mapped",), doc=AllocToCachePastBlock.__doc__),
-    BrokenTwin("b3_find_without_find_mapped_addr", ("search_addr_in_use",), _scn_bad_search_addr,
+    InvariantVariant("b3_find_without_find_mapped_addr", ("search_addr_in_use",), _scn_bad_search_addr,
                cls=FindWithoutFindMappedAddr, catches_64=("summary_reads_mapped",), doc=FindWithoutFindMappedAddr.__doc__),
-    BrokenTwin("alloc_keeps_scavenged", ("scavenged_implies_free",), _scn_alloc_some, cls=AllocKeepsScavenged,
+    InvariantVariant("alloc_keeps_scavenged", ("scavenged_implies_free",), _scn_alloc_some, cls=AllocKeepsScavenged,
                doc=AllocKeepsScavenged.__doc__),
-    BrokenTwin("regrow_grown_memory", ("in_use_sorted_coalesced", "scavenged_implies_free"), _scn_alloc_some,
+    InvariantVariant("regrow_grown_memory", ("in_use_sorted_coalesced", "scavenged_implies_free"), _scn_alloc_some,
                corrupt=_regrow, doc=_regrow.__doc__),
-    BrokenTwin("grow_keeps_first_start", ("bounds_cover_in_use",), _scn_two_growths, cls=GrowKeepsFirstStart,
+    InvariantVariant("grow_keeps_first_start", ("bounds_cover_in_use",), _scn_two_growths, cls=GrowKeepsFirstStart,
                doc=GrowKeepsFirstStart.__doc__),
-    BrokenTwin("end_short", ("bounds_cover_in_use",), _scn_alloc_some, corrupt=_end_short, doc=_end_short.__doc__),
-    BrokenTwin("summary_outside_in_use", ("summary_reads_mapped", "summaries_consistent"), _scn_alloc_some,
+    InvariantVariant("end_short", ("bounds_cover_in_use",), _scn_alloc_some, corrupt=_end_short, doc=_end_short.__doc__),
+    InvariantVariant("summary_outside_in_use", ("summary_reads_mapped", "summaries_consistent"), _scn_alloc_some,
                corrupt=_summary_outside_in_use, doc=_summary_outside_in_use.__doc__),
-    BrokenTwin("alloc_to_cache_skips_index", ("scav_index_in_use_matches_bitmap",), _scn_cache,
+    InvariantVariant("alloc_to_cache_skips_index", ("scav_index_in_use_matches_bitmap",), _scn_cache,
                cls=AllocToCacheSkipsIndex, doc=AllocToCacheSkipsIndex.__doc__),
-    BrokenTwin("scav_index_free_marks_past_last_page", ("scav_index_cursors_in_use",), _scn_free_last_page,
+    InvariantVariant("scav_index_free_marks_past_last_page", ("scav_index_cursors_in_use",), _scn_free_last_page,
                cls=ScavIndexFreeMarksPastLastPage, doc=ScavIndexFreeMarksPastLastPage.__doc__),
-    BrokenTwin("alloc_to_cache_leaves_free", ("page_cache_disjoint",), _scn_cache, cls=AllocToCacheLeavesFree,
+    InvariantVariant("alloc_to_cache_leaves_free", ("page_cache_disjoint",), _scn_cache, cls=AllocToCacheLeavesFree,
                doc=AllocToCacheLeavesFree.__doc__),
-    BrokenTwin("duplicate_cache", ("page_cache_disjoint",), _scn_cache, corrupt=_duplicate_cache,
+    InvariantVariant("duplicate_cache", ("page_cache_disjoint",), _scn_cache, corrupt=_duplicate_cache,
                doc=_duplicate_cache.__doc__),
 )
 
 
-def twin(name: str) -> BrokenTwin:
-    """Returns the broken twin called name."""
-    for t in TWINS:
+def invariant_variant(name: str) -> InvariantVariant:
+    """Returns the invariant variant called name."""
+    for t in INVARIANT_VARIANTS:
         if t.name == name:
             return t
     raise KeyError(name)
+
+
+# --- model variants: the differential fuzzer must catch these ---------------------------------
+
+
+class FindOffByOne(PageAlloc):
+    """find compares free runs with `> npages` instead of `>= npages`: an exact fit is missed.
+
+    Net effect: the radix-tree search behaves as if one more page were asked for, so a run of
+    exactly npages free pages found only by find (the slow path) is skipped.
+    """
+
+    def find(self, npages: int):
+        return super().find(npages + 1)
+
+
+class SearchAddrUpdateSkipped(PageAlloc):
+    """alloc never raises searchAddr to the search's candidate (the final update is skipped).
+
+    Returned addresses stay right (searchAddr is only a hint), but the state differs at once.
+    """
+
+    def alloc(self, npages: int):
+        keep = self.search_addr
+        addr, scav = super().alloc(npages)
+        if addr != 0:
+            self.search_addr = keep
+        return addr, scav
+
+
+def summarize_shortcut_61(p, v: int) -> int:
+    """Returns what summarize() gives for chunk bitmap v when its shortcut reads most >= 64-3.
+
+    Go's first loop finds the free runs that touch a word boundary (start, end, and runs
+    spanning words); the shortcut then skips the search for runs inside one word. A run inside
+    one word is at most 62 pages, so the shortcut is right from most >= 62 on; at most == 61 it
+    loses an inner run of 62 pages (a word 1 0^62 1).
+    """
+    from palloc.model.mpallocbits import PallocBits
+
+    cp, m64 = p.palloc_chunk_pages, (1 << 64) - 1
+    start, most, cur = None, 0, 0
+    for i in range(cp // 64):
+        x = (v >> (64 * i)) & m64
+        if x == 0:
+            cur += 64
+            continue
+        cur += (x & -x).bit_length() - 1
+        if start is None:
+            start = cur
+        most = max(most, cur)
+        cur = 64 - x.bit_length()
+    good = PallocBits(p, v).summarize()
+    if start is None or max(most, cur) != 61:
+        return good
+    lg = p.log_max_packed_value
+    m = p.max_packed_value - 1
+    return (start & m) | ((61 & m) << lg) | ((cur & m) << (2 * lg))
+
+
+class SummarizeShortcut61(PageAlloc):
+    """Leaf summaries come from summarize() with its shortcut at most >= 61, not 62.
+
+    The mutant n-summarize-shortcut-61: a chunk whose boundary-touching free runs are at most
+    61 pages long and which holds a run of 62 free pages inside one word (1 0^62 1) gets max 61.
+    Only adversarial bitmaps (goref/fuzz.py:Generator.adversarial_bits, shaped into a chunk by
+    carve or NewPageAlloc) reach it.
+    """
+
+    def update(self, base, npages, contig, alloc):
+        super().update(base, npages, contig, alloc)
+        p = self.p
+        leaf = self.summary[-1]
+        lo = chunk_index(p, base)
+        hi = chunk_index(p, base + npages * PAGE_SIZE - 1)
+        for ci in range(lo, hi + 1):
+            bad = summarize_shortcut_61(p, self.chunk_of(ci).v)
+            if leaf[ci] == bad:
+                continue
+            leaf[ci] = bad
+            for l in range(len(self.summary) - 2, -1, -1):  # re-merge the path to the root
+                i = ci >> (p.level_shift[l] - p.level_shift[-1])
+                a = i << p.level_bits[l + 1]
+                self.summary[l][i] = merge_summaries(
+                    p, self.summary[l + 1].values(a, a + (1 << p.level_bits[l + 1])), p.level_log_pages[l + 1])
+
+
+class FindSuccLessEqualRanges(AddrRanges):
+    """addrRanges whose findSucc scans its last candidates with lessEqual (mutant n-ranges-findsucc-lessequal)."""
+
+    def find_succ(self, addr: int) -> int:
+        o = OffAddr(self.p, addr)
+        ranges = self.ranges
+        bot, top = 0, len(ranges)
+        while top - bot > 8:
+            i = (bot + top) >> 1
+            if ranges[i].contains(addr):
+                return i + 1
+            if o.less_than(ranges[i].base):
+                top = i
+            else:
+                bot = i + 1
+        for i in range(bot, top):
+            if o.less_equal(ranges[i].base):  # the mistake: lessThan in Go
+                return i
+        return top
+
+
+class RangesFindSuccLessEqual(PageAlloc):
+    """addrRanges.findSucc's linear scan uses lessEqual: contains(base of a range) is false.
+
+    The allocator's own inUse never asks (only findAddrGreaterEqual, add and removeGreaterEqual
+    call findSucc there, and their answers do not change), so only the standalone addrRanges
+    verbs (goref/fuzz.py:Generator.addr_ranges) can catch it.
+    """
+
+    def init(self, test):
+        super().init(test)
+        self.in_use = FindSuccLessEqualRanges(self.p)
+
+
+class ExactFitAtChunkEndThrows(PageAlloc):
+    """find throws "bad summary data" when its first fit of npages > 64 pages is a free run of
+    exactly npages ending at a chunk's end (a findLargeN that rejects an exact fit there).
+
+    Needs alloc or find with npages equal to a free run's length (goref/fuzz.py:Generator.exact_fit).
+    """
+
+    def find(self, npages):
+        addr, hint = super().find(npages)
+        if npages > 64 and addr:
+            p = self.p
+            ci = chunk_index(p, addr)
+            first = (addr - chunk_base(p, ci)) // PAGE_SIZE
+            if first > 0 and first + npages == p.palloc_chunk_pages and self.chunk_of(ci).v >> (first - 1) & 1:
+                raise GoThrow("bad summary data")
+        return addr, hint
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelVariant:
+    """A named broken model: its PageAlloc class and the kind of divergence expected."""
+
+    name: str
+    cls: type
+    expected: str  # "result", "state" or "crash" (the first divergence's kind, typically)
+    doc: str
+
+    def factory(self) -> Callable:
+        cls = self.cls
+
+        def make(p, **host):
+            return cls.make(p, test=True, **host)
+
+        return make
+
+
+def _model_variants() -> dict[str, ModelVariant]:
+    out = {
+        "find-off-by-one": ModelVariant("find-off-by-one", FindOffByOne, "result", FindOffByOne.__doc__.splitlines()[0]),
+        "search-addr-update-skipped": ModelVariant(
+            "search-addr-update-skipped", SearchAddrUpdateSkipped, "state", SearchAddrUpdateSkipped.__doc__.splitlines()[0]
+        ),
+        "summarize-shortcut-61": ModelVariant(
+            "summarize-shortcut-61", SummarizeShortcut61, "state", SummarizeShortcut61.__doc__.splitlines()[0]),
+        "ranges-findsucc-lessequal": ModelVariant(
+            "ranges-findsucc-lessequal", RangesFindSuccLessEqual, "result", RangesFindSuccLessEqual.__doc__.splitlines()[0]),
+        "exact-fit-at-chunk-end": ModelVariant(
+            "exact-fit-at-chunk-end", ExactFitAtChunkEndThrows, "crash", ExactFitAtChunkEndThrows.__doc__.splitlines()[0]),
+    }
+    for name, cls, kind in (
+        ("b1-find-addr-plus-one", FindReturnsAddrPlusOne, "state"),
+        ("b2-alloc-to-cache-past-block", AllocToCachePastBlock, "state"),
+        ("free-skips-search-addr", FreeSkipsSearchAddr, "state"),
+        ("leaf-summary-off-by-one", LeafSummaryOffByOne, "state"),
+    ):
+        out[name] = ModelVariant(name, cls, kind, cls.__doc__.strip().splitlines()[0])
+    return out
+
+
+MODEL_VARIANTS = _model_variants()
+
+
+def model_variant(name: str) -> ModelVariant:
+    """Returns the named broken model; raises KeyError listing the known names."""
+    try:
+        return MODEL_VARIANTS[name]
+    except KeyError:
+        raise KeyError(f"unknown model variant {name!r}; known: {', '.join(MODEL_VARIANTS)}") from None

@@ -170,13 +170,27 @@ def run_here(conf: Config, runner, first_heap: int = 0, heap_stride: int = 1,
             failure.patch = conf.patch
         # confirmed False: a side disagreed with itself on the case (out.fault says how), so it is
         # kept but is no divergence.
-        out.failures.append(_written(failure, conf.failures, confirmed, note))
+        runtime_outs = _runtime_outcomes(runner, failure) if error is None and failure.alone else None
+        out.failures.append(_written(failure, conf.failures, confirmed, note, runtime_outs))
     return out
 
 
-def _written(case, folder: str, confirmed: bool = True, note: str | None = None) -> dict:
+def _runtime_outcomes(runner, case):
+    """Returns the runtime's outcomes of a case, for its picture; None for a crash (no state at
+    its step, and a hang would cost the watchdog again) or when the helper cannot run it."""
+    d = case.divergence
+    if runner.go is None or (d is not None and d.kind == "crash"):
+        return None
+    try:
+        return runner.go_run(case.init, case.ops)
+    except Exception:  # noqa: BLE001 - the picture is extra: the case must not be lost over it
+        return None
+
+
+def _written(case, folder: str, confirmed: bool = True, note: str | None = None, runtime_outs=None) -> dict:
     """Writes a case's files to folder; returns its failure entry: headline, size, divergence,
-    confirmed, note, files and report (the case is printed on stderr if nothing can be written)."""
+    confirmed, note, files and report (the case is printed on stderr if nothing can be written).
+    runtime_outs: the runtime's outcomes of the case, for its picture."""
     from palloc.goref import report
 
     d = case.divergence
@@ -186,7 +200,7 @@ def _written(case, folder: str, confirmed: bool = True, note: str | None = None)
         entry["note"] = note
     cid = report.case_id(case)
     try:
-        paths = report.write_failure(case, folder)
+        paths = report.write_failure(case, folder, runtime_outcomes=runtime_outs)
         entry["files"] = {k: str(v) for k, v in paths.items()}
         entry["report"] = report.human_report(case, cid, paths)
     except Exception as e:  # noqa: BLE001 - a printer failure must not lose the case

@@ -1,4 +1,4 @@
-"""Writes a shrunk divergence to a failures folder in four forms a person and a machine can use.
+"""Writes a shrunk divergence to a failures folder in the forms a person and a machine can use.
 
 For a case named <id> (a hash of its content) the folder gets:
 
@@ -9,7 +9,9 @@ For a case named <id> (a hash of its content) the folder gets:
   same operations on the real runtime through its exports (NewPageAlloc, Alloc, Free, AllocToCache,
   ..., plus palloc's overlay for grow, find, allocRange and non-forced scavenge) and checks every
   returned value and the final bitmaps and searchAddr against the model's expected values;
-- <id>.txt: the human report, naming the operation and the differing state.
+- <id>.txt: the human report, naming the operation and the differing state;
+- <id>.html: its picture (goref/picture.py): the chunks' pages on both sides with the differing
+  ones marked, the summary tree around the differing entry, and the operations.
 
 Mirrors no Go file; the Go test it writes targets Go 1.27's runtime test exports.
 """
@@ -34,11 +36,12 @@ def case_id(case: Case) -> str:
     return f"{case.goarch}_{hashlib.sha256(body.encode()).hexdigest()[:10]}"
 
 
-def write_failure(case: Case, folder: str | Path, model_outcomes=None) -> dict[str, Path]:
-    """Writes the four files for a divergent case; returns their paths by kind.
+def write_failure(case: Case, folder: str | Path, model_outcomes=None, runtime_outcomes=None) -> dict[str, Path]:
+    """Writes the files for a divergent case; returns their paths by kind.
 
     model_outcomes: the model's Outcome list for the case (start first), for the Go test's
-    expected values; computed here when not given.
+    expected values; computed here when not given. runtime_outcomes: the runtime's, for the
+    picture (<id>.html) to draw both sides; without them it draws the model's and says so.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -48,6 +51,7 @@ def write_failure(case: Case, folder: str | Path, model_outcomes=None) -> dict[s
         "pytest": folder / f"test_{cid}.py",
         "go": folder / f"{cid}_test.go",
         "report": folder / f"{cid}.txt",
+        "html": folder / f"{cid}.html",
     }
     if model_outcomes is None:
         model_outcomes = model_run(case)
@@ -56,6 +60,11 @@ def write_failure(case: Case, folder: str | Path, model_outcomes=None) -> dict[s
     write_atomic(paths["pytest"], pytest_source(case, cid))
     write_atomic(paths["go"], go_test_source(case, cid, model_outcomes))
     write_atomic(paths["report"], human_report(case, cid, paths))
+    from palloc.goref.picture import case_picture, html_page
+
+    note = None if runtime_outcomes is not None else (
+        f"the runtime's state was not recorded with this case; `palloc show {paths['json']}` replays it on both sides")
+    write_atomic(paths["html"], html_page(case_picture(case, model_outcomes, runtime_outcomes, note=note)))
     return paths
 
 
@@ -94,6 +103,8 @@ def human_report(case: Case, cid: str, paths: dict[str, Path] | None = None) -> 
         lines.append(f"replay:     palloc replay {paths['json']}")
         lines.append(f"regression: pytest {paths['pytest']}")
         lines.append(f"Go test:    {paths['go'].name} ({OVERLAY_NOTE})")
+        if "html" in paths:
+            lines.append(f"picture:    {paths['html']} (in a browser; `palloc show {paths['json']}` in the terminal)")
     return "\n".join(lines) + "\n"
 
 

@@ -611,6 +611,10 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
         self.chunk_huge_pages = False
         self.test = False
         self.guard_undefined = True
+        # The real heap's mode (not test): the arena indices registered in mheap_.arenas, with
+        # log2(heapArenaBytes). None is test mode, where findMappedAddr always consults inUse.
+        self.arenas: set[int] | None = None
+        self.log_heap_arena_bytes = 0
         self._found: tuple[int, int] | None = None  # the run alloc is about to pass to alloc_range
         # Every interior summary entry equals the merge of its children while the levels' shared
         # write tally equals _trusted: only update writes then (see _update_up).
@@ -1036,8 +1040,11 @@ class PageAlloc(PageAllocCache, PageAllocScavenge):
     def find_mapped_addr(self, addr: OffAddr) -> OffAddr:
         """Returns the smallest mapped offAddr >= addr, or maxOffAddr if there is none.
 
-        The model has no mheap_.arenas, so it always consults inUse (the runtime's test path).
+        In the real heap (arenas is not None, test False) an address inside an arena registered
+        in mheap_.arenas is returned as it is; otherwise, and always in test mode, inUse decides.
         """
+        if self.arenas is not None and not self.test and (addr._o >> self.log_heap_arena_bytes) in self.arenas:
+            return addr
         ranges = self.in_use.ranges
         if len(ranges) == 1 and ranges[0].base._o <= addr._o < ranges[0].limit._o:
             return addr  # findAddrGreaterEqual's answer when the one range contains addr

@@ -122,8 +122,8 @@ func pallocTrResolve() {
 	}
 }
 
-// pallocTrFlush writes the buffer out. Requires the spin lock.
-func pallocTrFlush() {
+// pallocTrWrite writes the buffer out. Requires the spin lock.
+func pallocTrWrite() {
 	pallocTrResolve()
 	if pallocTr.fd <= 0 {
 		if pallocTr.fd == 0 && pallocTr.n == pallocTrRecords {
@@ -166,7 +166,7 @@ func pallocTrPut(kind, aux uint64, w1, w2, w3, w4, w5, w6, w7, w8, w9 uint64) {
 		b[9] = uint64(getpid()) << 32
 	}
 	if pallocTr.n == pallocTrRecords {
-		pallocTrFlush()
+		pallocTrWrite()
 		if pallocTr.stopped {
 			return
 		}
@@ -256,7 +256,7 @@ func pallocTraceExit() {
 		if !pallocTr.stopped {
 			pallocTrState(true)
 			pallocTrPut(pallocTrEnd, 0, pallocTr.total, 0, 0, 0, 0, 0, 0, 0, 0)
-			pallocTrFlush()
+			pallocTrWrite()
 			pallocTr.stopped = true
 		}
 		pallocTrUnlock(mp)

@@ -404,6 +404,49 @@ def decode(path, meta: dict, raw: bytes) -> Trace:
     return Trace(path=str(path), meta=meta, header=header, records=recs)
 
 
+def encode_records(trace: Trace, records: list) -> bytes:
+    """Returns the raw bytes of the trace's header, records (a prefix, for a shrunk case) and an end."""
+    out = []
+    h = trace.header
+    out.append((HEADER, GO_MAGIC, VERSION, h.ptr_size, h.page_size, h.phys_page_size, h.phys_huge_page_size,
+                h.heap_arena_bytes, h.arena_base_offset, h.pid << 32 | h.state_every))
+
+    def rec(kind, aux=0, *ws):
+        ws = list(ws) + [0] * (WORDS - 1 - len(ws))
+        out.append((kind | aux << 8, *ws))
+
+    for r in records:
+        if isinstance(r, Snapshot):
+            s = r.scav
+            rec(STATE_BEGIN, s["search_addr_bg_marked"] | s["search_addr_force_marked"] << 1 | int(r.final) << 2,
+                r.search_addr, r.start, r.end, s["search_addr_bg"], s["search_addr_force"], s["free_hwm"],
+                s["min_heap_idx"], s["gen"], len(r.in_use))
+            for b, l in r.in_use:
+                rec(STATE_IN_USE, 0, b, l)
+            for ci, (a, v) in r.chunks.items():
+                rec(STATE_CHUNK, ci, *[(a >> (64 * j)) & (2**64 - 1) for j in range(8)], r.scav_chunks.get(ci, 0))
+                rec(STATE_SCAV, ci, *[(v >> (64 * j)) & (2**64 - 1) for j in range(8)])
+            for lv, d in enumerate(r.summary):
+                items = sorted(d.items())
+                for k in range(0, len(items), 7):
+                    part = items[k:k + 7]
+                    if part[-1][0] - part[0][0] != len(part) - 1:  # not consecutive: one per record
+                        for i, v in part:
+                            rec(STATE_SUM, lv, i, 1, v)
+                    else:
+                        rec(STATE_SUM, lv, part[0][0], len(part), *[v for _, v in part])
+            rec(STATE_END)
+            continue
+        kind = _KIND_OF[type(r)]
+        vals = [int(getattr(r, f.name)) for f in dataclasses.fields(r)]
+        if type(r) in (ScavengeBegin, ScavFind, ScavengeEnd, ScavStep):
+            rec(kind, vals[0], *vals[1:])
+        else:
+            rec(kind, 0, *vals)
+    out.append((END, len(out)) + (0,) * (WORDS - 2))
+    return b"".join(_WORDS.pack(*w) for w in out)
+
+
 def read_trace(path: str | os.PathLike) -> Trace:
     """Reads a trace file written by palloc trace record; TraceError (exit 2, one line) if it is
     corrupted, truncated or of another format version."""
@@ -429,6 +472,13 @@ def write_trace(path: str | os.PathLike, meta: dict, raw: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+_KIND_OF = {Arena: ARENA, Grow: GROW, Alloc: ALLOC, Free: FREE, AllocToCache: ALLOC_TO_CACHE, Flush: FLUSH,
+            Find: FIND, AllocRange: ALLOC_RANGE, RandomPadding: RANDOM_PADDING, ScavengeBegin: SCAVENGE_BEGIN,
+            ScavFind: SCAV_FIND, ScavTake: SCAV_TAKE, ScavGive: SCAV_GIVE, ScavEmpty: SCAV_EMPTY,
+            ScavengeEnd: SCAVENGE_END, ScavStep: SCAV_STEP, NextGen: NEXT_GEN, EnableHuge: ENABLE_HUGE,
+            CacheAlloc: CACHE_ALLOC}
 
 
 # --- the request stream ------------------------------------------------------------------

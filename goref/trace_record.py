@@ -137,8 +137,7 @@ def record(tc: Toolchain, program: str, args: list[str], output: str | os.PathLi
         build_s = time.monotonic() - t0
         raw_path = work / "records.bin"
         fd = os.open(raw_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        run_env = dict(env if env is not None else os.environ)
-        run_env.pop("GOROOT", None)
+        run_env = dict(env if env is not None else tc.env())
         run_env.update({"PALLOC_TRACE_FD": str(fd), "PALLOC_TRACE_STATE_EVERY": str(state_every)})
         if twin:
             run_env["PALLOC_TRACE_TWIN"] = twin
@@ -170,3 +169,41 @@ def record(tc: Toolchain, program: str, args: list[str], output: str | os.PathLi
         return meta
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+# --- the standard workloads (palloc trace workloads) ----------------------------------------
+
+WORKLOAD_DIR = Path(__file__).resolve().parent / "workloads"
+
+
+def _importcfg(tc: Toolchain, pkg: str, goarch: str, folder: Path) -> Path:
+    """Writes an importcfg naming the export data of pkg's dependencies (built by go list)."""
+    r = procs.run([str(tc.go), "list", "-export", "-deps", "-f",
+                   "{{if .Export}}packagefile {{.ImportPath}}={{.Export}}{{end}}", pkg],
+                  env=tc.env(goarch, **BUILD_ENV), timeout=1800, text=True)
+    if r.returncode != 0:
+        raise PallocError(f"go list {pkg} failed: {(r.stderr or '').strip().splitlines()[:1]}")
+    cfg = folder / "importcfg"
+    cfg.write_text(r.stdout)
+    return cfg
+
+
+def workloads(tc: Toolchain, goarch: str, folder: Path) -> dict[str, tuple[str, list[str], dict | None]]:
+    """Returns the standard workloads: name -> (program, args, env). folder receives their inputs."""
+    src = tc.goroot / "src"
+    pkg = "go/types"
+    r = procs.run([str(tc.go), "list", "-f", '{{.Dir}}|{{join .GoFiles "|"}}', pkg],
+                  env=tc.env(goarch, **BUILD_ENV), timeout=600, text=True)
+    d, *names = r.stdout.strip().split("|")
+    files = [str(Path(d) / n) for n in names]
+    cfg = _importcfg(tc, pkg, goarch, folder)
+    return {
+        "binarytrees": (str(WORKLOAD_DIR / "binarytrees"), ["16"], None),
+        "mapchurn": (str(WORKLOAD_DIR / "mapchurn"), ["40"], None),
+        "largeobjects": (str(WORKLOAD_DIR / "largeobjects"), ["60"], None),
+        "growshrink": (str(WORKLOAD_DIR / "growshrink"), ["1024"], None),
+        "gofmt": ("cmd/gofmt", ["-l", str(src)], None),
+        "govet": ("cmd/go", ["vet", "container/list"], None),
+        "compile": ("cmd/compile", ["-p", pkg, "-std", "-complete", "-importcfg", str(cfg),
+                                     "-o", str(folder / "types.a"), *files], None),
+    }

@@ -1,0 +1,174 @@
+"""`palloc trace record|replay|workloads`: a real Go program's page-allocator calls, recorded and replayed.
+
+record builds PROGRAM on the recording overlay of the toolchain's real runtime and runs it; replay
+replays a trace in the model (the real heap's mode) and compares every result and snapshot;
+workloads records the standard set. Exit codes: 0 agreed (or recorded), 1 a divergence, 2 anything
+else, in one line. The format is goref/TRACE.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from palloc.spec.errors import PallocError
+
+HELP = "record a real Go program's page-allocator calls, and replay them in the model"
+DESCRIPTION = (
+    "record: build PROGRAM on an overlay of the real runtime that logs every call on mheap_.pages, run it, "
+    "write a compressed trace. replay: replay a trace in the model in the real heap's mode, comparing every "
+    "address, scavenged and released byte count and state snapshot. workloads: record the standard set."
+)
+
+
+def arguments(p) -> None:
+    vs = p.add_subparsers(dest="trace_verb", metavar="ACTION")
+    q = vs.add_parser("record", help="build PROGRAM with the recording overlay, run it, write its trace",
+                      description="palloc trace record [--goarch G] -o FILE -- PROGRAM ARGS...: PROGRAM is a "
+                      "package path (cmd/gofmt) or a main package's folder.")
+    q.add_argument("-o", "--output", required=True, help="the trace file to write")
+    q.add_argument("--goarch", help="build and run for this GOARCH (one that runs natively: amd64, 386)")
+    q.add_argument("--goroot", help="GOROOT of the Go toolchain (default: as `palloc fuzz`)")
+    q.add_argument("--state-every", type=int, default=None,
+                   help="snapshot the whole allocator state every N locked operations (default 5000)")
+    q.add_argument("--twin", help=argparse.SUPPRESS)
+    q.add_argument("program", help="package path or folder of a main package")
+    q.add_argument("args", nargs=argparse.REMAINDER, help="the program's arguments")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(run=run_record)
+    q = vs.add_parser("replay", help="replay a trace in the model and compare everything")
+    q.add_argument("file", help="a trace written by palloc trace record")
+    q.add_argument("--failures", default="palloc-failures", help="folder for the shrunk case (default palloc-failures)")
+    q.add_argument("--broken", help=argparse.SUPPRESS)  # a broken model twin, for tests
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(run=run_replay)
+    q = vs.add_parser("workloads", help="record (and replay) the standard workloads into a folder")
+    q.add_argument("-o", "--output", required=True, help="folder for the traces")
+    q.add_argument("--goarch", help="GOARCH (default: the toolchain's)")
+    q.add_argument("--goroot", help="GOROOT of the Go toolchain")
+    q.add_argument("--only", action="append", help="record only these workloads (repeatable)")
+    q.add_argument("--no-replay", action="store_true", help="record only")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(run=run_workloads)
+    p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
+
+
+def register(sub) -> None:
+    p = sub.add_parser("trace", help=HELP, description=DESCRIPTION)
+    arguments(p)
+
+
+def _toolchain(args):
+    from palloc.goref.toolchain import find_toolchain
+
+    return find_toolchain(args.goroot)
+
+
+def run_record(args) -> int:
+    from palloc.goref import trace_record
+
+    prog_args = list(args.args)
+    if prog_args[:1] == ["--"]:
+        prog_args = prog_args[1:]
+    tc = _toolchain(args)
+    meta = trace_record.record(tc, args.program, prog_args, args.output, goarch=args.goarch,
+                               state_every=args.state_every or trace_record.STATE_EVERY, twin=args.twin)
+    if args.json:
+        print(json.dumps(meta, indent=1))
+    else:
+        print(f"{args.output}: {meta['records']} records from {meta['program']} "
+              f"(GOARCH={meta['goarch']}, exit {meta['exit_code']}, {meta['run_seconds']} s)", file=sys.stderr)
+    return 0
+
+
+def _broken_factory(name: str | None):
+    if not name:
+        return None
+    from palloc.goref.trace_replay import BROKEN
+
+    if name not in BROKEN:
+        raise PallocError(f"no broken model {name!r}; choose from {', '.join(BROKEN)}")
+    return BROKEN[name]
+
+
+def replay_file(path: str, factory=None):
+    """Reads and replays a trace: (trace, ReplayResult)."""
+    from palloc.goref import trace, trace_replay
+
+    t = trace.read_trace(path)
+    return t, trace_replay.replay(t, factory=factory)
+
+
+def run_replay(args) -> int:
+    from palloc.goref import trace, trace_replay
+
+    t, res = replay_file(args.file, _broken_factory(args.broken))
+    out = {"file": args.file, "goarch": t.goarch, "records": res.records, "operations": res.operations,
+           "snapshots": res.snapshots, "addresses": res.addresses, "seconds": round(res.seconds, 3),
+           "ops_per_second": round(trace_replay.rate(res.operations, res.seconds)),
+           "program_ops_per_second": round(trace_replay.rate(res.operations, t.meta.get("run_seconds", 0))),
+           "divergence": None}
+    if res.divergence is not None:
+        d = res.divergence
+        folder = Path(args.failures)
+        folder.mkdir(parents=True, exist_ok=True)
+        case = folder / (Path(args.file).name.split(".")[0] + f"-prefix-{d.index + 1}.trace")
+        raw = trace.encode_records(t, trace_replay.shrunk_prefix(t, d))
+        trace.write_trace(case, dict(t.meta, shrunk_from=args.file), raw)
+        out["divergence"] = {"record": d.index, "lines": d.lines, "case": str(case)}
+        if args.json:
+            print(json.dumps(out, indent=1))
+        else:
+            print(d.text())
+            print(f"shrunk case (the trace's first {d.index + 1} records): {case}; "
+                  f"palloc trace replay {case} reproduces it")
+        return 1
+    if res.operations == 0:
+        raise PallocError(f"{args.file}: the trace has no operations; nothing was checked")
+    if args.json:
+        print(json.dumps(out, indent=1))
+    else:
+        print(f"{args.file}: {res.operations} operations, {res.addresses} addresses and {res.snapshots} "
+              f"state snapshots equal ({t.platform}, {out['ops_per_second']} ops/s in the model, the program "
+              f"{out['program_ops_per_second']} ops/s)")
+    return 0
+
+
+def run_workloads(args) -> int:
+    import tempfile
+
+    from palloc.goref import trace_record, trace_replay
+
+    tc = _toolchain(args)
+    goarch = args.goarch or tc.goarch
+    folder = Path(args.output)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, worst = [], 0
+    with tempfile.TemporaryDirectory(prefix="palloc-workloads-") as tmp:
+        wl = trace_record.workloads(tc, goarch, Path(tmp))
+        for name in args.only or list(wl):
+            if name not in wl:
+                raise PallocError(f"no workload {name!r}; choose from {', '.join(wl)}")
+            prog, pargs, env = wl[name]
+            path = folder / f"{name}-{goarch}.trace"
+            meta = trace_record.record(tc, prog, pargs, path, goarch=goarch, env=env, cwd=tmp)
+            row = {"workload": name, "goarch": goarch, "file": str(path), "bytes": path.stat().st_size,
+                   "records": meta["records"], "run_seconds": meta["run_seconds"], "exit_code": meta["exit_code"]}
+            if not args.no_replay:
+                t, res = replay_file(str(path))
+                row.update(operations=res.operations, addresses=res.addresses, snapshots=res.snapshots,
+                           replay_seconds=round(res.seconds, 2),
+                           model_ops_per_second=round(trace_replay.rate(res.operations, res.seconds)),
+                           program_ops_per_second=round(trace_replay.rate(res.operations, meta["run_seconds"])),
+                           agree=res.divergence is None)
+                if res.divergence is not None:
+                    row["divergence"] = res.divergence.headline()
+                    worst = 1
+            rows.append(row)
+            if not args.json:
+                print(json.dumps(row), flush=True)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    return worst

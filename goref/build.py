@@ -32,7 +32,7 @@ from pathlib import Path
 import filelock
 import platformdirs
 
-from palloc.goref import procs
+from palloc.goref import procs, progress
 from palloc.goref.files import require_writable_dir
 from palloc.goref.toolchain import Toolchain, find_toolchain
 from palloc.spec.errors import PallocError
@@ -220,17 +220,23 @@ def build_helper(
             tmp = Path(work) / "runtime.test"
             env = tc.env(target_goarch(goarch), **BUILD_ENV, **_gocache(tc), GOOS=target_goos(tc, goarch))
             t0 = time.monotonic()
+            what = _build_name(tc, goarch, extra_overlay)
+            limit = progress.bounded(timeout, f"building {what}")  # --total-seconds: what is left of it
             try:
                 # Its own process group and TMPDIR (procs.run): a Ctrl-C, a timeout or palloc's
                 # death ends go and its compilers, and Go's work folder goes with them.
-                r = procs.run(
-                    [str(tc.go), "test", "-c", "-vet=off", "-overlay", str(ov), "-o", str(tmp), "runtime"],
-                    env=env,
-                    cwd=work,
-                    text=True,
-                    timeout=timeout,
-                )
+                with progress.building(what, _last_build_seconds(goarch)):
+                    r = procs.run(
+                        [str(tc.go), "test", "-c", "-vet=off", "-overlay", str(ov), "-o", str(tmp), "runtime"],
+                        env=env,
+                        cwd=work,
+                        text=True,
+                        timeout=limit,
+                    )
             except subprocess.TimeoutExpired:
+                if limit < timeout:
+                    raise progress.BudgetSpent(f"the --total-seconds budget ran out while building {what} "
+                                               f"({limit:.0f} s); build it first with `palloc goref build`") from None
                 raise PallocError(f"building the Go helper took over {timeout:.0f}s; retry with `palloc goref build`") from None
             if r.returncode != 0 or not tmp.is_file():
                 raise PallocError(f"building the Go helper ({tc.version} {goarch}) failed: {compile_error_summary(r.stderr + r.stdout)}")
@@ -252,6 +258,23 @@ def build_helper(
     except (OSError, filelock.Timeout):  # eviction is housekeeping: never fail a build over it
         pass
     return out
+
+
+def _build_name(tc: Toolchain, goarch: str, extra_overlay: dict | None, coverage: bool = False) -> str:
+    """Names a build for its progress lines: the helper for go1.27.3 linux/amd64 (patched)."""
+    name = f"the helper for go{tc.version.removeprefix('go')} {target_goos(tc, goarch)}/{target_goarch(goarch)}"
+    if extra_overlay:
+        name += " on the patched runtime"
+    return name + (" with coverage" if coverage else "")
+
+
+def _last_build_seconds(goarch: str) -> float | None:
+    """Returns how long the newest cached helper for goarch took to build, if any (an estimate)."""
+    for h in cached_helpers():
+        secs = h.meta.get("build_seconds")
+        if h.meta.get("goarch") == goarch and isinstance(secs, (int, float)):
+            return float(secs)
+    return None
 
 
 # --- the cache's size budget ------------------------------------------------------------------

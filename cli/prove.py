@@ -114,11 +114,20 @@ def run(args) -> int:
             return runner.expected_verdict(manifest, r["obligation"], r["platform"]) or "counterexample"
         return "proved"
 
+    def expectation(t, d) -> str:
+        """The line's expected verdict, as the JSON's "expected" says it, and whether it came."""
+        exp = {label: expected(dict(d, platform=label)) for label in t.shared_with}
+        vals = sorted(set(exp.values()))
+        said = vals[0] if len(vals) == 1 else ", ".join(f"{v} on {l}" for l, v in sorted(exp.items()))
+        ok = all(v == d["verdict"] for v in exp.values())
+        return f"expected {said}: {'as expected' if ok else 'NOT AS EXPECTED'}"
+
     def show(t, d):
         if args.json:
             return
         where = t.spec.label if len(t.shared_with) == 1 else f"{len(t.shared_with)} platforms"
-        print(f"{d['verdict']:15} {d['seconds']:7.2f}s {d['cpu_seconds']:6.2f}cpu  {t.qualname}  [{where}]")
+        print(f"{d['verdict']:15} {d['seconds']:7.2f}s {d['cpu_seconds']:6.2f}cpu  {t.qualname}  [{where}]  "
+              f"({expectation(t, d)})")
         if d["counterexample"]:
             for line in d["counterexample"].splitlines():
                 print("      " + line)

@@ -54,3 +54,26 @@ def test_prove_unknown_on_timeout_fails_the_run(capsys):
     assert main(["prove", "--only", "alloc_is_address_ordered_first_fit", "--timeout", "0.01", "--jobs", "1"]) == 1
     out = capsys.readouterr().out
     assert "unknown" in out and "FAILED" in out
+
+
+def test_prove_twins_text_marks_each_lines_expected_verdict_as_the_json_does(capsys):
+    argv = ["prove", "--twins", "--only", "packing.*", "--jobs", "1"]
+    assert main(argv) == 0
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.split()[:1] in (["proved"], ["counterexample"])]
+    assert main(argv + ["--json"]) == 0
+    want = {r["obligation"]: r["expected"] for r in json.loads(capsys.readouterr().out)["results"]}
+    assert lines and len(lines) == len(want)
+    for l in lines:
+        name = l.split()[3]
+        assert l.endswith(f"(expected {want[name]}: as expected)"), l
+    assert any("expected counterexample" in l for l in lines)
+
+
+def test_prove_twins_text_says_which_line_is_not_as_expected(capsys, monkeypatch):
+    # The mark's broken twin: a manifest expecting the twin to be proved makes its line say so.
+    from palloc.proofs import runner
+
+    monkeypatch.setattr(runner, "expected_verdict", lambda m, q, p: "proved")
+    assert main(["prove", "--twins", "--only", "packing.twin_*", "--jobs", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "(expected proved: NOT AS EXPECTED)" in out and "FAILED packing.twin_" in out

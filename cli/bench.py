@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from palloc.cli._args import goroot
+from palloc.cli._args import goroot, json_option
 from palloc.model import INTERPRETED_ENV
 from palloc.spec import constants
 from palloc.spec.errors import PallocError
@@ -31,16 +31,17 @@ TARGET_SPARSE_BYTES = 1 << 30
 TARGET_SPARSE_FILL_SECONDS = 60.0
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "bench",
-        help="measure the reference model's speed and memory",
-        description="Run the standard seeded workload (64 contiguous chunks; each step an alloc or a free "
-        "by a fair coin, at most 2,000 live allocations, sizes 1..16 pages or, one time in 20, 1..1024) "
-        "on the model and report operations per second and peak memory. With --sparse, also grow a "
-        "sparse 1 TiB heap (262,144 chunks spread over the address space), fill it, and report memory "
-        "and time.",
-    )
+HELP = "measure the reference model's speed and memory"
+DESCRIPTION = (
+    "Run the standard seeded workload (64 contiguous chunks; each step an alloc or a free "
+    "by a fair coin, at most 2,000 live allocations, sizes 1..16 pages or, one time in 20, 1..1024) "
+    "on the model and report operations per second and peak memory. With --sparse, also grow a "
+    "sparse 1 TiB heap (262,144 chunks spread over the address space), fill it, and report memory "
+    "and time."
+)
+
+
+def arguments(p) -> None:
     p.add_argument("--platform", default=None, help="GOOS/GOARCH (default linux/amd64)")
     p.add_argument("--go-version", default=constants.DEFAULT_GO_VERSION, help="Go version (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="workload seed (default %(default)s)")
@@ -58,8 +59,7 @@ def register(sub) -> None:
     p.add_argument("--native", action="store_true", help="also run the same trace in the Go helper (the real runtime) "
                    "and report the ratio; exit 1 unless every alloc returns the same address on both sides")
     p.add_argument("--goroot", type=goroot, help="GOROOT of the Go toolchain for --native (default: as `palloc fuzz`)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(run=run)
+    json_option(p)
 
 
 def _peak_rss_bytes() -> int:
@@ -144,10 +144,11 @@ def bench_interpreted(args) -> dict:
 def bench_sparse(p, nchunks: int) -> dict:
     """Grows nchunks chunks spread over the address space one by one, then allocates them full."""
     from palloc.model import workload
-    from palloc.model.mpagealloc import PageAlloc, chunk_base
+    from palloc.model.mpagealloc import chunk_base
+    from palloc.model.mpagealloc_fast import FastPageAlloc
 
     rss0 = _peak_rss_bytes()
-    pa = PageAlloc.make(p, test=True)
+    pa = FastPageAlloc.make(p, test=True)
     cb, cp = p.palloc_chunk_bytes, p.palloc_chunk_pages
     indices = workload.sparse_chunk_indices(p, nchunks)
     t0, c0 = time.perf_counter(), time.process_time()

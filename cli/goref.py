@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 
-from palloc.cli._args import goroot
+from palloc.cli._args import goroot, json_option
 from palloc.spec.errors import PallocError
 
-# Constants the runtime asks the OS for: the helper reports the host's, the table the usual ones.
-HOST_KEYS = ("physPageSize", "physHugePageSize")
-# Helper fields that are not constants of Platform.as_dict().
-_NOT_CONSTANTS = {"kind", "goos", "goarch", "version", "pageAlloc64Bit"}
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "goref",
-        help="find, build and inspect the Go helper built from a real runtime",
-        description="The Go helper is the runtime's own test binary from an installed Go toolchain, "
-        "with palloc's overlay; the differential fuzzer runs it in lockstep with the model.",
-    )
+HELP = "find, build and inspect the Go helper built from a real runtime"
+DESCRIPTION = (
+    "The Go helper is the runtime's own test binary from an installed Go toolchain, "
+    "with palloc's overlay; the differential fuzzer runs it in lockstep with the model."
+)
+
+
+def arguments(p) -> None:
     vs = p.add_subparsers(dest="goref_verb", metavar="ACTION")
 
     def common(q, goarch=True):
@@ -29,7 +25,7 @@ def register(sub) -> None:
         if goarch:
             q.add_argument("--goarch", help="build for this GOARCH (default: the toolchain's): any of `palloc goref info`'s "
                            "list (wasm is GOOS=js, wasip1 GOOS=wasip1)")
-        q.add_argument("--json", action="store_true", help="machine-readable output")
+        json_option(q)
 
     q = vs.add_parser("info", help="toolchain found, version, GOOS/GOARCH, cache path, whether the helper is built")
     common(q)
@@ -55,7 +51,7 @@ def register(sub) -> None:
     )
     q.add_argument("--prune", action="store_true", help="delete least recently used helpers until the cache fits the budget")
     q.add_argument("--max-mb", type=float, help="the budget for --prune in MB (default: $PALLOC_HELPER_CACHE_MB or 1024)")
-    q.add_argument("--json", action="store_true", help="machine-readable output")
+    json_option(q)
     q.set_defaults(run=run_cache)
     p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
 
@@ -156,26 +152,6 @@ def _age(s: float) -> str:
     return f"{s:.0f} s"
 
 
-def compare_constants(helper: dict, platform) -> tuple[list[dict], list[dict]]:
-    """Returns (mismatches, host notes) between the helper's constants and a Platform."""
-    want = platform.as_dict()
-    mismatches, notes = [], []
-    for k, got in helper.items():
-        if k in _NOT_CONSTANTS:
-            continue
-        if k not in want:
-            notes.append({"name": k, "helper": got, "palloc": None, "why": "palloc's table has no such constant"})
-            continue
-        w = want[k]
-        if got != w:
-            row = {"name": k, "helper": got, "palloc": w}
-            (notes if k in HOST_KEYS else mismatches).append(row)
-    for k in want:
-        if k not in helper and k not in ("name", "go_version"):
-            notes.append({"name": k, "helper": None, "palloc": want[k], "why": "the helper does not report it"})
-    return mismatches, notes
-
-
 def run_constants(args) -> int:
     from palloc.goref.driver import GoHelper
     from palloc.spec import platform
@@ -187,7 +163,7 @@ def run_constants(args) -> int:
     if r["kind"] != "ok":
         raise PallocError(f"the helper could not report its constants ({r['kind']}: {r.get('msg')}); rebuild with `palloc goref build --force`")
     from palloc.goref.fuzz import GOARCH_PLATFORM, goarch_platform
-    from palloc.goref.targets import TWIN_PLATFORMS
+    from palloc.goref.targets import NOT_CONSTANTS, TWIN_PLATFORMS, compare_constants
 
     name = GOARCH_PLATFORM.get(goarch, f"{r['goos']}/{r['goarch']}")
     # The table's platform; for the two it lacks, their twin's (FINDINGS.md F25).
@@ -199,7 +175,7 @@ def run_constants(args) -> int:
     else:
         print(f"{name} {r['version']}: {len(mismatches)} mismatch(es) with palloc.spec.platform({name!r})")
         for k, v in r.items():
-            if k not in _NOT_CONSTANTS:
+            if k not in NOT_CONSTANTS:
                 shown = hex(v) if isinstance(v, int) and v >= 1 << 16 else v
                 print(f"  {k:20} {shown}")
         for m in mismatches:

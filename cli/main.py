@@ -1,9 +1,11 @@
 """The `palloc` command: one tool, one verb per job.
 
-Every verb is a module of this package that defines register(subparsers); register adds the
-verb's parser and sets `run`, a function of the parsed arguments returning an exit code:
-0 when what was checked holds, 1 when a violation or divergence was found, 2 on a usage or
-environment error (always a one-line message on stderr saying what to do).
+Every verb is a module of this package (cli/verify_change.py is `palloc verify-change`) that
+defines HELP (one line for `palloc --help`), DESCRIPTION (for the verb's own --help),
+arguments(p) (adds the verb's options to its parser) and run(args), a function of the parsed
+arguments returning an exit code: 0 when what was checked holds, 1 when a violation or divergence
+was found, 2 on a usage or environment error (always a one-line message on stderr saying what to
+do). build_parser makes every verb's parser the same way, here and nowhere else.
 """
 
 from __future__ import annotations
@@ -46,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for name in verb_modules():
-        importlib.import_module(f"palloc.cli.{name}").register(sub)
+        verb = importlib.import_module(f"palloc.cli.{name}")
+        p = sub.add_parser(name.replace("_", "-"), help=verb.HELP, description=verb.DESCRIPTION)
+        p.set_defaults(run=getattr(verb, "run", None))  # a verb of actions (goref) sets each action's own
+        verb.arguments(p)
     return parser
 
 

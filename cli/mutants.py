@@ -16,127 +16,144 @@ import sys
 import time
 from pathlib import Path
 
-from palloc.cli._args import positive_int
+from palloc.cli._args import goarch_option, goroot, json_option, matrix_options
 from palloc.goref.files import write_atomic
-from palloc.goref.targets import GOARCH_HELP
+from palloc.goref.mutants.report import markdown, merge_cells
 from palloc.spec.errors import PallocError
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "mutants",
-        help="run verify-change over the mutant corpus and report what catches each mutant",
-        description="Run `palloc verify-change` on every patch of the mutant corpus (goref/mutants/) and write a "
-        "Markdown and JSON report: per patch the verdict, the checks that caught it, time to detection after the "
-        "build, and whether the runtime's own page-allocator tests caught it. Exit 1 if a verdict differs from the "
-        "manifest's expectation (a benign patch flagged, or a `breaks` mutant missed).",
-    )
+HELP = "run verify-change over the mutant corpus and report what catches each mutant"
+DESCRIPTION = (
+    "Run `palloc verify-change` on every patch of the mutant corpus (goref/mutants/) and write a "
+    "Markdown and JSON report: per patch the verdict, the checks that caught it, time to detection after the "
+    "build, and whether the runtime's own page-allocator tests caught it. Exit 1 if a verdict differs from the "
+    "manifest's expectation (a benign patch flagged, or a `breaks` mutant missed)."
+)
+
+
+def arguments(p) -> None:
     p.add_argument("--only", nargs="+", metavar="ID", help="only these mutant ids")
     p.add_argument("--kind", choices=["mutant", "benign"], help="only mutants or only benign patches")
     p.add_argument("--seconds", type=float, default=30.0, help="differential budget per mutant and GOARCH (default %(default)s)")
-    p.add_argument("--goarch", action="append", metavar="GOARCH", help=GOARCH_HELP + " (default amd64)")
-    p.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
-    p.add_argument("--seeds", metavar="S,S,...", help="several seeds: a cell per mutant, GOARCH and seed (instead of --seed)")
+    goarch_option(p, "amd64")
+    matrix_options(p, "mutant, GOARCH")
     p.add_argument("--out", type=Path, default=Path("palloc-mutants"), help="report directory (default %(default)s)")
     p.add_argument("--no-fuzz", action="store_true", help="skip the differential campaign (baseline and start-up only)")
-    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                   help="run the cells on this Dask cluster (default: a local cluster, one worker per core)")
-    p.add_argument("--workers", type=positive_int, default=None,
-                   help="workers of the local Dask cluster (default: one per core)")
-    p.add_argument("--json", action="store_true", help="print the JSON report to stdout")
-    p.set_defaults(run=run)
+    json_option(p, "print the JSON report to stdout")
+    # The corpus's upkeep, for a source checkout: each writes into goref/mutants/.
+    acts = p.add_subparsers(dest="action", metavar="ACTION", title="the corpus's upkeep (writes goref/mutants/)")
+    q = acts.add_parser("generate", help="write every mutant's patch and manifest.toml from goref/mutants/generate.py",
+                        description="Write the corpus's patches against a pristine Go runtime and manifest.toml, with "
+                        "the measured columns of baseline.json, compile.json, palloc-results.json and tv-results.json.")
+    q.add_argument("--goroot", type=goroot, help="a pristine Go 1.27.3 tree (default: as `palloc fuzz`)")
+    q.set_defaults(run=run_generate)
+    q = acts.add_parser("baseline", help="run the runtime's own page-allocator tests on each mutant (baseline.json)",
+                        description="Run the runtime's own page-allocator tests on the runtime with each patch (default: "
+                        "every mutant of the corpus, into goref/mutants/baseline.json), or only compile package runtime "
+                        "with it (--compile-only, into compile.json beside it). Results are kept after every patch.")
+    q.add_argument("patches", nargs="*", type=Path, help="patch files (default: the corpus)")
+    q.add_argument("--only", nargs="+", metavar="ID", help="only these mutant ids of the corpus")
+    q.add_argument("--goarch", default=None, help="GOARCH of the test binary (default: the host's)")
+    q.add_argument("--out", type=Path, default=None, help="the JSON results (default: goref/mutants/baseline.json "
+                   "for the corpus, none for patch files)")
+    q.add_argument("--skip-done", action="store_true", help="skip patches already in the results")
+    q.add_argument("--plain", action="store_true", help="a plain runtime test binary instead of the cached helper")
+    q.add_argument("--compile-only", action="store_true", help="only compile package runtime with each patch")
+    q.set_defaults(run=run_baseline)
+    q = acts.add_parser("merge", help="join the mutants.json of separate runs into palloc-results.json and REPORT.md",
+                        description="Join the mutants.json reports of separate runs (one per GOARCH, say) per mutant, "
+                        "as verify-change joins GOARCHes, and write palloc-results.json and REPORT.md.")
+    q.add_argument("runs", nargs="+", type=Path, help="the mutants.json of each run")
+    q.add_argument("--note", default=None, help="how it was measured, recorded in palloc-results.json and REPORT.md")
+    q.add_argument("--engine", default="lockstep", help="the fuzz engine the runs used (default %(default)s)")
+    q.add_argument("--dir", type=Path, default=None, help="where to write (default: goref/mutants)")
+    q.set_defaults(run=run_merge)
 
 
-def _matches(entry: dict, verdict: str) -> bool:
-    """Returns whether a measured verdict agrees with the manifest's expectation."""
-    exp = entry["expected"]
-    if exp == "breaks":
-        return verdict == "breaks"
-    if exp in ("equivalent", "no divergence found"):
-        return verdict == "no divergence found"
-    return False
+def _corpus_dir(folder: Path | None = None) -> Path:
+    from palloc.goref.baseline import MUTANTS_DIR
+    from palloc.goref.files import require_writable_dir
+
+    return require_writable_dir(folder or MUTANTS_DIR, "run it from a source checkout (pip install -e .), or pass a "
+                                "folder you can write")
 
 
-def _num(x) -> str:
-    return "-" if x is None else str(x)
+def run_generate(args) -> int:
+    from palloc.goref.mutants.generate import generate
+    from palloc.goref.toolchain import find_toolchain
+
+    n = generate(find_toolchain(args.goroot).goroot, _corpus_dir())
+    print(f"wrote {n} patches and manifest.toml to {_corpus_dir()}", file=sys.stderr)
+    return 0
 
 
-def markdown(rows: list[dict], meta: dict, cells: list[dict] | None = None) -> str:
-    out = [
-        "# palloc mutants",
-        "",
-        f"Toolchain {meta['toolchain']}, GOARCH {', '.join(meta['goarches'])}, differential budget {meta['seconds']} s "
-        f"per mutant and GOARCH, seed {', '.join(map(str, meta.get('seeds', [meta.get('seed', 0)])))}. {len(rows)} patches.",
-        "",
-        "| id | bug | component | expected | verdict | caught by | first detection after build (s) | differential detection after build (s) | runtime's own tests | as expected |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        out.append(
-            f"| {r['id']} | {r['bug']} | {r['component']} | {r['expected']} | {r['verdict']} | "
-            f"{', '.join(r['caught_by']) or '-'} | {_num(r.get('detected_after_build_s'))} | {_num(r.get('differential_detected_after_build_s'))} | "
-            f"{r['runtime_tests']} | {'yes' if r['as_expected'] else '**no**'} |"
-        )
-    only_palloc = [r["id"] for r in rows if r["verdict"] == "breaks" and r["runtime_tests"] == "missed"]
-    out += ["", f"Caught by palloc but missed by the runtime's own tests: {', '.join(only_palloc) or 'none'}."]
-    if cells and len(meta["goarches"]) > 1:
-        out += ["", "Per GOARCH (B: breaks, with the differential's detection after the build in s, or the check that "
-                "caught it; -: no divergence found; E: error; the cell's wall time in brackets):", "",
-                "| id | " + " | ".join(meta["goarches"]) + " |", "|---|" + "---|" * len(meta["goarches"])]
-        by = {}
-        for c in cells:
-            by.setdefault((c["id"], c["goarch"]), []).append(c)
-        for r in rows:
-            cols = []
-            for a in meta["goarches"]:
-                cs = by.get((r["id"], a), [])
-                cols.append(" ".join(_mark(c) for c in cs) or "")
-            out.append(f"| {r['id']} | " + " | ".join(cols) + " |")
-    not_run = sorted({n for r in rows for n in r.get("not_run", [])})
-    if not_run:
-        out += ["", "Checks that could not run: " + "; ".join(not_run)]
-    return "\n".join(out) + "\n"
+def run_baseline(args) -> int:
+    from palloc.goref.baseline import MUTANTS_DIR, corpus, measure
+
+    jobs = [(f.stem, f) for f in args.patches]
+    out = args.out
+    if not args.patches:
+        jobs = [(e["id"], MUTANTS_DIR / e["patch"]) for e in corpus(args.only)]
+        out = out or _corpus_dir() / "baseline.json"
+    for _, f in jobs:
+        if not f.is_file():
+            raise PallocError(f"no patch file {f}")
+    measure(jobs, out, args.goarch, plain=args.plain, compile_only=args.compile_only, skip_done=args.skip_done,
+            say=lambda line: print(line, flush=True))
+    return 0
 
 
-def _mark(c: dict) -> str:
-    v = c.get("verdict")
-    t = f" [{c['seconds']:.0f}]" if c.get("seconds") is not None else ""
-    if v == "breaks":
-        d = c.get("differential_detected_after_build_s")
-        return (f"B {d}" if d is not None else "B " + ",".join(c.get("caught_by") or [])) + t
-    if v == "no divergence found":
-        return "-" + t
-    return "E" + t
+def run_merge(args) -> int:
+    from palloc.goref.mutants.report import write_merged
+
+    runs = []
+    for f in args.runs:
+        try:
+            runs.append(json.loads(f.read_text()))
+        except (OSError, ValueError) as e:
+            raise PallocError(f"cannot read {f} as a `palloc mutants` report: {e}") from None
+        if not isinstance(runs[-1], dict) or "meta" not in runs[-1] or "results" not in runs[-1]:
+            raise PallocError(f"{f} is not a `palloc mutants` report (mutants.json: meta and results)")
+    results, report, n = write_merged(runs, args.note, args.engine, _corpus_dir(args.dir))
+    print(f"wrote {results} and {report} ({n} patches)", file=sys.stderr)
+    return 0
 
 
-def merge_cells(entry: dict, cells: list[dict]) -> dict:
-    """Returns a mutant's row from its cells (one per GOARCH and seed): breaks when any cell
-    breaks (as verify-change over several GOARCHes), caught_by their union, the earliest detection."""
-    row = {k: entry[k] for k in ("id", "bug", "component", "expected", "kind")}
-    verdicts = [c.get("verdict") for c in cells]
-    if "breaks" in verdicts:
-        verdict = "breaks"
-    elif verdicts and all(v == "no divergence found" for v in verdicts):
-        verdict = "no divergence found"
-    else:
-        verdict = next((v for v in verdicts if v not in ("breaks", "no divergence found")), "error")
-    det = [c["detected_after_build_s"] for c in cells if c.get("detected_after_build_s") is not None]
-    diff = [c["differential_detected_after_build_s"] for c in cells if c.get("differential_detected_after_build_s") is not None]
-    rts = [c.get("runtime_tests") for c in cells]
-    row.update(
-        verdict=verdict,
-        caught_by=sorted({x for c in cells for x in c.get("caught_by") or []}),
-        detected_after_build_s=min(det) if det else None,
-        differential_detected_after_build_s=min(diff) if diff else None,
-        runtime_tests="caught" if "caught" in rts else "missed" if "missed" in rts else "not run",
-        not_run=sorted({n for c in cells for n in c.get("not_run") or []}),
-        seconds=round(sum(c.get("seconds") or 0 for c in cells), 1),
+def mutant_cell(a: dict) -> dict:
+    """One mutant on one GOARCH with one seed: `palloc verify-change` of its patch; returns the
+    `palloc mutants` row (verdict, checks that caught it, detection time, runtime tests)."""
+    from palloc.cli.verify_change import verify
+    from palloc.goref import matrix
+    from palloc.goref.baseline import MUTANTS_DIR
+    from palloc.goref.build import cache_dir
+    from palloc.goref.patch import apply_patch
+    from palloc.goref.targets import target
+    from palloc.goref.toolchain import find_toolchain
+
+    t0 = time.monotonic()
+    tc = find_toolchain(a.get("goroot"))
+    goarch = a["goarch"]
+    ov = apply_patch(MUTANTS_DIR / a["patch"], tc.goroot, cache_dir() / "patches")
+    # Translation validation does not depend on how the helper runs: natively only (it takes
+    # seconds, and its counterexamples are confirmed in a helper).
+    prove = a.get("prove", True) and target(goarch).runner == "native"
+    rep = verify(ov, tc, [goarch], a["seconds"], a["seed"], Path(a["out"]) / "replays", a.get("baseline", True),
+                 a.get("fuzz", True), a["id"], go_test=False, jobs=1, prove=prove)
+    rt = [c for c in rep["checks"] if c["name"] == "runtime-tests" and c["status"] == "ran"]
+    first = rep["first_detection"]
+    diff = [c for c in rep["checks"] if c["name"] == "differential" and c["verdict"] == "breaks"]
+    return dict(
+        verdict=rep["verdict"],
+        caught_by=rep["caught_by"],
+        detected_after_build_s=round(first["after_build_seconds"], 1) if first and first["after_build_seconds"] is not None else None,
+        differential_detected_after_build_s=min(round(c["after_build_seconds"], 1) for c in diff) if diff else None,
+        runtime_tests="caught" if any(c["verdict"] == "breaks" for c in rt) else ("missed" if rt else "not run"),
+        build_seconds=rep["build_seconds"],
+        not_run=rep["not_run"],
+        checks=rep["checks"],
+        seconds=round(time.monotonic() - t0, 1),
+        worker=matrix.worker_name(),
     )
-    errors = [c["why"] for c in cells if c.get("verdict") == "error" and c.get("why")]
-    if errors:
-        row["error"] = errors[0]
-    row["as_expected"] = _matches(entry, verdict)
-    return row
 
 
 def run(args) -> int:
@@ -153,7 +170,7 @@ def run(args) -> int:
     goarches = parse_goarches(args.goarch, ["amd64"])
     if not args.scheduler:  # a remote cluster's workers have their own emulators
         require_runnable(goarches)
-    seeds = _seeds(args.seeds) if args.seeds else [args.seed]
+    seeds = args.seeds or [args.seed]
     tc = find_toolchain()
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"toolchain": tc.version, "goarches": goarches, "seconds": args.seconds, "seed": seeds[0], "seeds": seeds,
@@ -187,7 +204,7 @@ def run(args) -> int:
                   f"({res.get('seconds', '-')} s)", file=sys.stderr, flush=True)
         write()
 
-    matrix.run(matrix.mutant_cell, cells, scheduler=args.scheduler, workers=args.workers, desc="mutants",
+    matrix.run(mutant_cell, cells, scheduler=args.scheduler, workers=args.workers, desc="mutants",
                on_result=arrived, progress=None if not quiet else False)
     rows, flat = write()
     meta["wall_seconds"] = round(time.monotonic() - t0, 1)
@@ -200,13 +217,3 @@ def run(args) -> int:
         raise PallocError(f"{sum(r['verdict'] == 'error' for r in rows)} mutant(s) could not be checked, e.g. "
                           f"{next(r for r in rows if r['verdict'] == 'error').get('error', '?')[:200]}; see {args.out / 'mutants.md'}")
     return 0 if all(r["as_expected"] for r in rows) else 1
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        out = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise PallocError(f"--seeds must be comma-separated integers, not {text[:40]!r}") from None
-    if not out:
-        raise PallocError("--seeds names no seed")
-    return list(dict.fromkeys(out))

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 
+from palloc.cli._args import json_option
 from palloc.spec import constants
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "platforms",
-        help="print the page allocator's constants for each platform",
-        description="Print every platform's page-allocator constants, derived from spec/platforms.toml "
-        "the way the runtime derives them and checked with the runtime's own conditions.",
-    )
+HELP = "print the page allocator's constants for each platform"
+DESCRIPTION = (
+    "Print every platform's page-allocator constants, derived from spec/platforms.toml "
+    "the way the runtime derives them and checked with the runtime's own conditions."
+)
+
+
+def arguments(p) -> None:
     p.add_argument("--platform", help="only this GOOS/GOARCH (default: all)")
     p.add_argument("--go-version", default=constants.DEFAULT_GO_VERSION, help="Go version (default %(default)s)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(run=run)
+    json_option(p)
 
 
 def run(args) -> int:

@@ -7,20 +7,21 @@ import sys
 import time
 import tomllib
 
-from palloc.cli._args import goroot
+from palloc.cli._args import goroot, json_option
 from palloc.spec import constants
 from palloc.spec.errors import PallocError
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "prove",
-        help="run the Z3 proof suite (packing, summary merge, no double allocation, address arithmetic)",
-        description="Prove every theorem of the proof suite. Each obligation ends proved, counterexample "
-        "(printed in pages, chunks, summaries and hex addresses) or unknown; unknown and timeouts fail. "
-        "Exit 0 when every obligation is proved (and, with --twins, every broken twin gives the verdict the "
-        "manifest expects), 1 otherwise, 2 on a usage error.",
-    )
+HELP = "run the Z3 proof suite (packing, summary merge, no double allocation, address arithmetic)"
+DESCRIPTION = (
+    "Prove every theorem of the proof suite. Each obligation ends proved, counterexample "
+    "(printed in pages, chunks, summaries and hex addresses) or unknown; unknown and timeouts fail. "
+    "Exit 0 when every obligation is proved (and, with --twins, every broken twin gives the verdict the "
+    "manifest expects), 1 otherwise, 2 on a usage error."
+)
+
+
+def arguments(p) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--platform", help="GOOS/GOARCH (default linux/amd64)")
     g.add_argument("--all-platforms", action="store_true", help="every platform in spec/platforms.toml")
@@ -37,8 +38,7 @@ def register(sub) -> None:
                    "from the toolchain under test), and the model's functions equal to the runtime's")
     p.add_argument("--goroot", type=goroot, help="with --runtime: the toolchain whose runtime is proved (default: as "
                    "`palloc fuzz`)")
-    p.add_argument("--json", action="store_true", help="machine-readable output, one record per obligation and platform")
-    p.set_defaults(run=run)
+    json_option(p, "machine-readable output, one record per obligation and platform")
 
 
 def load_config(path: str):

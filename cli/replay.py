@@ -12,17 +12,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from palloc.cli._args import goroot
+from palloc.cli._args import goroot, json_option
 from palloc.goref.targets import GOARCH_HELP
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "replay",
-        help="re-run a saved `palloc fuzz` case on both sides",
-        description="Re-run a case written by `palloc fuzz` (its .json file) on the model and on the real "
-        "runtime, comparing every result and state. Exit 0: they agree; 1: they still diverge; 2: error.",
-    )
+HELP = "re-run a saved `palloc fuzz` case on both sides"
+DESCRIPTION = (
+    "Re-run a case written by `palloc fuzz` (its .json file) on the model and on the real "
+    "runtime, comparing every result and state. Exit 0: they agree; 1: they still diverge; 2: error."
+)
+
+
+def arguments(p) -> None:
     p.add_argument("file", help="a .json case from the failures folder")
     p.add_argument("--goroot", type=goroot, help="GOROOT of the Go toolchain (default: as `palloc fuzz`)")
     p.add_argument("--go-test", action="store_true",
@@ -35,8 +36,7 @@ def register(sub) -> None:
     p.add_argument("--goarch", action="append", metavar="GOARCH",
                    help="replay on these GOARCHes instead of the case's own: " + GOARCH_HELP.split(": ", 1)[1]
                    + "; each must define every operation of the case (its addresses lie in that GOARCH's heap)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(run=run)
+    json_option(p)
 
 
 def go_test_of(case, path: Path, folder: Path) -> Path:

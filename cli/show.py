@@ -18,17 +18,18 @@ from palloc.cli._args import goroot
 from palloc.spec.errors import PallocError
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "show",
-        help="draw a saved case's state at a step: chunk bitmaps, summaries, searchAddr, side by side",
-        description="Replay a case written by `palloc fuzz`, `verify-change` or `versions` on the model and the "
-        "real runtime up to a step and draw both states: every touched chunk as rows of 64 pages (# allocated, "
-        ". free, s scavenged; ^ under a page where the sides differ, @ at searchAddr), the page caches, the "
-        "summary tree around the differing entry, each entry's (start, max, end), and the operations with the "
-        "step that diverged. --html writes the same as one self-contained HTML file (inline SVG, nothing "
-        "fetched). Exit 0: the sides agree up to the step; 1: they differ; 2: error.",
-    )
+HELP = "draw a saved case's state at a step: chunk bitmaps, summaries, searchAddr, side by side"
+DESCRIPTION = (
+    "Replay a case written by `palloc fuzz`, `verify-change` or `versions` on the model and the "
+    "real runtime up to a step and draw both states: every touched chunk as rows of 64 pages (# allocated, "
+    ". free, s scavenged; ^ under a page where the sides differ, @ at searchAddr), the page caches, the "
+    "summary tree around the differing entry, each entry's (start, max, end), and the operations with the "
+    "step that diverged. --html writes the same as one self-contained HTML file (inline SVG, nothing "
+    "fetched). Exit 0: the sides agree up to the step; 1: they differ; 2: error."
+)
+
+
+def arguments(p) -> None:
     p.add_argument("case", help="a .json case from the failures folder")
     p.add_argument("--step", type=int, default=None, metavar="N",
                    help="draw the state after operation N (0 is the first; -1 the initial heap; default: the step "
@@ -40,7 +41,6 @@ def register(sub) -> None:
     p.add_argument("--goroot", type=goroot, help="GOROOT of the Go toolchain (default: as `palloc fuzz`)")
     p.add_argument("--unpatched", action="store_true",
                    help="ignore the patch the case records: run the runtime side on the toolchain as it is")
-    p.set_defaults(run=run)
 
 
 def _load(path: str):

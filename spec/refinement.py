@@ -94,11 +94,9 @@ class Refinement:
     index into `caches`, a list of (PageCache, abstract (base, cache, scav)) pairs.
     """
 
-    def __init__(self, p, pa=None, check_state: bool = True, **host):
-        from palloc.model.mpagealloc import PageAlloc
-
+    def __init__(self, p, pa, check_state: bool = True):
         self.p = p
-        self.pa = pa if pa is not None else PageAlloc.make(p, test=True, **host)
+        self.pa = pa  # the model's PageAlloc (made by the caller: spec never imports model)
         self.ab = AbstractPageAlloc(p)
         self.caches: list[tuple[object, tuple[int, int, int]]] = []
         self.check_state = check_state

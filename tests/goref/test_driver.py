@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from palloc.cli.goref import HOST_KEYS, compare_constants
+from palloc.goref.targets import HOST_CONSTANTS, compare_constants
 from palloc.goref.driver import GoHelper, decode, encode, parse_crash
 from palloc.spec import platform
 from palloc.spec.errors import PallocError
@@ -138,8 +138,8 @@ def test_helper_constants_equal_palloc_platform(goarch):
     assert (r["kind"], r["goos"], r["goarch"], r["version"]) == ("ok", "linux", goarch, tc.version)
     mismatches, notes = compare_constants(r, platform(f"linux/{goarch}", r["version"]))
     assert mismatches == []
-    assert [n for n in notes if n["name"] not in HOST_KEYS] == []
-    for k in HOST_KEYS:  # the helper reports the host's page sizes
+    assert [n for n in notes if n["name"] not in HOST_CONSTANTS] == []
+    for k in HOST_CONSTANTS:  # the helper reports the host's page sizes
         assert r[k] == _host_value(k)
 
 

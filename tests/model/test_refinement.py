@@ -90,12 +90,13 @@ def run_ops(r: Refinement, ops) -> None:
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=OP_LISTS)
 def test_radix_tree_refines_the_abstract_allocator(pv, ops):
-    run_ops(Refinement(platform(*pv)), ops)
+    p = platform(*pv)
+    run_ops(Refinement(p, PageAlloc.make(p, test=True)), ops)
 
 
 def test_alloc_on_a_fresh_heap_is_first_fit_and_reports_grown_memory_scavenged():
     p = platform("linux/amd64")
-    r = Refinement(p)
+    r = Refinement(p, PageAlloc.make(p, test=True))
     r.grow(_base(p), 2 * p.palloc_chunk_bytes)
     assert r.alloc(3) == (0x3000000000, 3 * PAGE_SIZE)
     assert r.alloc(p.palloc_chunk_pages) == (0x3000006000, p.palloc_chunk_pages * PAGE_SIZE)
@@ -176,7 +177,8 @@ def test_abstraction_function_reads_free_and_scavenged_pages_of_grown_chunks():
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=OP_LISTS)
 def test_t10_forced_scavenge_releases_every_free_physical_page(pv, ops):
-    r = Refinement(platform(*pv))
+    p = platform(*pv)
+    r = Refinement(p, PageAlloc.make(p, test=True))
     run_ops(r, ops)
     r.scavenge(1 << 40, True)
     s = abstract_of(r.pa)

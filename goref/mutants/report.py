@@ -1,0 +1,202 @@
+"""The reports of `palloc mutants`: a run's Markdown table, its rows merged from cells, and runs merged.
+
+A run's cells (mutant x GOARCH x seed) become one row per mutant (merge_cells: breaks when any
+cell breaks, as verify-change over several GOARCHes says). A full corpus run on one GOARCH takes
+about half an hour on a shared 2-core machine, so GOARCHes are often measured by separate runs;
+`palloc mutants merge RUN.json ...` joins their mutants.json files the same way (merge_runs: a
+later run's row for the same mutant and GOARCH replaces an earlier one, for re-runs) and writes
+goref/mutants/palloc-results.json and REPORT.md (markdown() plus per_goarch_table()).
+
+Mirrors no Go file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from palloc.goref.files import write_atomic
+
+HERE = Path(__file__).resolve().parent
+
+
+def matches(entry: dict, verdict: str) -> bool:
+    """Returns whether a measured verdict agrees with the manifest's expectation."""
+    exp = entry["expected"]
+    if exp == "breaks":
+        return verdict == "breaks"
+    if exp in ("equivalent", "no divergence found"):
+        return verdict == "no divergence found"
+    return False
+
+
+def _num(x) -> str:
+    return "-" if x is None else str(x)
+
+
+def markdown(rows: list[dict], meta: dict, cells: list[dict] | None = None) -> str:
+    out = [
+        "# palloc mutants",
+        "",
+        f"Toolchain {meta['toolchain']}, GOARCH {', '.join(meta['goarches'])}, differential budget {meta['seconds']} s "
+        f"per mutant and GOARCH, seed {', '.join(map(str, meta.get('seeds', [meta.get('seed', 0)])))}. {len(rows)} patches.",
+        "",
+        "| id | bug | component | expected | verdict | caught by | first detection after build (s) | differential detection after build (s) | runtime's own tests | as expected |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['id']} | {r['bug']} | {r['component']} | {r['expected']} | {r['verdict']} | "
+            f"{', '.join(r['caught_by']) or '-'} | {_num(r.get('detected_after_build_s'))} | {_num(r.get('differential_detected_after_build_s'))} | "
+            f"{r['runtime_tests']} | {'yes' if r['as_expected'] else '**no**'} |"
+        )
+    only_palloc = [r["id"] for r in rows if r["verdict"] == "breaks" and r["runtime_tests"] == "missed"]
+    out += ["", f"Caught by palloc but missed by the runtime's own tests: {', '.join(only_palloc) or 'none'}."]
+    if cells and len(meta["goarches"]) > 1:
+        out += ["", "Per GOARCH (B: breaks, with the differential's detection after the build in s, or the check that "
+                "caught it; -: no divergence found; E: error; the cell's wall time in brackets):", "",
+                "| id | " + " | ".join(meta["goarches"]) + " |", "|---|" + "---|" * len(meta["goarches"])]
+        by = {}
+        for c in cells:
+            by.setdefault((c["id"], c["goarch"]), []).append(c)
+        for r in rows:
+            cols = []
+            for a in meta["goarches"]:
+                cs = by.get((r["id"], a), [])
+                cols.append(" ".join(_mark(c) for c in cs) or "")
+            out.append(f"| {r['id']} | " + " | ".join(cols) + " |")
+    not_run = sorted({n for r in rows for n in r.get("not_run", [])})
+    if not_run:
+        out += ["", "Checks that could not run: " + "; ".join(not_run)]
+    return "\n".join(out) + "\n"
+
+
+def _mark(c: dict) -> str:
+    v = c.get("verdict")
+    t = f" [{c['seconds']:.0f}]" if c.get("seconds") is not None else ""
+    if v == "breaks":
+        d = c.get("differential_detected_after_build_s")
+        return (f"B {d}" if d is not None else "B " + ",".join(c.get("caught_by") or [])) + t
+    if v == "no divergence found":
+        return "-" + t
+    return "E" + t
+
+
+def merge_cells(entry: dict, cells: list[dict]) -> dict:
+    """Returns a mutant's row from its cells (one per GOARCH and seed): breaks when any cell
+    breaks (as verify-change over several GOARCHes), caught_by their union, the earliest detection."""
+    row = {k: entry[k] for k in ("id", "bug", "component", "expected", "kind")}
+    verdicts = [c.get("verdict") for c in cells]
+    if "breaks" in verdicts:
+        verdict = "breaks"
+    elif verdicts and all(v == "no divergence found" for v in verdicts):
+        verdict = "no divergence found"
+    else:
+        verdict = next((v for v in verdicts if v not in ("breaks", "no divergence found")), "error")
+    det = [c["detected_after_build_s"] for c in cells if c.get("detected_after_build_s") is not None]
+    diff = [c["differential_detected_after_build_s"] for c in cells if c.get("differential_detected_after_build_s") is not None]
+    rts = [c.get("runtime_tests") for c in cells]
+    row.update(
+        verdict=verdict,
+        caught_by=sorted({x for c in cells for x in c.get("caught_by") or []}),
+        detected_after_build_s=min(det) if det else None,
+        differential_detected_after_build_s=min(diff) if diff else None,
+        runtime_tests="caught" if "caught" in rts else "missed" if "missed" in rts else "not run",
+        not_run=sorted({n for c in cells for n in c.get("not_run") or []}),
+        seconds=round(sum(c.get("seconds") or 0 for c in cells), 1),
+    )
+    errors = [c["why"] for c in cells if c.get("verdict") == "error" and c.get("why")]
+    if errors:
+        row["error"] = errors[0]
+    row["as_expected"] = matches(entry, verdict)
+    return row
+
+
+def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
+    """Returns (rows, meta) of the runs joined per mutant id, in the first run's order."""
+    from palloc.goref.baseline import corpus
+
+    entries = {e["id"]: e for e in corpus(None)}
+    order: list[str] = []
+    parts: dict[str, dict[tuple, dict]] = {}
+    for run in runs:
+        key = tuple(run["meta"]["goarches"])
+        for r in run["results"]:
+            if r["id"] not in parts:
+                order.append(r["id"])
+            parts.setdefault(r["id"], {})[key] = r  # a later run of the same GOARCH replaces the row
+    rows = []
+    for mid in order:
+        rs = list(parts[mid].values())
+        row = {k: rs[0][k] for k in ("id", "bug", "component", "expected", "kind")}
+        if mid in entries:
+            row["expected"] = entries[mid]["expected"]
+        checks = [c for r in rs for c in r.get("checks", [])]
+        errors = [r["error"] for r in rs if r.get("verdict") == "error"]
+        breaking = [c for c in checks if c.get("verdict") == "breaks"]
+        rt = [c for c in checks if c["name"] == "runtime-tests" and c["status"] == "ran"]
+        diff = [c for c in breaking if c["name"] == "differential"]
+        first = min(breaking, key=lambda c: c.get("after_build_seconds") or 0.0) if breaking else None
+        builds: dict = {}
+        for r in rs:
+            builds.update(r.get("build_seconds") or {})
+        row.update(
+            verdict="breaks" if breaking else ("error" if errors else "no divergence found"),
+            caught_by=sorted({c["name"] for c in breaking}),
+            detected_after_build_s=round(first["after_build_seconds"], 1) if first and first.get("after_build_seconds") is not None else None,
+            differential_detected_after_build_s=min(round(c["after_build_seconds"], 1) for c in diff) if diff else None,
+            runtime_tests="caught" if any(c["verdict"] == "breaks" for c in rt) else ("missed" if rt else "not run"),
+            build_seconds=builds,
+            not_run=sorted({n for r in rs for n in r.get("not_run", [])}),
+            checks=checks,
+            seconds=round(sum(r.get("seconds", 0) for r in rs), 1),
+        )
+        if errors:
+            row["error"] = "; ".join(errors)
+        row["as_expected"] = matches(row, row["verdict"])
+        rows.append(row)
+    meta = dict(runs[0]["meta"])
+    meta["goarches"] = list(dict.fromkeys(g for run in runs for g in run["meta"]["goarches"]))
+    return rows, meta
+
+
+def per_goarch_table(rows: list[dict], goarches: list[str]) -> str:
+    """Returns a Markdown table: per mutant and GOARCH, the differential's and the runtime's own tests' verdicts."""
+
+    def cell(r: dict, name: str, goarch: str) -> str:
+        cs = [c for c in r.get("checks", []) if c["name"] == name and c["goarch"] == goarch]
+        if not cs:
+            return "-"
+        c = cs[0]
+        if c["status"] != "ran":
+            return c["status"]
+        if c["verdict"] == "breaks":
+            t = c.get("after_build_seconds")
+            return "breaks" + (f" ({t:.1f} s)" if name == "differential" and t is not None else "")
+        return "holds"
+
+    head = " | ".join(f"differential {g} | runtime's tests {g}" for g in goarches)
+    out = ["", "## Per GOARCH", "", "Differential: `breaks` with the time to detection after the build, or `holds` "
+           "(no divergence in the budget). Runtime's tests: the runtime's own page-allocator tests on the patched "
+           "runtime (`breaks`: some failed or crashed).", "",
+           f"| id | start-up | {head} |", "|---|---|" + "---|---|" * len(goarches)]
+    for r in rows:
+        su = ", ".join(sorted({f"{c['goarch']} {c['verdict'] or c['status']}" for c in r.get("checks", []) if c["name"] == "start-up"
+                               and c.get("verdict") == "breaks"})) or "starts"
+        cells = " | ".join(f"{cell(r, 'differential', g)} | {cell(r, 'runtime-tests', g)}" for g in goarches)
+        out.append(f"| {r['id']} | {su} | {cells} |")
+    return "\n".join(out) + "\n"
+
+
+def write_merged(runs: list[dict], note: str | None = None, engine: str = "lockstep", folder: Path = HERE) -> tuple[Path, Path, int]:
+    """Merges runs (each a mutants.json) and writes palloc-results.json and REPORT.md into folder;
+    returns their paths and the number of patches."""
+    rows, meta = merge_runs(runs)
+    meta["engine"] = engine
+    if note:
+        meta["note"] = note
+    results = folder / "palloc-results.json"
+    write_atomic(results, json.dumps({"meta": meta, "results": rows}, indent=1, default=str) + "\n")
+    how = f"\nHow it was measured: {meta['note']}\n" if meta.get("note") else ""
+    report = write_atomic(folder / "REPORT.md", markdown(rows, meta) + how + per_goarch_table(rows, meta["goarches"]))
+    return results, Path(report), len(rows)

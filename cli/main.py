@@ -25,7 +25,8 @@ from palloc.spec.errors import PallocError
 EXIT_HOLDS, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
 EXIT_CODES = ("Exit codes, for every verb: 0 what was checked holds; 1 a counterexample or divergence was found; "
               "2 a usage or environment error, said in one line on stderr (an unexpected one also saves its "
-              "traceback in palloc's log folder and says where).")
+              "traceback in palloc's log folder and says where); and for verify-change 3: the patch changes "
+              "behaviour but keeps every obligation of the allocator's contract (a valid policy change).")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -33,7 +33,8 @@ DESCRIPTION = (
 
 def arguments(p) -> None:
     p.add_argument("--only", nargs="+", metavar="ID", help="only these mutant ids")
-    p.add_argument("--kind", choices=["mutant", "benign"], help="only mutants or only benign patches")
+    p.add_argument("--kind", choices=["mutant", "benign", "policy"],
+                   help="only mutants, only benign refactors, or only valid policy changes")
     p.add_argument("--seconds", type=float, default=30.0, help="differential budget per mutant and GOARCH (default %(default)s)")
     goarch_option(p, "amd64")
     matrix_options(p, "mutant, GOARCH")

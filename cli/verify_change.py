@@ -17,7 +17,11 @@ on the patched runtime (goref/build.py, extra_overlay), and runs, per GOARCH:
 
 Verdict `breaks` (exit 1) names the check, the counterexample, the replay file and the differing
 state; a runtime that throws, faults or hangs on an input the model defines breaks, and a
-divergence any worker finds wins over another worker's fault. `no divergence found` (exit 0)
+divergence any worker finds wins over another worker's fault. A divergence from the model is then
+judged against the allocator's contract (goref/conformance.py, spec/obligations.py): `breaks`
+names the obligation the patched runtime broke, on its own state, with the case shrunk to it;
+when every obligation holds the verdict is `changes behaviour` (exit 3), with what differs, after
+a campaign that judges the runtime against the contract alone. `--strict`: any divergence breaks. `no divergence found` (exit 0)
 says what was covered, and which checks could not run; it needs a check that held. A check that
 ran without reaching a verdict (a harness fault) makes it `inconclusive`, and no check at all
 `nothing checked` (both exit 2). A patch that does not apply, or does not compile, is exit 2
@@ -36,7 +40,7 @@ from typing import Any, Callable
 from palloc.cli._args import goarch_option, goroot, json_option, positive_seconds
 from palloc.spec.errors import PallocError
 
-EXIT_HOLDS, EXIT_BREAKS, EXIT_ERROR = 0, 1, 2
+EXIT_HOLDS, EXIT_BREAKS, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2, 3
 DEFAULT_GOARCHES = ("amd64", "386")
 # The runtime's page-allocator tests take about 3 s natively; past this they count as hung.
 BASELINE_SECONDS = 120
@@ -47,8 +51,10 @@ HELP = "check whether a runtime patch breaks the page allocator"
 DESCRIPTION = (
     "Apply a runtime patch (git diff in a Go checkout: paths a/src/runtime/...) to copies of "
     "the toolchain's runtime, build the Go helper on it, and check it: start-up, constants, the runtime's own "
-    "page-allocator tests, and a differential fuzz campaign against palloc's model. Exit 1 if it breaks the "
-    "allocator, 0 if no divergence was found, 2 if the patch does not apply or compile."
+    "page-allocator tests, and a differential fuzz campaign against palloc's model, whose divergences are judged "
+    "against the allocator's contract (spec/SPEC.md section 8). Exit 1 if it breaks the allocator, 3 if it changes "
+    "behaviour but keeps the contract (a valid policy change; --strict makes that 1), 0 if no divergence was found, "
+    "2 if the patch does not apply or compile or no verdict was reached."
 )
 
 
@@ -79,12 +85,16 @@ def arguments(p) -> None:
                    "or refute it with an input the patched runtime confirms (exit 0 all proved, 1 refuted, 2 anything "
                    "unknown, unsupported or not translated, with the reason)")
     p.add_argument("--no-prove", action="store_true", help="skip translation validation")
+    p.add_argument("--strict", action="store_true",
+                   help="any divergence from palloc's model breaks (exit 1), for a refactor that must not change "
+                   "behaviour; without it a divergence is judged against the spec: `breaks` only if an obligation "
+                   "fails, else `changes behaviour` (exit 3)")
     json_option(p, "machine-readable report")
 
 
 @dataclasses.dataclass
 class Check:
-    """One check on one GOARCH: status ran|skipped|unavailable, verdict breaks|holds|None."""
+    """One check on one GOARCH: status ran|skipped|unavailable, verdict breaks|holds|changes|pins policy|None."""
 
     name: str
     goarch: str
@@ -253,7 +263,8 @@ def _baseline_check(binary: Path, goarch: str, t_built: float, timeout: float = 
     detail = (f"the runtime's own tests fail: {', '.join(failed) or f'exit {code}'}" + (f" ({crash})" if crash else "")
               if broke else f"the runtime's own {len(tests)} page-allocator tests pass")
     return Check("runtime-tests", goarch, "ran", "breaks" if broke else "holds", time.monotonic() - t0,
-                 time.monotonic() - t_built, detail, {"failed": failed, "exit_code": code, "tests": len(tests)})
+                 time.monotonic() - t_built, detail, {"failed": failed, "exit_code": code, "tests": len(tests),
+                                                      "crash": crash or None})
 
 
 def _go_test_check(go_file: Path, goarch: str, tc, files: dict[str, str]) -> dict[str, Any]:
@@ -275,9 +286,11 @@ def _go_test_check(go_file: Path, goarch: str, tc, files: dict[str, str]) -> dic
 
 def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed: int, replay: Path,
                 t_built: float, mismatches: list[dict] | None = None, files: dict[str, str] | None = None,
-                binary: Path | None = None, jobs: int = 1, patch: dict | None = None) -> Check:
+                binary: Path | None = None, jobs: int = 1, patch: dict | None = None, strict: bool = False) -> Check:
     """Runs a differential campaign against the helper (on `jobs` workers, each starting its own
-    from `binary`); the model uses the patched constants."""
+    from `binary`); the model uses the patched constants. A divergence is then judged against the
+    spec (goref/conformance.py), unless strict: `breaks` names the obligation that failed,
+    `changes` (verdict "changes behaviour") says what differs when every obligation held."""
     try:
         from palloc.goref import campaign, fuzz
         from palloc.goref.go_side import GoSide
@@ -325,11 +338,27 @@ def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed
                      + (f"; helper deaths not caused by the runtime: {'; '.join(deaths)}" if deaths else ""),
                      {"coverage": cover})
     f = out.failure
+    judged = None if strict else _judge(conf, f, seconds, seed)
+    if judged is not None and judged.verdict == "changes behaviour":
+        b = judged.behaviour or {}
+        ev = {"coverage": cover, "first_difference": f["divergence"], "model_case": f["files"], "behaviour": b,
+              "spec_campaign": judged.stats, "cases": [_case_entry(x) for x in out.failures]}
+        return Check("differential", goarch, "ran", "changes", secs + judged.seconds, None,
+                     f"changes behaviour: differs from the model ({f['headline']}), every obligation of the spec "
+                     f"holds on the case and through {((judged.stats or {}).get('ops') or 0):,} more operations judged "
+                     f"against the spec alone ({judged.seconds:.0f} s)", ev)
+    if judged is not None:  # breaks: an obligation failed; the case shrunk to it replaces the model's
+        g = judged.failure or f
+        g = dict(g, model_case=f.get("files"), obligation=judged.obligation)
+        out.failures.append(g)
+        f = g
     ev: dict[str, Any] = {"coverage": cover, "divergence": f["divergence"], "ops": f["ops"],
                           "replay": f["files"].get("json"), "files": f["files"],
                           "cases": [_case_entry(x) for x in out.failures]}
     if f.get("note"):
         ev["note"] = f["note"]
+    if f.get("obligation"):
+        ev["obligation"] = f["obligation"]
     if out.fault:
         ev["other_faults"] = out.fault
     if f.get("printer_error"):
@@ -338,9 +367,31 @@ def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed
         ev["go_test"] = Path(f["files"]["go"]).read_text()
         if files is not None:
             ev["go_test_runs"] = _go_test_check(Path(f["files"]["go"]), goarch, tc, files)
-    where = f"replay: {f['files']['json']}" if f["files"].get("json") else "the case was printed on stderr"
+    where = f"replay: {f['files']['json']}" if (f.get("files") or {}).get("json") else "the case was printed on stderr"
+    ob = f" (spec obligation {f['obligation']})" if f.get("obligation") else ""
     return Check("differential", goarch, "ran", "breaks", secs, time.monotonic() - t_built,
-                 f"{f['headline'] or 'divergence'} ({where})", ev)
+                 f"{f['headline'] or 'divergence'}{ob} ({where})", ev)
+
+
+def _judge(conf, f: dict, seconds: float, seed: int):
+    """Judges a confirmed divergence from the model against the spec (goref/conformance.py);
+    None when it cannot be (the case was not written) or needs no re-run: a runtime that died on
+    an input the model defines breaks defined_ops_return as it stands."""
+    from palloc.goref import campaign, conformance
+    from palloc.goref.compare import Divergence
+    from palloc.goref.fuzz import Case
+
+    if not f.get("confirmed", True) or not (f.get("files") or {}).get("json"):
+        return None
+    d = f.get("divergence") or {}
+    if conformance.obligation_of(Divergence(0, None, d.get("kind", ""), d.get("lines") or [])) == "defined_ops_return":
+        return conformance.Judgement("breaks", "defined_ops_return", dict(f))
+    try:
+        case = Case.from_json(json.loads(Path(f["files"]["json"]).read_text()))
+    except (OSError, ValueError, KeyError) as e:
+        return conformance.Judgement("breaks", None, dict(f, note=f"not judged against the spec ({e})"))
+    go_factory = (lambda: campaign._given_helper(conf)) if conf.binary else campaign.fresh_session(conf)
+    return conformance.judge(conf, case, go_factory, seconds, seed)
 
 
 def _case_entry(f: dict) -> dict:
@@ -348,7 +399,7 @@ def _case_entry(f: dict) -> dict:
     return {k: f[k] for k in ("headline", "ops", "files", "confirmed", "note") if k in f}
 
 
-def _translation_check(overlay, tc, goarch: str) -> Check:
+def _translation_check(overlay, tc, goarch: str, strict: bool = False) -> Check:
     """Runs translation validation (proofs/tv.py) on the functions the patch changes: proved
     equivalent holds; a counterexample the patched runtime confirms breaks; anything else
     (unknown, unsupported, not in scope) has no verdict and leaves it to the other checks."""
@@ -363,6 +414,16 @@ def _translation_check(overlay, tc, goarch: str) -> Check:
     counts = ", ".join(f"{sum(f.verdict == v for f in fs)} {v}" for v in dict.fromkeys(f.verdict for f in fs))
     detail = f"{rep.verdict}" + (f" ({counts})" if counts else f": {rep.note}")
     verdict = {0: "holds", 1: "breaks"}.get(code)
+    if verdict == "breaks" and not strict:
+        # A refuted function whose choices the contract leaves free (proofs/tv_functions.toml
+        # `policy`) changes behaviour; the differential judges the runtime against the spec.
+        from palloc.proofs.tv import COUNTEREXAMPLE, function_table
+
+        refuted = [f.name for f in fs if f.verdict == COUNTEREXAMPLE and f.confirmed]
+        policy = {n: function_table()["func"].get(n, {}).get("policy") for n in refuted}
+        if refuted and all(policy.values()):
+            verdict = "changes"
+            detail += "; " + "; ".join(f"{n} decides policy ({policy[n]})" for n in refuted)
     return Check("translation", goarch, "ran", verdict, time.monotonic() - t0,
                  time.monotonic() - t0 if verdict == "breaks" else None, detail,
                  {"tv": rep.to_json(), "text": rep.format()})
@@ -372,7 +433,7 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
            baseline: bool = True, fuzz: bool = True, name: str = "patch",
            progress: Callable[[str], None] | None = None, go_test: bool = True,
            jobs: int | None = None, patch_path: str | None = None, patch_text: str | None = None,
-           prove: bool = True, prove_only: bool = False) -> dict[str, Any]:
+           prove: bool = True, prove_only: bool = False, strict: bool = False) -> dict[str, Any]:
     """Returns the report of every check of the overlay on every GOARCH (see the module docstring).
 
     prove: run translation validation first (it takes seconds); prove_only: nothing else.
@@ -389,7 +450,7 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
     for goarch in goarches:
         if prove or prove_only:
             say(f"{goarch}: translation validation of the changed runtime functions")
-            c = _translation_check(overlay, tc, goarch)
+            c = _translation_check(overlay, tc, goarch, strict)
             checks.append(c)
             say(f"{goarch}: translation: {c.detail}")
             if prove_only:
@@ -427,7 +488,7 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
                                 const.evidence.get("mismatches") if const is not None else None,
                                 dict(overlay.files) if go_test else None, binary,
                                 jobs if jobs is not None else default_jobs("lockstep"),
-                                patch_record(overlay, tc.goroot, patch_path, patch_text))
+                                patch_record(overlay, tc.goroot, patch_path, patch_text), strict)
                 checks.append(c)
                 say(f"{goarch}: differential: {c.detail}")
             elif fuzz:
@@ -442,14 +503,28 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
         finally:
             h.close()
     return conclude([dataclasses.asdict(c) for c in checks], overlay.files, goarches, tc, builds, name,
-                    time.monotonic() - t_all)
+                    time.monotonic() - t_all, strict)
 
 
 def conclude(checks: list[dict], files: dict, goarches: list[str], tc, builds: dict, name: str,
-             seconds: float) -> dict[str, Any]:
+             seconds: float, strict: bool = False) -> dict[str, Any]:
     """Returns the report of the checks (as dicts) of every GOARCH: the verdict and what decided it
-    (one GOARCH's run, or several merged, as a Dask run of one task per GOARCH is)."""
+    (one GOARCH's run, or several merged, as a Dask run of one task per GOARCH is).
+
+    Verdicts, strongest first: breaks (exit 1) > inconclusive (2) > changes behaviour (3) > no
+    divergence found (0) > nothing checked (2). When the spec accepts the patch (a check says
+    `changes` and none breaks), the runtime's own tests failing without a crash pin the old policy:
+    said on their own line, not a second `breaks`."""
     checks = [Check(**c) for c in checks]
+    changed = [c for c in checks if c.verdict == "changes"]
+    pinned: list[str] = []
+    if changed and not strict:
+        others = [c for c in checks if c.verdict == "breaks" and c.name != "runtime-tests"]
+        for c in checks:
+            if not others and c.name == "runtime-tests" and c.verdict == "breaks" and not c.evidence.get("crash"):
+                c.verdict = "pins policy"
+                failed = c.evidence.get("failed") or []
+                pinned.append(f"the runtime's tests pin the old policy ({c.goarch}): {', '.join(failed) or 'they fail'}")
     breaking = [c for c in checks if c.verdict == "breaks"]
     # A check that ran and reached no verdict (a harness fault, nothing compared) leaves the
     # answer open unless another check breaks; "no divergence found" needs a check that held.
@@ -463,8 +538,8 @@ def conclude(checks: list[dict], files: dict, goarches: list[str], tc, builds: d
         # --prove-only: every GOARCH's every changed function proved, or the reason it was not.
         verdict = "proved equivalent" if not open_ else "undecided"
     else:
-        verdict = ("breaks" if breaking else "inconclusive" if open_ else "no divergence found" if held
-                   else "nothing checked")
+        verdict = ("breaks" if breaking else "inconclusive" if open_ else "changes behaviour" if changed
+                   else "no divergence found" if held else "nothing checked")
     first = min(breaking, key=lambda c: c.after_build_seconds or 0.0) if breaking else None
     not_run = [f"{c.name} ({c.goarch}): {c.detail}" for c in checks if c.status in ("unavailable",)]
     return {
@@ -474,6 +549,9 @@ def conclude(checks: list[dict], files: dict, goarches: list[str], tc, builds: d
         "toolchain": {"version": tc.version, "goroot": str(tc.goroot)},
         "verdict": verdict,
         "caught_by": sorted({c.name for c in breaking}),
+        "strict": strict,
+        "policy_pinned_by_tests": pinned,
+        "behaviour": [dict(c.evidence.get("behaviour") or {}, goarch=c.goarch) for c in changed if c.evidence.get("behaviour")],
         "first_detection": dataclasses.asdict(first) if first else None,
         "build_seconds": builds,
         "total_seconds": round(seconds, 2),
@@ -499,7 +577,7 @@ def verify_cell(a: dict) -> dict:
         ov = apply_patch(patch, tc.goroot, cache_dir() / "patches")
     rep = verify(ov, tc, [a["goarch"]], a["seconds"], a["seed"], Path(a["replay_dir"]), a["baseline"], a["fuzz"],
                  a["name"], go_test=a["go_test"], jobs=a["jobs"], patch_path=a["patch_path"],
-                 patch_text=a["patch_text"], prove=a["prove"], prove_only=a["prove_only"])
+                 patch_text=a["patch_text"], prove=a["prove"], prove_only=a["prove_only"], strict=a.get("strict", False))
     rep = json.loads(json.dumps(rep, default=str))  # plain data, whatever the checks' evidence holds
     rep["worker"] = matrix.worker_name()
     return rep
@@ -515,7 +593,7 @@ def verify_on_dask(text: str, name: str, tc, goarches: list[str], args) -> dict[
         "patch_text": text, "name": name, "goarch": g, "seconds": args.seconds, "seed": args.seed,
         "replay_dir": str(Path(args.replay_dir).resolve()), "baseline": not args.no_baseline, "fuzz": not args.no_fuzz,
         "go_test": not args.no_go_test, "jobs": args.jobs or 1, "prove": not args.no_prove,
-        "prove_only": args.prove_only, "patch_path": str(args.patch)}) for g in goarches]
+        "prove_only": args.prove_only, "patch_path": str(args.patch), "strict": args.strict}) for g in goarches]
     reps = matrix.run(verify_cell, cells, scheduler=None if args.scheduler == "local" else args.scheduler,
                       desc="verify-change", progress=None if not args.json else False)
     failed = [(g, r) for g, r in zip(goarches, reps) if "checks" not in r]
@@ -527,7 +605,7 @@ def verify_on_dask(text: str, name: str, tc, goarches: list[str], args) -> dict[
         checks += r["checks"]
         builds.update(r["build_seconds"])
         files = files or r["files"]
-    return conclude(checks, files, goarches, tc, builds, name, time.monotonic() - t0)
+    return conclude(checks, files, goarches, tc, builds, name, time.monotonic() - t0, args.strict)
 
 
 def _said(run: dict[str, Any]) -> str:
@@ -543,7 +621,8 @@ def format_report(rep: dict[str, Any]) -> str:
              f"  files: {', '.join(sorted(rep['files']))}",
              f"  toolchain {rep['toolchain']['version']}; helper build {rep['build_seconds']}s"]
     for c in rep["checks"]:
-        mark = {"breaks": "BREAKS", "holds": "ok"}.get(c["verdict"] or "", c["status"])
+        mark = {"breaks": "BREAKS", "holds": "ok", "changes": "CHANGES", "pins policy": "pins policy"}.get(
+            c["verdict"] or "", c["status"])
         lines.append(f"  [{c['goarch']:5}] {c['name']:13} {mark:11} {c['detail']}")
         ev = c.get("evidence") or {}
         if c["name"] == "translation" and ev.get("text"):
@@ -552,6 +631,13 @@ def format_report(rep: dict[str, Any]) -> str:
                 if f.get("go_test") and f.get("confirmed"):
                     lines.append(f"  Go test showing {f['name']} differ (fails on the patched runtime):")
                     lines += ["    " + l for l in f["go_test"].splitlines()]
+        if c["verdict"] == "changes" and ev.get("behaviour"):
+            from palloc.goref.conformance import Behaviour
+
+            b = ev["behaviour"]
+            lines.append("           what changed: " + Behaviour.from_json(b).summary())
+            first = b.get("first") or "\n".join((ev.get("first_difference") or {}).get("lines") or [])
+            lines += ["           " + l for l in first.splitlines()[:8]]
         if c["verdict"] == "breaks" and ev.get("divergence"):
             for l in (ev["divergence"].get("lines") or [])[:12]:
                 lines.append(f"           {l}")
@@ -571,6 +657,8 @@ def format_report(rep: dict[str, Any]) -> str:
         if ev.get("go_test"):
             lines.append("  Go test reproducing it:")
             lines += ["    " + l for l in str(ev["go_test"]).splitlines()]
+    for l in rep.get("policy_pinned_by_tests") or []:
+        lines.append("  " + l)
     if rep["not_run"]:
         lines.append("  could not run: " + "; ".join(rep["not_run"]))
     return "\n".join(lines)
@@ -607,7 +695,8 @@ def run(args) -> int:
         rep = verify(overlay, tc, goarches, args.seconds, args.seed, args.replay_dir, not args.no_baseline,
                      not args.no_fuzz, name, progress, go_test=not args.no_go_test, jobs=args.jobs,
                      patch_path=str(args.patch) if args.patch else None, patch_text=text,
-                     prove=not args.no_prove, prove_only=args.prove_only)
+                     prove=not args.no_prove, prove_only=args.prove_only, strict=args.strict)
     print(json.dumps(rep, indent=1, default=str) if args.json else format_report(rep))
-    return {"breaks": EXIT_BREAKS, "no divergence found": EXIT_HOLDS, "proved equivalent": EXIT_HOLDS}.get(
+    return {"breaks": EXIT_BREAKS, "no divergence found": EXIT_HOLDS, "proved equivalent": EXIT_HOLDS,
+            "changes behaviour": EXIT_CHANGES}.get(
         rep["verdict"], EXIT_ERROR)

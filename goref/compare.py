@@ -52,6 +52,10 @@ class State:
     caches: dict[int, tuple[int, int, int]]
     summary_len: tuple[int, ...] | None = None
     summary_mapped: tuple[tuple[tuple[int, int], ...], ...] | None = None
+    # The scavenge index's mapped window [min, max) of chunk indices, when a side reports it. Read
+    # by the spec's scav_index_cursors_in_use (goref/conformance.py), not compared: the window is
+    # the index's bookkeeping, free within that invariant (spec/obligations.py).
+    scav_window: tuple[int, int] | None = dataclasses.field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """Returns the state as JSON (ints as hex strings, so files stay readable)."""
@@ -67,6 +71,7 @@ class State:
             "caches": {str(k): [hex(x) for x in v] for k, v in sorted(self.caches.items())},
             "summary_len": list(self.summary_len) if self.summary_len is not None else None,
             "summary_mapped": [list(map(list, lv)) for lv in self.summary_mapped] if self.summary_mapped is not None else None,
+            **({"scav_window": [hex(x) for x in self.scav_window]} if self.scav_window is not None else {}),
         }
 
     @classmethod
@@ -87,6 +92,7 @@ class State:
             summary_mapped=tuple(tuple(tuple(r) for r in lv) for lv in d["summary_mapped"])
             if d.get("summary_mapped") is not None
             else None,
+            scav_window=tuple(h(x) for x in d["scav_window"]) if d.get("scav_window") else None,
         )
 
 

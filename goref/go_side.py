@@ -85,6 +85,7 @@ def state_from_dump(d: dict[str, Any]) -> State:
         caches=caches,
         summary_len=tuple(lens),
         summary_mapped=tuple(mapped),
+        scav_window=(_h(si["min"]), _h(si["max"])) if "min" in si and "max" in si else None,
     )
 
 

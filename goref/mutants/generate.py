@@ -28,7 +28,8 @@ R = "src/runtime/"
 
 # Fields: id, title, bug (B1..B16 or "novel"), component, expected ("breaks" | "equivalent" |
 # "no divergence found"), check (what should catch it), reason (for equivalents), file, old, new.
-# `kind` is "mutant" or "benign".
+# `kind` is "mutant", "benign" or "policy" (a valid policy change: expected "changes behaviour");
+# `also`, an optional second (old, new) edit of the same file.
 MUTANTS: list[dict] = [
     # --- historical bugs -------------------------------------------------------------------------
     dict(id="b1-find1-addr-plus-one", title="pallocBits.find returns searchIdx addr+1 for npages == 1",
@@ -329,6 +330,39 @@ MUTANTS: list[dict] = [
          bug="novel", component="summarize", expected="no divergence found", check="everything must hold",
          file="mpallocbits.go", old="\t\tmost = max(most, cur)\n\t\t// Final region",
          new="\t\tif cur > most {\n\t\t\tmost = cur\n\t\t}\n\t\t// Final region"),
+    # --- valid policy changes: every obligation of spec/obligations.py holds, the choices differ --------
+    dict(id="policy-alloc-lazy-search-addr", kind="policy", title="alloc leaves searchAddr where it was",
+         bug="policy", component="alloc/searchAddr", expected="changes behaviour",
+         check="freedom search_addr_hint: below_search_addr_allocated still holds (nothing below the old "
+         "searchAddr is freed by an alloc); the first fit is unchanged, the search starts lower",
+         file="mpagealloc.go",
+         old="\tif p.searchAddr.lessThan(searchAddr) {\n\t\tp.searchAddr = searchAddr\n\t}\n\treturn addr, scav\n",
+         new="\t_ = searchAddr // the candidate is not taken: searchAddr stays where it was\n\treturn addr, scav\n"),
+    dict(id="policy-cache-first-run", kind="policy", title="allocToCache takes only the block's first run of free pages",
+         bug="policy", component="page cache", expected="changes behaviour",
+         check="freedom cache_window: the cache owns free pages of a 64-page-aligned block, their scav bits "
+         "carried (masked to the cache), searchAddr set to the run's last page so nothing free lies below it",
+         file="mpagecache.go",
+         old="\t// Set the page bits as allocated and clear the scavenged bits, but\n",
+         new="\t// Policy: only the first run of free pages of the block goes to the cache.\n"
+             "\tc.cache &^= c.cache + (c.cache & -c.cache)\n\tc.scav &= c.cache\n\n"
+             "\t// Set the page bits as allocated and clear the scavenged bits, but\n",
+         also=("\tp.searchAddr = offAddr{c.base + pageSize*(pageCachePages-1)}\n",
+               "\tp.searchAddr = offAddr{c.base + pageSize*uintptr(sys.Len64(c.cache)-1)}\n")),
+    dict(id="policy-scavenge-batch-16", kind="policy", title="scavengeOne releases at least 16 pages at once",
+         bug="policy", component="scavenger", expected="changes behaviour",
+         check="freedom scavenge_choice: more released than asked (fewer sysUnused calls), only free pages, "
+         "the count exact",
+         file="mgcscavenge.go",
+         old="\tif max%pageSize != 0 {\n\t\tmaxPages++\n\t}\n",
+         new="\tif max%pageSize != 0 {\n\t\tmaxPages++\n\t}\n\tif maxPages < 16 {\n\t\tmaxPages = 16\n\t}\n"),
+    dict(id="policy-scavenge-bg-sparse-only", kind="policy",
+         title="the background scavenger leaves chunks at least half full alone",
+         bug="policy", component="scavenger", expected="changes behaviour",
+         check="freedom scavenge_pacing: an unforced scavenge may release less; a forced one is unchanged",
+         file="mgcscavenge.go",
+         old="\treturn sc.inUse < scavChunkHiOccPages\n}\n",
+         new="\treturn sc.inUse < scavChunkHiOccPages/2\n}\n"),
 ]
 
 
@@ -339,9 +373,11 @@ def patch_name(i: int, m: dict) -> str:
 def mutated_text(goroot: Path, m: dict) -> str:
     """Returns the runtime file's text with m's edit applied; raises ValueError unless old occurs once."""
     text = (goroot / (R + m["file"])).read_text()
-    if text.count(m["old"]) != 1:
-        raise ValueError(f"{m['id']}: the text to replace occurs {text.count(m['old'])} times in {m['file']}")
-    return text.replace(m["old"], m["new"])
+    for old, new in [(m["old"], m["new"])] + ([m["also"]] if "also" in m else []):
+        if text.count(old) != 1:
+            raise ValueError(f"{m['id']}: the text to replace occurs {text.count(old)} times in {m['file']}")
+        text = text.replace(old, new)
+    return text
 
 
 def _toml_str(s: str) -> str:

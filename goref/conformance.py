@@ -185,7 +185,7 @@ def _args(op: O.Op) -> dict[str, Any]:
 
 
 def judge_step(p, host: dict, op: O.Op, before: State | None, out: Outcome, model: Outcome | None = None,
-               abstract_before: AbstractState | None = None) -> list[Violation]:
+               abstract_before: AbstractState | None = None, abstract_after: AbstractState | None = None) -> list[Violation]:
     """Returns every obligation the runtime broke in one step: `op` on the state `before`, giving
     `out`. model: the model's outcome of the same step (it gives the pure functions' values and
     says which throws the runtime's own checks must make); None when the model no longer follows.
@@ -203,7 +203,7 @@ def judge_step(p, host: dict, op: O.Op, before: State | None, out: Outcome, mode
     if before is None or out.state is None:
         return []
     pre = abstract_before or abstract_of_state(p, before)
-    post = abstract_of_state(p, out.state)
+    post = abstract_after or abstract_of_state(p, out.state)
     v = check_step(p, op.kind, _args(op), pre, post, out.result, before.caches, out.state.caches, host)
     if op.mutates:
         view = RuntimeView(p, out.state)
@@ -316,6 +316,7 @@ class SpecLockstep(Lockstep):
         self.behaviour = Behaviour()
         self._live = False  # the helper holds an allocator that grew (drop it before the next)
         self.model = None
+        self._abs: tuple[State, AbstractState] | None = None  # the last state and its abstraction
 
     # --- one heap ---------------------------------------------------------------------------
 
@@ -387,7 +388,11 @@ class SpecLockstep(Lockstep):
         if self.ended or O.undefined_reason(op, self.p):
             return None
         before = self._last_state()
-        pre = abstract_of_state(self.p, before) if op.on_page_alloc else None
+        pre = None
+        if op.on_page_alloc:
+            if self._abs is None or self._abs[0] is not before:
+                self._abs = (before, abstract_of_state(self.p, before))
+            pre = self._abs[1]
         if op.on_page_alloc and self._precondition(op, pre):
             return None
         model = None
@@ -406,8 +411,11 @@ class SpecLockstep(Lockstep):
         self.outs.append(out)
         if isinstance(op, O.Grow) and not out.crash:
             self._live = True
-        vs = judge_step(self.p, self.host, op, before, out, model, pre)
-        self._count(op, model, out, before)
+        post = abstract_of_state(self.p, out.state) if out.state is not None else None
+        vs = judge_step(self.p, self.host, op, before, out, model, pre, post)
+        self._count(op, model, out, post)
+        if post is not None:
+            self._abs = (out.state, post)
         if out.crash:
             self.ended = True
             self._live = False  # the helper died with it
@@ -434,7 +442,7 @@ class SpecLockstep(Lockstep):
             return _crash_outcome(c, res[1], result)
         return Outcome(result=result, state=state_from_dump(res[1]))
 
-    def _count(self, op: O.Op, model: Outcome | None, out: Outcome, before: State | None) -> None:
+    def _count(self, op: O.Op, model: Outcome | None, out: Outcome, post: AbstractState | None) -> None:
         b = self.behaviour
         if isinstance(op, O.Scavenge) and out.result:
             b.released_runtime += out.result[0]
@@ -465,7 +473,7 @@ class SpecLockstep(Lockstep):
                 d = compare_outcomes(self.p, len(self.ops) - 1, op, model, out)
                 if d is not None:
                     b.first = d.text()
-            if differs or abstract_of_state(self.p, ms) != abstract_of_state(self.p, rs):
+            if differs or (ms != rs and abstract_of_state(self.p, ms) != post):
                 self.in_sync = False
                 b.heaps_parted += 1
 

@@ -41,7 +41,7 @@ def test_the_stock_runtime_keeps_every_obligation_through_a_spec_campaign(need_h
 def _case_on_runtime(r):
     from palloc.goref.go_side import GoSide
 
-    base = r.p.base_chunk_idx * r.p.palloc_chunk_bytes + r.p.arena_base_offset
+    base = (r.p.base_chunk_idx * r.p.palloc_chunk_bytes + r.p.arena_base_offset) & r.p.uintptr_mask
     ops = [O.Grow(base, 2 * r.p.palloc_chunk_bytes), O.Alloc(7), O.Alloc(600), O.AllocToCache(0),
            O.Free(base + 7 * 8192, 100), O.Scavenge(1 << 20, True)]
     return ops, GoSide(r.p, r.go.helper).run(None, ops)

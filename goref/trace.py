@@ -460,6 +460,9 @@ def write_trace(path: str | os.PathLike, meta: dict, raw: bytes) -> None:
     path = Path(path)
     meta = dict(meta, version=VERSION)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # an ordinary file, not mkstemp's private one
     try:
         with os.fdopen(fd, "wb") as f, gzip.GzipFile(fileobj=f, mode="wb", compresslevel=6, mtime=0) as g:
             g.write(MAGIC_LINE)

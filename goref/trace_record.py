@@ -92,14 +92,14 @@ def write_overlay(tc: Toolchain, folder: Path) -> Path:
 
 
 def build(tc: Toolchain, program: str, out: Path, goarch: str, workdir: Path, traced: bool = True,
-          timeout: float = 1800.0) -> None:
+          timeout: float = 1800.0, extra_env: dict | None = None) -> None:
     """Builds program (a package path or a main package folder) to out, with the recording overlay
     unless traced is False (the same build without it, for the no-perturbation check)."""
     cmd = [str(tc.go), "build", "-o", str(out)]
     if traced:
         cmd += ["-overlay", str(write_overlay(tc, workdir))]
     cwd = None
-    env = tc.env(goarch, **BUILD_ENV)
+    env = tc.env(goarch, **BUILD_ENV, **(extra_env or {}))
     if os.path.isdir(program):
         cwd, program = program, "."
         if not (Path(cwd) / "go.mod").exists():
@@ -117,7 +117,8 @@ def build(tc: Toolchain, program: str, out: Path, goarch: str, workdir: Path, tr
 
 def record(tc: Toolchain, program: str, args: list[str], output: str | os.PathLike, goarch: str | None = None,
            state_every: int = STATE_EVERY, twin: str | None = None, env: dict | None = None,
-           cwd: str | None = None, timeout: float | None = None, traced: bool = True) -> dict:
+           cwd: str | None = None, timeout: float | None = None, capture: bool = False,
+           build_env: dict | None = None) -> dict:
     """Builds program with the recording overlay, runs it with args, writes the trace to output.
 
     Returns the metadata written (with the program's exit code, wall time, record count). The
@@ -133,7 +134,7 @@ def record(tc: Toolchain, program: str, args: list[str], output: str | os.PathLi
     try:
         exe = work / "prog"
         t0 = time.monotonic()
-        build(tc, program, exe, goarch, work, traced=traced)
+        build(tc, program, exe, goarch, work, extra_env=build_env)
         build_s = time.monotonic() - t0
         raw_path = work / "records.bin"
         fd = os.open(raw_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -145,9 +146,11 @@ def record(tc: Toolchain, program: str, args: list[str], output: str | os.PathLi
             run_env.pop("PALLOC_TRACE_TWIN", None)
         t0 = time.monotonic()
         try:
-            proc = procs.popen([str(exe), *args], env=run_env, cwd=cwd, pass_fds=(fd,))
+            proc = procs.popen([str(exe), *args], env=run_env, cwd=cwd, pass_fds=(fd,),
+                               stdout=subprocess.PIPE if capture else None)
             try:
-                rc = proc.wait(timeout=timeout)
+                out, _ = proc.communicate(timeout=timeout)
+                rc = proc.returncode
             except BaseException:
                 procs.kill_group(proc)
                 raise
@@ -163,7 +166,11 @@ def record(tc: Toolchain, program: str, args: list[str], output: str | os.PathLi
             "build_seconds": round(build_s, 1), "records": len(raw) // RECORD_BYTES, "state_every": state_every,
             "twin": twin,
         }
+        if capture:
+            meta["stdout"] = out.decode(errors="replace")
         if not raw:
+            if capture:
+                meta["stdout"] = out.decode(errors="replace")
             raise PallocError(f"{program} wrote no trace records (exit code {rc}); was it built for this machine?")
         write_trace(output, meta, raw)
         return meta
@@ -207,3 +214,17 @@ def workloads(tc: Toolchain, goarch: str, folder: Path) -> dict[str, tuple[str, 
         "compile": ("cmd/compile", ["-p", pkg, "-std", "-complete", "-importcfg", str(cfg),
                                      "-o", str(folder / "types.a"), *files], None),
     }
+
+
+def run_plain(tc: Toolchain, program: str, args: list[str], goarch: str, build_env: dict | None = None,
+              env: dict | None = None, timeout: float = 600.0) -> str:
+    """Builds program without the recording overlay, runs it, returns its standard output (for the
+    check that recording does not change what the allocator does)."""
+    work = Path(procs.tempdir("trace"))
+    try:
+        exe = work / "prog"
+        build(tc, program, exe, goarch, work, traced=False, extra_env=build_env)
+        r = procs.run([str(exe), *args], env=dict(env if env is not None else tc.env()), timeout=timeout)
+        return r.stdout.decode(errors="replace")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

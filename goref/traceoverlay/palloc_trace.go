@@ -99,8 +99,10 @@ func pallocTrParse(s string) (uint64, bool) {
 }
 
 // pallocTrResolve reads the environment once it exists; before that, records are buffered.
+// goenvs allocates envs and then fills it (allocating each string), so it is complete only once
+// its last entry is set.
 func pallocTrResolve() {
-	if pallocTr.fd != 0 || len(envs) == 0 {
+	if pallocTr.fd != 0 || len(envs) == 0 || len(envs[len(envs)-1]) == 0 {
 		return
 	}
 	fd, ok := pallocTrParse(gogetenv("PALLOC_TRACE_FD"))
@@ -112,7 +114,6 @@ func pallocTrResolve() {
 	pallocTr.fd = int32(fd)
 	if v, ok := pallocTrParse(gogetenv("PALLOC_TRACE_STATE_EVERY")); ok {
 		pallocTr.every = v
-		pallocTr.buf[9] |= v & 0xFFFFFFFF
 	}
 	switch gogetenv("PALLOC_TRACE_TWIN") {
 	case "drop-flush":
@@ -150,6 +151,9 @@ func pallocTrPut(kind, aux uint64, w1, w2, w3, w4, w5, w6, w7, w8, w9 uint64) {
 	if pallocTr.stopped {
 		return
 	}
+	if pallocTr.fd == 0 {
+		pallocTrResolve() // as soon as the environment exists: the twin and the snapshot spacing
+	}
 	if pallocTr.total == 0 {
 		pallocTr.total = 1
 		pallocTr.n = 1
@@ -163,7 +167,7 @@ func pallocTrPut(kind, aux uint64, w1, w2, w3, w4, w5, w6, w7, w8, w9 uint64) {
 		b[6] = uint64(physHugePageSize)
 		b[7] = heapArenaBytes
 		b[8] = uint64(arenaBaseOffset)
-		b[9] = uint64(getpid()) << 32
+		b[9] = uint64(getpid())<<32 | pallocTr.every&0xFFFFFFFF
 	}
 	if pallocTr.n == pallocTrRecords {
 		pallocTrWrite()

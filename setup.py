@@ -2,7 +2,7 @@
 
 Cython earns its place by speed alone: the compiled module is the same .py source (palloc.model
 ships both, and PALLOC_INTERPRETED=1 runs the .py), 20% fewer instructions per model operation
-(the C integers of model/mpagealloc.pxd are 5 of them).
+(the C integers of model/mpagealloc_fast.pxd are 5 of them).
 The compiled modules are optional extensions: without a C compiler the install goes on and the
 model runs interpreted (`palloc bench` says which). An editable install compiles nothing, so an
 edited .py is never shadowed by a stale compiled module beside it.

@@ -22,8 +22,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
+from palloc.model.export import undefined_allowed
 from palloc.model.mgcscavenge import ScavengeIndex
 from palloc.model.mpagealloc import PageAlloc, _off, chunk_base, chunk_index, chunk_page_index, merge_summaries
+from palloc.model.mpagealloc_fast import FastPageAlloc  # the fuzzer's model, which the model variants break
 from palloc.model.mpagecache import PageCache
 from palloc.model.mranges import AddrRanges, OffAddr
 from palloc.spec.constants import PAGE_CACHE_PAGES, PAGE_SIZE, PALLOC_SUM_BYTES
@@ -286,8 +288,8 @@ def _stale_interior(pa, caches):
 
 def _regrow(pa, caches):
     """T-F4: grow memory that is already grown (the runtime does not support it)."""
-    pa.guard_undefined = False
-    pa.grow(_base(pa.p, 0), pa.p.palloc_chunk_bytes)
+    with undefined_allowed(pa):
+        pa.grow(_base(pa.p, 0), pa.p.palloc_chunk_bytes)
 
 
 def _end_short(pa, caches):
@@ -392,7 +394,7 @@ def invariant_variant(name: str) -> InvariantVariant:
 # --- model variants: the differential fuzzer must catch these ---------------------------------
 
 
-class FindOffByOne(PageAlloc):
+class FindOffByOne(FastPageAlloc):
     """find compares free runs with `> npages` instead of `>= npages`: an exact fit is missed.
 
     Net effect: the radix-tree search behaves as if one more page were asked for, so a run of
@@ -403,7 +405,7 @@ class FindOffByOne(PageAlloc):
         return super().find(npages + 1)
 
 
-class SearchAddrUpdateSkipped(PageAlloc):
+class SearchAddrUpdateSkipped(FastPageAlloc):
     """alloc never raises searchAddr to the search's candidate (the final update is skipped).
 
     Returned addresses stay right (searchAddr is only a hint), but the state differs at once.
@@ -447,7 +449,7 @@ def summarize_shortcut_61(p, v: int) -> int:
     return (start & m) | ((61 & m) << lg) | ((cur & m) << (2 * lg))
 
 
-class SummarizeShortcut61(PageAlloc):
+class SummarizeShortcut61(FastPageAlloc):
     """Leaf summaries come from summarize() with its shortcut at most >= 61, not 62.
 
     The mutant n-summarize-shortcut-61: a chunk whose boundary-touching free runs are at most
@@ -495,7 +497,7 @@ class FindSuccLessEqualRanges(AddrRanges):
         return top
 
 
-class RangesFindSuccLessEqual(PageAlloc):
+class RangesFindSuccLessEqual(FastPageAlloc):
     """addrRanges.findSucc's linear scan uses lessEqual: contains(base of a range) is false.
 
     The allocator's own inUse never asks (only findAddrGreaterEqual, add and removeGreaterEqual
@@ -508,7 +510,7 @@ class RangesFindSuccLessEqual(PageAlloc):
         self.in_use = FindSuccLessEqualRanges(self.p)
 
 
-class ExactFitAtChunkEndThrows(PageAlloc):
+class ExactFitAtChunkEndThrows(FastPageAlloc):
     """find throws "bad summary data" when its first fit of npages > 64 pages is a free run of
     exactly npages ending at a chunk's end (a findLargeN that rejects an exact fit there).
 

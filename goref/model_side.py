@@ -50,10 +50,11 @@ def chunks_of(p, in_use) -> list[int]:
 
 
 def default_factory(p, **host):
-    """Returns a fresh, initialised test-mode model allocator (NewPallocEmptyPageAlloc)."""
-    from palloc.model.mpagealloc import PageAlloc
+    """Returns a fresh, initialised test-mode model allocator (NewPallocEmptyPageAlloc): the fast
+    layer, which tests/model/test_fast_paths.py holds to the mirror, PageAlloc."""
+    from palloc.model.mpagealloc_fast import FastPageAlloc
 
-    return PageAlloc.make(p, test=True, **host)
+    return FastPageAlloc.make(p, test=True, **host)
 
 
 class ModelSide:
@@ -300,7 +301,7 @@ def _require_free(pa, base: int, npages: int) -> None:
     if npages <= 0:
         raise UndefinedBehaviour("alloc_range with npages == 0")
     req = getattr(pa, "_require_pages", None)
-    if req is not None and pa.guard_undefined:
+    if req is not None:
         req(base, npages, allocated=False)
 
 

@@ -18,7 +18,8 @@ import os
 import sys
 
 # Read by setup.py (ast.literal_eval): the modules compiled at install.
-COMPILED = ("gomath", "mgcscavenge", "mpagealloc", "mpagecache", "mpallocbits", "mranges", "workload")
+COMPILED = ("gomath", "mgcscavenge", "mgcscavenge_fast", "mpagealloc", "mpagealloc_fast", "mpagecache", "mpallocbits",
+            "mpallocbits_fast", "mranges", "workload")
 
 INTERPRETED_ENV = "PALLOC_INTERPRETED"
 

@@ -18,6 +18,7 @@ Differences forced by Python, all mechanical:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 from palloc.model import mpagealloc as _mpa
@@ -68,6 +69,7 @@ __all__ = [
     "palloc_sum_start",
     "stringify_palloc_bits",
     "summarize_slow",
+    "undefined_allowed",
 ]
 
 # --- constants ------------------------------------------------------------------------------
@@ -469,18 +471,56 @@ class ScavengeIndex:
         self.i.set_empty(ci)
 
 
+class WholeArrayScavengeIndex(_ScavengeIndex):
+    """A scavengeIndex whose whole chunks array is readable, as NewScavengeIndex allocates it."""
+
+    __slots__ = ()
+
+    def _lo(self) -> int:
+        return 0
+
+
 def new_scavenge_index(p, min: int, max: int) -> ScavengeIndex:
     """NewScavengeIndex: a test index over chunks [0, max) with min and minHeapIdx = min.
 
     Like Go's (which allocates the whole array), every index below max is readable.
     """
-    s = _ScavengeIndex(p)
+    s = WholeArrayScavengeIndex(p)
     s.min = min
     s.max = max
     s.min_heap_idx = min
     s.test = True
-    s.fault_below = 0
     return ScavengeIndex(s)
+
+
+# --- not in export_test.go: the bare transcription, for tests -----------------------------------
+
+
+def _no_guard(self, *args, **kwargs) -> None:
+    pass
+
+
+_UNGUARDED: dict[type, type] = {}
+
+
+@contextlib.contextmanager
+def undefined_allowed(pa):
+    """Runs pa's operations as the bare transcription inside the with block: the guards against
+    inputs the runtime leaves undefined (PageAlloc._require_*) pass, so an undefined input does
+    whatever the transcribed code does with it (double counts, throws, faults).
+
+    pa may be any PageAlloc (the fast layer's too); it gets its own class back on exit.
+    """
+    cls = type(pa)
+    bare = _UNGUARDED.get(cls)
+    if bare is None:
+        bare = _UNGUARDED[cls] = type(f"Unguarded{cls.__name__}", (cls,), {
+            "_require_npages": _no_guard, "_require_growable": _no_guard, "_require_pages": _no_guard})
+    pa.__class__ = bare
+    try:
+        yield pa
+    finally:
+        pa.__class__ = cls
 
 
 def check_pack_scav_chunk_data(p, gen: int, in_use: int, last_in_use: int, flags: int) -> bool:

@@ -15,12 +15,10 @@ The host's physical page size and huge page size decide scavenging results; they
 
 from __future__ import annotations
 
-from bisect import bisect_right, insort
-
 from palloc.spec.errors import GoFault, GoThrow
 from palloc.model.gomath import MASK64, align_down, align_up, leading_zeros64
 from palloc.model.mpallocbits import PallocData
-from palloc.model.mranges import AtomicOffAddr, OffAddr, min_off_addr
+from palloc.model.mranges import AtomicOffAddr, OffAddr, make_addr_range, min_off_addr
 from palloc.spec.constants import MAX_PAGES_PER_PHYS_PAGE, PAGE_SIZE
 
 __all__ = [
@@ -376,7 +374,6 @@ class ScavengeIndex:
     __slots__ = (
         "p",
         "chunks",
-        "_keys",
         "min",
         "max",
         "min_heap_idx",
@@ -386,14 +383,11 @@ class ScavengeIndex:
         "gen",
         "test",
         "phys_page_size",
-        "fault_below",
-        "_hot",
     )
 
     def __init__(self, p, phys_page_size: int | None = None):
         self.p = p
         self.chunks: dict[int, ScavChunkData] = {}
-        self._keys: list[int] = []  # sorted keys of chunks, for find's downward scan
         self.min = 0
         self.max = 0
         self.min_heap_idx = 0
@@ -403,31 +397,21 @@ class ScavengeIndex:
         self.gen = 0
         self.test = False
         self.phys_page_size = p.phys_page_size if phys_page_size is None else phys_page_size
-        # Lowest readable index: memory below min is unmapped on 64-bit; None means "use min".
-        self.fault_below: int | None = None
-        # Platform constants of alloc's and free's hot path.
-        self._hot = (p.is_64bit_page_alloc, p.palloc_chunk_pages, p.scav_index_has_no_huge_page_flag,
-                     p.log_palloc_chunk_bytes, p.uintptr_mask, p.arena_base_offset)
 
     # --- access, as a load/store of chunks[ci] ---------------------------------------------
 
     def _lo(self) -> int:
-        if self.fault_below is not None:
-            return self.fault_below
+        """Returns the lowest readable index: memory below min is unmapped on 64-bit."""
         return self.min if self.p.is_64bit_page_alloc else 0
 
     def load(self, ci: int) -> ScavChunkData:
         """Returns chunks[ci] (mutable; the model's store is in place). Faults outside the window."""
-        lo = self.fault_below  # self._lo(), inlined
-        if lo is None:
-            lo = self.min if self.p.is_64bit_page_alloc else 0
-        if not lo <= ci < self.max:
+        if not self._lo() <= ci < self.max:
             raise GoFault(f"scavenge index chunk {ci:#x} outside the mapped window [{self._lo():#x}, {self.max:#x})")
         sc = self.chunks.get(ci)
         if sc is None:
             sc = ScavChunkData()
             self.chunks[ci] = sc
-            insort(self._keys, ci)
         return sc
 
     def peek(self, ci: int) -> ScavChunkData:
@@ -486,17 +470,11 @@ class ScavengeIndex:
         first_growth = have_min == 0 if p.scav_index_has_no_huge_page_flag else have_max == 0
         if have_max != 0 and need_min > have_max:
             need_min = have_max
-        # need = need.subtract(have), on index ranges (chunksBase cancels out).
-        lo, hi = need_min, need_max
-        if have_min <= lo and hi <= have_max:
-            lo = hi = 0
-        elif lo < have_min and have_max < hi:
-            raise GoThrow("bad prune")
-        elif have_max < hi and lo < have_max:
-            lo = have_max
-        elif lo < have_min and have_min < hi:
-            hi = have_min
-        size = (hi - lo) * SCAV_CHUNK_DATA_SIZE if lo < hi else 0
+        # The index's memory as byte offsets: chunksBase, the array's address, is 0 here.
+        have = make_addr_range(p, have_min * SCAV_CHUNK_DATA_SIZE, have_max * SCAV_CHUNK_DATA_SIZE)
+        need = make_addr_range(p, need_min * SCAV_CHUNK_DATA_SIZE, need_max * SCAV_CHUNK_DATA_SIZE)
+        need = need.subtract(have)
+        size = need.size()
         if size != 0:
             if first_growth or need_min < have_min:
                 self.min = need_min
@@ -516,24 +494,14 @@ class ScavengeIndex:
         search_addr, marked = cursor.load()
         if search_addr == p.min_off_addr:
             return 0, 0
-        gen = self.gen
         lo = self.min_heap_idx
         start = _chunk_index(p, search_addr)
-        if start >= lo:
-            wlo = self._lo()
-            if not start < self.max or start < wlo:
-                raise GoFault(f"scavenge index chunk {start:#x} outside the mapped window")
-            keys = self._keys
-            chunks = self.chunks
-            k = bisect_right(keys, start) - 1
-            stop = max(lo, wlo)
-            while k >= 0:
-                i = keys[k]
-                if i < stop:
-                    break
-                k -= 1
-                if not chunks[i].should_scavenge(p, gen, force):
-                    continue
+        i = start
+        while i >= lo:
+            if not self._lo() <= i < self.max:
+                raise GoFault(f"scavenge index chunk {i:#x} outside the mapped window")
+            sc = self.chunks.get(i, ScavChunkData())  # chunks[i].load(), which stores nothing
+            if sc.should_scavenge(p, self.gen, force):
                 if i == start:
                     return i, _chunk_page_index(p, search_addr)
                 new_search_addr = (_chunk_base(p, i) + p.palloc_chunk_bytes - PAGE_SIZE) & p.uintptr_mask
@@ -542,43 +510,14 @@ class ScavengeIndex:
                 else:
                     cursor.store_min(new_search_addr)
                 return i, p.palloc_chunk_pages - 1
-            if lo < wlo or lo == 0:
-                # The scan reads below the mapped window, or chunkIdx wraps below 0.
-                raise GoFault("scavenge index scan ran below the mapped window")
+            if i == 0:
+                raise GoFault("chunkIdx wrapped below 0 in the scavenge index scan")
+            i -= 1
         cursor.clear()
         return 0, 0
 
     def alloc(self, ci: int, npages: int) -> None:
-        """Records an allocation of npages in chunk ci.
-
-        load(ci) and ScavChunkData.alloc are inlined for the page allocator's hot path;
-        alloc_slow is the twin that calls them, and tests/model/test_fast_paths.py compares them.
-        """
-        is64, cp, no_huge_flag, _, _, _ = self._hot
-        sc = self.chunks.get(ci)
-        lo = self.fault_below  # load(ci)'s window check, inlined
-        if lo is None:
-            lo = self.min if is64 else 0
-        if sc is None or not lo <= ci < self.max:
-            sc = self.load(ci)  # faults outside the window; makes the entry
-        # sc.alloc(p, npages, self.gen), inlined.
-        in_use = sc.in_use + npages
-        if in_use > cp:
-            raise GoThrow("too many pages allocated in chunk?")
-        gen = self.gen
-        if sc.gen != gen:
-            sc.last_in_use = sc.in_use
-            sc.gen = gen
-        sc.in_use = in_use = in_use & 0xFFFF
-        if in_use == cp:
-            sc.flags &= ~SCAV_CHUNK_HAS_FREE & 0xFF  # set_empty()
-        if no_huge_flag:
-            # Go 1.21: a dense chunk is assumed to be backed by huge pages again.
-            if not sc.is_huge_page() and sc.in_use > self.p.scav_chunk_hi_occ_pages:
-                sc.set_huge_page()
-
-    def alloc_slow(self, ci: int, npages: int) -> None:
-        """Records an allocation of npages in chunk ci: the readable twin of alloc."""
+        """Records an allocation of npages in chunk ci."""
         sc = self.load(ci)
         sc.alloc(self.p, npages, self.gen)
         if self.p.scav_index_has_no_huge_page_flag:
@@ -587,41 +526,7 @@ class ScavengeIndex:
                 sc.set_huge_page()
 
     def free(self, ci: int, page: int, npages: int) -> None:
-        """Records a free of npages starting at page of chunk ci, raising free_hwm and the force cursor.
-
-        load(ci) and ScavChunkData.free are inlined for the page allocator's hot path;
-        free_slow is the twin that calls them, and tests/model/test_fast_paths.py compares them.
-        """
-        is64, _, _, lcb, mask, abo = self._hot
-        sc = self.chunks.get(ci)
-        lo = self.fault_below  # load(ci)'s window check, inlined
-        if lo is None:
-            lo = self.min if is64 else 0
-        if sc is None or not lo <= ci < self.max:
-            sc = self.load(ci)  # faults outside the window; makes the entry
-        # sc.free(p, npages, self.gen), inlined.
-        in_use = sc.in_use
-        if in_use < npages:
-            raise GoThrow("allocated pages below zero?")
-        gen = self.gen
-        if sc.gen != gen:
-            sc.last_in_use = in_use
-            sc.gen = gen
-        sc.in_use = (in_use - npages) & 0xFFFF
-        sc.flags |= SCAV_CHUNK_HAS_FREE  # set_non_empty()
-        # offAddr{addr} in offset order: chunkBase(ci) - arenaBaseOffset is ci * pallocChunkBytes.
-        off = ((ci << lcb) + (page + npages - 1) * PAGE_SIZE) & mask
-        if self.free_hwm._o < off:
-            self.free_hwm = OffAddr(self.p, off + abo)
-        # searchAddrForce.Load() as an offset: the int64 with its mark (sign) removed, as load() does.
-        v = self.search_addr_force.a
-        if v < 0 and v != _MIN_INT64:
-            v = -v
-        if v & mask < off:
-            self.search_addr_force.store_marked((off + abo) & mask)
-
-    def free_slow(self, ci: int, page: int, npages: int) -> None:
-        """Records a free of npages starting at page of chunk ci: the readable twin of free."""
+        """Records a free of npages starting at page of chunk ci, raising free_hwm and the force cursor."""
         p = self.p
         sc = self.load(ci)
         sc.free(p, npages, self.gen)
@@ -649,13 +554,12 @@ class ScavengeIndex:
         self.load(ci).set_no_huge_page()
 
     def copy(self) -> "ScavengeIndex":
-        c = ScavengeIndex(self.p, self.phys_page_size)
+        c = type(self)(self.p, self.phys_page_size)
         c.chunks = {k: v.copy() for k, v in self.chunks.items()}
-        c._keys = list(self._keys)
         c.min, c.max, c.min_heap_idx = self.min, self.max, self.min_heap_idx
         c.search_addr_bg = self.search_addr_bg.copy()
         c.search_addr_force = self.search_addr_force.copy()
-        c.free_hwm, c.gen, c.test, c.fault_below = self.free_hwm, self.gen, self.test, self.fault_below
+        c.free_hwm, c.gen, c.test = self.free_hwm, self.gen, self.test
         return c
 
 
@@ -729,37 +633,3 @@ class PageAllocScavenge:
                 return npages * PAGE_SIZE
         self.scav.index.set_empty(ci)
         return 0
-
-
-
-def scavenge_index_find_slow(s: ScavengeIndex, force: bool) -> tuple[int, int]:
-    """Returns ScavengeIndex.find(force), by Go's loop over every chunk index (mutating s likewise).
-
-    The slow twin of find, which visits only the chunks the sparse index holds.
-    """
-    p = s.p
-    cursor = s.search_addr_force if force else s.search_addr_bg
-    search_addr, marked = cursor.load()
-    if search_addr == p.min_off_addr:
-        return 0, 0
-    lo = s.min_heap_idx
-    start = _chunk_index(p, search_addr)
-    i = start
-    while i >= lo:
-        if not s._lo() <= i < s.max:
-            raise GoFault(f"scavenge index chunk {i:#x} outside the mapped window")
-        sc = s.chunks.get(i, ScavChunkData())
-        if sc.should_scavenge(p, s.gen, force):
-            if i == start:
-                return i, _chunk_page_index(p, search_addr)
-            new_search_addr = (_chunk_base(p, i) + p.palloc_chunk_bytes - PAGE_SIZE) & p.uintptr_mask
-            if marked:
-                cursor.store_unmark(search_addr, new_search_addr)
-            else:
-                cursor.store_min(new_search_addr)
-            return i, p.palloc_chunk_pages - 1
-        if i == 0:
-            raise GoFault("chunkIdx wrapped below 0 in the scavenge index scan")
-        i -= 1
-    cursor.clear()
-    return 0, 0

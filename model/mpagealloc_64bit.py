@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from palloc.spec.errors import GoFault, GoThrow
+from palloc.model.mranges import AddrRange
 from palloc.model.gomath import align_down, align_up
 from palloc.spec.constants import PALLOC_SUM_BYTES
 
@@ -31,23 +32,6 @@ def sys_init(pa: "PageAlloc", test: bool) -> None:
     for l, shift in enumerate(p.level_shift):
         entries = 1 << (p.heap_addr_bits - shift)
         pa.summary.append(SummaryLevel(l, entries, pa.phys_page_size))
-
-
-def _subtract(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
-    """Returns addrRange a with its overlap with b cut out (addrRange.subtract on (base, limit)).
-
-    Throws "bad prune" if b lies strictly inside a, which would split a.
-    """
-    (a_base, a_limit), (b_base, b_limit) = a, b
-    if b_base <= a_base and a_limit <= b_limit:
-        return (0, 0)
-    if a_base < b_base and b_limit < a_limit:
-        raise GoThrow("bad prune")
-    if b_limit < a_limit and a_base < b_limit:
-        a_base = b_limit
-    elif a_base < b_base and b_base < a_limit:
-        a_limit = b_base
-    return (a_base, a_limit)
 
 
 def sys_grow(pa: "PageAlloc", base: int, limit: int) -> None:
@@ -70,10 +54,11 @@ def sys_grow(pa: "PageAlloc", base: int, limit: int) -> None:
         lo, hi = addrs_to_summary_range(p, level, r_base, r_limit)
         return block_align_summary_range(p, level, lo, hi)
 
-    def summary_range_to_sum_addr_range(level: int, idx_base: int, idx_limit: int) -> tuple[int, int]:
-        return align_down(idx_base * PALLOC_SUM_BYTES, pps), align_up(idx_limit * PALLOC_SUM_BYTES, pps)
+    def summary_range_to_sum_addr_range(level: int, idx_base: int, idx_limit: int) -> AddrRange:
+        # The level's reservation as byte offsets: &p.summary[level][0] is 0 here.
+        return AddrRange(p, align_down(idx_base * PALLOC_SUM_BYTES, pps), align_up(idx_limit * PALLOC_SUM_BYTES, pps))
 
-    def addr_range_to_sum_addr_range(level: int, r) -> tuple[int, int]:
+    def addr_range_to_sum_addr_range(level: int, r: AddrRange) -> AddrRange:
         lo, hi = addr_range_to_summary_range(level, r.base.addr(), r.limit.addr())
         return summary_range_to_sum_addr_range(level, lo, hi)
 
@@ -86,12 +71,16 @@ def sys_grow(pa: "PageAlloc", base: int, limit: int) -> None:
                 raise GoFault(f"slice bounds out of range [:{need_idx_limit:#x}] with capacity {level.cap:#x}")
             level.len = need_idx_limit
         need = summary_range_to_sum_addr_range(l, need_idx_base, need_idx_limit)
+        # Prune need down to what needs to be newly mapped. Some parts of it may
+        # already be mapped by what inUse describes due to page alignment requirements
+        # for mapping.
         if in_use_index > 0:
-            need = _subtract(need, addr_range_to_sum_addr_range(l, ranges[in_use_index - 1]))
+            need = need.subtract(addr_range_to_sum_addr_range(l, ranges[in_use_index - 1]))
         if in_use_index < len(ranges):
-            need = _subtract(need, addr_range_to_sum_addr_range(l, ranges[in_use_index]))
-        size = need[1] - need[0] if need[0] < need[1] else 0
-        if size == 0:
+            need = need.subtract(addr_range_to_sum_addr_range(l, ranges[in_use_index]))
+        # It's possible that after our pruning above, there's nothing new to map.
+        if need.size() == 0:
             continue
-        level.map_bytes(need[0], need[1])
-        pa.summary_mapped_ready += size
+        # Map and commit need.
+        level.map_bytes(need.base.addr(), need.limit.addr())
+        pa.summary_mapped_ready += need.size()

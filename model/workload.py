@@ -130,10 +130,10 @@ def replay(
 
 
 def standard_page_alloc(p: Platform):
-    """Returns a test-mode PageAlloc holding the workload's freshly grown heap."""
-    from palloc.model.mpagealloc import PageAlloc
+    """Returns a test-mode FastPageAlloc (the fast layer) holding the workload's freshly grown heap."""
+    from palloc.model.mpagealloc_fast import FastPageAlloc
 
-    pa = PageAlloc.make(p, test=True)
+    pa = FastPageAlloc.make(p, test=True)
     base, size = heap_range(p)
     pa.grow(base, size)
     return pa

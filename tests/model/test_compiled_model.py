@@ -106,17 +106,17 @@ def test_comparison_sees_a_run_that_differs():
     assert _first_difference(_run(False, seed=1, ops=2000), _run(True, seed=2, ops=2000)) is not None
 
 
-@pytest.mark.skipif("mpagealloc" not in model.compiled_modules(), reason="mpagealloc runs interpreted here")
-def test_the_compiled_mpagealloc_takes_its_c_types_from_the_pxd():
-    # mpagealloc.pxd gives merge_summaries and _scan_block C integers; a build that missed the
-    # .pxd (setup.py must put it on Cython's include path) computes on Python ints and accepts
-    # these values, which are wider than a uint64 summary or an int64 page count.
-    from palloc.model import mpagealloc as M
+@pytest.mark.skipif("mpagealloc_fast" not in model.compiled_modules(), reason="mpagealloc_fast runs interpreted here")
+def test_the_compiled_mpagealloc_fast_takes_its_c_types_from_the_pxd():
+    # mpagealloc_fast.pxd gives merge_summaries_fast and _scan_block C integers; a build that
+    # missed the .pxd (setup.py must put it on Cython's include path) computes on Python ints and
+    # accepts these values, which are wider than a uint64 summary or an int64 page count.
+    from palloc.model import mpagealloc_fast as M
     from palloc.spec.constants import platform
 
     p = platform("linux/amd64")
     with pytest.raises(OverflowError):
-        M.merge_summaries(p, [0, 1 << 64], p.log_palloc_chunk_pages)
+        M.merge_summaries_fast(p, [0, 1 << 64], p.log_palloc_chunk_pages)
     with pytest.raises(OverflowError):
         M._scan_block({}.get, 0, 1, 0, 1 << 63, 0, 0, 9, (1 << 21) - 1, 21)
 

@@ -1,8 +1,10 @@
-"""The model's speed-ups against their slow twins (model/mpallocbits.py, model/mpagealloc.py).
+"""The fast layer (model/*_fast.py) against the mirror it speeds up (model/mpagealloc.py,
+model/mpallocbits.py, model/mgcscavenge.py).
 
-Each optimisation `palloc bench` measures keeps the readable transcription next to it; these
-properties say the fast version computes exactly what the readable one does, and each has a
-seeded broken twin that the same comparison catches.
+The fuzzer and `palloc bench` run the fast layer; these properties say it computes exactly what
+the readable mirror computes, step by step on random operation sequences (results, exceptions
+and the whole state after every step), and each has a seeded broken variant that the same
+comparison catches.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from bitmap_strategies import PLATFORM_IDS, PLATFORMS, bitmaps
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from palloc.model.mpallocbits import PallocBits, geometry, summarize_incremental, summarize_slow, summarize_slow_unpacked
+from palloc.model.mpallocbits import PallocData, geometry, summarize_slow, summarize_slow_unpacked
+from palloc.model.mpallocbits_fast import FastPallocData, summarize_incremental
 
 SETTINGS = settings(max_examples=150, deadline=None)
 
@@ -30,7 +33,7 @@ def test_memoised_summarize_equals_full_summarize_after_every_change(p):
     @SETTINGS
     @given(bitmaps(n), _ops(n), st.lists(bitmaps(n), max_size=2))
     def check(v, ops, rewrites):
-        b = PallocBits(p, v)
+        b = FastPallocData(p, v)
         assert b.summarize_unpacked() == summarize_slow_unpacked(b)
         for i, k, alloc in ops:
             k = min(k, n - i)
@@ -58,14 +61,14 @@ def test_incremental_summarize_answers_exactly_or_not_at_all(p):
         k = min(k, n - i)
         m = ((1 << k) - 1) << i
         new = other if use_other else (old | m if alloc else old & ~m)
-        got = summarize_incremental(g, old, summarize_slow_unpacked(PallocBits(p, old)), new)
-        assert got is None or got == summarize_slow_unpacked(PallocBits(p, new))
+        got = summarize_incremental(g, old, summarize_slow_unpacked(FastPallocData(p, old)), new)
+        assert got is None or got == summarize_slow_unpacked(FastPallocData(p, new))
 
     check()
 
 
 def test_incremental_summarize_with_a_broken_alloc_rule_is_caught():
-    """A seeded broken twin: keeping max after cutting the longest run must disagree somewhere."""
+    """A seeded broken variant: keeping max after cutting the longest run must disagree somewhere."""
     p = PLATFORMS[0]
     n = p.palloc_chunk_pages
     old = 0b1 << 10  # free runs [0, 10) and [11, n)
@@ -75,9 +78,9 @@ def test_incremental_summarize_with_a_broken_alloc_rule_is_caught():
         start, most, end = old_sum
         return min(start, 20), most, min(end, n - 21)
 
-    want = summarize_slow_unpacked(PallocBits(p, new))
-    assert broken(summarize_slow_unpacked(PallocBits(p, old))) != want
-    assert summarize_incremental(geometry(p), old, summarize_slow_unpacked(PallocBits(p, old)), new) in (None, want)
+    want = summarize_slow_unpacked(FastPallocData(p, new))
+    assert broken(summarize_slow_unpacked(FastPallocData(p, old))) != want
+    assert summarize_incremental(geometry(p), old, summarize_slow_unpacked(FastPallocData(p, old)), new) in (None, want)
 
 
 # --- the page allocator's fast paths against the readable transcriptions ----------------------
@@ -85,43 +88,11 @@ def test_incremental_summarize_with_a_broken_alloc_rule_is_caught():
 from palloc.spec.errors import GoFault, GoThrow, UndefinedBehaviour  # noqa: E402
 from palloc.model.mgcscavenge import ScavengeIndex  # noqa: E402
 from palloc.model.mpagealloc import PageAlloc, chunk_base  # noqa: E402
+from palloc.model.mpagealloc_fast import FastPageAlloc  # noqa: E402
+from palloc.model.mgcscavenge_fast import FastScavengeIndex  # noqa: E402
+from palloc.model.export import undefined_allowed  # noqa: E402
 
 PA_PLATFORMS = [("linux/amd64", "1.27"), ("linux/386", "1.27"), ("js/wasm", "1.26"), ("linux/amd64", "1.21")]
-
-
-class _SlowScavengeIndex(ScavengeIndex):
-    """The scavenge index with alloc and free as their readable twins (load, then ScavChunkData)."""
-
-    __slots__ = ()
-
-    def alloc(self, ci, npages):
-        return self.alloc_slow(ci, npages)
-
-    def free(self, ci, page, npages):
-        return self.free_slow(ci, page, npages)
-
-
-class SlowPageAlloc(PageAlloc):
-    """The page allocator with every fast path replaced by its readable twin.
-
-    Overriding update also turns off alloc's and free's fused one-chunk paths (PageAlloc._fused),
-    so every step is called as the runtime calls it.
-    """
-
-    @classmethod
-    def make(cls, p, test=True, **host):
-        pa = super().make(p, test, **host)
-        pa.scav.index.__class__ = _SlowScavengeIndex
-        return pa
-
-    def update(self, base, npages, contig, alloc):
-        return self.update_slow(base, npages, contig, alloc)
-
-    def find(self, npages):
-        return self.find_slow(npages)
-
-    def find_mapped_addr(self, addr):
-        return self.find_mapped_addr_slow(addr)
 
 
 def _snapshot(pa):
@@ -171,11 +142,8 @@ def _step(pa, op, live):
             pa.scav.index.next_gen()
             return None
         if kind == "alloc_range":  # arbitrary ranges with the guards off
-            pa.guard_undefined = False
-            try:
+            with undefined_allowed(pa):
                 return pa.alloc_range(chunk_base(p, p.base_chunk_idx) + a * 8192, b)
-            finally:
-                pa.guard_undefined = True
         if kind == "find":
             addr, cand = pa.find(a)
             return addr, cand.a
@@ -205,11 +173,8 @@ def _step(pa, op, live):
                     lv.put(i, pack_palloc_sum(p, 0, 1 << (p.level_log_pages[l] - 1), 0))  # may be past len
             return None
         if kind == "free_range":  # arbitrary frees with the guards off: free pages, index underflow
-            pa.guard_undefined = False
-            try:
+            with undefined_allowed(pa):
                 return pa.free(chunk_base(p, p.base_chunk_idx) + a * 8192, b % 700)
-            finally:
-                pa.guard_undefined = True
     except (GoFault, GoThrow, UndefinedBehaviour) as e:
         return type(e).__name__, str(e)
     return None
@@ -227,7 +192,7 @@ _OPS = st.lists(
 
 
 @pytest.mark.parametrize("pv", PA_PLATFORMS, ids=["-".join(x) for x in PA_PLATFORMS])
-def test_fast_page_alloc_matches_readable_twin_step_by_step(pv):
+def test_fast_page_alloc_matches_the_mirror_step_by_step(pv):
     """alloc, free, scavenge and corrupted bitmaps: results, throws and whole state agree after every step."""
     from palloc.spec import platform
 
@@ -241,7 +206,7 @@ def test_fast_page_alloc_matches_readable_twin_step_by_step(pv):
     @given(st.integers(1, 3), st.sampled_from([0, 2, far]), _OPS)
     def check(nchunks, gap, ops):
         pas = []
-        for cls in (PageAlloc, SlowPageAlloc):
+        for cls in (FastPageAlloc, PageAlloc):
             pa = cls.make(p)
             pa.grow(chunk_base(p, p.base_chunk_idx), nchunks * p.palloc_chunk_bytes)
             if gap:
@@ -257,12 +222,12 @@ def test_fast_page_alloc_matches_readable_twin_step_by_step(pv):
 
 
 def test_lockstep_comparison_catches_a_broken_fast_update():
-    """A seeded broken twin: an update that skips the walk above the leaf disagrees with the readable one."""
+    """A seeded broken variant: an update that skips the walk above the leaf disagrees with the readable one."""
     from palloc.spec import platform
 
     p = platform("linux/amd64")
 
-    class Broken(PageAlloc):
+    class Broken(FastPageAlloc):
         def update(self, base, npages, contig, alloc):
             if not alloc:
                 return super().update(base, npages, contig, alloc)
@@ -271,7 +236,7 @@ def test_lockstep_comparison_catches_a_broken_fast_update():
             leaf[ci] = self.chunk_of(ci).summarize()
 
     pas = []
-    for cls in (Broken, SlowPageAlloc):
+    for cls in (Broken, PageAlloc):
         pa = cls.make(p)
         pa.grow(chunk_base(p, p.base_chunk_idx), p.palloc_chunk_bytes)
         pas.append(pa)
@@ -282,19 +247,19 @@ def test_lockstep_comparison_catches_a_broken_fast_update():
 
 
 def test_lockstep_comparison_catches_a_fused_span_alloc_a_page_short():
-    """A seeded broken twin: alloc of a run over two chunks whose fused step leaves the run's last
+    """A seeded broken variant: alloc of a run over two chunks whose fused step leaves the run's last
     page free disagrees with the readable allocRange."""
     from palloc.spec import platform
 
     p = platform("linux/amd64")
     cp = p.palloc_chunk_pages
 
-    class Broken(PageAlloc):
+    class Broken(FastPageAlloc):
         def _alloc_span_fused(self, base, npages):
             return super()._alloc_span_fused(base, npages - 1)
 
     pas = []
-    for cls in (Broken, SlowPageAlloc):
+    for cls in (Broken, PageAlloc):
         pa = cls.make(p)
         pa.grow(chunk_base(p, p.base_chunk_idx), 2 * p.palloc_chunk_bytes)
         pas.append(pa)
@@ -303,14 +268,15 @@ def test_lockstep_comparison_catches_a_fused_span_alloc_a_page_short():
         _step(pa, ("alloc", 3, 0), live)
         _step(pa, ("alloc", cp, 0), live)  # pages [3, cp+3): over the chunk boundary
     assert _snapshot(pas[0]) != _snapshot(pas[1])
-    assert [pa.chunk_of(p.base_chunk_idx + 1).v for pa in pas] == [0b11, 0b111]  # the twin's is a page short
+    assert [pa.chunk_of(p.base_chunk_idx + 1).v for pa in pas] == [0b11, 0b111]  # the broken variant's is a page short
 
 
 @pytest.mark.parametrize("p", PLATFORMS, ids=PLATFORM_IDS)
-def test_merge_summaries_equals_go_loop_on_any_summaries(p):
-    """merge_summaries equals the literal transcription of Go's loop, on consistent and garbage
-    summaries alike; an unwritten entry (None) reads as 0."""
-    from palloc.model.mpagealloc import merge_summaries, merge_summaries_go, pack_palloc_sum
+def test_merge_summaries_fast_equals_go_loop_on_any_summaries(p):
+    """merge_summaries_fast equals merge_summaries, the transcription of Go's loop, on consistent
+    and garbage summaries alike; an unwritten entry (None) reads as 0."""
+    from palloc.model.mpagealloc import merge_summaries, pack_palloc_sum
+    from palloc.model.mpagealloc_fast import merge_summaries_fast
 
     levels = range(1, len(p.level_log_pages))
     lg = p.log_max_packed_value
@@ -338,15 +304,15 @@ def test_merge_summaries_equals_go_loop_on_any_summaries(p):
         l = data.draw(st.sampled_from(list(levels)))
         log = p.level_log_pages[l]
         sums = data.draw(st.lists(summary(log), min_size=1, max_size=1 << p.level_bits[l]))
-        assert merge_summaries(p, sums, log) == merge_summaries_go(p, [x or 0 for x in sums], log)
+        assert merge_summaries_fast(p, sums, log) == merge_summaries(p, [x or 0 for x in sums], log)
 
     check()
     assert lg > 0
 
 
 def test_merge_summaries_broken_start_rule_is_caught_by_go_loop():
-    """A seeded broken twin: a merge that adds the next start unconditionally disagrees with Go's loop."""
-    from palloc.model.mpagealloc import merge_summaries_go, pack_palloc_sum, palloc_sum_unpack
+    """A seeded broken variant: a merge that adds the next start unconditionally disagrees with Go's loop."""
+    from palloc.model.mpagealloc import merge_summaries, pack_palloc_sum, palloc_sum_unpack
 
     p = PLATFORMS[0]
     log = p.level_log_pages[-1]
@@ -357,7 +323,7 @@ def test_merge_summaries_broken_start_rule_is_caught_by_go_loop():
         s1, m1, e1 = palloc_sum_unpack(p, sums[1])
         return pack_palloc_sum(p, s0 + s1, max(m0, e0 + s1, m1), e1)
 
-    assert broken(sums) != merge_summaries_go(p, sums, log)
+    assert broken(sums) != merge_summaries(p, sums, log)
 
 
 @pytest.mark.parametrize("pv", PA_PLATFORMS[:2], ids=["-".join(x) for x in PA_PLATFORMS[:2]])
@@ -367,7 +333,7 @@ def test_page_guards_refuse_exactly_the_mixed_ranges(pv):
 
     p = platform(*pv)
     n = p.palloc_chunk_pages
-    pa = PageAlloc.make(p)
+    pa = FastPageAlloc.make(p)
     pa.grow(chunk_base(p, p.base_chunk_idx), 2 * p.palloc_chunk_bytes)
 
     @SETTINGS
@@ -411,9 +377,9 @@ _LEVEL = st.tuples(
 
 
 def _level(written, mapped, cls=None):
-    from palloc.model.mpagealloc import SummaryLevel
+    from palloc.model.mpagealloc_fast import FastSummaryLevel
 
-    lv = (cls or SummaryLevel)(0, 4096, 4096)
+    lv = (cls or FastSummaryLevel)(0, 4096, 4096)
     lv.mapped = set(mapped) | {k >> lv.log_sums_per_page for k in written}  # written entries are mapped
     lv.len = 4096
     lv.vals.update(written)
@@ -432,10 +398,10 @@ def test_sparse_summary_scan_reads_and_faults_like_the_per_entry_loop(args):
 
 
 def test_sparse_scan_that_skips_the_gap_reads_is_caught():
-    """A seeded broken twin: a sparse scan that never reads the zeros between entries misses the fault."""
-    from palloc.model.mpagealloc import SummaryLevel
+    """A seeded broken variant: a sparse scan that never reads the zeros between entries misses the fault."""
+    from palloc.model.mpagealloc_fast import FastSummaryLevel
 
-    class NoGapReads(SummaryLevel):
+    class NoGapReads(FastSummaryLevel):
         def _check_gap(self, a, b):
             pass
 
@@ -451,15 +417,13 @@ def test_fused_chunk_steps_equal_the_calls_they_replace(p):
     """alloc_range_summarize and free_summarize leave the bitmaps and return what popcnt_range,
     alloc_range / free and summarize do, from a fresh, stale or missing memo and on runs that
     are not all free (all allocated), and raise the same errors."""
-    from palloc.model.mpallocbits import PallocData
-
     n = p.palloc_chunk_pages
 
     @SETTINGS
     @given(bitmaps(n), bitmaps(n), st.lists(st.tuples(st.integers(-2, n), st.integers(-1, n), st.booleans(),
                                                         st.sampled_from(["fresh", "stale", "none"])), max_size=10))
     def check(v, scav, ops):
-        fast, slow = PallocData(p, v, scav), PallocData(p, v, scav)
+        fast, slow = FastPallocData(p, v, scav), PallocData(p, v, scav)
         for i, k, alloc, memo in ops:
             if memo == "fresh":
                 fast.summarize()
@@ -495,13 +459,12 @@ def test_fused_chunk_steps_equal_the_calls_they_replace(p):
 
 
 def test_fused_alloc_that_keeps_max_after_cutting_the_longest_run_is_caught():
-    """A seeded broken twin: alloc_range_summarize never recomputing max disagrees with the lockstep's slow twin."""
-    from palloc.model.mpallocbits import PallocData
+    """A seeded broken variant: alloc_range_summarize never recomputing max disagrees with the mirror in lockstep."""
     from palloc.spec import platform
 
     p = platform("linux/amd64")
 
-    class KeepsMax(PallocData):
+    class KeepsMax(FastPallocData):
         __slots__ = ()
 
         def alloc_range_summarize(self, i, n):
@@ -512,7 +475,7 @@ def test_fused_alloc_that_keeps_max_after_cutting_the_longest_run_is_caught():
             return pages, start | (old_max << lg) | (end << 2 * lg)
 
     pas = []
-    for cls in (PageAlloc, SlowPageAlloc):
+    for cls in (FastPageAlloc, PageAlloc):
         pa = cls.make(p)
         pa.grow(chunk_base(p, p.base_chunk_idx), p.palloc_chunk_bytes)
         pas.append(pa)
@@ -525,17 +488,16 @@ def test_fused_alloc_that_keeps_max_after_cutting_the_longest_run_is_caught():
 
 
 def test_fused_alloc_that_takes_the_longer_piece_as_max_is_caught():
-    """A seeded broken twin: cutting a chunk's longest run, alloc_range_summarize taking the
+    """A seeded broken variant: cutting a chunk's longest run, alloc_range_summarize taking the
     longer piece as the new max without asking whether a longer run lies elsewhere is caught
     by the comparison with summarize_slow; the real one answers it."""
     from palloc.model.mpagealloc import palloc_sum_unpack
-    from palloc.model.mpallocbits import PallocData
     from palloc.spec import platform
 
     p = platform("linux/amd64")
     n, lg = p.palloc_chunk_pages, p.log_max_packed_value
 
-    class PieceIsMax(PallocData):
+    class PieceIsMax(FastPallocData):
         __slots__ = ()
 
         def alloc_range_summarize(self, i, k):
@@ -551,7 +513,7 @@ def test_fused_alloc_that_takes_the_longer_piece_as_max_is_caught():
 
     # Free runs [0, 30) (the longest) and [100, 125); allocating [0, 10) leaves pieces of 20.
     v = ((1 << n) - 1) & ~((1 << 30) - 1) & ~(((1 << 25) - 1) << 100)
-    for cls, agrees in ((PallocData, True), (PieceIsMax, False)):
+    for cls, agrees in ((FastPallocData, True), (PieceIsMax, False)):
         d = cls(p, v)
         d.summarize()  # a fresh memo: the fused path's cut rule runs
         _, got = d.alloc_range_summarize(0, 10)
@@ -564,20 +526,21 @@ def _index_outcome(idx, f):
         r = f()
     except (GoFault, GoThrow) as e:
         r = type(e).__name__, str(e)
-    return r, {k: v.pack(idx.p) for k, v in idx.chunks.items()}, list(idx._keys), \
+    return r, {k: v.pack(idx.p) for k, v in idx.chunks.items()}, getattr(idx, "_keys", sorted(idx.chunks)), \
         idx.search_addr_force.load(), idx.free_hwm.a
 
 
 _INDEX_OPS = st.lists(
-    st.tuples(st.sampled_from(["alloc", "free", "next_gen", "set_empty"]), st.integers(-2, 70),
+    st.tuples(st.sampled_from(["alloc", "free", "next_gen", "set_empty", "find"]), st.integers(-2, 70),
               st.integers(0, 600), st.integers(0, 600)),
     max_size=25,
 )
 
 
 @pytest.mark.parametrize("pv", PA_PLATFORMS, ids=["-".join(x) for x in PA_PLATFORMS])
-def test_scavenge_index_alloc_and_free_equal_their_readable_twins(pv):
-    """ScavengeIndex.alloc/free (load and scavChunkData inlined) equal alloc_slow/free_slow: state,
+def test_fast_scavenge_index_alloc_free_and_find_equal_the_mirror(pv):
+    """FastScavengeIndex.alloc/free/find (load and scavChunkData inlined, find over the chunks it
+    holds) equal ScavengeIndex's: state,
     cursors, throws ("too many pages", "below zero") and window faults, step by step."""
     from palloc.spec import platform
 
@@ -588,8 +551,8 @@ def test_scavenge_index_alloc_and_free_equal_their_readable_twins(pv):
     @given(st.integers(0, 40), st.integers(1, 20), _INDEX_OPS)
     def check(lo, nchunks, ops):
         idx = []
-        for _ in range(2):
-            s = ScavengeIndex(p)
+        for cls in (FastScavengeIndex, ScavengeIndex):
+            s = cls(p)
             s.init(True)
             base = chunk_base(p, p.base_chunk_idx + lo)
             s.grow(base, base + nchunks * cb)
@@ -598,12 +561,15 @@ def test_scavenge_index_alloc_and_free_equal_their_readable_twins(pv):
         for kind, c, page, k in ops:
             ci = p.base_chunk_idx + lo + c
             if kind == "alloc":
-                assert _index_outcome(fast, lambda: fast.alloc(ci, k)) == _index_outcome(slow, lambda: slow.alloc_slow(ci, k))
+                assert _index_outcome(fast, lambda: fast.alloc(ci, k)) == _index_outcome(slow, lambda: slow.alloc(ci, k))
             elif kind == "free":
                 assert _index_outcome(fast, lambda: fast.free(ci, page, k)) == \
-                    _index_outcome(slow, lambda: slow.free_slow(ci, page, k))
+                    _index_outcome(slow, lambda: slow.free(ci, page, k))
             elif kind == "next_gen":
                 fast.next_gen(), slow.next_gen()
+            elif kind == "find":
+                force = bool(page & 1)
+                assert _index_outcome(fast, lambda: fast.find(force)) == _index_outcome(slow, lambda: slow.find(force))
             else:
                 assert _index_outcome(fast, lambda: fast.set_empty(ci)) == _index_outcome(slow, lambda: slow.set_empty(ci))
 
@@ -611,12 +577,12 @@ def test_scavenge_index_alloc_and_free_equal_their_readable_twins(pv):
 
 
 def test_scavenge_index_free_that_forgets_has_free_is_caught():
-    """A seeded broken twin: an index free that leaves the HasFree flag clear disagrees with free_slow."""
+    """A seeded broken variant: an index free that leaves the HasFree flag clear disagrees with the mirror's."""
     from palloc.spec import platform
 
     p = platform("linux/amd64")
 
-    class Broken(ScavengeIndex):
+    class Broken(FastScavengeIndex):
         __slots__ = ()
 
         def free(self, ci, page, npages):
@@ -629,8 +595,8 @@ def test_scavenge_index_free_that_forgets_has_free_is_caught():
         base = chunk_base(p, p.base_chunk_idx)
         s.grow(base, base + p.palloc_chunk_bytes)
     ci = p.base_chunk_idx
-    fast.alloc(ci, p.palloc_chunk_pages), slow.alloc_slow(ci, p.palloc_chunk_pages)
-    assert _index_outcome(fast, lambda: fast.free(ci, 0, 1)) != _index_outcome(slow, lambda: slow.free_slow(ci, 0, 1))
+    fast.alloc(ci, p.palloc_chunk_pages), slow.alloc(ci, p.palloc_chunk_pages)
+    assert _index_outcome(fast, lambda: fast.free(ci, 0, 1)) != _index_outcome(slow, lambda: slow.free(ci, 0, 1))
 
 
 def _find_into_unmapped_leaves(cls, p):
@@ -644,20 +610,20 @@ def _find_into_unmapped_leaves(cls, p):
 
 
 def test_lockstep_comparison_catches_a_find_that_skips_unmapped_summary_reads():
-    """A seeded broken twin: a find that reads unwritten leaf entries as 0 without the mapping
-    check throws "bad summary data" where Go faults; the comparison with find_slow sees it."""
-    from palloc.model.mpagealloc import SummaryLevel
+    """A seeded broken variant: a find that reads unwritten leaf entries as 0 without the mapping
+    check throws "bad summary data" where Go faults; the comparison with the mirror's find sees it."""
+    from palloc.model.mpagealloc_fast import FastSummaryLevel
     from palloc.spec import platform
 
     p = platform("linux/amd64")
 
-    class Unchecked(SummaryLevel):
+    class Unchecked(FastSummaryLevel):
         __slots__ = ()
 
         def at(self, i):
             return self.vals.get(i, 0)
 
-    fast, slow = _find_into_unmapped_leaves(PageAlloc, p), _find_into_unmapped_leaves(SlowPageAlloc, p)
+    fast, slow = _find_into_unmapped_leaves(FastPageAlloc, p), _find_into_unmapped_leaves(PageAlloc, p)
     want = _step(slow, ("find", 1, 0), [])
     assert want[0] == "GoFault"
     assert _step(fast, ("find", 1, 0), []) == want
@@ -699,40 +665,40 @@ def test_max_only_summary_changes_update_the_path_as_merging_does(pv, corrupt):
     from palloc.spec import platform
 
     p = platform(*pv)
-    fast, r1 = _max_only_scenario(PageAlloc, p, corrupt)
-    slow, r2 = _max_only_scenario(SlowPageAlloc, p, corrupt)
+    fast, r1 = _max_only_scenario(FastPageAlloc, p, corrupt)
+    slow, r2 = _max_only_scenario(PageAlloc, p, corrupt)
     assert r1 == r2
     assert _snapshot(fast) == _snapshot(slow)
     assert (fast._tally[0] == fast._trusted) is not corrupt
 
 
 def test_walk_that_stops_whenever_only_max_moved_is_caught():
-    """A seeded broken twin: stopping the walk whenever the child's start and end held (even when
+    """A seeded broken variant: stopping the walk whenever the child's start and end held (even when
     the child held the parent's max and lost it) leaves a stale parent."""
     from palloc.spec import platform
 
     p = platform("linux/amd64")
 
-    class StopsOnMaxOnly(PageAlloc):
+    class StopsOnMaxOnly(FastPageAlloc):
         def _update_up(self, bot, x, y, *walk):
             if not (x ^ y) & self._start_end_fields:
                 return
             return super()._update_up(bot, x, y, *walk)
 
-    assert _snapshot(_max_only_scenario(StopsOnMaxOnly, p)[0]) != _snapshot(_max_only_scenario(SlowPageAlloc, p)[0])
+    assert _snapshot(_max_only_scenario(StopsOnMaxOnly, p)[0]) != _snapshot(_max_only_scenario(PageAlloc, p)[0])
 
 
 def test_walk_that_keeps_trusting_a_corrupted_parent_is_caught():
-    """A seeded broken twin: a walk that ignores writes made behind update's back takes the
+    """A seeded broken variant: a walk that ignores writes made behind update's back takes the
     shortcut from a parent that is not the merge of its children, and keeps it stale."""
     from palloc.spec import platform
 
     p = platform("linux/amd64")
 
-    class AlwaysTrusts(PageAlloc):
+    class AlwaysTrusts(FastPageAlloc):
         def _update_up(self, bot, x, y, *walk):
             self._trusted = self._tally[0]
             return super()._update_up(bot, x, y, *walk)
 
     got = _snapshot(_max_only_scenario(AlwaysTrusts, p, corrupt=True)[0])
-    assert got != _snapshot(_max_only_scenario(SlowPageAlloc, p, corrupt=True)[0])
+    assert got != _snapshot(_max_only_scenario(PageAlloc, p, corrupt=True)[0])

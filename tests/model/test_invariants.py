@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from palloc.model.export import undefined_allowed
 from palloc.goref.broken import INVARIANT_VARIANTS, AllocToCachePastBlock, FindReturnsAddrPlusOne, invariant_variant
 from palloc.spec.errors import GoFault
 from palloc.spec.invariants import INVARIANTS, InvariantViolation, assert_invariants, check_all
@@ -225,22 +226,22 @@ def test_tf7_search_addr_one_past_the_cache_leaves_in_use():
 def test_tf8_scavenge_index_scan_wraps_when_chunk_0_is_grown():
     p = platform("linux/386")
     pa = PageAlloc.make(p)
-    pa.guard_undefined = False  # chunk 0 is outside grow's precondition
-    pa.grow(0, 2 * p.palloc_chunk_bytes)
-    assert pa.alloc(1) == (0, PAGE_SIZE)  # page 0 is allocated, but its address reads as failure
-    a = chunk_base(p, 1)
-    pa.alloc_range(a, 1)
-    pa.free(a, 1)  # marks the force cursor in chunk 1
-    # Chunk 1's page is released; then the scan passes chunk 0 (minHeapIdx) and wraps below it.
-    with pytest.raises(GoFault, match="wraps|below"):
-        pa.scavenge(1 << 40, None, True)
+    with undefined_allowed(pa):  # chunk 0 is outside grow's precondition
+        pa.grow(0, 2 * p.palloc_chunk_bytes)
+        assert pa.alloc(1) == (0, PAGE_SIZE)  # page 0 is allocated, but its address reads as failure
+        a = chunk_base(p, 1)
+        pa.alloc_range(a, 1)
+        pa.free(a, 1)  # marks the force cursor in chunk 1
+        # Chunk 1's page is released; then the scan passes chunk 0 (minHeapIdx) and wraps below it.
+        with pytest.raises(GoFault, match="wraps|below"):
+            pa.scavenge(1 << 40, None, True)
 
 
 def test_tf9_unaligned_grow_misses_the_last_chunk_summary():
     p = platform("linux/amd64")
     pa = PageAlloc.make(p)
-    pa.guard_undefined = False
-    pa.grow(_base(p) + PAGE_SIZE, p.palloc_chunk_bytes)  # really grows two chunks
+    with undefined_allowed(pa):
+        pa.grow(_base(p) + PAGE_SIZE, p.palloc_chunk_bytes)  # really grows two chunks
     vs = [str(v) for v in check_all(pa, only=["summaries_consistent"])]
     assert f"summaries_consistent: chunk {p.base_chunk_idx + 1:#x} pages [0, 512): summary says allocated (start=0), bitmap free" in vs
 

@@ -106,10 +106,12 @@ def test_scav_chunk_data_alloc_free_roll_generations_and_throw():
         ScavChunkData().free(p, 1, 0)
 
 
-def _index(p, lo, hi):
-    s = ScavengeIndex(p)
+def _index(p, lo, hi, cls=None):
+    from palloc.model.export import WholeArrayScavengeIndex
+
+    s = (cls or WholeArrayScavengeIndex)(p)
     s.init(True)
-    s.min, s.max, s.min_heap_idx, s.fault_below = lo, hi, lo, 0
+    s.min, s.max, s.min_heap_idx = lo, hi, lo
     return s
 
 
@@ -210,17 +212,18 @@ def _index_ops(draw):
 
 
 @pytest.mark.parametrize("p", PLATFORMS, ids=PLATFORM_IDS)
-def test_scavenge_index_find_matches_go_loop(p):
-    """find (sparse, bisecting the chunks held) against Go's loop over every index, after random
-    histories of alloc/free/setEmpty/nextGen, in a window whose bottom faults."""
-    from palloc.model.mgcscavenge import scavenge_index_find_slow
+def test_fast_scavenge_index_find_matches_go_loop(p):
+    """The fast layer's find (sparse, bisecting the chunks held) against Go's loop over every
+    index (ScavengeIndex.find), after random histories of alloc/free/setEmpty/nextGen, in a
+    window whose bottom faults."""
+    from palloc.model.mgcscavenge_fast import FastScavengeIndex
 
     base = p.base_chunk_idx
 
     @settings(max_examples=100, deadline=None)
     @given(_index_ops(), st.booleans(), st.integers(0, 3))
     def check(ops, force, lo_gap):
-        s = ScavengeIndex(p)
+        s = FastScavengeIndex(p)
         s.init(True)
         s.min, s.max, s.min_heap_idx = base + 2, base + 12, base + 2 - lo_gap  # may scan below min
         n = p.palloc_chunk_pages
@@ -245,7 +248,7 @@ def test_scavenge_index_find_matches_go_loop(p):
         except GoFault:
             got = "fault"
         try:
-            want = scavenge_index_find_slow(b, force)
+            want = ScavengeIndex.find(b, force)
         except GoFault:
             want = "fault"
         assert got == want
@@ -256,20 +259,21 @@ def test_scavenge_index_find_matches_go_loop(p):
 
 
 def test_find_comparison_catches_a_find_that_ignores_the_mark(monkeypatch):
-    """The broken twin: a find that treats a marked cursor as unmarked (StoreMin instead of
-    StoreUnmark) leaves the cursor marked, and the comparison with Go's loop sees it."""
-    from palloc.model.mgcscavenge import scavenge_index_find_slow
+    """The broken variant: a fast find that treats a marked cursor as unmarked (StoreMin instead
+    of StoreUnmark) leaves the cursor marked, and the comparison with Go's loop sees it."""
+    from palloc.model.mgcscavenge_fast import FastScavengeIndex
     from palloc.model.mranges import AtomicOffAddr
 
     p = PLATFORMS[0]
     base = p.base_chunk_idx
-    s = _index(p, base, base + 8)
+    s = _index(p, base, base + 8, FastScavengeIndex)
+    s.min = 0  # NewScavengeIndex's whole array: every index below max is readable
     for ci in (base + 3, base + 5):
         s.alloc(ci, 1)
         s.free(ci, 0, 1)
     s.set_empty(base + 5)
     good = s.copy()
-    scavenge_index_find_slow(good, True)
+    ScavengeIndex.find(good, True)
     broken = s.copy()
     real_load = AtomicOffAddr.load
     monkeypatch.setattr(AtomicOffAddr, "load", lambda self: (real_load(self)[0], False))

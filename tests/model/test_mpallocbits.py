@@ -1,8 +1,9 @@
-"""The chunk bitmaps (model/mpallocbits.py): each clever function against its slow twin.
+"""The chunk bitmaps (model/mpallocbits.py): each Go transcription against its definition.
 
-summarize and find use big-int run shrinking over the whole chunk; find_slow transcribes Go's
-per-word loops (so the results, including the new search index, are Go's), summarize_slow counts
-bit by bit as export_test.go SummarizeSlow does, and find_first_fit states the specification.
+summarize and find transcribe Go's per-word loops; summarize_slow counts bit by bit as
+export_test.go SummarizeSlow does, and find_first_fit states the specification. The fast layer
+(model/mpallocbits_fast.py: big-int run shrinking over the whole chunk) is held to the same
+definitions here and to the transcription step by step in test_fast_paths.py.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from palloc.spec.errors import GoFault, UndefinedBehaviour
+from palloc.model.mpagealloc import palloc_sum_unpack
+from palloc.model.mpallocbits_fast import FastPallocData
 from palloc.model.gomath import MASK64
 from palloc.model.mpallocbits import (
     PageBits,
@@ -21,7 +24,6 @@ from palloc.model.mpallocbits import (
     find_bit_range64,
     find_bit_range64_slow,
     find_first_fit,
-    find_slow,
     popcnt_range_slow,
     summarize_slow_unpacked,
 )
@@ -39,7 +41,8 @@ def test_summarize_matches_bit_by_bit_count(p):
     @given(bitmaps(p.palloc_chunk_pages))
     def check(v):
         b = PallocBits(p, v)
-        assert b.summarize_unpacked() == summarize_slow_unpacked(b)
+        assert palloc_sum_unpack(p, b.summarize()) == summarize_slow_unpacked(b)
+        assert FastPallocData(p, v).summarize_unpacked() == summarize_slow_unpacked(b)
 
     check()
 
@@ -53,7 +56,7 @@ def test_find_matches_go_word_loop_and_first_fit(p):
     def check(v, npages, search_idx):
         b = PallocBits(p, v)
         got = b.find(npages, search_idx)
-        assert got == find_slow(b, npages, search_idx)
+        assert got == FastPallocData(p, v).find(npages, search_idx)
         assert got[0] == find_first_fit(b, npages, search_idx)
 
     check()
@@ -182,17 +185,17 @@ def test_find_examines_the_whole_word_of_search_idx():
     assert b.find(100, 70) == (64, 64)
 
 
-def test_broken_summarize_is_caught_by_its_slow_twin():
-    """A seeded broken twin: a summarize that forgets interior runs must disagree somewhere."""
+def test_broken_summarize_is_caught_by_its_definition():
+    """A seeded broken variant: a summarize that forgets interior runs must disagree somewhere."""
     p = PLATFORMS[0]
 
     def broken(b):
-        s, _, e = b.summarize_unpacked()
+        s, _, e = palloc_sum_unpack(p, b.summarize())
         return s, max(s, e), e
 
     b = PallocBits(p, ((1 << 512) - 1) & ~(((1 << 100) - 1) << 200))
     assert broken(b) != summarize_slow_unpacked(b)
-    assert b.summarize_unpacked() == summarize_slow_unpacked(b)
+    assert palloc_sum_unpack(p, b.summarize()) == summarize_slow_unpacked(b)
 
 
 def test_memory_per_chunk_is_small():

@@ -23,6 +23,9 @@ def arguments(p) -> None:
 
 
 def run(args) -> int:
+    import importlib
+
+    importlib.import_module("crosshair")  # the checks run in a child: a missing [contracts] extra is said here
     from palloc.proofs import contracts
     from palloc.spec.errors import PallocError
 

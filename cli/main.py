@@ -75,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     except PallocError as e:
         print(f"palloc {verb}: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except ModuleNotFoundError as e:  # an extra not installed is a usage error, said in one line
+        from palloc.cli._extras import missing_extra
+
+        line = missing_extra(e)
+        if line is None:
+            return _internal_error(verb, argv, e)
+        print(f"palloc {verb}: {line}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         # What is left is printing and the interpreter's exit: a second Ctrl-C there must not
         # print a traceback either.

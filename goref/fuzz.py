@@ -385,7 +385,10 @@ class Lockstep:
 
     def _fail(self, d: Divergence) -> None:
         if self.shrink_deadline is None:
-            self.shrink_deadline = time.monotonic() + self.shrink_seconds
+            from palloc.goref import progress
+
+            # Within a run's --total-seconds, less a moment to check and write the case.
+            self.shrink_deadline = time.monotonic() + max(0.0, progress.left(self.shrink_seconds + 5.0) - 5.0)
         ops = list(self.ops[: d.step + 1]) if d.kind != "invariant" else list(self.ops)  # nothing after matters
         case = Case(self.goarch, self.go_version, self.init, ops, self.variant, d, self.host or None)
         self.failures.append(case)
@@ -1272,8 +1275,10 @@ def shrink_case(runner: Lockstep, case: Case) -> Case:
     Operations that a removal leaves undefined (freeing pages no longer allocated, a cache slot
     never filled) are dropped by the model side, so every candidate sent to the runtime is defined.
     """
+    from palloc.goref import progress
+
     kind = case.divergence.kind if case.divergence else None
-    stop = time.monotonic() + runner.shrink_seconds
+    stop = time.monotonic() + max(0.0, progress.left(runner.shrink_seconds + 5.0) - 5.0)  # within --total-seconds
     saved_deadline, runner.shrink_deadline = runner.shrink_deadline, None
     saved_timeout = runner.case_timeout
     if _hangs(case) and runner.go is not None and hasattr(runner.go, "helper"):

@@ -13,6 +13,7 @@ import pytest
 
 from palloc.goref import build, progress
 from palloc.goref.toolchain import find_toolchain
+from palloc.spec.errors import PallocError
 
 FAKE_BUILD_SECONDS = 2.5
 FAKE_GO = r"""#!/bin/sh
@@ -21,6 +22,7 @@ if [ "$1" = env ]; then printf "%s\n" "{root}" go1.27.3 linux amd64; exit 0; fi
 if [ "$1" = test ]; then
   out=""; prev=""
   for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done
+  if [ -n "$FAKE_GO_FAIL" ]; then echo "mpagealloc.go:7: $FAKE_GO_FAIL" >&2; exit 1; fi
   sleep {secs}; printf 'helper' > "$out"; exit 0
 fi
 exit 2
@@ -67,6 +69,14 @@ def test_a_build_of_a_patched_runtime_says_so_and_estimates_from_the_last(fake, 
         build.build_helper(fake, "386", {"src/runtime/mpagealloc.go": str(patched)})
     assert lines[0].startswith("building the helper for go1.27.3 linux/386 on the patched runtime (about ")
     assert "s last time)" in lines[0]
+
+
+def test_a_failed_build_says_why_and_never_that_it_was_built(fake, monkeypatch):
+    monkeypatch.setenv("FAKE_GO_FAIL", "undefined: x")
+    lines: list[str] = []
+    with progress.reporting(lines.append), pytest.raises(PallocError, match="mpagealloc.go:7: undefined: x"):
+        build.build_helper(fake, "amd64")
+    assert len(lines) == 1 and lines[0].startswith("building the helper")
 
 
 def test_the_total_budget_ends_a_build_and_leaves_nothing_half_built(fake):

@@ -19,9 +19,9 @@ def _case(**kw) -> Case:
     return Case(**base)
 
 
-def test_failure_is_written_in_four_forms(tmp_path):
+def test_failure_is_written_in_five_forms(tmp_path):
     paths = write_failure(_case(), tmp_path)
-    assert set(paths) == {"json", "pytest", "go", "report"}
+    assert set(paths) == {"json", "pytest", "go", "report", "html"}
     assert all(p.is_file() for p in paths.values())
 
 

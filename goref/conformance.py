@@ -1,4 +1,4 @@
-"""The real runtime judged against the spec, step by step, on its own state (issue 18).
+"""The real runtime judged against the spec, step by step, on its own state.
 
 The lockstep (goref/fuzz.py, goref/lockstep.py) compares the runtime with the model, which mirrors
 one version's choices. Here the runtime is compared with the *contract* (spec/obligations.py):

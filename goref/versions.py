@@ -13,11 +13,11 @@ version-semantics probe (below), then fuzzes the model, with its Go version set 
 against the helper (goref/fuzz.py). The verdict is "agrees", "DIVERGES" (with the divergence in the
 domain's terms) or "error" (why).
 
-The probe: grow two chunks, alloc 3 pages, free them, force a scavenge (the memo's Appendix A).
+The probe: grow two chunks, alloc 3 pages, free them, force a scavenge (goref/README.md, "Example").
 Go 1.21 leaves the scavenge index's NoHugePage flag (0x2) in the chunk's packed word, 1.22 and later
 do not. The probe must agree with the model at the cell's version, the runtime's flags must be what
 the spec says for that version, and the same case must DIVERGE when the model is given the other
-semantics (1.21 <-> 1.22): the broken twin that shows the flags word is really compared.
+semantics (1.21 <-> 1.22): the broken variant that shows the flags word is really compared.
 
 Every GOARCH of goref/targets.py can be a column: the emulated ones run under qemu-user, wasm
 under Node.js with each release's own wasm_exec_node.js, so wasm's chunks (512 pages before

@@ -1,4 +1,4 @@
-"""The real runtime judged against the spec (goref/conformance.py, issue 18): the stock runtime keeps
+"""The real runtime judged against the spec (goref/conformance.py): the stock runtime keeps
 every obligation; a dumped state with a seeded corruption breaks the named one; verify-change says
 `changes behaviour` (exit 3) for a valid policy patch, `breaks` with the obligation for a mutant, and
 `--strict` breaks on any divergence."""

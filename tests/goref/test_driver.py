@@ -1,4 +1,4 @@
-"""GoHelper against the real runtime: constants, memo Appendix A, deaths as results, restarts.
+"""GoHelper against the real runtime: constants, the version probe, deaths as results, restarts.
 
 Crash-report parsing is checked on canned Go output without a toolchain; everything else needs
 one (`go` marker) and skips with the reason when there is none.
@@ -155,7 +155,7 @@ def test_constants_broken_twin_is_caught():
 
 
 @pytest.mark.go
-def test_memo_appendix_a_sequence_is_reproduced(helper):
+def test_grow_alloc_free_scavenge_probe_gives_the_runtimes_state(helper):
     r = _ok(helper.call([
         {"op": "new", "empty": True},
         {"op": "grow", "base": BASE, "size": 2 * CHUNK},
@@ -188,7 +188,7 @@ def test_memo_appendix_a_sequence_is_reproduced(helper):
 
 
 @pytest.mark.go
-def test_new_page_alloc_state_is_as_memo_4_2(helper):
+def test_new_page_alloc_marks_the_force_cursor_at_the_last_page(helper):
     ci = platform("linux/amd64").base_chunk_idx
     r = _ok(helper.call([
         {"op": "new", "chunks": {hex(ci): [[0, 512]], hex(ci + 1): [[0, 10]], hex(ci + 3): []}, "scav": {hex(ci + 1): [[5, 100]]}},

@@ -185,7 +185,7 @@ def test_broken_fill_aligned_is_caught():
 
 @pytest.mark.parametrize("version,flags", [("1.27", 0x0), ("1.21", 0x2)])
 def test_forced_scavenge_matches_the_runtime_probe(version, flags):
-    """The memo's Appendix A probe (real runtime, linux/amd64): grow 2 chunks, alloc 3, free 3,
+    """The version probe (goref/versions.py; real runtime, linux/amd64): grow 2 chunks, alloc 3, free 3,
     forced scavenge. Go 1.21 leaves the NoHugePage flag (0x2) in the chunk's index word."""
     from palloc.model.mpagealloc import PageAlloc
 

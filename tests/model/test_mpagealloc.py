@@ -1,10 +1,10 @@
 """The radix tree (model/mpagealloc.py): packing, merging, index arithmetic, summary memory.
 
 pack/unpack and merge_summaries are checked against their definitions (readable twins) on a 64-bit, a 32-bit and a
-wasm (64-page chunks, Go 1.26) platform; the Appendix A probe of the real 1.27.3 runtime on
+wasm (64-page chunks, Go 1.26) platform; the version probe (goref/versions.py) of the real 1.27.3 runtime on
 linux/amd64 is reproduced exactly; reads of summary memory sysGrow never mapped fault, as the
 runtime does in golang/go#38605 and #40191; undefined inputs are refused.
-The runtime's own test tables (H1) and the stateful invariant tests (H3) live elsewhere.
+The runtime's own test tables (runtime_tables/) and the stateful invariant tests (test_stateful.py) live elsewhere.
 """
 
 from __future__ import annotations
@@ -474,7 +474,7 @@ def test_alloc_and_free_agree_with_abstract_first_fit_on_a_discontiguous_heap(p,
 
 
 def test_bare_grow_of_an_unaligned_base_leaves_the_last_chunk_summarised_allocated():
-    # grow aligns base down but updates size/pageSize pages from it: the memo's quirk, mirrored.
+    # grow aligns base down but updates size/pageSize pages from it: the runtime's quirk (SPEC T-F9), mirrored.
     p = AMD64
     pa = PageAlloc.make(p, test=True)
     ci = p.base_chunk_idx

@@ -1,4 +1,4 @@
-"""Fault injection (issue 12): helpers to run `palloc` and hold it to its exit-code contract.
+"""Fault injection: helpers to run `palloc` and hold it to its exit-code contract.
 
 Exit 0 means what was checked holds, 1 a real counterexample or divergence, 2 a usage or
 environment error with exactly one line on stderr that says what to do, never a traceback.

@@ -1,4 +1,4 @@
-"""Bad input (issue 12 items 7, 11-14, 16): each is exit 2 with one line saying what is wrong, before
+"""Bad input: each is exit 2 with one line saying what is wrong, before
 anything expensive (a helper build, a campaign, a solver) starts.
 
 --goroot names a folder with no toolchain, so a check that came too late would fail on the

@@ -1,4 +1,4 @@
-"""Agreeing crashes agree (issue 12 item 14): the model's throw is compared with the runtime's as Go
+"""Agreeing crashes agree: the model's throw is compared with the runtime's as Go
 prints it (`fatal error: <msg>`), and a free of never-allocated pages where the runtime's own check
 throws is not a divergence when the model predicted that throw.
 """

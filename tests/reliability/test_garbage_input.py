@@ -1,4 +1,4 @@
-"""Generated garbage for every verb that reads a file (issue 12): random bytes, JSON and TOML of the
+"""Generated garbage for every verb that reads a file: random bytes, JSON and TOML of the
 right and the wrong shape, truncated and corrupted real case files and diffs. Each is exit 2 with
 one line on stderr, never a traceback and never the guard's "internal error" (which would mean
 palloc met the input unprepared).

@@ -1,4 +1,4 @@
-"""Fault injection on palloc's processes (issue 12, items 3, 6 and 15): Ctrl-C and SIGKILL of a
+"""Fault injection on palloc's processes: Ctrl-C and SIGKILL of a
 campaign, of one of its workers, of a helper, and of a build; a runtime that hangs before it
 starts. Each run is the installed entry point in its own session (as a terminal runs it), with
 TMPDIR a fresh folder; afterwards no process that saw that folder may be running and the folder

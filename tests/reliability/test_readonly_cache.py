@@ -1,4 +1,4 @@
-"""A cache palloc cannot write (issue 12 item 10): every verb that builds, prunes or patches says in
+"""A cache palloc cannot write: every verb that builds, prunes or patches says in
 one line to set PALLOC_CACHE_DIR to a writable folder (exit 2); a helper already in a read-only
 cache is still used.
 

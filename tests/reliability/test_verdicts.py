@@ -1,4 +1,4 @@
-"""Fault injection (issue 12, items 1-4, 8, 9, 15): a runtime that throws, crashes, hangs or keeps
+"""Fault injection: a runtime that throws, crashes, hangs or keeps
 a state the model does not is a divergence, with a shrunk case, its Go test and its replay, and
 nothing is left running or lying about afterwards.
 

@@ -97,7 +97,7 @@ def test_check_page_alloc_catches_a_one_page_difference(env):
 
 def test_new_page_alloc_state_does_not_depend_on_map_order(env):
     """Go grows NewPageAlloc's chunks in random map order; the model uses dict order. The final
-    state must not depend on it (memo section 4.2): bitmaps, bounds, inUse, searchAddr, and the
+    state must not depend on it: bitmaps, bounds, inUse, searchAddr, and the
     scavenge index (force cursor marked at the highest chunk's last page, Bg cursor cleared)."""
     import random
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from palloc.cli._args import goarch_option, goroot, json_option, matrix_options
+from palloc.goref.corpus import default_dir as corpus_dir
 from palloc.goref.files import write_atomic
 from palloc.goref.mutants.report import markdown, merge_cells
 from palloc.spec.errors import PallocError
@@ -138,8 +139,11 @@ def mutant_cell(a: dict) -> dict:
     # Translation validation does not depend on how the helper runs: natively only (it takes
     # seconds, and its counterexamples are confirmed in a helper).
     prove = a.get("prove", True) and target(goarch).runner == "native"
+    # Its cases seed the failure corpus; replaying the corpus first would blur each mutant's own
+    # time to detection, so it is not replayed here.
     rep = verify(ov, tc, [goarch], a["seconds"], a["seed"], Path(a["out"]) / "replays", a.get("baseline", True),
-                 a.get("fuzz", True), a["id"], go_test=False, jobs=1, prove=prove)
+                 a.get("fuzz", True), a["id"], go_test=False, jobs=1, prove=prove, corpus=a.get("corpus"),
+                 corpus_replay=False)
     rt = [c for c in rep["checks"] if c["name"] == "runtime-tests" and c["status"] == "ran"]
     first = rep["first_detection"]
     diff = [c for c in rep["checks"] if c["name"] == "differential" and c["verdict"] == "breaks"]
@@ -181,7 +185,7 @@ def run(args) -> int:
         print(f"palloc mutants: {t.name} skipped: {t.why}", file=sys.stderr)
     cells = [matrix.Cell("mutant", (e["id"], a, s), {
         "id": e["id"], "patch": e["patch"], "goarch": a, "seed": s, "seconds": args.seconds, "out": str(args.out.resolve()),
-        "fuzz": not args.no_fuzz}) for e in entries for a in goarches for s in seeds]
+        "fuzz": not args.no_fuzz, "corpus": str(corpus_dir().resolve())}) for e in entries for a in goarches for s in seeds]
     by_id = {e["id"]: e for e in entries}
     done: dict[tuple, dict] = {}
     t0 = time.monotonic()

@@ -38,6 +38,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from palloc.cli._args import goarch_option, goroot, json_option, positive_seconds
+from palloc.goref import corpus as cov_corpus
+from palloc.goref import coverage as cov
+from palloc.goref import procs
 from palloc.spec.errors import PallocError
 
 EXIT_HOLDS, EXIT_BREAKS, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2, 3
@@ -111,6 +114,13 @@ def arguments(p) -> None:
                    "or refute it with an input the patched runtime confirms (exit 0 all proved, 1 refuted, 2 anything "
                    "unknown, unsupported or not translated, with the reason)")
     p.add_argument("--no-prove", action="store_true", help="skip translation validation")
+    p.add_argument("--corpus", type=Path, default=None, metavar="DIR",
+                   help="the failure corpus, replayed on the patched runtime before the campaign generates anything, "
+                   "and where a divergence is kept (default: $PALLOC_CORPUS or ./palloc-corpus; see `palloc corpus`)")
+    p.add_argument("--no-corpus", action="store_true", help="neither replay the corpus first nor add to it")
+    p.add_argument("--no-coverage", action="store_true",
+                   help="build the patched helper without Go's coverage: faster, but the differential cannot say how often "
+                   "the changed lines ran, nor call a campaign that never ran them inconclusive")
     p.add_argument("--strict", action="store_true",
                    help="any divergence from palloc's model breaks (exit 1), for a refactor that must not change "
                    "behaviour; without it a divergence is judged against the spec: `breaks` only if an obligation "
@@ -312,7 +322,9 @@ def _go_test_check(go_file: Path, goarch: str, tc, files: dict[str, str]) -> dic
 
 def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed: int, replay: Path,
                 t_built: float, mismatches: list[dict] | None = None, files: dict[str, str] | None = None,
-                binary: Path | None = None, jobs: int = 1, patch: dict | None = None, strict: bool = False) -> Check:
+                binary: Path | None = None, jobs: int = 1, patch: dict | None = None, strict: bool = False,
+                coverdir: str | None = None, verbs: list | None = None, corpus: str | None = None,
+                corpus_replay: bool = True) -> Check:
     """Runs a differential campaign against the helper (on `jobs` workers, each starting its own
     from `binary`); the model uses the patched constants. A divergence is then judged against the
     spec (goref/conformance.py), unless strict: `breaks` names the obligation that failed,
@@ -331,12 +343,14 @@ def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed
     host = {k: v for k, v in host.items() if v is not None}
     conf = campaign.Config(goarch=goarch, seconds=seconds, seed=seed, steps=fuzz.DEFAULT_STEPS["lockstep"],
                            failures=str(replay), binary=str(binary) if binary else None, platform=p, host=host,
-                           go_version=tc.version, patch=patch)
+                           go_version=tc.version, patch=patch, coverdir=coverdir, verbs=verbs, corpus=corpus,
+                           corpus_replay=corpus_replay)
     t0 = time.monotonic()
     if jobs > 1 and binary is not None:
         out = campaign.run_pool(conf, jobs)
     else:
         runner = fuzz.Lockstep(p, GoSide(p, h), host=host, goarch=goarch, go_version=tc.version)
+        runner.verbs = verbs
         out = campaign.run_here(conf, runner)
     secs = time.monotonic() - t0
     if out.stopped == "interrupted" and out.verdict != "divergence":
@@ -461,10 +475,16 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
            baseline: bool = True, fuzz: bool = True, name: str = "patch",
            progress: Callable[[str], None] | None = None, go_test: bool = True,
            jobs: int | None = None, patch_path: str | None = None, patch_text: str | None = None,
-           prove: bool = True, prove_only: bool = False, strict: bool = False) -> dict[str, Any]:
+           prove: bool = True, prove_only: bool = False, strict: bool = False, coverage: bool = True,
+           corpus: str | None = None, corpus_replay: bool = True) -> dict[str, Any]:
     """Returns the report of every check of the overlay on every GOARCH (see the module docstring).
 
     prove: run translation validation first (it takes seconds); prove_only: nothing else.
+    coverage: the patched helper counts the runtime lines palloc's operations run
+    (goref/coverage.py); the differential says how often the changed lines ran, steers the
+    generator toward them, and a campaign without divergence that never ran them is inconclusive.
+    corpus: the failure corpus (goref/corpus.py) a divergence is kept in and, with corpus_replay,
+    whose cases are replayed on the patched runtime before the campaign generates anything.
     Raises PallocError if the patched runtime does not compile.
     """
     from palloc.goref import progress as budget
@@ -490,7 +510,7 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
         say(f"{goarch}: building the helper on the patched runtime ({overlay.describe()})")
         t0 = time.monotonic()
         try:
-            binary = build_helper(tc, goarch, dict(overlay.files))
+            binary = build_helper(tc, goarch, dict(overlay.files), coverage=coverage and fuzz)
         except budget.BudgetSpent as e:
             checks.append(Check("build", goarch, "skipped", None, detail=f"not reached: {e}"))
             continue
@@ -500,7 +520,9 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
             raise PallocError(f"{name}: the patched runtime does not build for {goarch}: {e}") from None
         builds[goarch] = round(time.monotonic() - t0, 2)
         t_built = time.monotonic()
-        h = GoHelper(binary, goarch=goarch)
+        coverdir = procs.tempdir("cover") if coverage and fuzz else None
+        changed = cov.changed_lines(tc.runtime_dir, dict(overlay.files)) if coverdir else {}
+        h = GoHelper(binary, goarch=goarch, **(cov.helper_options(coverdir) if coverdir else {}))
         try:
             try:
                 h.start()  # pings the helper: the patched runtime must start
@@ -525,7 +547,9 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
                                 const.evidence.get("mismatches") if const is not None else None,
                                 dict(overlay.files) if go_test else None, binary,
                                 jobs if jobs is not None else default_jobs("lockstep"),
-                                patch_record(overlay, tc.goroot, patch_path, patch_text), strict)
+                                patch_record(overlay, tc.goroot, patch_path, patch_text), strict, coverdir,
+                                cov.steer_verbs(changed, tc, dict(overlay.files)) if coverdir else None,
+                                corpus, corpus_replay)
                 checks.append(c)
                 say(f"{goarch}: differential: {c.detail}")
             elif fuzz:
@@ -541,8 +565,35 @@ def verify(overlay, tc, goarches: list[str], seconds: float, seed: int = 0, repl
                 say(f"{goarch}: {c.detail}")
         finally:
             h.close()
+            if coverdir:  # every helper has exited and written its counts
+                _coverage_of(checks, goarch, coverdir, tc, overlay, changed, replay_dir / f"{name}-{goarch}")
     return conclude([dataclasses.asdict(c) for c in checks], overlay.files, goarches, tc, builds, name,
                     time.monotonic() - t_all, strict)
+
+
+def _coverage_of(checks: list[Check], goarch: str, coverdir: str, tc, overlay, changed: dict, out_dir: Path) -> None:
+    """Adds to goarch's differential check how often the changed lines ran (goref/coverage.py),
+    and the coverage view to out_dir; a campaign without divergence that never ran a changed
+    line has no verdict: no divergence means nothing there."""
+    import shutil
+
+    try:
+        diff = next((c for c in checks if c.name == "differential" and c.goarch == goarch and c.status == "ran"), None)
+        if diff is None:
+            return
+        try:
+            rep = cov.finish(coverdir, tc, out_dir, "coverage", dict(overlay.files), changed)
+        except PallocError as e:
+            diff.evidence["runtime_coverage"] = {"error": str(e)}
+            return
+        diff.evidence["runtime_coverage"] = rep.to_json()
+        said = "; ".join(rep.changed_sentences())
+        if said:
+            diff.detail += f"; {said}"
+        if diff.verdict == "holds" and rep.changed_status == "never ran":
+            diff.verdict = None
+    finally:
+        shutil.rmtree(coverdir, ignore_errors=True)
 
 
 def conclude(checks: list[dict], files: dict, goarches: list[str], tc, builds: dict, name: str,
@@ -687,6 +738,8 @@ def format_report(rep: dict[str, Any]) -> str:
                 continue  # the one shown above
             lines.append(f"           another case: {other.get('headline')} "
                          f"({(other.get('files') or {}).get('json', 'printed on stderr')})")
+        if (ev.get("runtime_coverage") or {}).get("html"):
+            lines.append(f"           runtime coverage, line by line: {ev['runtime_coverage']['html']}")
         for d in (ev.get("coverage") or {}).get("helper_deaths") or []:
             lines.append(f"           helper death not caused by the runtime: {d}")
         runs = ev.get("go_test_runs")
@@ -745,7 +798,9 @@ def _run(args) -> int:
         rep = verify(overlay, tc, goarches, args.seconds, args.seed, args.replay_dir, not args.no_baseline,
                      not args.no_fuzz, name, progress, go_test=not args.no_go_test, jobs=args.jobs,
                      patch_path=str(args.patch) if args.patch else None, patch_text=text,
-                     prove=not args.no_prove, prove_only=args.prove_only, strict=args.strict)
+                     prove=not args.no_prove, prove_only=args.prove_only, strict=args.strict,
+                     coverage=not args.no_coverage,
+                     corpus=None if args.no_corpus else str(args.corpus or cov_corpus.default_dir()))
     print(json.dumps(rep, indent=1, default=str) if args.json else format_report(rep))
     return {"breaks": EXIT_BREAKS, "no divergence found": EXIT_HOLDS, "proved equivalent": EXIT_HOLDS,
             "changes behaviour": EXIT_CHANGES}.get(

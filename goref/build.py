@@ -44,6 +44,9 @@ OVERLAY_FILES = ("export_palloc_test.go", "palloc_server_test.go")
 BUILD_SCHEME = 1
 # cgo off: the helper needs no C toolchain, and a GOARCH=386 build needs no 32-bit libc.
 BUILD_ENV = {"CGO_ENABLED": "0", "GOWORK": "off"}
+# A coverage build (palloc fuzz --coverage, verify-change): count mode, so that a line's count is
+# how often it ran, and the overlay's attribution can subtract counts (goref/coverage.py).
+COVER_FLAGS = ("-cover", "-covermode=count", "-coverpkg=runtime")
 
 # The helper cache's size budget (bytes) unless $PALLOC_HELPER_CACHE_MB says otherwise, and how
 # long after its last use a helper is safe from eviction (a process may be about to exec it).
@@ -133,7 +136,8 @@ def target_goarch(goarch: str | None) -> str | None:
     return "wasm" if goarch == "wasip1" else goarch
 
 
-def cache_key(tc: Toolchain, goarch: str | None = None, extra_overlay: dict[str, str] | None = None) -> str:
+def cache_key(tc: Toolchain, goarch: str | None = None, extra_overlay: dict[str, str] | None = None,
+              coverage: bool = False) -> str:
     """Returns the hex key naming the helper binary for this toolchain, GOARCH and overlay."""
     _check_extra(extra_overlay)
     ov, extra = overlay_hash(extra_overlay)
@@ -147,14 +151,18 @@ def cache_key(tc: Toolchain, goarch: str | None = None, extra_overlay: dict[str,
         "extra_overlay": extra,
         "env": BUILD_ENV,
     }
+    if coverage:
+        parts["cover"] = COVER_FLAGS
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def helper_path(tc: Toolchain, goarch: str | None = None, extra_overlay: dict[str, str] | None = None) -> Path:
+def helper_path(tc: Toolchain, goarch: str | None = None, extra_overlay: dict[str, str] | None = None,
+                coverage: bool = False) -> Path:
     """Returns where the helper for these inputs lives in the cache (it may not be built yet)."""
-    key = cache_key(tc, goarch, extra_overlay)
+    key = cache_key(tc, goarch, extra_overlay, coverage)
     goos = target_goos(tc, goarch)
-    return cache_dir(writable=False) / "helpers" / f"runtime-{tc.version}-{goos}-{goarch or tc.goarch}-{key[:20]}.test"
+    cover = "-cover" if coverage else ""
+    return cache_dir(writable=False) / "helpers" / f"runtime-{tc.version}-{goos}-{goarch or tc.goarch}{cover}-{key[:20]}.test"
 
 
 def _gocache(tc: Toolchain) -> dict[str, str]:
@@ -197,16 +205,18 @@ def build_helper(
     *,
     force: bool = False,
     timeout: float = 1800,
+    coverage: bool = False,
 ) -> Path:
     """Returns the path of a built helper binary, building it if the cache has none.
 
     `extra_overlay` maps GOROOT-relative paths (src/runtime/mpagealloc.go) to replacement files
     ("" deletes the file), as a runtime patch is applied. Raises PallocError naming file:line of
-    the first compiler error if the build fails.
+    the first compiler error if the build fails. coverage: package runtime instrumented for
+    coverage (COVER_FLAGS; goref/coverage.py reads what it counts).
     """
     tc = tc or find_toolchain()
     goarch = goarch or tc.goarch
-    out = helper_path(tc, goarch, extra_overlay)
+    out = helper_path(tc, goarch, extra_overlay, coverage)
     if out.exists() and not force and _use_cached(out):
         return out  # a read-only cache included: nothing needs writing
     cache_dir()  # writable, or one line saying to set PALLOC_CACHE_DIR
@@ -227,7 +237,8 @@ def build_helper(
                 # death ends go and its compilers, and Go's work folder goes with them.
                 with progress.building(what, _last_build_seconds(goarch)):
                     r = procs.run(
-                        [str(tc.go), "test", "-c", "-vet=off", "-overlay", str(ov), "-o", str(tmp), "runtime"],
+                        [str(tc.go), "test", "-c", "-vet=off", *(COVER_FLAGS if coverage else ()), "-overlay", str(ov),
+                     "-o", str(tmp), "runtime"],
                         env=env,
                         cwd=work,
                         text=True,
@@ -247,6 +258,7 @@ def build_helper(
                 "goos": target_goos(tc, goarch),
                 "goarch": goarch,
                 "extra_overlay": extra_overlay or {},
+                "coverage": coverage,
                 "build_seconds": round(time.monotonic() - t0, 2),
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }

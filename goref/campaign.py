@@ -50,6 +50,14 @@ class Config:
     # At most this many heaps (lockstep engine; per worker or shard): a campaign of fixed work,
     # the same whoever runs it, whatever the machine's speed (the Dask matrix's tests).
     heaps: int | None = None
+    # A coverage helper's counter folder (conf.binary built with coverage; goref/coverage.py), and
+    # the generator's verbs steered toward a patch's changed functions (None: the default weights).
+    coverdir: str | None = None
+    verbs: list | None = None
+    # The failure corpus (goref/corpus.py): every confirmed divergence is kept there, and, with
+    # corpus_replay, its cases of this GOARCH are replayed before anything is generated.
+    corpus: str | None = None
+    corpus_replay: bool = True
 
 
 @dataclasses.dataclass
@@ -88,9 +96,12 @@ def make_runner(conf: Config):
     from palloc.goref.fuzz import Lockstep, session
 
     if conf.binary is None:
-        return session(conf.goarch, goroot=conf.goroot, variant=conf.variant, invariants=conf.invariants)
-    return Lockstep(conf.platform, _given_helper(conf), host=conf.host, invariants=conf.invariants,
-                    goarch=conf.goarch, go_version=conf.go_version)
+        runner = session(conf.goarch, goroot=conf.goroot, variant=conf.variant, invariants=conf.invariants)
+    else:
+        runner = Lockstep(conf.platform, _given_helper(conf), host=conf.host, invariants=conf.invariants,
+                          goarch=conf.goarch, go_version=conf.go_version)
+    runner.verbs = conf.verbs
+    return runner
 
 
 def _given_helper(conf: Config):
@@ -103,6 +114,11 @@ def _given_helper(conf: Config):
 
     # The toolchain only for how the binary runs (js/wasm needs its own wasm_exec_node.js).
     tc = find_toolchain(conf.goroot) if conf.goarch == "wasm" else None
+    if conf.coverdir:
+        from palloc.goref.coverage import helper_options
+
+        return GoSide(conf.platform, GoHelper(Path(conf.binary), toolchain=tc, goarch=conf.goarch,
+                                              **helper_options(conf.coverdir)))
     return GoSide(conf.platform, GoHelper(Path(conf.binary), toolchain=tc, goarch=conf.goarch))
 
 
@@ -124,6 +140,10 @@ def run_here(conf: Config, runner, first_heap: int = 0, heap_stride: int = 1,
     from palloc.goref.lockstep import run_lockstep_campaign
 
     failure, fault, stopped, error, death = None, None, "budget", None, None
+    if conf.corpus and conf.corpus_replay and first_heap == 0:  # one worker replays it
+        again = _corpus_first(conf, runner, on_found)
+        if again is not None:
+            return again
     try:
         if conf.engine == "lockstep":
             res = run_lockstep_campaign(runner, conf.seconds, conf.seed, conf.steps, first_heap=first_heap,
@@ -172,7 +192,47 @@ def run_here(conf: Config, runner, first_heap: int = 0, heap_stride: int = 1,
         # kept but is no divergence.
         runtime_outs = _runtime_outcomes(runner, failure) if error is None and failure.alone else None
         out.failures.append(_written(failure, conf.failures, confirmed, note, runtime_outs))
+        if confirmed:
+            _keep(conf, failure, out.failures[-1])
     return out
+
+
+def _keep(conf: Config, case, entry: dict) -> None:
+    """Adds a confirmed divergence to the corpus (goref/corpus.py), noting where in its entry."""
+    from palloc.goref import corpus
+
+    if not conf.corpus:
+        return
+    source = f"verify-change {(conf.patch or {}).get('path') or 'a patch'}" if conf.patch else "fuzz"
+    try:
+        kept = corpus.add(conf.corpus, case, source)
+    except OSError as e:  # the case is in the failures folder all the same
+        entry["corpus_error"] = f"not kept in the corpus {conf.corpus}: {e.strerror or e}"
+        return
+    if kept is not None:
+        entry.setdefault("files", {})["corpus"] = str(kept)
+
+
+def _corpus_first(conf: Config, runner, on_found) -> Outcome | None:
+    """Replays the corpus on runner before the campaign; returns the Outcome of the first case
+    that diverges again (run twice: a case that agrees the second time is not taken), or None.
+    A corpus file that cannot be read is one line on stderr; the others are still replayed."""
+    from palloc.goref import corpus
+
+    def say(msg: str) -> None:
+        print(f"palloc: corpus: {msg}", file=sys.stderr, flush=True)
+
+    case, rep = corpus.replay_first(conf.corpus, runner, say)
+    if case is None or runner.run_case(case) is None:
+        return None
+    if on_found is not None:
+        on_found(case)
+    if conf.patch is not None:
+        case.patch = conf.patch
+    path = rep.diverged[0][0].path
+    entry = _written(case, conf.failures, True, f"the corpus case {path} diverges again (replayed before generating)")
+    entry["corpus_case"] = str(path)
+    return Outcome(runner.stats, "divergence", [entry])
 
 
 def _runtime_outcomes(runner, case):
@@ -295,6 +355,8 @@ def _worker(conf: Config, w: int, jobs: int, deadline: float, conn, stop, tmp: s
         out = run_here(c, runner, first_heap=w, heap_stride=jobs, should_stop=stopped, on_found=found)
         if stopped() and out.stopped == "budget" and not out.failures:
             out.stopped = "stopped"
+        if conf.coverdir and hasattr(runner.go, "helper"):
+            runner.go.helper.close()  # a coverage helper writes its counts as it exits
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which decides
         if not isinstance(e, PallocError):  # a palloc bug: its traceback helps whoever reports it
             traceback.print_exc(file=sys.stderr)
@@ -312,8 +374,10 @@ def _orphan_case(conf: Config, w: int, data: dict) -> dict:
 
     case = Case.from_json(data)
     case.divergence = report.divergence_from_json(data.get("divergence"))
-    return _written(case, conf.failures, True,
-                    f"fuzz worker {w} found this and ended before it was shrunk; written unshrunk")
+    entry = _written(case, conf.failures, True,
+                     f"fuzz worker {w} found this and ended before it was shrunk; written unshrunk")
+    _keep(conf, case, entry)
+    return entry
 
 
 def _summed(stats, started: float):

@@ -197,7 +197,7 @@ def hang_stack(stderr: str) -> list[str]:
 class _Process:
     """One running helper process with its stdout buffer, stderr file and working folder."""
 
-    def __init__(self, binary: Path, env: dict[str, str], launcher: list[str] | None = None):
+    def __init__(self, binary: Path, env: dict[str, str], launcher: list[str] | None = None, args=()):
         # Its own folder (and TMPDIR), removed with it, so nothing it writes outlives it.
         self.cwd = procs.tempdir("helper")
         self.stderr = tempfile.TemporaryFile(prefix="palloc-helper-stderr-")
@@ -207,7 +207,7 @@ class _Process:
             # running heap; and it dies with palloc, whatever ends palloc.
             self.proc = procs.popen(
                 [*(launcher or []), str(binary), "-test.run=^TestPallocServer$", "-test.v=false", "-test.timeout=0",
-                 "-test.count=1"],
+                 "-test.count=1", *args],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self.stderr,
@@ -309,6 +309,7 @@ class GoHelper:
     timeout: the watchdog's floor, in seconds, for one batch (see timeout_for).
     launcher: the command the binary is run under, instead of the target's (tests slow a helper
     down with one).
+    args: more flags for the test binary (-test.gocoverdir for a coverage build).
     """
 
     def __init__(
@@ -321,6 +322,7 @@ class GoHelper:
         timeout: float = HANG_SECONDS,
         env: dict[str, str] | None = None,
         launcher: list[str] | None = None,
+        args: list[str] | tuple = (),
     ):
         from palloc.goref import targets
 
@@ -343,6 +345,7 @@ class GoHelper:
         self._exec = pin_helper(self.binary)
         self.timeout = timeout
         self._launcher = list(launcher)
+        self._args = list(args)
         self.start_allowance = max(targets.START_ALLOWANCE.get(self.target.runner, 1.0), 4.0 if emulated else 1.0)
         self.start_seconds = 0.0  # how long the last start took to answer its first ping
         self._env = dict(os.environ)
@@ -403,7 +406,7 @@ class GoHelper:
 
             self._exec = pin_helper(self.binary)
         try:
-            self._proc = _Process(self._exec, self._env, self._launcher)
+            self._proc = _Process(self._exec, self._env, self._launcher, self._args)
         except OSError as e:
             raise PallocError(f"cannot start the Go helper {self.binary} ({e}); rebuild it with `palloc goref build --force`") from None
         self._finalizer.detach()

@@ -599,6 +599,10 @@ class Generator:
         self.jumps = big_jumps(p)
         self.jump = self.jumps[-1]  # drawn again for every heap
         self.npages = npages_spec(p)
+        # A campaign steered toward a patch's changed functions lists their verbs more often
+        # (runner.verbs: goref/coverage.py steer_verbs).
+        steered = getattr(runner, "verbs", None)
+        self.verbs = choice(steered) if steered else VERBS
 
     def chunk_addr(self, ci: int) -> int:
         p = self.p
@@ -693,7 +697,7 @@ class Generator:
 
     def verb(self):
         """One operation: the verb is drawn with weights (heavier on alloc and free)."""
-        getattr(self, self.draw(VERBS, "verb"))()
+        getattr(self, self.draw(self.verbs, "verb"))()
 
     def grow(self):
         self._grow(self.draw(choice(["above", "below", "far", "sum_boundary"]), "where"), self.draw(ints(1, 2), "nchunks"))

@@ -91,6 +91,17 @@ func NewPallocEmptyPageAlloc() *PageAlloc {
 	return (*PageAlloc)(p)
 }
 
+// PallocNewPageAllocObject and PallocInit are NewPallocEmptyPageAlloc in two steps, so that a
+// coverage helper counts the second (the allocator's code) and not the first (the helper's own
+// heap allocating the pageAlloc).
+func PallocNewPageAllocObject() *PageAlloc { return (*PageAlloc)(new(pageAlloc)) }
+
+func (pp *PageAlloc) PallocInit() {
+	p := (*pageAlloc)(pp)
+	p.init(new(mutex), testSysStat, true)
+	lockInit(p.mheapLock, lockRankMheap)
+}
+
 // pallocLocked runs f on the system stack with the allocator's lock held, as the exports do.
 func (p *PageAlloc) pallocLocked(f func(pp *pageAlloc)) {
 	pp := (*pageAlloc)(p)
@@ -639,4 +650,25 @@ func PallocTVCall(fn string, a []uint64) (out []uint64, ok bool) {
 		return nil, false
 	}
 	return out, ok
+}
+
+// PallocWithoutPreemption runs f with this goroutine's M locked (acquirem): nothing preempts it,
+// so with one P nothing else runs until f returns (a coverage helper counts f alone). A Go panic
+// in f is then fatal ("panic holding locks").
+func PallocWithoutPreemption(f func()) {
+	mp := acquirem()
+	f()
+	releasem(mp)
+}
+
+// PallocCoverCounters returns the coverage counters of this binary (built with `go test -cover
+// -covermode=count -coverpkg=runtime`), or nil when it was built without. Every function that
+// has run owns three header words (its number of counters, package and function ids) followed
+// by its counters, as internal/coverage/cfile reads them.
+func PallocCoverCounters() []uint32 {
+	d := &firstmoduledata
+	if d.covctrs == d.ecovctrs {
+		return nil
+	}
+	return unsafe.Slice((*uint32)(unsafe.Pointer(d.covctrs)), (d.ecovctrs-d.covctrs)/unsafe.Sizeof(uint32(0)))
 }

@@ -24,11 +24,6 @@ def ones_count64(x: int) -> int:
     return (x & MASK64).bit_count()
 
 
-def shl64(x: int, s: int) -> int:
-    """Returns uint64(x) << s with Go semantics (0 when s >= 64)."""
-    return 0 if s >= 64 else (x << s) & MASK64
-
-
 def align_up(n: int, a: int) -> int:
     """Rounds n up to a multiple of a. Requires: a is a power of two."""
     return (n + a - 1) & ~(a - 1)

@@ -1,8 +1,9 @@
 """The scavenger's part of the page allocator: fillAligned, findScavengeCandidate, the scavenge index.
 
-Mirrors src/runtime/mgcscavenge.go of Go 1.27.3 name by name (pacing, the background scavenger
-goroutine and the sys* calls are outside the allocator and not modelled), plus the scavenge index's
-sysInit/sysGrow from mpagealloc_64bit.go and mpagealloc_32bit.go. Go 1.21's NoHugePage flag
+Mirrors src/runtime/mgcscavenge.go of Go 1.27.3 function by function, in Go's order (pacing, the
+background scavenger goroutine and the sys* calls are outside the allocator and not modelled),
+plus the scavenge index's sysInit/sysGrow from mpagealloc_64bit.go and mpagealloc_32bit.go. The
+fast layer of the scavenge index is model/mgcscavenge_fast.py. Go 1.21's NoHugePage flag
 (bit 1 of the packed per-chunk word, removed in 1.22) is modelled when
 `p.scav_index_has_no_huge_page_flag`.
 
@@ -52,6 +53,78 @@ def _chunk_base(p, ci: int) -> int:
 
 def _chunk_page_index(p, addr: int) -> int:
     return (addr % p.palloc_chunk_bytes) // PAGE_SIZE
+
+
+# --- (*pageAlloc).scavenge and scavengeOne -------------------------------------------------------
+
+
+def _palloc_sum_max(p, s: int) -> int:
+    from palloc.model.mpagealloc import palloc_sum_max
+
+    return palloc_sum_max(p, s)
+
+
+class PageAllocScavenge:
+    """Mixin holding (*pageAlloc).scavenge and scavengeOne; PageAlloc (mpagealloc.py) inherits it.
+
+    Uses the PageAlloc members p, summary, chunk_of, update, search_addr, scav.index, test,
+    phys_page_size and phys_huge_page_size.
+    """
+
+    __slots__ = ()
+
+    def scavenge(self, nbytes: int, should_stop=None, force: bool = False) -> int:
+        """Scavenges nbytes of free pages, highest address first; returns the bytes scavenged.
+
+        Stops early only when the heap has nothing left to scavenge or should_stop() says so; the
+        result may exceed nbytes (huge page preservation, physical page rounding).
+        """
+        mask = self.p.uintptr_mask
+        released = 0
+        while released < nbytes:
+            ci, page_idx = self.scav.index.find(force)
+            if ci == 0:
+                break
+            released = (released + self.scavenge_one(ci, page_idx, (nbytes - released) & mask)) & mask
+            if should_stop is not None and should_stop():
+                break
+        return released
+
+    def scavenge_one(self, ci: int, search_idx: int, max: int) -> int:
+        """Scavenges at most max bytes (more to keep huge pages whole) of chunk ci; returns bytes.
+
+        Looks for a candidate only when the chunk's leaf summary has a free run of at least one
+        physical page; otherwise (or if there is no candidate) marks the chunk empty in the index
+        and returns 0. A candidate is allocated and freed around the (unmodelled) sysUnused, which
+        may lower search_addr, and its pages are then marked scavenged.
+        """
+        p = self.p
+        max_pages = max // PAGE_SIZE
+        if max % PAGE_SIZE != 0:
+            max_pages += 1
+        min_pages = self.phys_page_size // PAGE_SIZE
+        if min_pages < 1:
+            min_pages = 1
+        if _palloc_sum_max(p, self.summary[-1][ci]) >= min_pages:
+            base, npages = find_scavenge_candidate(
+                self.chunk_of(ci), search_idx, min_pages, max_pages, self.phys_huge_page_size, self.phys_page_size
+            )
+            if npages != 0:
+                addr = (_chunk_base(p, ci) + base * PAGE_SIZE) & p.uintptr_mask
+                self.chunk_of(ci).alloc_range(base, npages)
+                self.update(addr, npages, True, True)
+                if p.scav_index_has_no_huge_page_flag:
+                    self.scav.index.set_no_huge_page(ci)
+                # (unlock; sysUnused and the memory statistics outside test mode; relock)
+                b = OffAddr(p, addr)
+                if b.less_than(self.search_addr):
+                    self.search_addr = b
+                self.chunk_of(ci).free(base, npages)
+                self.update(addr, npages, True, False)
+                self.chunk_of(ci).scavenged.set_range(base, npages)
+                return npages * PAGE_SIZE
+        self.scav.index.set_empty(ci)
+        return 0
 
 
 # --- fillAligned and findScavengeCandidate ------------------------------------------------------
@@ -232,130 +305,6 @@ def find_scavenge_candidate_slow(
 
 
 PallocData.find_scavenge_candidate = find_scavenge_candidate
-
-
-# --- scavChunkData ------------------------------------------------------------------------------
-
-
-_MIN_INT64 = -(1 << 63)
-
-
-class ScavChunkData:
-    """scavChunkData: per-chunk scavenger bookkeeping that packs into 64 bits.
-
-    in_use: pages allocated now (uint16); last_in_use: pages allocated at the last generation
-    change; gen: generation of the last update (uint32); flags: scavChunkFlags (uint8; bit 0
-    HasFree, bit 1 NoHugePage in Go 1.21). The zero value is a valid newly grown chunk.
-    """
-
-    __slots__ = ("in_use", "last_in_use", "gen", "flags")
-
-    def __init__(self, in_use: int = 0, last_in_use: int = 0, gen: int = 0, flags: int = 0):
-        self.in_use = in_use
-        self.last_in_use = last_in_use
-        self.gen = gen
-        self.flags = flags
-
-    def pack(self, p) -> int:
-        """Returns sc packed into a uint64 with the platform's field widths."""
-        return (
-            (self.in_use & 0xFFFF)
-            | ((self.last_in_use & 0xFFFF) << 16)
-            | ((self.flags & 0xFF) << (16 + p.log_scav_chunk_in_use_max))
-            | ((self.gen & 0xFFFFFFFF) << 32)
-        ) & MASK64
-
-    def is_empty(self) -> bool:
-        """Returns true if the HasFree flag is unset."""
-        return self.flags & SCAV_CHUNK_HAS_FREE == 0
-
-    def set_empty(self) -> None:
-        """Clears the HasFree flag."""
-        self.flags &= ~SCAV_CHUNK_HAS_FREE & 0xFF
-
-    def set_non_empty(self) -> None:
-        """Sets the HasFree flag."""
-        self.flags |= SCAV_CHUNK_HAS_FREE
-
-    # Go 1.21 only.
-    def is_huge_page(self) -> bool:
-        """Returns true if the NoHugePage flag (Go 1.21) is unset."""
-        return self.flags & SCAV_CHUNK_NO_HUGE_PAGE == 0
-
-    def set_huge_page(self) -> None:
-        """Clears the NoHugePage flag (Go 1.21)."""
-        self.flags &= ~SCAV_CHUNK_NO_HUGE_PAGE & 0xFF
-
-    def set_no_huge_page(self) -> None:
-        """Sets the NoHugePage flag (Go 1.21)."""
-        self.flags |= SCAV_CHUNK_NO_HUGE_PAGE
-
-    def should_scavenge(self, p, curr_gen: int, force: bool) -> bool:
-        """Returns true if the scavenger should look at this chunk in generation curr_gen."""
-        if self.is_empty():
-            return False
-        if force:
-            return True
-        hi = p.scav_chunk_hi_occ_pages
-        if self.gen == curr_gen:
-            return self.in_use < hi and self.last_in_use < hi
-        return self.in_use < hi
-
-    def alloc(self, p, npages: int, new_gen: int) -> None:
-        """Records that npages were allocated in the chunk.
-
-        Throws "too many pages allocated in chunk?" if in_use would exceed pallocChunkPages.
-        """
-        if self.in_use + npages > p.palloc_chunk_pages:
-            raise GoThrow("too many pages allocated in chunk?")
-        if self.gen != new_gen:
-            self.last_in_use = self.in_use
-            self.gen = new_gen
-        self.in_use = (self.in_use + npages) & 0xFFFF
-        if self.in_use == p.palloc_chunk_pages:
-            self.set_empty()
-
-    def free(self, p, npages: int, new_gen: int) -> None:
-        """Records that npages were freed in the chunk. Throws "allocated pages below zero?"."""
-        if self.in_use < npages:
-            raise GoThrow("allocated pages below zero?")
-        if self.gen != new_gen:
-            self.last_in_use = self.in_use
-            self.gen = new_gen
-        self.in_use = (self.in_use - npages) & 0xFFFF
-        self.set_non_empty()
-
-    def copy(self) -> "ScavChunkData":
-        return ScavChunkData(self.in_use, self.last_in_use, self.gen, self.flags)
-
-    def __eq__(self, other):
-        if not isinstance(other, ScavChunkData):
-            return NotImplemented
-        return (self.in_use, self.last_in_use, self.gen, self.flags) == (
-            other.in_use,
-            other.last_in_use,
-            other.gen,
-            other.flags,
-        )
-
-    __hash__ = None
-
-    def __repr__(self):
-        return (
-            f"ScavChunkData(in_use={self.in_use}, last_in_use={self.last_in_use}, "
-            f"gen={self.gen}, flags={self.flags:#x})"
-        )
-
-
-def unpack_scav_chunk_data(p, sc: int) -> ScavChunkData:
-    """Returns the scavChunkData packed in the uint64 sc (platform field widths)."""
-    lg = p.log_scav_chunk_in_use_max
-    return ScavChunkData(
-        in_use=sc & 0xFFFF,
-        last_in_use=((sc >> 16) & 0xFFFF) & ((1 << lg) - 1),
-        gen=(sc >> 32) & 0xFFFFFFFF,
-        flags=((sc >> (16 + lg)) & 0xFF) & SCAV_CHUNK_FLAGS_MASK,
-    )
 
 
 # --- scavengeIndex ------------------------------------------------------------------------------
@@ -563,73 +512,125 @@ class ScavengeIndex:
         return c
 
 
-# --- (*pageAlloc).scavenge and scavengeOne -------------------------------------------------------
+# --- scavChunkData ------------------------------------------------------------------------------
 
 
-def _palloc_sum_max(p, s: int) -> int:
-    from palloc.model.mpagealloc import palloc_sum_max
-
-    return palloc_sum_max(p, s)
+_MIN_INT64 = -(1 << 63)
 
 
-class PageAllocScavenge:
-    """Mixin holding (*pageAlloc).scavenge and scavengeOne; PageAlloc (mpagealloc.py) inherits it.
+class ScavChunkData:
+    """scavChunkData: per-chunk scavenger bookkeeping that packs into 64 bits.
 
-    Uses the PageAlloc members p, summary, chunk_of, update, search_addr, scav.index, test,
-    phys_page_size and phys_huge_page_size.
+    in_use: pages allocated now (uint16); last_in_use: pages allocated at the last generation
+    change; gen: generation of the last update (uint32); flags: scavChunkFlags (uint8; bit 0
+    HasFree, bit 1 NoHugePage in Go 1.21). The zero value is a valid newly grown chunk.
     """
 
-    __slots__ = ()
+    __slots__ = ("in_use", "last_in_use", "gen", "flags")
 
-    def scavenge(self, nbytes: int, should_stop=None, force: bool = False) -> int:
-        """Scavenges nbytes of free pages, highest address first; returns the bytes scavenged.
+    def __init__(self, in_use: int = 0, last_in_use: int = 0, gen: int = 0, flags: int = 0):
+        self.in_use = in_use
+        self.last_in_use = last_in_use
+        self.gen = gen
+        self.flags = flags
 
-        Stops early only when the heap has nothing left to scavenge or should_stop() says so; the
-        result may exceed nbytes (huge page preservation, physical page rounding).
+    def pack(self, p) -> int:
+        """Returns sc packed into a uint64 with the platform's field widths."""
+        return (
+            (self.in_use & 0xFFFF)
+            | ((self.last_in_use & 0xFFFF) << 16)
+            | ((self.flags & 0xFF) << (16 + p.log_scav_chunk_in_use_max))
+            | ((self.gen & 0xFFFFFFFF) << 32)
+        ) & MASK64
+
+    def is_empty(self) -> bool:
+        """Returns true if the HasFree flag is unset."""
+        return self.flags & SCAV_CHUNK_HAS_FREE == 0
+
+    def set_empty(self) -> None:
+        """Clears the HasFree flag."""
+        self.flags &= ~SCAV_CHUNK_HAS_FREE & 0xFF
+
+    def set_non_empty(self) -> None:
+        """Sets the HasFree flag."""
+        self.flags |= SCAV_CHUNK_HAS_FREE
+
+    # Go 1.21 only.
+    def is_huge_page(self) -> bool:
+        """Returns true if the NoHugePage flag (Go 1.21) is unset."""
+        return self.flags & SCAV_CHUNK_NO_HUGE_PAGE == 0
+
+    def set_huge_page(self) -> None:
+        """Clears the NoHugePage flag (Go 1.21)."""
+        self.flags &= ~SCAV_CHUNK_NO_HUGE_PAGE & 0xFF
+
+    def set_no_huge_page(self) -> None:
+        """Sets the NoHugePage flag (Go 1.21)."""
+        self.flags |= SCAV_CHUNK_NO_HUGE_PAGE
+
+    def should_scavenge(self, p, curr_gen: int, force: bool) -> bool:
+        """Returns true if the scavenger should look at this chunk in generation curr_gen."""
+        if self.is_empty():
+            return False
+        if force:
+            return True
+        hi = p.scav_chunk_hi_occ_pages
+        if self.gen == curr_gen:
+            return self.in_use < hi and self.last_in_use < hi
+        return self.in_use < hi
+
+    def alloc(self, p, npages: int, new_gen: int) -> None:
+        """Records that npages were allocated in the chunk.
+
+        Throws "too many pages allocated in chunk?" if in_use would exceed pallocChunkPages.
         """
-        mask = self.p.uintptr_mask
-        released = 0
-        while released < nbytes:
-            ci, page_idx = self.scav.index.find(force)
-            if ci == 0:
-                break
-            released = (released + self.scavenge_one(ci, page_idx, (nbytes - released) & mask)) & mask
-            if should_stop is not None and should_stop():
-                break
-        return released
+        if self.in_use + npages > p.palloc_chunk_pages:
+            raise GoThrow("too many pages allocated in chunk?")
+        if self.gen != new_gen:
+            self.last_in_use = self.in_use
+            self.gen = new_gen
+        self.in_use = (self.in_use + npages) & 0xFFFF
+        if self.in_use == p.palloc_chunk_pages:
+            self.set_empty()
 
-    def scavenge_one(self, ci: int, search_idx: int, max: int) -> int:
-        """Scavenges at most max bytes (more to keep huge pages whole) of chunk ci; returns bytes.
+    def free(self, p, npages: int, new_gen: int) -> None:
+        """Records that npages were freed in the chunk. Throws "allocated pages below zero?"."""
+        if self.in_use < npages:
+            raise GoThrow("allocated pages below zero?")
+        if self.gen != new_gen:
+            self.last_in_use = self.in_use
+            self.gen = new_gen
+        self.in_use = (self.in_use - npages) & 0xFFFF
+        self.set_non_empty()
 
-        Looks for a candidate only when the chunk's leaf summary has a free run of at least one
-        physical page; otherwise (or if there is no candidate) marks the chunk empty in the index
-        and returns 0. A candidate is allocated and freed around the (unmodelled) sysUnused, which
-        may lower search_addr, and its pages are then marked scavenged.
-        """
-        p = self.p
-        max_pages = max // PAGE_SIZE
-        if max % PAGE_SIZE != 0:
-            max_pages += 1
-        min_pages = self.phys_page_size // PAGE_SIZE
-        if min_pages < 1:
-            min_pages = 1
-        if _palloc_sum_max(p, self.summary[-1][ci]) >= min_pages:
-            base, npages = find_scavenge_candidate(
-                self.chunk_of(ci), search_idx, min_pages, max_pages, self.phys_huge_page_size, self.phys_page_size
-            )
-            if npages != 0:
-                addr = (_chunk_base(p, ci) + base * PAGE_SIZE) & p.uintptr_mask
-                self.chunk_of(ci).alloc_range(base, npages)
-                self.update(addr, npages, True, True)
-                if p.scav_index_has_no_huge_page_flag:
-                    self.scav.index.set_no_huge_page(ci)
-                # (unlock; sysUnused and the memory statistics outside test mode; relock)
-                b = OffAddr(p, addr)
-                if b.less_than(self.search_addr):
-                    self.search_addr = b
-                self.chunk_of(ci).free(base, npages)
-                self.update(addr, npages, True, False)
-                self.chunk_of(ci).scavenged.set_range(base, npages)
-                return npages * PAGE_SIZE
-        self.scav.index.set_empty(ci)
-        return 0
+    def copy(self) -> "ScavChunkData":
+        return ScavChunkData(self.in_use, self.last_in_use, self.gen, self.flags)
+
+    def __eq__(self, other):
+        if not isinstance(other, ScavChunkData):
+            return NotImplemented
+        return (self.in_use, self.last_in_use, self.gen, self.flags) == (
+            other.in_use,
+            other.last_in_use,
+            other.gen,
+            other.flags,
+        )
+
+    __hash__ = None
+
+    def __repr__(self):
+        return (
+            f"ScavChunkData(in_use={self.in_use}, last_in_use={self.last_in_use}, "
+            f"gen={self.gen}, flags={self.flags:#x})"
+        )
+
+
+def unpack_scav_chunk_data(p, sc: int) -> ScavChunkData:
+    """Returns the scavChunkData packed in the uint64 sc (platform field widths)."""
+    lg = p.log_scav_chunk_in_use_max
+    return ScavChunkData(
+        in_use=sc & 0xFFFF,
+        last_in_use=((sc >> 16) & 0xFFFF) & ((1 << lg) - 1),
+        gen=(sc >> 32) & 0xFFFFFFFF,
+        flags=((sc >> (16 + lg)) & 0xFF) & SCAV_CHUNK_FLAGS_MASK,
+    )

@@ -1,6 +1,6 @@
 """Address ranges in the offset address space: offAddr, addrRange, addrRanges, atomicOffAddr.
 
-Mirrors src/runtime/mranges.go of Go 1.27.3 name by name. Every value carries its Platform `p`
+Mirrors src/runtime/mranges.go of Go 1.27.3 function by function, in Go's order. Every value carries its Platform `p`
 for arenaBaseOffset and the pointer width: uintptr arithmetic wraps modulo 2^(8*ptrSize) exactly as
 in Go, and offAddr comparisons are in offset order, (a - arenaBaseOffset) mod 2^W.
 
@@ -25,87 +25,20 @@ __all__ = [
 ]
 
 
-class OffAddr:
-    """offAddr: an address in the offset address space, where arenaBaseOffset maps to 0.
+def make_addr_range(p, base: int, limit: int) -> AddrRange:
+    """Returns the range [base, limit).
 
-    Immutable: the public fields a (the address) and p (the platform) are read-only, and _o caches
-    the offset (a - arenaBaseOffset) mod 2^W. Compare with less_than / less_equal / equal (offset
-    order), as Go does; == and hash use the address only.
+    Throws if base and limit lie in different segments of the address space (on either side of
+    arenaBaseOffset), where offset order and address order would disagree.
     """
-
-    __slots__ = ("_a", "_o", "_p")
-
-    def __init__(self, p, a: int):
-        mask = p.uintptr_mask  # a cached property of Platform
-        a &= mask
-        self._a = a
-        self._o = (a - p.arena_base_offset) & mask
-        self._p = p
-
-    @property
-    def a(self) -> int:
-        """The address (Go's offAddr.a)."""
-        return self._a
-
-    @property
-    def p(self):
-        """The platform."""
-        return self._p
-
-    def add(self, nbytes: int) -> "OffAddr":
-        """Returns the address nbytes above l (uintptr arithmetic, wrapping)."""
-        return OffAddr(self._p, self._a + nbytes)
-
-    def sub(self, nbytes: int) -> "OffAddr":
-        """Returns the address nbytes below l (uintptr arithmetic, wrapping)."""
-        return OffAddr(self._p, self._a - nbytes)
-
-    def diff(self, l2: "OffAddr") -> int:
-        """Returns the number of bytes between l1 and l2, l1.a - l2.a as a uintptr."""
-        return (self._a - l2._a) & self._p.uintptr_mask
-
-    def less_than(self, l2: "OffAddr") -> bool:
-        """Returns true if l1 is less than l2 in the offset address space."""
-        return self._o < l2._o
-
-    def less_equal(self, l2: "OffAddr") -> bool:
-        """Returns true if l1 is less than or equal to l2 in the offset address space."""
-        return self._o <= l2._o
-
-    def equal(self, l2: "OffAddr") -> bool:
-        """Returns true if the two offAddr values are equal."""
-        return self._a == l2._a
-
-    def addr(self) -> int:
-        """Returns the virtual address for this offset address."""
-        return self._a
-
-    def __eq__(self, other):
-        if not isinstance(other, OffAddr):
-            return NotImplemented
-        return self._a == other._a
-
-    def __hash__(self):
-        return hash(self._a)
-
-    def __repr__(self):
-        return f"OffAddr(p, {self._a:#x})"
-
-    def __copy__(self):
-        return self  # immutable
-
-    def __deepcopy__(self, memo):
-        return self  # immutable; shares the platform
-
-
-def min_off_addr(p) -> OffAddr:
-    """Returns minOffAddr, the minimum address in the offset space: offAddr{arenaBaseOffset}."""
-    return OffAddr(p, p.min_off_addr)
-
-
-def max_off_addr(p) -> OffAddr:
-    """Returns maxOffAddr, the maximum address in the offset space."""
-    return OffAddr(p, p.max_off_addr)
+    m = p.uintptr_mask
+    abo = p.arena_base_offset
+    base &= m
+    limit &= m
+    r = AddrRange(p, base, limit)
+    if (((base - abo) & m) >= base) != (((limit - abo) & m) >= limit):
+        raise GoThrow("addr range base and limit are not in the same memory segment")
+    return r
 
 
 class AddrRange:
@@ -194,20 +127,87 @@ class AddrRange:
         return f"AddrRange(p, {self.base.a:#x}, {self.limit.a:#x})"
 
 
-def make_addr_range(p, base: int, limit: int) -> AddrRange:
-    """Returns the range [base, limit).
+class OffAddr:
+    """offAddr: an address in the offset address space, where arenaBaseOffset maps to 0.
 
-    Throws if base and limit lie in different segments of the address space (on either side of
-    arenaBaseOffset), where offset order and address order would disagree.
+    Immutable: the public fields a (the address) and p (the platform) are read-only, and _o caches
+    the offset (a - arenaBaseOffset) mod 2^W. Compare with less_than / less_equal / equal (offset
+    order), as Go does; == and hash use the address only.
     """
-    m = p.uintptr_mask
-    abo = p.arena_base_offset
-    base &= m
-    limit &= m
-    r = AddrRange(p, base, limit)
-    if (((base - abo) & m) >= base) != (((limit - abo) & m) >= limit):
-        raise GoThrow("addr range base and limit are not in the same memory segment")
-    return r
+
+    __slots__ = ("_a", "_o", "_p")
+
+    def __init__(self, p, a: int):
+        mask = p.uintptr_mask  # a cached property of Platform
+        a &= mask
+        self._a = a
+        self._o = (a - p.arena_base_offset) & mask
+        self._p = p
+
+    @property
+    def a(self) -> int:
+        """The address (Go's offAddr.a)."""
+        return self._a
+
+    @property
+    def p(self):
+        """The platform."""
+        return self._p
+
+    def add(self, nbytes: int) -> "OffAddr":
+        """Returns the address nbytes above l (uintptr arithmetic, wrapping)."""
+        return OffAddr(self._p, self._a + nbytes)
+
+    def sub(self, nbytes: int) -> "OffAddr":
+        """Returns the address nbytes below l (uintptr arithmetic, wrapping)."""
+        return OffAddr(self._p, self._a - nbytes)
+
+    def diff(self, l2: "OffAddr") -> int:
+        """Returns the number of bytes between l1 and l2, l1.a - l2.a as a uintptr."""
+        return (self._a - l2._a) & self._p.uintptr_mask
+
+    def less_than(self, l2: "OffAddr") -> bool:
+        """Returns true if l1 is less than l2 in the offset address space."""
+        return self._o < l2._o
+
+    def less_equal(self, l2: "OffAddr") -> bool:
+        """Returns true if l1 is less than or equal to l2 in the offset address space."""
+        return self._o <= l2._o
+
+    def equal(self, l2: "OffAddr") -> bool:
+        """Returns true if the two offAddr values are equal."""
+        return self._a == l2._a
+
+    def addr(self) -> int:
+        """Returns the virtual address for this offset address."""
+        return self._a
+
+    def __eq__(self, other):
+        if not isinstance(other, OffAddr):
+            return NotImplemented
+        return self._a == other._a
+
+    def __hash__(self):
+        return hash(self._a)
+
+    def __repr__(self):
+        return f"OffAddr(p, {self._a:#x})"
+
+    def __copy__(self):
+        return self  # immutable
+
+    def __deepcopy__(self, memo):
+        return self  # immutable; shares the platform
+
+
+def min_off_addr(p) -> OffAddr:
+    """Returns minOffAddr, the minimum address in the offset space: offAddr{arenaBaseOffset}."""
+    return OffAddr(p, p.min_off_addr)
+
+
+def max_off_addr(p) -> OffAddr:
+    """Returns maxOffAddr, the maximum address in the offset space."""
+    return OffAddr(p, p.max_off_addr)
 
 
 class AtomicOffAddr:

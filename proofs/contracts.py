@@ -27,7 +27,9 @@ import time
 from typing import Iterator
 
 from palloc.model import mpagealloc as M
+from palloc.model import mpagealloc_fast as MF
 from palloc.model import mpallocbits as MB
+from palloc.model import mpallocbits_fast as MBF
 from palloc.model.mranges import AddrRange, OffAddr
 from palloc.spec import platform
 
@@ -77,6 +79,41 @@ def check_merge_matches_slow_twin(s0: int, m0: int, e0: int, s1: int, m1: int, e
     """
     sums = [M.pack_palloc_sum(P, s0, m0, e0), M.pack_palloc_sum(P, s1, m1, e1)]
     return M.merge_summaries(P, sums, LOG_LEAF) == M.merge_summaries_slow(P, sums, LOG_LEAF)
+
+
+def check_merge_summaries_fast_equals_mirror(s0: int, m0: int, e0: int, s1: int, m1: int, e1: int) -> bool:
+    """The fast layer's merge (two passes, zeros not unpacked) against Go's loop.
+
+    pre: 0 <= s0 <= m0 <= CHUNK_PAGES and 0 <= e0 <= m0 and (m0 < CHUNK_PAGES or s0 == e0 == m0)
+    pre: 0 <= s1 <= m1 <= CHUNK_PAGES and 0 <= e1 <= m1 and (m1 < CHUNK_PAGES or s1 == e1 == m1)
+    post: __return__
+    """
+    sums = [M.pack_palloc_sum(P, s0, m0, e0), M.pack_palloc_sum(P, s1, m1, e1)]
+    return MF.merge_summaries_fast(P, sums, LOG_LEAF) == M.merge_summaries(P, sums, LOG_LEAF)
+
+
+def check_broken_twin_merge_fast_adds_every_start(s0: int, m0: int, e0: int, s1: int, m1: int, e1: int) -> bool:
+    """Must fail: a merge that adds the second start whether or not the first summary is all free.
+
+    pre: 0 <= s0 <= m0 <= CHUNK_PAGES and 0 <= e0 <= m0 and (m0 < CHUNK_PAGES or s0 == e0 == m0)
+    pre: 0 <= s1 <= m1 <= CHUNK_PAGES and 0 <= e1 <= m1 and (m1 < CHUNK_PAGES or s1 == e1 == m1)
+    post: __return__
+    """
+    sums = [M.pack_palloc_sum(P, s0, m0, e0), M.pack_palloc_sum(P, s1, m1, e1)]
+    got = MF.merge_summaries_fast(P, sums, LOG_LEAF)
+    start, most, end = M.palloc_sum_unpack(P, got)
+    broken = M.pack_palloc_sum(P, min(s0 + s1, MAX_PACKED - 1), most, end) if most < MAX_PACKED else got
+    return broken == M.merge_summaries(P, sums, LOG_LEAF)
+
+
+def check_fast_summarize_equals_mirror(v: int, w: int) -> bool:
+    """The fast layer's whole-chunk summarize against Go's word loop (as check_summarize_matches_slow_twin).
+
+    pre: 0 <= v < (1 << 64) and 0 <= w < (1 << 64)
+    post: __return__
+    """
+    bits = v | (((1 << 384) - 1) << 64) | (w << 448)
+    return MBF.FastPallocData(P, bits).summarize() == MB.PallocBits(P, bits).summarize()
 
 
 def check_find_bit_range64_matches_slow_twin(c: int, n: int) -> bool:

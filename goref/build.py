@@ -24,6 +24,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import dataclasses
 import time
@@ -153,6 +154,7 @@ def cache_key(tc: Toolchain, goarch: str | None = None, extra_overlay: dict[str,
     }
     if coverage:
         parts["cover"] = COVER_FLAGS
+        parts["cover_shim"] = 1  # builds before goref/cover_toolexec.py covered the unpatched files
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -163,6 +165,15 @@ def helper_path(tc: Toolchain, goarch: str | None = None, extra_overlay: dict[st
     goos = target_goos(tc, goarch)
     cover = "-cover" if coverage else ""
     return cache_dir(writable=False) / "helpers" / f"runtime-{tc.version}-{goos}-{goarch or tc.goarch}{cover}-{key[:20]}.test"
+
+
+def _cover_toolexec(tc: Toolchain, ov: Path, extra_overlay: dict[str, str] | None, coverage: bool) -> tuple[str, ...]:
+    """The -toolexec shim a coverage build needs when the overlay replaces runtime files: without
+    it the cover tool reads the GOROOT originals (golang/go#73802) and the patch is not built
+    (goref/cover_toolexec.py)."""
+    if not coverage or not any(v and (Path(tc.goroot) / k).is_file() for k, v in (extra_overlay or {}).items()):
+        return ()
+    return ("-toolexec", f"{sys.executable} -m palloc.goref.cover_toolexec {ov}")
 
 
 def _gocache(tc: Toolchain) -> dict[str, str]:
@@ -230,15 +241,16 @@ def build_helper(
             tmp = Path(work) / "runtime.test"
             env = tc.env(target_goarch(goarch), **BUILD_ENV, **_gocache(tc), GOOS=target_goos(tc, goarch))
             t0 = time.monotonic()
-            what = _build_name(tc, goarch, extra_overlay)
+            what = _build_name(tc, goarch, extra_overlay, coverage)
             limit = progress.bounded(timeout, f"building {what}")  # --total-seconds: what is left of it
             try:
                 # Its own process group and TMPDIR (procs.run): a Ctrl-C, a timeout or palloc's
                 # death ends go and its compilers, and Go's work folder goes with them.
                 with progress.building(what, _last_build_seconds(goarch)):
                     r = procs.run(
-                        [str(tc.go), "test", "-c", "-vet=off", *(COVER_FLAGS if coverage else ()), "-overlay", str(ov),
-                     "-o", str(tmp), "runtime"],
+                        [str(tc.go), "test", "-c", "-vet=off", *(COVER_FLAGS if coverage else ()),
+                         *_cover_toolexec(tc, ov, extra_overlay, coverage), "-overlay", str(ov),
+                         "-o", str(tmp), "runtime"],
                         env=env,
                         cwd=work,
                         text=True,

@@ -24,7 +24,8 @@ from typing import Callable
 
 from palloc.model.export import undefined_allowed
 from palloc.model.mgcscavenge import ScavengeIndex
-from palloc.model.mpagealloc import PageAlloc, _off, chunk_base, chunk_index, chunk_page_index, merge_summaries
+from palloc.model.mpagealloc import (PageAlloc, _off, chunk_base, chunk_index, chunk_page_index, merge_summaries,
+                                     pack_palloc_sum, palloc_sum_unpack)
 from palloc.model.mpagealloc_fast import FastPageAlloc  # the fuzzer's model, which the model variants break
 from palloc.model.mpagecache import PageCache
 from palloc.model.mranges import AddrRanges, OffAddr
@@ -47,9 +48,9 @@ class LeafSummaryOffByOne(PageAlloc):
         ci = chunk_index(p, base)
         leaf = self.summary[-1]
         s = leaf[ci]
-        start, most, end = s & (p.max_packed_value - 1), (s >> p.log_max_packed_value) & (p.max_packed_value - 1), s >> (2 * p.log_max_packed_value)
+        start, most, end = palloc_sum_unpack(p, s)
         if start < p.palloc_chunk_pages and not s >> 63:
-            leaf[ci] = (start + 1) | (most << p.log_max_packed_value) | (end << (2 * p.log_max_packed_value))
+            leaf[ci] = pack_palloc_sum(p, start + 1, most, end)
 
 
 class FreeSkipsSearchAddr(PageAlloc):

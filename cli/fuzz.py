@@ -21,7 +21,9 @@ DESCRIPTION = (
     "generated heaps, comparing every result and the touched state after every operation (by digest, "
     "with full state dumps every 1000 operations and at the end of every heap, in the default engine). "
     "A divergence is shrunk and written to --failures as JSON, a pytest test, a Go test "
-    "and a report. Exit 0: no divergence; 1: divergence found; 2: error."
+    "and a report, with its picture beside them (<id>.html: both sides' pages, summaries and searchAddr where "
+    "they diverged; `palloc show` draws any case in the terminal). Building the helper takes about a minute the first "
+    "time, and says so. Exit 0: no divergence; 1: divergence found; 2: error."
 )
 
 

@@ -28,7 +28,8 @@ def arguments(p) -> None:
     g.add_argument("--config", metavar="FILE", help='a TOML file: base = "linux/amd64" plus overrides, '
                    "e.g. heap_addr_bits = 57 or summary_level_bits = 4")
     p.add_argument("--go-version", default=constants.DEFAULT_GO_VERSION, help="Go version (default %(default)s)")
-    p.add_argument("--twins", action="store_true", help="also run the broken twins (they must fail as recorded)")
+    p.add_argument("--twins", action="store_true", help="also run the broken twins (they must fail as recorded); each "
+                   "line says the verdict the manifest expects and whether it came")
     p.add_argument("--slow", action="store_true", help="also run the slow obligations (e.g. the 16-bit shrink-runs loop)")
     p.add_argument("--only", metavar="PATTERN", help="only obligations whose name matches (glob or substring)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per obligation (default %(default)s)")

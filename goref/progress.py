@@ -77,7 +77,7 @@ def building(what: str, estimate: float | None = None) -> Iterator[None]:
     if _say is None:
         yield
         return
-    hint = f"about {estimate:.0f} s last time" if estimate else "about a minute the first time"
+    hint = f"a recent one took {estimate:.0f} s" if estimate else "about a minute the first time"
     _say(f"building {what} ({hint})")
     t0 = time.monotonic()
     stop = threading.Event()

@@ -58,10 +58,7 @@ def write_failure(case: Case, folder: str | Path, model_outcomes=None, runtime_o
     # The replayable case first: whatever else fails to print, it is there, and whole.
     write_atomic(paths["json"], json.dumps(case.to_json(), indent=1) + "\n")
     write_atomic(paths["pytest"], pytest_source(case, cid))
-    from palloc.goref.gotest_paste import go_test_for
-
-    # Through the stock export_test.go API when the divergence shows there, else with the overlay.
-    write_atomic(paths["go"], go_test_for(case, cid, model_outcomes))
+    write_atomic(paths["go"], go_test_source(case, cid, model_outcomes))
     write_atomic(paths["report"], human_report(case, cid, paths))
     from palloc.goref.picture import case_picture, html_page
 
@@ -84,15 +81,6 @@ def model_run(case: Case):
     p = goarch_platform(case.goarch)
     fac = model_variant(case.model_variant).factory() if case.model_variant else None
     return ModelSide(p, fac, case.host or {}).run(case.init, case.ops)
-
-
-def _go_test_note(path: Path) -> str:
-    """Says whether a written Go test pastes into the runtime's tests or needs the overlay."""
-    try:
-        first = Path(path).read_text().split("\n", 1)[0]
-    except OSError:
-        return OVERLAY_NOTE
-    return OVERLAY_NOTE if first.startswith("// Needs palloc's overlay") else "export_test.go only: pastes into the runtime's tests"
 
 
 def ops_as_code(ops: list[O.Op], indent: str = "    ") -> str:
@@ -118,7 +106,7 @@ def human_report(case: Case, cid: str, paths: dict[str, Path] | None = None) -> 
     if paths:
         lines.append(f"replay:     palloc replay {paths['json']}")
         lines.append(f"regression: pytest {paths['pytest']}")
-        lines.append(f"Go test:    {paths['go'].name} ({_go_test_note(paths['go'])})")
+        lines.append(f"Go test:    {paths['go'].name} ({OVERLAY_NOTE})")
         if "html" in paths:
             lines.append(f"picture:    {paths['html']} (in a browser; `palloc show {paths['json']}` in the terminal)")
     return "\n".join(lines) + "\n"

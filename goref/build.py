@@ -288,8 +288,10 @@ def build_helper(
 def _build_name(tc: Toolchain, goarch: str, extra_overlay: dict | None, coverage: bool = False) -> str:
     """Names a build for its progress lines: the helper for go1.27.3 linux/amd64 (patched)."""
     name = f"the helper for go{tc.version.removeprefix('go')} {target_goos(tc, goarch)}/{target_goarch(goarch)}"
-    if extra_overlay:
+    if any(not rel.endswith("_test.go") for rel in extra_overlay or {}):
         name += " on the patched runtime"
+    elif extra_overlay:
+        name += " with a case's Go test"
     return name + (" with coverage" if coverage else "")
 
 

@@ -570,7 +570,7 @@ def case_picture(case, model_outs: list[Outcome], runtime_outs: list[Outcome] | 
     diverged), titled with its platform, Go version, model variant and patch."""
     from palloc.goref.fuzz import goarch_platform
 
-    title = f"{case.goarch}, Go {case.go_version}"
+    title = f"{case.goarch}, Go {case.go_version.removeprefix('go')}"
     if case.model_variant:
         title += f", model variant {case.model_variant}"
     if case.patch is not None:

@@ -114,6 +114,12 @@ def arguments(p) -> None:
                    "or refute it with an input the patched runtime confirms (exit 0 all proved, 1 refuted, 2 anything "
                    "unknown, unsupported or not translated, with the reason)")
     p.add_argument("--no-prove", action="store_true", help="skip translation validation")
+    p.add_argument("--workload", action="append", type=Path, metavar="FILE",
+                   help="also replay this request stream (or `palloc trace record` trace) on the model, the unpatched "
+                   "and the patched runtime, and report what the patch changes: addresses, growth, fragmentation, "
+                   "scavenging, search cost (repeatable; goref/workload_replay.py)")
+    p.add_argument("--svg-dir", type=Path, default=Path("palloc-workloads"),
+                   help="where --workload writes each stream's occupancy heat map, before/after (default %(default)s)")
     p.add_argument("--corpus", type=Path, default=None, metavar="DIR",
                    help="the failure corpus, replayed on the patched runtime before the campaign generates anything, "
                    "and where a divergence is kept (default: $PALLOC_CORPUS or ./palloc-corpus; see `palloc corpus`)")
@@ -746,6 +752,8 @@ def format_report(rep: dict[str, Any]) -> str:
         if runs:
             lines.append(f"  Go test: {_said(runs['patched'])} on the patched runtime, {_said(runs['unpatched'])} on the "
                          f"unpatched one" + (" (it reproduces the divergence)" if runs["reproduces"] else ""))
+        if c["name"] == "workload":
+            lines += ["         " + l for l in ev.get("table") or []]
         if ev.get("go_test"):
             lines.append("  Go test reproducing it:")
             lines += ["    " + l for l in str(ev["go_test"]).splitlines()]
@@ -754,6 +762,24 @@ def format_report(rep: dict[str, Any]) -> str:
     if rep["not_run"]:
         lines.append("  could not run: " + "; ".join(rep["not_run"]))
     return "\n".join(lines)
+
+
+def _with_workloads(rep: dict, overlay, tc, goarches: list[str], streams, svg_dir: Path, name: str,
+                    progress, strict: bool) -> dict:
+    """Returns the report with a "workload" check per GOARCH and stream (goref/workload_replay.py:
+    the patch's behaviour on the stream beside the unpatched runtime's and the model's), concluded again."""
+    from palloc.goref.workload_replay import workload_check
+
+    t0 = time.monotonic()
+    checks = list(rep["checks"])
+    for goarch in goarches:
+        for s in streams:
+            c = workload_check(tc, goarch, s, dict(overlay.files), svg_dir, name, progress, strict)
+            checks.append(dataclasses.asdict(Check(**c)))
+            if progress:
+                progress(f"{goarch}: workload: {c['detail']}")
+    return conclude(checks, overlay.files, goarches, tc, rep["build_seconds"], name,
+                    rep["total_seconds"] + time.monotonic() - t0, strict)
 
 
 def run(args) -> int:
@@ -779,6 +805,11 @@ def _run(args) -> int:
         except (OSError, UnicodeDecodeError) as e:
             raise PallocError(f"cannot read patch {args.patch}: {e}") from None
         P.check_scope(P.parse_files(text, str(args.patch)), str(args.patch))
+    from palloc.goref.workload_replay import read_stream
+
+    streams = [read_stream(f) for f in args.workload or []]  # a bad workload is reported before building
+    if streams and args.scheduler:
+        raise PallocError("--workload runs here, not on a --scheduler's workers; leave one of them out")
     tc = _toolchain(args.base_goroot)
     overlay = patch_overlay(args, tc)
     name = args.patch.stem if args.patch else Path(args.goroot).name
@@ -801,6 +832,8 @@ def _run(args) -> int:
                      prove=not args.no_prove, prove_only=args.prove_only, strict=args.strict,
                      coverage=not args.no_coverage,
                      corpus=None if args.no_corpus else str(args.corpus or cov_corpus.default_dir()))
+    if streams and not args.prove_only:
+        rep = _with_workloads(rep, overlay, tc, goarches, streams, args.svg_dir, name, progress, args.strict)
     print(json.dumps(rep, indent=1, default=str) if args.json else format_report(rep))
     return {"breaks": EXIT_BREAKS, "no divergence found": EXIT_HOLDS, "proved equivalent": EXIT_HOLDS,
             "changes behaviour": EXIT_CHANGES}.get(

@@ -607,15 +607,20 @@ def _write_svg(folder: Path, stream: Stream, name: str, runs: list[Run], p) -> P
 
 
 def workload_check(tc, goarch: str, stream: Stream, patch_files: dict[str, str], svg_dir: Path | None,
-                   name: str, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                   name: str, progress: Callable[[str], None] | None = None, strict: bool = False) -> dict[str, Any]:
     """Returns verify-change's "workload" check of a patch on one stream (the fields of
-    cli/verify_change.Check): breaks, holds (behaviour changed or not, with the deltas and a
-    side-by-side table in evidence) or no verdict (model and unpatched runtime disagree)."""
+    cli/verify_change.Check): breaks (a crash or an answer the spec does not allow), changes
+    (valid answers, but something differs from the unpatched runtime: with strict, breaks),
+    holds (nothing differs), or no verdict (model and unpatched runtime disagree); the deltas and
+    a side-by-side table are in evidence."""
     t0 = time.monotonic()
     rep = replay_patch(tc, goarch, stream, patch_files, svg_dir=svg_dir, name=name, progress=progress)
     ms = rep.get("metrics") or {}
     rep["table"] = format_metrics(list(ms), list(ms.values())) if ms else []
     if rep.get("svg"):
         rep["table"].append(f"  occupancy before/after: {rep['svg']}")
-    return {"name": "workload", "goarch": goarch, "status": "ran", "verdict": rep["verdict"],
+    verdict = rep["verdict"]
+    if verdict == "holds" and rep.get("changes_behaviour"):
+        verdict = "breaks" if strict else "changes"
+    return {"name": "workload", "goarch": goarch, "status": "ran", "verdict": verdict,
             "seconds": round(time.monotonic() - t0, 2), "detail": rep["detail"], "evidence": rep}

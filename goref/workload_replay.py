@@ -20,9 +20,9 @@ occupancy every `every` operations and the final bitmaps; `metrics` sums them up
 `replay_patch` replays a stream on the model, the unpatched runtime and the patched one:
 - the unpatched runtime must agree with the model on everything (a disagreement is a palloc bug
   or a finding, and the check is inconclusive);
-- the patched runtime's answers must be valid for the spec's abstract allocator
-  (spec/abstract.py: an alloc takes free pages of the heap, and fails only when no run of
-  npages free pages exists); a crash or an invalid answer `breaks`;
+- the patched runtime's answers must be the spec's (spec/obligations.py alloc_first_fit, checked
+  on the stream's own heap: an alloc takes the lowest run of npages free pages, and fails only
+  when there is none); a crash or an invalid answer `breaks`;
 - everything else that differs (addresses, growth, fragmentation, scavenging, search cost) is a
   behaviour change: reported side by side, not judged.
 
@@ -462,9 +462,10 @@ def first_difference(a: Run, b: Run) -> str | None:
 def validity(p, stream: Stream, run: Run) -> str | None:
     """Returns the first answer of run that the spec's abstract allocator does not allow, or None.
 
-    In the offset address space, pages of the grown heap: an alloc must return a page-aligned
-    run of npages free pages of the heap, with at most npages pages' scavenged bytes, and may
-    fail (the heap then grows) only when no run of npages free pages exists.
+    In the offset address space, pages of the grown heap: an alloc must return the lowest run of
+    npages free pages (spec/obligations.py alloc_first_fit: "find searches for the first
+    (address-ordered) contiguous free region of npages in size"), with at most npages pages'
+    scavenged bytes, and may fail (the heap then grows) only when no such run exists.
     """
     from palloc.model.mpagealloc import chunk_base
 
@@ -479,7 +480,7 @@ def validity(p, stream: Stream, run: Run) -> str | None:
         if v == ALLOC:
             if nxt is not None and nxt[0] == k:
                 if heap.find(bytes(a)) >= 0:
-                    return (f"alloc {ai} ({a} pages, operation {k}) failed and the heap grew, but a run of {a} "
+                    return (f"alloc_first_fit: alloc {ai} ({a} pages, operation {k}) failed and the heap grew, but a run of {a} "
                             f"free pages was free at page {heap.find(bytes(a))} of the heap")
                 heap += bytes(nxt[2] // PAGE_SIZE)
                 nxt = next(grows, None)
@@ -492,6 +493,10 @@ def validity(p, stream: Stream, run: Run) -> str | None:
                 return f"alloc {ai} ({a} pages, operation {k}) returned {addr:#x}, outside the heap"
             if any(heap[pn:pn + a]):
                 return f"alloc {ai} ({a} pages, operation {k}) returned {addr:#x}, whose pages are not all free"
+            first = heap.find(bytes(a))
+            if first != pn:
+                return (f"alloc_first_fit: alloc {ai} ({a} pages, operation {k}) returned {addr:#x}, the first fit "
+                        f"is page {first} of the heap, {addr - (pn - first) * PAGE_SIZE:#x}")
             if run.scav[ai] > a * PAGE_SIZE:
                 return f"alloc {ai} ({a} pages, operation {k}) reported {run.scav[ai]} scavenged bytes"
             heap[pn:pn + a] = b"\x01" * a

@@ -250,3 +250,11 @@ def test_workload_stats_prints_both_sides_and_writes_the_picture(capsys, tmp_pat
     assert code == 0, err
     assert "model" in out and "unpatched" in out and "search: bitmap words" in out
     assert list((tmp_path / "svg").glob("*.svg"))
+
+
+def test_validity_catches_an_alloc_that_is_not_the_first_fit(model_run):
+    r = W.Run(**{**model_run.__dict__, "addrs": list(model_run.addrs)})
+    r.addrs[0] += 1 << 30  # far past the heap
+    assert "outside the heap" in W.validity(platform("linux/amd64"), STREAM, r)
+    r.addrs[0] = model_run.addrs[0] + 8192 * 100  # free pages of the first chunk, but not the lowest run
+    assert W.validity(platform("linux/amd64"), STREAM, r).startswith("alloc_first_fit: alloc 0 ")

@@ -5,7 +5,8 @@ record` wrote) on the model and on the toolchain's runtime, natively in one go, 
 it did: allocs, growth, fragmentation at the end, bytes scavenged and released, the search's
 work; with --svg-dir, the heap's occupancy over the stream as an SVG heat map. Exit 0: model and
 runtime agree on every answer and count; 1: they differ (the first difference is named); 2:
-anything else, in one line. generate writes model/workload.py's seeded trace as a stream file.
+anything else, in one line. corpus does it for every benign and policy patch of the mutant corpus
+(goref/mutants/REPORT.md's figures). generate writes model/workload.py's seeded trace as a stream file.
 `palloc verify-change PATCH --workload FILE` does the same with a patched runtime beside them.
 """
 
@@ -40,6 +41,19 @@ def arguments(p) -> None:
     q.add_argument("--snapshots", type=positive_int, default=200, help="heat-map columns (default %(default)s)")
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(run=run_stats)
+    q = vs.add_parser("corpus", help="replay streams on every benign and policy patch of the mutant corpus",
+                      description="For each patch of goref/mutants/manifest.toml of the given kinds, replay each FILE "
+                      "on the unpatched and the patched runtime and print what it changes (the figures of "
+                      "goref/mutants/REPORT.md). Exit 0 when no patch breaks, 1 if one does.")
+    q.add_argument("files", nargs="+", metavar="FILE", help="a request stream or a trace file")
+    q.add_argument("--kind", action="append", choices=("benign", "policy", "equivalent"),
+                   help="corpus kinds to run (repeatable; default benign and policy)")
+    q.add_argument("--only", action="append", metavar="ID", help="only these corpus ids (repeatable)")
+    q.add_argument("--goarch", default=None, help="GOARCH of the runtime (default: the toolchain's)")
+    q.add_argument("--goroot", help="GOROOT of the Go toolchain (default: as `palloc fuzz`)")
+    q.add_argument("--svg-dir", type=Path, default=None, help="write each patch's before/after heat map here")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(run=run_corpus)
     q = vs.add_parser("generate", help="write model/workload.py's seeded trace as a stream file",
                       description="Write the standard workload (palloc bench's) as a request stream.")
     q.add_argument("-o", "--output", type=Path, required=True, help="the stream file to write")
@@ -97,3 +111,39 @@ def run_stats(args) -> int:
             if r.get("svg"):
                 print(f"  occupancy: {r['svg']}")
     return 0 if all(r["verdict"] == "holds" for r in reps) else 1
+
+
+def run_corpus(args) -> int:
+    from palloc.goref import patch as P
+    from palloc.goref.baseline import MUTANTS_DIR, corpus
+    from palloc.goref.build import cache_dir
+    from palloc.goref.targets import require_runnable
+    from palloc.goref.toolchain import find_toolchain
+    from palloc.goref.workload_replay import read_stream, replay_patch
+
+    streams = [read_stream(f) for f in args.files]
+    kinds = set(args.kind or ("benign", "policy"))
+    entries = [e for e in corpus(args.only) if e.get("kind") in kinds]
+    if not entries:
+        raise PallocError(f"no corpus patch of kind {', '.join(sorted(kinds))}; see goref/mutants/manifest.toml")
+    tc = find_toolchain(args.goroot)
+    goarch = args.goarch or tc.goarch
+    require_runnable([goarch])
+    say = None if args.json else (lambda s: print(f"palloc workload: {s}", file=sys.stderr, flush=True))
+    rows = []
+    for e in entries:
+        ov = P.apply_patch(MUTANTS_DIR / e["patch"], tc.goroot, cache_dir() / "patches")
+        for s in streams:
+            rep = replay_patch(tc, goarch, s, dict(ov.files), svg_dir=args.svg_dir, name=e["id"], progress=say)
+            rows.append({"id": e["id"], "kind": e["kind"], "stream": s.name, "verdict": rep["verdict"],
+                         "changes": rep.get("changes_behaviour"), "summary": rep.get("summary") or rep["detail"],
+                         "metrics": rep.get("metrics"), "svg": rep.get("svg")})
+            if say:
+                say(f"{e['id']} on {s.name}: {rows[-1]['summary']}")
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        for r in rows:
+            print(f"{r['id']} ({r['kind']}) on {Path(r['stream']).name}: "
+                  f"{'BREAKS: ' if r['verdict'] == 'breaks' else ''}{r['summary']}")
+    return 1 if any(r["verdict"] == "breaks" for r in rows) else 0 if all(r["verdict"] for r in rows) else 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
-CELL_W, CELL_H = 4, 3  # pixels per snapshot column and per chunk row
+CELL_W = 4  # pixels per snapshot column; a chunk row is 3 to 12 pixels high, the panel about 300
 MAX_ROWS = 256  # more chunks than this are merged into bands of consecutive chunks
 PAD, TITLE_H, LABEL_W = 10, 28, 8
 
@@ -52,7 +52,8 @@ def heat_map_svg(runs: list[tuple[str, list[list[int]]]], chunk_pages: int, titl
     panels = list(runs)
     if len(runs) == 2:
         panels.append((f"{runs[1][0]} - {runs[0][0]}", None))
-    pw, ph = ncols * CELL_W, rows * CELL_H
+    cell_h = max(3, min(12, 300 // max(rows, 1)))
+    pw, ph = ncols * CELL_W, rows * cell_h
     width = PAD + len(panels) * (LABEL_W + pw + PAD)
     height = TITLE_H + ph + 40
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -91,8 +92,8 @@ def heat_map_svg(runs: list[tuple[str, list[list[int]]]], chunk_pages: int, titl
                     if a is None:
                         continue
                     op, fill, pages = snaps[c][0], _occupancy_colour(a / (chunk_pages * na)), a
-                out.append(f'<rect x="{x0 + c * CELL_W}" y="{TITLE_H + r * CELL_H}" width="{CELL_W}" '
-                           f'height="{CELL_H}" fill="{fill}" data-op="{op}" data-chunk="{r * band}" '
+                out.append(f'<rect x="{x0 + c * CELL_W}" y="{TITLE_H + r * cell_h}" width="{CELL_W}" '
+                           f'height="{cell_h}" fill="{fill}" data-op="{op}" data-chunk="{r * band}" '
                            f'data-pages="{pages}"/>')
         out.append("</g>")
     out.append(f'<text x="{PAD}" y="{height - 8}" font-family="sans-serif" font-size="10">rows: chunks in address '

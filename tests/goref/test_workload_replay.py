@@ -186,6 +186,7 @@ def _patch_files(name: str) -> dict[str, str]:
 
 
 @pytest.mark.go
+@pytest.mark.slow  # a build of the patched runtime: a minute or more
 def test_a_valid_policy_change_shows_its_deltas_and_holds(tmp_path):
     # alloc no longer raises searchAddr: the same first fit (every address equal), found by a longer search.
     rep = W.replay_patch(_tc(), "amd64", STREAM, _patch_files("58-policy-alloc-lazy-search-addr.patch"),

@@ -58,7 +58,10 @@ def write_failure(case: Case, folder: str | Path, model_outcomes=None, runtime_o
     # The replayable case first: whatever else fails to print, it is there, and whole.
     write_atomic(paths["json"], json.dumps(case.to_json(), indent=1) + "\n")
     write_atomic(paths["pytest"], pytest_source(case, cid))
-    write_atomic(paths["go"], go_test_source(case, cid, model_outcomes))
+    from palloc.goref.gotest_paste import go_test_for
+
+    # Through the stock export_test.go API when the divergence shows there, else with the overlay.
+    write_atomic(paths["go"], go_test_for(case, cid, model_outcomes))
     write_atomic(paths["report"], human_report(case, cid, paths))
     from palloc.goref.picture import case_picture, html_page
 
@@ -81,6 +84,15 @@ def model_run(case: Case):
     p = goarch_platform(case.goarch)
     fac = model_variant(case.model_variant).factory() if case.model_variant else None
     return ModelSide(p, fac, case.host or {}).run(case.init, case.ops)
+
+
+def _go_test_note(path: Path) -> str:
+    """Says whether a written Go test pastes into the runtime's tests or needs the overlay."""
+    try:
+        first = Path(path).read_text().split("\n", 1)[0]
+    except OSError:
+        return OVERLAY_NOTE
+    return OVERLAY_NOTE if first.startswith("// Needs palloc's overlay") else "export_test.go only: pastes into the runtime's tests"
 
 
 def ops_as_code(ops: list[O.Op], indent: str = "    ") -> str:
@@ -106,7 +118,7 @@ def human_report(case: Case, cid: str, paths: dict[str, Path] | None = None) -> 
     if paths:
         lines.append(f"replay:     palloc replay {paths['json']}")
         lines.append(f"regression: pytest {paths['pytest']}")
-        lines.append(f"Go test:    {paths['go'].name} ({OVERLAY_NOTE})")
+        lines.append(f"Go test:    {paths['go'].name} ({_go_test_note(paths['go'])})")
         if "html" in paths:
             lines.append(f"picture:    {paths['html']} (in a browser; `palloc show {paths['json']}` in the terminal)")
     return "\n".join(lines) + "\n"
@@ -273,7 +285,11 @@ def go_test_source(case: Case, cid: str, outs) -> str:
     name = "TestPallocFuzz" + "".join(w.capitalize() for w in cid.replace("-", "_").split("_"))
     d = case.divergence
     body: list[str] = []
-    if case.init is None:
+    # No allocator for a case of pure functions only: FreePageAlloc of one that never grew faults (F26).
+    uses_pa = case.init is not None or any(op.on_page_alloc for op in case.ops)
+    if not uses_pa:
+        pass
+    elif case.init is None:
         body.append("\tb := NewPallocEmptyPageAlloc()")
     else:
         body.append("\tb := NewPageAlloc(map[ChunkIdx][]BitRange{")
@@ -283,9 +299,10 @@ def go_test_source(case: Case, cid: str, outs) -> str:
         for ci, rs in sorted((case.init.get("scav") or {}).items()):
             body.append(f"\t\t{ci:#x}: {{{', '.join(f'{{{i}, {n}}}' for i, n in rs)}}},")
         body.append("\t})")
-    body.append("\tdefer FreePageAlloc(b)")
-    body.append("\tcaches := map[int]*PageCache{}")
-    body.append("\t_ = caches")
+    if uses_pa:
+        body.append("\tdefer FreePageAlloc(b)")
+        body.append("\tcaches := map[int]*PageCache{}")
+        body.append("\t_ = caches")
     if any(isinstance(op, O.AddrRangesOp) for op in case.ops):
         body.append("\tvar ar AddrRanges")
     for k, op in enumerate(case.ops):
@@ -333,7 +350,7 @@ def go_test_source(case: Case, cid: str, outs) -> str:
         if crash:
             break
     final = next((o.state for o in reversed(outs) if o.state is not None), None)
-    if final is not None:
+    if final is not None and uses_pa:
         body.append("\t// The state the model expects at the end.")
         body.append(f"\tif got := b.PallocSearchAddr(); got != {_go_u(final.search_addr)} {{")
         body.append(f'\t\tt.Errorf("searchAddr = %#x, want {final.search_addr:#x}", got)')

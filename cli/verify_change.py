@@ -737,6 +737,8 @@ def format_report(rep: dict[str, Any]) -> str:
         if c["verdict"] == "breaks" and ev.get("divergence"):
             for l in (ev["divergence"].get("lines") or [])[:12]:
                 lines.append(f"           {l}")
+            if (ev.get("files") or {}).get("html"):
+                lines.append(f"           picture: {ev['files']['html']} (in a terminal: palloc show {ev.get('replay')})")
             if ev.get("note"):
                 lines.append(f"           note: {ev['note']}")
         for other in ev.get("cases") or []:

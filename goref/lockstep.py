@@ -105,7 +105,7 @@ def step_words(p, model: ModelSide | None, op_kind: str, on_page_alloc: bool, re
     """Returns the canonical little-endian 64-bit words of one step (goref/README.md, "Digests").
 
     model is None for a pure bitmap function (only its result is covered). step_words_slow is
-    its twin, written as the canonical form reads.
+    its readable twin, written as the canonical form reads.
     """
     w = [len(result), *[x & _M64 for x in result]] if result else [0]
     if not on_page_alloc or model is None:
@@ -198,7 +198,8 @@ def _pack(words: list[int]) -> bytes:
 
 def step_words_slow(p, model: ModelSide | None, op_kind: str, on_page_alloc: bool, result, touched: list[int]) -> bytes:
     """Returns step_words' bytes, written as the canonical form reads (goref/README.md,
-    "Digests"): the slow, obviously-correct twin of step_words."""
+    "Digests"): the readable twin of step_words. Its summary-path loop repeats step_words' on
+    purpose: a readable twin shares no code with the function it checks."""
     res = result or ()
     w = [len(res)]
     w += [x & _M64 for x in res]

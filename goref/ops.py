@@ -149,40 +149,42 @@ class AllocRange(Op):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
-class BitsFind(Op):
+class PureOp(Op):
+    """Base of the pure functions: on values, never on a page allocator, whose state they leave alone."""
+
+    mutates: ClassVar[bool] = False
+    on_page_alloc: ClassVar[bool] = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class BitsFind(PureOp):
     """(*pallocBits).find(npages, searchIdx) on a chunk bitmap `bits` -> (index, new searchIdx)."""
 
     bits: int
     npages: int
     search_idx: int
     kind: ClassVar[str] = "bits_find"
-    mutates: ClassVar[bool] = False
-    on_page_alloc: ClassVar[bool] = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
-class BitsSummarize(Op):
+class BitsSummarize(PureOp):
     """(*pallocBits).summarize() -> packed pallocSum."""
 
     bits: int
     kind: ClassVar[str] = "bits_summarize"
-    mutates: ClassVar[bool] = False
-    on_page_alloc: ClassVar[bool] = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
-class FindBitRange64(Op):
+class FindBitRange64(PureOp):
     """findBitRange64(c, n) -> index of the first run of n one bits, >= 64 if none."""
 
     c: int
     n: int
     kind: ClassVar[str] = "find_bit_range64"
-    mutates: ClassVar[bool] = False
-    on_page_alloc: ClassVar[bool] = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
-class FindScavengeCandidate(Op):
+class FindScavengeCandidate(PureOp):
     """(*pallocData).findScavengeCandidate(searchIdx, minimum, max) -> (start, size)."""
 
     alloc: int
@@ -191,19 +193,15 @@ class FindScavengeCandidate(Op):
     minimum: int
     max: int
     kind: ClassVar[str] = "find_scavenge_candidate"
-    mutates: ClassVar[bool] = False
-    on_page_alloc: ClassVar[bool] = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
-class FillAligned(Op):
+class FillAligned(PureOp):
     """fillAligned(x, m) -> x with every m-aligned group holding a one bit filled with ones."""
 
     x: int
     m: int
     kind: ClassVar[str] = "fill_aligned"
-    mutates: ClassVar[bool] = False
-    on_page_alloc: ClassVar[bool] = False
 
 
 # --- addrRanges (mranges.go), on one set beside the allocator -------------------------------
@@ -214,12 +212,9 @@ class FillAligned(Op):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
-class AddrRangesOp(Op):
+class AddrRangesOp(PureOp):
     """Base of the addrRanges verbs: they act on the set, never on a page allocator, whose
     state they leave alone (the set itself is compared through every verb's result)."""
-
-    mutates: ClassVar[bool] = False
-    on_page_alloc: ClassVar[bool] = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)

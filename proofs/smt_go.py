@@ -88,6 +88,8 @@ class Z3Dom:
             todo.extend(t.children())
         return z3.simplify(x)
 
+    # band and bor are duals written out: one helper over (absorbing, identity, z3 op) would
+    # hide which constant decides.
     def band(self, a, b):
         if z3.is_false(a) or z3.is_false(b):
             return z3.BoolVal(False)

@@ -92,16 +92,21 @@ def _chunk_bits(B, i):
     return smt.LShR(B, i * C) & bv((1 << C) - 1)
 
 
-def _chunk_sum(cb):
-    """summarize_slow of C bits: (start, max, end) as 64-bit vectors."""
+def _summarize_bits(bits, width):
+    """summarize_slow of the low `width` bits: (start, max, end) as 64-bit vectors."""
     st, mx, en, n = bv(0), bv(0), bv(0), bv(0)
-    for k in range(C):
-        b = smt.Extract(k, k, cb) == 1
+    for k in range(width):
+        b = smt.Extract(k, k, bits) == 1
         st = smt.If(b, st, smt.If(st == n, st + 1, st))
         mx = smt.If(b, mx, E.umax(mx, en + 1))
         en = smt.If(b, bv(0), en + 1)
         n = n + 1
     return st, mx, en
+
+
+def _chunk_sum(cb):
+    """summarize_slow of C bits: (start, max, end) as 64-bit vectors."""
+    return _summarize_bits(cb, C)
 
 
 def _merge(children):
@@ -166,15 +171,7 @@ class State:
 
 def _root_sum(B, r):
     """summarize_slow of root entry r's FANOUT*C pages, directly over the bits."""
-    bits = smt.LShR(B, r * FANOUT * C)
-    st, mx, en, n = bv(0), bv(0), bv(0), bv(0)
-    for k in range(FANOUT * C):
-        b = smt.Extract(k, k, bits) == 1
-        st = smt.If(b, st, smt.If(st == n, st + 1, st))
-        mx = smt.If(b, mx, E.umax(mx, en + 1))
-        en = smt.If(b, bv(0), en + 1)
-        n = n + 1
-    return st, mx, en
+    return _summarize_bits(smt.LShR(B, r * FANOUT * C), FANOUT * C)
 
 
 def summaries_consistent(s):

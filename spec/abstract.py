@@ -22,7 +22,7 @@ import dataclasses
 from palloc.spec.errors import UndefinedBehaviour
 from palloc.spec.constants import PAGE_CACHE_PAGES, PAGE_SIZE
 
-__all__ = ["AbstractPageAlloc", "AbstractState", "abstract_cache_alloc", "scavenge_postcondition"]
+__all__ = ["AbstractPageAlloc", "AbstractState", "abstract_cache_alloc", "first_fit", "scavenge_postcondition"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +46,20 @@ def _coalesce(ranges) -> tuple[tuple[int, int], ...]:
         else:
             out.append([b, l])
     return tuple((b, l) for b, l in out)
+
+
+def first_fit(free, npages: int) -> int | None:
+    """Returns the lowest page number starting npages contiguous pages of the set free, or None."""
+    run_start, run, prev = None, 0, None
+    for pn in sorted(free):
+        if prev is not None and pn == prev + 1:
+            run += 1
+        else:
+            run_start, run = pn, 1
+        prev = pn
+        if run >= npages:
+            return run_start
+    return None
 
 
 class AbstractPageAlloc:
@@ -108,17 +122,7 @@ class AbstractPageAlloc:
 
     def find_first_fit(self, npages: int) -> int | None:
         """Returns the lowest page number starting npages contiguous free pages, or None."""
-        run_start, run = None, 0
-        prev = None
-        for pn in sorted(self.free_set):
-            if prev is not None and pn == prev + 1:
-                run += 1
-            else:
-                run_start, run = pn, 1
-            prev = pn
-            if run >= npages:
-                return run_start
-        return None
+        return first_fit(self.free_set, npages)
 
     def alloc(self, npages: int) -> tuple[int, int]:
         """Allocates the lowest run of npages free pages; returns (addr, scavenged bytes).

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from palloc.spec.abstract import AbstractState, abstract_cache_alloc
+from palloc.spec.abstract import AbstractState, abstract_cache_alloc, first_fit
 from palloc.spec.constants import PAGE_CACHE_PAGES, PAGE_SIZE
 from palloc.spec.invariants import INVARIANTS, Violation
 
@@ -179,19 +179,6 @@ def _pages(p, base: int, n: int) -> set[int]:
     return set(range(s, s + n))
 
 
-def _first_fit(free: frozenset[int], npages: int) -> int | None:
-    run_start, run, prev = None, 0, None
-    for pn in sorted(free):
-        if prev is not None and pn == prev + 1:
-            run += 1
-        else:
-            run_start, run = pn, 1
-        prev = pn
-        if run >= npages:
-            return run_start
-    return None
-
-
 def _fmt_pages(p, pns) -> str:
     """'pages [a, b) of chunk C, ...' for a set of page numbers (at most four runs)."""
     n = p.palloc_chunk_pages
@@ -241,7 +228,7 @@ def check_step(p, kind: str, args: dict, pre: AbstractState, post: AbstractState
     call = f"{kind}({', '.join(f'{k}={x:#x}' if isinstance(x, int) and x > 9 else f'{k}={x}' for k, x in args.items())})"
     if kind in ("alloc", "find"):
         n = args["npages"]
-        s = _first_fit(pre.free, n)
+        s = first_fit(pre.free, n)
         want = 0 if s is None else _addr(p, s)
         got = result[0]
         if got != want:

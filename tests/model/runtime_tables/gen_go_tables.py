@@ -78,7 +78,25 @@ def tokenize(src: str) -> list[Tok]:
     return out
 
 
-class Conv:
+class Cursor:
+    """A position in a token list ending with an eof token, which peek never reads past."""
+
+    def peek(self, k=0):
+        return self.t[min(self.i + k, len(self.t) - 1)]
+
+    def next(self):
+        tok = self.t[self.i]
+        self.i += 1
+        return tok
+
+    def expect(self, text):
+        tok = self.next()
+        if tok.text != text:
+            raise SyntaxError(f"expected {text!r}, got {tok!r} near {self.t[max(self.i - 5, 0):self.i + 5]}")
+        return tok
+
+
+class Conv(Cursor):
     """Translates a token list of Go statements into indented Python lines."""
 
     def __init__(self, toks):
@@ -91,20 +109,6 @@ class Conv:
         self.nfunc = 0
 
     # --- token helpers ---------------------------------------------------------------------
-
-    def peek(self, k=0):
-        return self.t[self.i + k]
-
-    def next(self):
-        tok = self.t[self.i]
-        self.i += 1
-        return tok
-
-    def expect(self, text):
-        tok = self.next()
-        if tok.text != text:
-            raise SyntaxError(f"expected {text!r}, got {tok!r} near {self.t[self.i - 5:self.i + 5]}")
-        return tok
 
     def skip_nl(self):
         while self.peek().kind == "nl" or self.peek().text == ";":
@@ -338,26 +342,13 @@ def parse_type_at(c):
     raise SyntaxError(f"unsupported type at {tok!r}")
 
 
-class ExprConv:
+class ExprConv(Cursor):
     """Translates one Go expression (a token list) into Python source."""
 
     def __init__(self, toks, owner: Conv):
         self.t = toks + [Tok("eof", "")]
         self.i = 0
         self.o = owner
-
-    def peek(self, k=0):
-        return self.t[min(self.i + k, len(self.t) - 1)]
-
-    def next(self):
-        tok = self.t[self.i]
-        self.i += 1
-        return tok
-
-    def expect(self, text):
-        tok = self.next()
-        if tok.text != text:
-            raise SyntaxError(f"expected {text!r}, got {tok!r}")
 
     def run(self):
         out = self.seq(stop=set())

@@ -349,6 +349,7 @@ class InvariantVariant:
         return pa, list(caches)
 
 
+# One row per variant: a table, its rows alike by design.
 INVARIANT_VARIANTS: tuple[InvariantVariant, ...] = (
     InvariantVariant("leaf_summary_off_by_one", ("summaries_consistent",), _scn_alloc_some, cls=LeafSummaryOffByOne,
                doc=LeafSummaryOffByOne.__doc__),

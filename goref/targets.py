@@ -41,7 +41,8 @@ from pathlib import Path
 
 from palloc.spec.errors import PallocError
 
-# --goarch spelling -> (GOOS, GOARCH, spec platform, qemu's name for the CPU).
+# --goarch spelling -> (GOOS, GOARCH, spec platform, qemu's name for the CPU). A table: its rows
+# are alike by design.
 TARGETS: dict[str, tuple[str, str, str, str | None]] = {
     "amd64": ("linux", "amd64", "linux/amd64", "x86_64"),
     "386": ("linux", "386", "linux/386", "i386"),

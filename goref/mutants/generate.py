@@ -30,6 +30,7 @@ R = "src/runtime/"
 # "no divergence found"), check (what should catch it), reason (for equivalents), file, old, new.
 # `kind` is "mutant", "benign" or "policy" (a valid policy change: expected "changes behaviour");
 # `also`, an optional second (old, new) edit of the same file.
+# The entries are data, one dict per patch, alike by design.
 MUTANTS: list[dict] = [
     # --- historical bugs -------------------------------------------------------------------------
     dict(id="b1-find1-addr-plus-one", title="pallocBits.find returns searchIdx addr+1 for npages == 1",

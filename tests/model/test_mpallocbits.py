@@ -83,6 +83,8 @@ def test_find_bit_range64_matches_bit_scan(c, n):
     assert find_bit_range64(c, n) == find_bit_range64_slow(c, n)
 
 
+# Each property draws its own range as test_popcnt_range_matches_bit_count does: alike on purpose,
+# so that each test reads alone.
 @pytest.mark.parametrize("p", PLATFORMS, ids=PLATFORM_IDS)
 def test_set_and_clear_range_touch_exactly_the_range(p):
     n = p.palloc_chunk_pages

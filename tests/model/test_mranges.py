@@ -194,6 +194,7 @@ def test_broken_find_succ_is_caught():
     assert broken(4 * UNIT) != find_succ_slow(a, 4 * UNIT) == a.find_succ(4 * UNIT)
 
 
+# Builds its set as test_find_succ_matches_linear_scan does (alike on purpose: each test reads alone).
 @pytest.mark.parametrize("p", PLATFORMS, ids=IDS)
 def test_find_addr_greater_equal_is_the_smallest_member_at_or_above(p):
     from palloc.spec.errors import GoFault

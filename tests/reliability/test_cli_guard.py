@@ -46,6 +46,7 @@ def test_the_traceback_goes_to_the_temporary_folder_when_the_log_folder_is_unwri
     assert saved.parent == tmp_path and "Traceback" in saved.read_text()
 
 
+# The same set-up as the test above, one folder fewer to write to (alike on purpose).
 def test_with_nowhere_to_save_the_traceback_it_is_printed_and_the_exit_is_still_2(palloc, monkeypatch, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")

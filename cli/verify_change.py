@@ -391,7 +391,7 @@ def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed
               "spec_campaign": judged.stats, "cases": [_case_entry(x) for x in out.failures]}
         return Check("differential", goarch, "ran", "changes", secs + judged.seconds, None,
                      f"changes behaviour: differs from the model ({f['headline']}), every obligation of the spec "
-                     f"holds on the case and through {((judged.stats or {}).get('ops') or 0):,} more operations judged "
+                     f"holds on the case and through {((judged.stats or {}).get('checked_ops') or 0):,} more operations judged "
                      f"against the spec alone ({judged.seconds:.0f} s)", ev)
     if judged is not None:  # breaks: an obligation failed; the case shrunk to it replaces the model's
         g = judged.failure or f

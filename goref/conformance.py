@@ -185,10 +185,13 @@ def _args(op: O.Op) -> dict[str, Any]:
 
 
 def judge_step(p, host: dict, op: O.Op, before: State | None, out: Outcome, model: Outcome | None = None,
-               abstract_before: AbstractState | None = None, abstract_after: AbstractState | None = None) -> list[Violation]:
+               abstract_before: AbstractState | None = None, abstract_after: AbstractState | None = None,
+               touched: list[int] | None = None) -> list[Violation]:
     """Returns every obligation the runtime broke in one step: `op` on the state `before`, giving
     `out`. model: the model's outcome of the same step (it gives the pure functions' values and
     says which throws the runtime's own checks must make); None when the model no longer follows.
+    touched: the chunks the step may have changed (the per-chunk invariants visit only those, as
+    the lockstep's do); None: every grown chunk.
     """
     if out.crash and out.crash[0] != "undefined":
         if model is not None and model.crash and crashes_agree(model, out):
@@ -208,7 +211,7 @@ def judge_step(p, host: dict, op: O.Op, before: State | None, out: Outcome, mode
     if op.mutates:
         view = RuntimeView(p, out.state)
         caches = [_CacheView(*c) for c in out.state.caches.values() if c[1]]
-        v += I.check_all(view, caches=caches)
+        v += I.check_all(view, caches=caches, touched=touched)
     return v
 
 
@@ -412,7 +415,8 @@ class SpecLockstep(Lockstep):
         if isinstance(op, O.Grow) and not out.crash:
             self._live = True
         post = abstract_of_state(self.p, out.state) if out.state is not None else None
-        vs = judge_step(self.p, self.host, op, before, out, model, pre, post)
+        touched = self._touched(before, out.state) if op.mutates and before is not None else None
+        vs = judge_step(self.p, self.host, op, before, out, model, pre, post, touched)
         self._count(op, model, out, post)
         if post is not None:
             self._abs = (out.state, post)
@@ -478,6 +482,13 @@ class SpecLockstep(Lockstep):
                 b.heaps_parted += 1
 
     def finish(self) -> None:
+        st = self._last_state()
+        if self.ops and not self.failed and not self.ended and st is not None:
+            # The per-step checks visit the chunks a step touched; the heap's end, every chunk.
+            vs = I.check_all(RuntimeView(self.p, st), caches=[_CacheView(*c) for c in st.caches.values() if c[1]])
+            if vs:
+                self._drop()
+                self._fail(Divergence(len(self.ops) - 1, self.ops[-1], "spec", violation_lines(self.p, vs, st)))
         if self.ops and not self.failed:
             self.stats.examples += 1
             self.stats.ops += len(self.ops)
@@ -595,7 +606,8 @@ def judge(conf, case, go_factory, seconds: float, seed: int = 0) -> Judgement:
             note = f"not confirmed on a fresh helper: {e}"
         if conf.patch is not None:
             found.patch = conf.patch
-        entry = campaign._written(found, conf.failures, True, note)
+        # The runtime's outcomes too, so the case's picture draws both sides.
+        entry = campaign._written(found, conf.failures, True, note, campaign._runtime_outcomes(runner, found))
         return Judgement("breaks", obligation_of(found.divergence), entry, runner.behaviour.to_json(),
                          runner.stats.to_json(), time.monotonic() - t0)
     finally:

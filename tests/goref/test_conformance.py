@@ -105,7 +105,7 @@ def test_a_valid_policy_patch_changes_behaviour_with_exit_3_and_strict_makes_it_
     assert diff["verdict"] == "changes"
     b = diff["evidence"]["behaviour"]
     assert b["search_addr_differs"] > 0 and b["compared"] > 0, b
-    assert diff["evidence"]["spec_campaign"]["ops"] > 0
+    assert diff["evidence"]["spec_campaign"]["checked_ops"] > 0
     code, rep = _verify(_patch("58"), tmp_path / "b", "--strict")
     assert code == 1 and rep["verdict"] == "breaks", rep
 
@@ -118,3 +118,5 @@ def test_a_mutant_breaks_with_the_obligation_it_breaks_named(tmp_path):
     assert "spec obligation" in diff["detail"]
     case = json.loads(Path(diff["evidence"]["replay"]).read_text())
     assert case["divergence"]["lines"][0].startswith("breaks "), case["divergence"]
+    # Its picture draws the patched runtime beside the model (goref/picture.py).
+    assert 'data-side="runtime"' in Path(diff["evidence"]["replay"]).with_suffix(".html").read_text()

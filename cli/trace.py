@@ -86,11 +86,9 @@ def run_record(args) -> int:
 def _broken_factory(name: str | None):
     if not name:
         return None
-    from palloc.goref.trace_replay import BROKEN
+    from palloc.goref.trace_replay import broken_model
 
-    if name not in BROKEN:
-        raise PallocError(f"no broken model {name!r}; choose from {', '.join(BROKEN)}")
-    return BROKEN[name]
+    return broken_model(name)
 
 
 def replay_file(path: str, factory=None):
@@ -117,13 +115,15 @@ def run_replay(args) -> int:
         case = folder / (Path(args.file).name.split(".")[0] + f"-prefix-{d.index + 1}.trace")
         raw = trace.encode_records(t, trace_replay.shrunk_prefix(t, d))
         trace.write_trace(case, dict(t.meta, shrunk_from=args.file), raw)
-        out["divergence"] = {"record": d.index, "lines": d.lines, "case": str(case)}
+        lock = _lockstep_case(t, d, args.broken, folder)
+        out["divergence"] = {"record": d.index, "lines": d.lines, "case": str(case), "lockstep": lock}
         if args.json:
             print(json.dumps(out, indent=1))
         else:
             print(d.text())
             print(f"shrunk case (the trace's first {d.index + 1} records): {case}; "
                   f"palloc trace replay {case} reproduces it")
+            print(lock["line"])
         return 1
     if res.operations == 0:
         raise PallocError(f"{args.file}: the trace has no operations; nothing was checked")
@@ -134,6 +134,34 @@ def run_replay(args) -> int:
               f"state snapshots equal ({t.platform}, {out['ops_per_second']} ops/s in the model, the program "
               f"{out['program_ops_per_second']} ops/s)")
     return 0
+
+
+def _lockstep_case(t, d, variant: str | None, folder: Path) -> dict:
+    """Writes the diverging prefix as a test-mode lockstep case where the helper reproduces it."""
+    from palloc.goref import trace_replay
+    from palloc.goref.broken import MODEL_VARIANTS
+    from palloc.goref.fuzz import Case, session
+    from palloc.goref.report import write_failure
+
+    ops, why = trace_replay.lockstep_ops(t, d.index)
+    if ops is None:
+        return {"written": None, "line": f"no test-mode lockstep case: {why}"}
+    if variant is not None and variant not in MODEL_VARIANTS:
+        return {"written": None, "line": f"no test-mode lockstep case: the broken model {variant} is replay's own"}
+    try:
+        runner = session(t.goarch, variant=variant)
+    except PallocError as e:
+        return {"written": None, "line": f"no test-mode lockstep case: {e}"}
+    case = Case(goarch=t.goarch, go_version=runner.go_version, init=None, ops=ops, model_variant=variant,
+                host=dict(runner.host))
+    div = runner.run_case(case)
+    if div is None:
+        return {"written": None, "line": f"the prefix as {len(ops)} test-mode operations does not diverge in "
+                                         "lockstep with the helper: the divergence needs the real heap's calls"}
+    case.divergence = div
+    paths = write_failure(case, folder)
+    return {"written": str(paths.get("json")), "line": f"test-mode lockstep case ({len(ops)} operations, "
+            f"{div.headline()}): palloc replay {paths.get('json')}"}
 
 
 def run_workloads(args) -> int:

@@ -286,15 +286,6 @@ def rate(n: int, seconds: float) -> float:
 # --- seeded broken models, which replay of a real trace must catch ---------------------------
 
 
-class FreeKeepsSearchAddr(PageAlloc):
-    """free forgets to lower searchAddr to the freed base (mpagealloc.go free's `if b.lessThan`)."""
-
-    def free(self, base, npages):
-        keep = self.search_addr
-        super().free(base, npages)
-        self.search_addr = keep
-
-
 class RealHeapAsTestMode(PageAlloc):
     """findMappedAddr ignores mheap_.arenas and always consults inUse, as in test mode."""
 
@@ -321,6 +312,110 @@ class NextGenForgotten(PageAlloc):
         self.scav.index.__class__ = _IndexWithoutNextGen
 
 
-# Broken models replay of a real trace must catch. RealHeapAsTestMode is not among them: on the
-# traces recorded so far the arenas branch never decided a result (goref/TRACE.md).
-BROKEN = {"free-keeps-search-addr": FreeKeepsSearchAddr, "next-gen-forgotten": NextGenForgotten}
+# Broken models replay of a real trace must catch, besides goref/broken.py's MODEL_VARIANTS (which
+# the lockstep knows too). RealHeapAsTestMode is not among them: on the traces recorded so far the
+# arenas branch never decided a result (goref/TRACE.md).
+BROKEN = {"next-gen-forgotten": NextGenForgotten}
+# The broken models of both kinds the tests hold replay to: each must diverge on a real trace.
+MUST_DIVERGE = ("next-gen-forgotten", "free-skips-search-addr", "leaf-summary-off-by-one")
+
+
+def broken_model(name: str):
+    """Returns the PageAlloc class of a broken model named here or in goref/broken.py."""
+    if name in BROKEN:
+        return BROKEN[name]
+    from palloc.goref.broken import MODEL_VARIANTS
+
+    if name in MODEL_VARIANTS:
+        return MODEL_VARIANTS[name].cls
+    raise PallocError(f"no broken model {name!r}; choose from {', '.join([*BROKEN, *MODEL_VARIANTS])}")
+
+
+# --- a prefix as a test-mode lockstep case ------------------------------------------------------
+
+
+def lockstep_ops(trace: T.Trace, upto: int):
+    """Returns (ops, None): records[:upto+1] as the helper's test-mode operations (goref/ops.py),
+    or (None, why) when the prefix holds a call with no exact test-mode counterpart.
+
+    Arenas are dropped (test mode has no mheap_.arenas); the randomized base's padding becomes an
+    allocRange of the same pages (the same allocation bits, without the scavenged bits, on pages
+    never freed); page caches take the helper's cache slots; a scavenge call becomes one scavenge
+    op when no other call ran inside it and it did not stop on shouldStop.
+    """
+    from palloc.goref import ops as O
+
+    ops: list = []
+    slots: dict[int, int] = {}  # cache base -> slot
+    recs = trace.records[: upto + 1]
+    open_scav: dict[int, list] = {}  # id -> [begin, index of the op placeholder, released, nbytes, stopped]
+    for i, r in enumerate(recs):
+        inside = [k for k, v in open_scav.items()]
+        if isinstance(r, (T.Arena, T.Snapshot, T.EnableHuge)):
+            continue
+        if isinstance(r, (T.ScavFind, T.ScavTake, T.ScavGive, T.ScavEmpty, T.ScavStep)):
+            if isinstance(r, T.ScavFind) and r.id in open_scav and r.ci == 0:
+                open_scav[r.id][4] = True  # the index ran dry: scavenge returns by itself
+            if isinstance(r, T.ScavStep) and r.id in open_scav:
+                call = open_scav[r.id]
+                call[2] += r.ret
+                call[4] = call[2] >= call[3]
+            continue
+        if isinstance(r, T.ScavengeBegin):
+            if open_scav:
+                return None, f"record {i}: scavenge calls {sorted(open_scav)} and {r.id} overlap"
+            open_scav[r.id] = [r, len(ops), 0, r.nbytes, False]
+            ops.append(None)
+            continue
+        if isinstance(r, T.ScavengeEnd):
+            call = open_scav.pop(r.id, None)
+            if call is None:
+                continue
+            if not call[4]:
+                return None, f"record {i}: scavenge call {r.id} stopped on shouldStop, which test mode has not"
+            ops[call[1]] = O.Scavenge(call[0].nbytes & pa_mask(trace), call[0].force)
+            continue
+        if inside:
+            return None, f"record {i}: {type(r).__name__} ran inside scavenge call {inside[0]}"
+        if isinstance(r, T.Grow):
+            ops.append(O.Grow(r.base, r.size))
+        elif isinstance(r, T.RandomPadding):
+            ops.append(O.AllocRange(r.base, r.npages))
+        elif isinstance(r, T.Alloc):
+            ops.append(O.Alloc(r.npages))
+        elif isinstance(r, T.Free):
+            ops.append(O.Free(r.base, r.npages))
+        elif isinstance(r, T.Find):
+            ops.append(O.Find(r.npages))
+        elif isinstance(r, T.AllocRange):
+            ops.append(O.AllocRange(r.base, r.npages))
+        elif isinstance(r, T.NextGen):
+            ops.append(O.NextGen())
+        elif isinstance(r, T.AllocToCache):
+            free = [s for s in range(O.CACHE_SLOTS) if s not in [v[0] for v in slots.values()]]
+            if not free:
+                return None, f"record {i}: more than {O.CACHE_SLOTS} page caches held at once"
+            ops.append(O.AllocToCache(free[0]))
+            if r.cache:
+                slots[r.base] = [free[0], r.cache]
+        elif isinstance(r, T.CacheAlloc):
+            base = r.ret_base - r.ret_base % (64 * PAGE_SIZE)  # a page cache is 64 aligned pages
+            if base not in slots:
+                return None, f"record {i}: a page cache at {base:#x} that no allocToCache of the prefix filled"
+            slot = slots[base]
+            ops.append(O.CacheAlloc(slot[0], r.npages))
+            first = (r.ret_base - base) // PAGE_SIZE
+            slot[1] &= ~(((1 << r.npages) - 1) << first)
+            if slot[1] == 0:  # used up: its P refills without a flush
+                del slots[base]
+        elif isinstance(r, T.Flush):
+            if r.base not in slots:
+                return None, f"record {i}: a flush of a page cache no allocToCache of the prefix filled"
+            ops.append(O.CacheFlush(slots.pop(r.base)[0]))
+    if open_scav:
+        return None, "the prefix ends inside a scavenge call"
+    return [op for op in ops if op is not None], None
+
+
+def pa_mask(trace: T.Trace) -> int:
+    return (1 << (8 * trace.header.ptr_size)) - 1

@@ -45,10 +45,10 @@ def test_stored_trace_replays_with_every_address_equal(path):
     assert path.stat().st_size < 1 << 20
 
 
-@pytest.mark.parametrize("broken", sorted(R.BROKEN))
+@pytest.mark.parametrize("broken", R.MUST_DIVERGE)
 def test_broken_model_diverges_on_a_real_trace(broken):
     t = T.read_trace(DATA / "binarytrees-amd64.trace")
-    res = R.replay(t, factory=R.BROKEN[broken])
+    res = R.replay(t, factory=R.broken_model(broken))
     assert res.divergence is not None, f"{broken} replayed a real trace without divergence"
 
 
@@ -125,11 +125,34 @@ def test_damaged_trace_exits_2_in_one_line(tmp_path, capsys, how):
 
 def test_replay_divergence_exits_1_with_a_shrunk_prefix(tmp_path, capsys):
     rc, out, err = _palloc(capsys, "trace", "replay", str(DATA / "binarytrees-amd64.trace"),
-                           "--broken", "free-keeps-search-addr", "--failures", str(tmp_path))
+                           "--broken", "next-gen-forgotten", "--failures", str(tmp_path))
     assert rc == 1 and "divergence at record" in out
     (case,) = tmp_path.glob("*.trace")
-    res = R.replay(T.read_trace(case), factory=R.FreeKeepsSearchAddr)
+    res = R.replay(T.read_trace(case), factory=R.NextGenForgotten)
     assert res.divergence is not None and res.divergence.index == len(T.read_trace(case).records) - 1
+
+
+def test_lockstep_ops_of_a_real_prefix():
+    """A real trace's prefix becomes test-mode operations: grows, allocs, frees, page caches."""
+    from palloc.goref import ops as O
+
+    t = T.read_trace(DATA / "binarytrees-386.trace")
+    upto = next(i for i, r in enumerate(t.records) if isinstance(r, T.Free)) + 50
+    ops, why = R.lockstep_ops(t, upto)
+    assert why is None, why
+    kinds = {type(op) for op in ops}
+    assert {O.Grow, O.Alloc, O.Free} <= kinds
+
+
+@pytest.mark.go
+def test_a_divergence_becomes_a_lockstep_case_the_helper_replays(tmp_path, capsys, need_helper):
+    """A broken model the lockstep also knows diverges on the real trace, and the prefix, as test-mode
+    operations, diverges again between that model and the real runtime's helper."""
+    need_helper("386")
+    rc, out, err = _palloc(capsys, "trace", "replay", str(DATA / "binarytrees-386.trace"),
+                           "--broken", "free-skips-search-addr", "--failures", str(tmp_path))
+    assert rc == 1 and "test-mode lockstep case" in out, out
+    assert list(tmp_path.glob("*.json"))
 
 
 @pytest.mark.go

@@ -121,6 +121,18 @@ def run_merge(args) -> int:
     return 0
 
 
+def _decided_by(rep: dict) -> str:
+    """What decided a verify-change verdict: the spec obligation a differential case broke, the
+    freedom a behaviour change stayed in, or the check that caught it."""
+    for c in rep["checks"]:
+        ev = c.get("evidence") or {}
+        if c["verdict"] == "breaks" and ev.get("obligation"):
+            return ev["obligation"]
+    if rep["verdict"] == "changes behaviour":
+        return "within the spec's freedoms"
+    return ", ".join(rep["caught_by"]) or "-"
+
+
 def mutant_cell(a: dict) -> dict:
     """One mutant on one GOARCH with one seed: `palloc verify-change` of its patch; returns the
     `palloc mutants` row (verdict, checks that caught it, detection time, runtime tests)."""
@@ -152,7 +164,8 @@ def mutant_cell(a: dict) -> dict:
         caught_by=rep["caught_by"],
         detected_after_build_s=round(first["after_build_seconds"], 1) if first and first["after_build_seconds"] is not None else None,
         differential_detected_after_build_s=min(round(c["after_build_seconds"], 1) for c in diff) if diff else None,
-        runtime_tests="caught" if any(c["verdict"] == "breaks" for c in rt) else ("missed" if rt else "not run"),
+        runtime_tests="caught" if any(c["verdict"] in ("breaks", "pins policy") for c in rt) else ("missed" if rt else "not run"),
+        decided_by=_decided_by(rep),
         build_seconds=rep["build_seconds"],
         not_run=rep["not_run"],
         checks=rep["checks"],

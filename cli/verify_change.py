@@ -393,6 +393,7 @@ def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed
                      f"changes behaviour: differs from the model ({f['headline']}), every obligation of the spec "
                      f"holds on the case and through {((judged.stats or {}).get('checked_ops') or 0):,} more operations judged "
                      f"against the spec alone ({judged.seconds:.0f} s)", ev)
+    model_divergence = f["divergence"]
     if judged is not None:  # breaks: an obligation failed; the case shrunk to it replaces the model's
         g = judged.failure or f
         g = dict(g, model_case=f.get("files"), obligation=judged.obligation)
@@ -405,6 +406,9 @@ def _fuzz_check(h, goarch: str, tc, helper_constants: dict, seconds: float, seed
         ev["note"] = f["note"]
     if f.get("obligation"):
         ev["obligation"] = f["obligation"]
+    if f.get("model_case"):  # judged: the divergence from the model that started it, and its case
+        ev["model_case"] = f["model_case"]
+        ev["model_divergence"] = model_divergence
     if out.fault:
         ev["other_faults"] = out.fault
     if f.get("printer_error"):

@@ -333,7 +333,7 @@ MUTANTS: list[dict] = [
          new="\t\tif cur > most {\n\t\t\tmost = cur\n\t\t}\n\t\t// Final region"),
     # --- valid policy changes: every obligation of spec/obligations.py holds, the choices differ --------
     dict(id="policy-alloc-lazy-search-addr", kind="policy", title="alloc leaves searchAddr where it was",
-         bug="policy", component="alloc/searchAddr", expected="changes behaviour",
+         bug="policy", component="alloc/free/searchAddr", expected="changes behaviour",
          check="freedom search_addr_hint: below_search_addr_allocated still holds (nothing below the old "
          "searchAddr is freed by an alloc); the first fit is unchanged, the search starts lower",
          file="mpagealloc.go",
@@ -351,7 +351,7 @@ MUTANTS: list[dict] = [
          also=("\tp.searchAddr = offAddr{c.base + pageSize*(pageCachePages-1)}\n",
                "\tp.searchAddr = offAddr{c.base + pageSize*uintptr(sys.Len64(c.cache)-1)}\n")),
     dict(id="policy-scavenge-batch-16", kind="policy", title="scavengeOne releases at least 16 pages at once",
-         bug="policy", component="scavenger", expected="changes behaviour",
+         bug="policy", component="scavenging", expected="changes behaviour",
          check="freedom scavenge_choice: more released than asked (fewer sysUnused calls), only free pages, "
          "the count exact",
          file="mgcscavenge.go",
@@ -359,7 +359,7 @@ MUTANTS: list[dict] = [
          new="\tif max%pageSize != 0 {\n\t\tmaxPages++\n\t}\n\tif maxPages < 16 {\n\t\tmaxPages = 16\n\t}\n"),
     dict(id="policy-scavenge-bg-sparse-only", kind="policy",
          title="the background scavenger leaves chunks at least half full alone",
-         bug="policy", component="scavenger", expected="changes behaviour",
+         bug="policy", component="scavenging", expected="changes behaviour",
          check="freedom scavenge_pacing: an unforced scavenge may release less; a forced one is unchanged",
          file="mgcscavenge.go",
          old="\treturn sc.inUse < scavChunkHiOccPages\n}\n",

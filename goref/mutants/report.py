@@ -43,12 +43,12 @@ def markdown(rows: list[dict], meta: dict, cells: list[dict] | None = None) -> s
         f"Toolchain {meta['toolchain']}, GOARCH {', '.join(meta['goarches'])}, differential budget {meta['seconds']} s "
         f"per mutant and GOARCH, seed {', '.join(map(str, meta.get('seeds', [meta.get('seed', 0)])))}. {len(rows)} patches.",
         "",
-        "| id | bug | component | expected | verdict | caught by | first detection after build (s) | differential detection after build (s) | runtime's own tests | as expected |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| id | bug | component | expected | verdict | decided by | caught by | first detection after build (s) | differential detection after build (s) | runtime's own tests | as expected |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         out.append(
-            f"| {r['id']} | {r['bug']} | {r['component']} | {r['expected']} | {r['verdict']} | "
+            f"| {r['id']} | {r['bug']} | {r['component']} | {r['expected']} | {r['verdict']} | {r.get('decided_by') or '-'} | "
             f"{', '.join(r['caught_by']) or '-'} | {_num(r.get('detected_after_build_s'))} | {_num(r.get('differential_detected_after_build_s'))} | "
             f"{r['runtime_tests']} | {'yes' if r['as_expected'] else '**no**'} |"
         )
@@ -101,6 +101,7 @@ def merge_cells(entry: dict, cells: list[dict]) -> dict:
     row.update(
         verdict=verdict,
         caught_by=sorted({x for c in cells for x in c.get("caught_by") or []}),
+        decided_by=", ".join(sorted({c["decided_by"] for c in cells if c.get("decided_by") and c.get("verdict") == verdict})) or None,
         detected_after_build_s=min(det) if det else None,
         differential_detected_after_build_s=min(diff) if diff else None,
         runtime_tests="caught" if "caught" in rts else "missed" if "missed" in rts else "not run",

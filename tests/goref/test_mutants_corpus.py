@@ -41,24 +41,37 @@ needs_runtime = pytest.mark.skipif(
 )
 
 
-def test_manifest_has_enough_mutants_and_benign_patches():
+def test_manifest_has_enough_mutants_benign_and_policy_patches():
     kinds = [e["kind"] for e in ENTRIES]
     assert kinds.count("mutant") >= 25
     assert kinds.count("benign") >= 5
+    assert kinds.count("policy") >= 3
+
+
+def test_every_freedom_of_the_spec_has_a_valid_policy_patch():
+    from palloc.spec.obligations import FREEDOMS
+
+    used = {e["check"].split("freedom ", 1)[1].split(":", 1)[0] for e in ENTRIES if e["kind"] == "policy"}
+    assert used <= set(FREEDOMS)
+    # The bookkeeping freedoms (the scavenge index's cursors, summary memory) are exercised by
+    # every policy patch that changes a search; the three choices a developer changes on purpose:
+    assert {"scavenge_choice", "scavenge_pacing", "cache_window", "search_addr_hint"} <= used
 
 
 def test_manifest_entries_are_well_formed():
     ids = [e["id"] for e in ENTRIES]
     assert len(ids) == len(set(ids))
     for e in ENTRIES:
-        assert e["kind"] in ("mutant", "benign"), e["id"]
-        assert e["bug"] in HISTORICAL | {"novel"}, e["id"]
+        assert e["kind"] in ("mutant", "benign", "policy"), e["id"]
+        assert e["bug"] in HISTORICAL | {"novel", "policy"}, e["id"]
         assert e["component"] in COMPONENTS, e["id"]
         assert e["file"].startswith("src/runtime/") and e["file"].endswith(".go"), e["id"]
         assert (MUTANTS / e["patch"]).is_file(), e["id"]
         assert e["check"], e["id"]
         if e["kind"] == "benign":
             assert e["expected"] == "no divergence found", e["id"]
+        elif e["kind"] == "policy":  # a valid policy change (issue 18): the spec's freedom it uses
+            assert e["expected"] == "changes behaviour" and "freedom " in e["check"], e["id"]
         else:
             assert e["expected"] in ("breaks", "equivalent"), e["id"]
         if e["expected"] == "equivalent":

@@ -235,3 +235,21 @@ def test_real_heap_branch_decides_nothing_on_the_stored_traces(path):
     """FINDINGS: on real traces the arenas branch of findMappedAddr never changed a result; the model
     with the test path alone replays them equal too (a trace where it matters would fail here)."""
     assert R.replay(T.read_trace(path), factory=R.RealHeapAsTestMode).divergence is None
+
+
+def test_two_scavengers_in_one_chunk_at_once_replay_equal():
+    """gofmt's trace (a prefix) has the background scavenger and an allocation's assist inside one
+    chunk at once (two candidates taken before either is given back, the heap lock dropped around
+    sysUnused): replay keeps both and agrees, snapshot included."""
+    t = T.read_trace(DATA / "gofmt-amd64-prefix.trace")
+    held: dict[int, int] = {}
+    overlap = False
+    for r in t.records:
+        if isinstance(r, T.ScavTake):
+            overlap |= held.get(r.ci, 0) > 0
+            held[r.ci] = held.get(r.ci, 0) + 1
+        elif isinstance(r, T.ScavGive):
+            held[r.ci] -= 1
+    assert overlap
+    res = R.replay(t)
+    assert res.divergence is None and res.snapshots >= 1

@@ -228,6 +228,11 @@ class Run:
     cost_measured: dict[str, int] = dataclasses.field(default_factory=dict)  # function -> loops counted
 
 
+def heap_limit(p) -> int:
+    """Returns the heap a replay on platform p may grow to: HEAP_LIMIT, or half the address space."""
+    return min(HEAP_LIMIT, 1 << (p.heap_addr_bits - 1))
+
+
 def _snapshot_every(stream: Stream, snapshots: int) -> int:
     return max(1, -(-len(stream.ops) // max(1, snapshots)))
 
@@ -332,12 +337,11 @@ def run_runtime(binary: Path, goarch: str, stream: Stream, snapshots: int = DEFA
     line = next((l for l in stdout.splitlines() if l.startswith("palloc-stream ")), None)
     if line is None:
         said = stdout + stderr
+        if "palloc stream: " in said and "fatal error:" not in said:  # the helper refused the stream (t.Fatalf)
+            raise PallocError(f"{stream.name} on {goarch}: {said.split('palloc stream: ', 1)[1].splitlines()[0].strip()}")
         if code != 0 and ("fatal error:" in said or "panic:" in said or "SIG" in said):
             empty = Run(side, [], [], [], [], [], [], [], 0, [], (0, 0), secs)
-            empty.crash = parse_crash(said[said.find("palloc stream") if "palloc stream:" in said else 0:])
-            if "palloc stream:" in said:  # the helper refused the stream (t.Fatalf)
-                raise PallocError(f"the stream helper refused {stream.name}: "
-                                  f"{said.split('palloc stream:', 1)[1].splitlines()[0].strip()}")
+            empty.crash = parse_crash(said)
             return empty
         tail = (stdout + stderr).strip().splitlines()[-1:] or ["no output"]
         raise PallocError(f"the stream helper for {goarch} gave no result (exit {code}: {tail[0][:200]}); "
@@ -545,13 +549,14 @@ def replay_patch(tc, goarch: str, stream: Stream, patch_files: dict[str, str] | 
     say(f"{goarch}: building the stream helper on the unpatched runtime")
     base_bin, base_measured = build_stream_helper(tc, goarch, None)
     say(f"{goarch}: replaying {stream.name} ({len(stream.ops):,} operations) on the unpatched runtime")
-    unpatched = run_runtime(base_bin, goarch, stream, snapshots, "unpatched", cost_measured=base_measured)
+    unpatched = run_runtime(base_bin, goarch, stream, snapshots, "unpatched", limit=heap_limit(p),
+                            cost_measured=base_measured)
     if unpatched.crash:
         return {"verdict": None, "goarch": goarch, "stream": stream.name,
                 "detail": f"the unpatched runtime crashed on the stream ({unpatched.crash.get('kind')}: "
                           f"{unpatched.crash.get('msg')}): a palloc bug or a finding"}
     say(f"{goarch}: replaying it on the model")
-    model = run_model(p, stream, unpatched.host, snapshots, cost=model_cost)
+    model = run_model(p, stream, unpatched.host, snapshots, cost=model_cost, limit=heap_limit(p))
     rep: dict[str, Any] = {"goarch": goarch, "stream": stream.name, "operations": len(stream.ops),
                            "metrics": {"model": metrics(model, cp), "unpatched": metrics(unpatched, cp)}}
     disagree = first_difference(model, unpatched)
@@ -571,7 +576,7 @@ def replay_patch(tc, goarch: str, stream: Stream, patch_files: dict[str, str] | 
     except PallocError as e:
         raise PallocError(f"{name}: the patched runtime does not build for {goarch} with palloc's counters: {e}") from None
     say(f"{goarch}: replaying {stream.name} on the patched runtime")
-    patched = run_runtime(pbin, goarch, stream, snapshots, "patched", cost_measured=measured)
+    patched = run_runtime(pbin, goarch, stream, snapshots, "patched", limit=heap_limit(p), cost_measured=measured)
     unmeasured = sorted(f for f, n in measured.items() if n == 0)
     rep["cost_not_measured"] = unmeasured
     if patched.crash:

@@ -19,6 +19,7 @@ Mirrors no Go file: it reads the Go 1.27 page allocator through the helper's ove
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections import Counter
 from typing import Any
@@ -162,7 +163,7 @@ def abstract_of_state(p, st: State) -> AbstractState:
     """Returns (grown, free, scavenged) of a dumped state, as spec/refinement.py:abstract_of does of
     a PageAlloc: a grown chunk the dump could not read counts as allocated and unscavenged."""
     abo, mask, n = p.arena_base_offset, p.uintptr_mask, p.palloc_chunk_pages
-    grown, free, scav = [], set(), set()
+    grown, free, scav = [], [], []
     for b, l in st.in_use:
         lo = ((b - abo) & mask) // PAGE_SIZE
         hi = lo + (((l - abo) & mask) - ((b - abo) & mask)) // PAGE_SIZE
@@ -171,10 +172,16 @@ def abstract_of_state(p, st: State) -> AbstractState:
             bm = st.chunks.get(first // n)
             if bm is None:
                 continue
-            a, s = bm
-            free.update(first + i for i in range(n) if not a >> i & 1)
-            scav.update(first + i for i in range(n) if s >> i & 1)
-    return AbstractState(tuple(sorted(grown)), frozenset(free), frozenset(scav))
+            free.append(_pages_of(first, n, ~bm[0]))
+            scav.append(_pages_of(first, n, bm[1]))
+    return AbstractState(tuple(sorted(grown)), frozenset().union(*free), frozenset().union(*scav))
+
+
+@functools.lru_cache(maxsize=8192)
+def _pages_of(first: int, n: int, bits: int) -> frozenset[int]:
+    """The page numbers first+i of the set bits i < n (a chunk's state changes a few bits a step:
+    most chunks' sets come from here unchanged)."""
+    return frozenset(first + i for i in range(n) if bits >> i & 1)
 
 
 # --- judging one step ---------------------------------------------------------------------------

@@ -259,3 +259,13 @@ def test_validity_catches_an_alloc_that_is_not_the_first_fit(model_run):
     assert "outside the heap" in W.validity(platform("linux/amd64"), STREAM, r)
     r.addrs[0] = model_run.addrs[0] + 8192 * 100  # free pages of the first chunk, but not the lowest run
     assert W.validity(platform("linux/amd64"), STREAM, r).startswith("alloc_first_fit: alloc 0 ")
+
+
+def test_an_alloc_that_grows_the_heap_first_reads_the_rest_of_the_root_level():
+    # FINDINGS.md F32: the failing search reads every root entry from searchAddr's to the level's
+    # end (8,192 on amd64, where BaseChunkIdx sits at the middle of the offset space), a few on 386.
+    s = W.parse_stream("palloc-stream 1\nalloc 500\nalloc 20\n")
+    amd64 = W.run_model(platform("linux/amd64"), s, snapshots=1)
+    i386 = W.run_model(platform("linux/386"), s, snapshots=1)
+    assert [g[0] for g in amd64.grows] == [0, 1] == [g[0] for g in i386.grows]
+    assert amd64.cost_find[1] >= 8192 > 64 > i386.cost_find[1] > 0

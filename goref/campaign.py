@@ -262,7 +262,7 @@ def _written(case, folder: str, confirmed: bool = True, note: str | None = None,
     try:
         paths = report.write_failure(case, folder, runtime_outcomes=runtime_outs)
         entry["files"] = {k: str(v) for k, v in paths.items()}
-        entry["report"] = report.human_report(case, cid, paths)
+        entry["report"] = paths["report"].read_text()  # the human report, with the pages that differ
     except Exception as e:  # noqa: BLE001 - a printer failure must not lose the case
         _keep_case(case, cid, folder, entry, e)
     return entry

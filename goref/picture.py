@@ -290,9 +290,53 @@ def _step_name(pic: Picture, k: int) -> str:
     return "the initial heap" if k < 0 else f"step {k}: {pic.ops[k]!r}"
 
 
+def _addr_width(pic: Picture, chunks: list[int]) -> int:
+    return 2 + len(f"{Fmt(pic.p).chunk_base(max(chunks)) if chunks else 0:#x}")
+
+
+def _chunk_lines(pic: Picture, ci: int, w: int, differing_rows_only: bool = False) -> list[str]:
+    """One chunk's text: its title, the sides' names, then each row of 64 pages per side with
+    its address and, under it, the marks (all rows, or only those where the sides differ)."""
+    p, f = pic.p, Fmt(pic.p)
+    sides = [s for s in (pic.model, pic.runtime) if s is not None]
+    base = f.chunk_base(ci)
+    diff = differing_pages(pic, ci)
+    head = " ".join(s.name.ljust(ROW_PAGES) for s in sides)
+    lines = [f"chunk {ci:#x} [{base:#x}, {base + p.palloc_chunk_bytes:#x})" + (f": pages differ at {_runs(diff)}" if diff else ""),
+             " " * w + "  " + head.rstrip()]
+    row_mask = (1 << ROW_PAGES) - 1
+    for row in range(p.palloc_chunk_pages // ROW_PAGES):
+        if differing_rows_only and not diff >> (row * ROW_PAGES) & row_mask:
+            continue
+        addr = base + row * ROW_PAGES * p.page_size
+        cells = [row_text(_bits(s.state, ci), row) for s in sides]
+        caches = [f"cache {slot} ({s.name})" for s in sides if s.state is not None
+                  for slot, (cb, _, _) in sorted(s.state.caches.items())
+                  if f.chunk_index(cb) == ci and _page_of(f, cb, ci) // ROW_PAGES == row]
+        lines.append(f"{addr:#{w}x}  " + " ".join(cells) + (f"  <- {', '.join(caches)}" if caches else ""))
+        marks = [_marks(pic, s, ci, row, diff) for s in sides]
+        if any(m.strip() for m in marks):
+            lines.append(" " * w + "  " + " ".join(marks).rstrip())
+    return lines
+
+
+def differing_rows(pic: Picture) -> str:
+    """Returns only the rows of pages where the sides differ, each chunk's under its title (""
+    when no page differs): the part of the picture a report in the terminal shows."""
+    chunks = [ci for ci in chunks_to_draw(pic)[0] if differing_pages(pic, ci)]
+    if not chunks:
+        return ""
+    w = _addr_width(pic, chunks)
+    lines = [f"the pages that differ ({ALLOCATED} allocated, {FREE} free, {SCAVENGED} scavenged, {DIFFERS} differs; "
+             "every row: palloc show):"]
+    for ci in chunks:
+        lines += _chunk_lines(pic, ci, w, differing_rows_only=True)
+    return "\n".join(lines) + "\n"
+
+
 def text(pic: Picture) -> str:
     """Returns the picture as text for a terminal (the module docstring says how it reads)."""
-    p, f = pic.p, Fmt(pic.p)
+    f = Fmt(pic.p)
     lines = [f"palloc show: {pic.title}"]
     if pic.divergence is not None:
         lines += pic.divergence.text().splitlines()
@@ -318,24 +362,9 @@ def text(pic: Picture) -> str:
     chunks, more = chunks_to_draw(pic)
     lines.append(f"legend: {ALLOCATED} allocated, {FREE} free, {SCAVENGED} scavenged, {ALLOCATED_SCAVENGED} allocated yet "
                  f"scavenged; under a row: {DIFFERS} the sides differ, {SEARCH_ADDR} searchAddr")
-    w = 2 + len(f"{f.chunk_base(max(chunks)) if chunks else 0:#x}")
+    w = _addr_width(pic, chunks)
     for ci in chunks:
-        base = f.chunk_base(ci)
-        diff = differing_pages(pic, ci)
-        head = " ".join(s.name.ljust(ROW_PAGES) for s in sides)
-        lines.append(f"chunk {ci:#x} [{base:#x}, {base + p.palloc_chunk_bytes:#x})"
-                     + (f": pages differ at {_runs(diff)}" if diff else ""))
-        lines.append(" " * w + "  " + head.rstrip())
-        for row in range(p.palloc_chunk_pages // ROW_PAGES):
-            addr = base + row * ROW_PAGES * p.page_size
-            cells = [row_text(_bits(s.state, ci), row) for s in sides]
-            caches = [f"cache {slot} ({s.name})" for s in sides if s.state is not None
-                      for slot, (cb, _, _) in sorted(s.state.caches.items())
-                      if f.chunk_index(cb) == ci and _page_of(f, cb, ci) // ROW_PAGES == row]
-            lines.append(f"{addr:#{w}x}  " + " ".join(cells) + (f"  <- {', '.join(caches)}" if caches else ""))
-            marks = [_marks(pic, s, ci, row, diff) for s in sides]
-            if any(m.strip() for m in marks):
-                lines.append(" " * w + "  " + " ".join(marks).rstrip())
+        lines += _chunk_lines(pic, ci, w)
     if more:
         lines.append(f"({more} more chunks not drawn)")
     tree = summary_tree(pic)

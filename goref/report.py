@@ -62,8 +62,7 @@ def write_failure(case: Case, folder: str | Path, model_outcomes=None, runtime_o
 
     # Through the stock export_test.go API when the divergence shows there, else with the overlay.
     write_atomic(paths["go"], go_test_for(case, cid, model_outcomes))
-    write_atomic(paths["report"], human_report(case, cid, paths))
-    from palloc.goref.picture import case_picture, html_page
+    from palloc.goref.picture import case_picture, differing_rows, html_page
 
     note = None
     if runtime_outcomes is None:
@@ -71,7 +70,10 @@ def write_failure(case: Case, folder: str | Path, model_outcomes=None, runtime_o
         note = ("the runtime crashed here (the divergence says how), so only the model's state is drawn" if crashed
                 else f"the runtime's state was not recorded with this case; `palloc show {paths['json']}` replays "
                 "it on both sides")
-    write_atomic(paths["html"], html_page(case_picture(case, model_outcomes, runtime_outcomes, note=note)))
+    pic = case_picture(case, model_outcomes, runtime_outcomes, note=note)
+    rows = differing_rows(pic)  # the report shows the pages that differ as text, the HTML all of it
+    write_atomic(paths["report"], human_report(case, cid, paths) + ("\n" + rows if rows else ""))
+    write_atomic(paths["html"], html_page(pic))
     return paths
 
 

@@ -158,7 +158,11 @@ def test_written_case_draws_the_real_runtime_beside_the_model(tmp_path, need_hel
     # searchAddr: the runtime's moved to its allocation, the model's stayed at chunk 0x200c001 page 0.
     sa = {(r.get("data-side"), r.get("data-page")) for r in root.iter(f"{SVG}rect") if r.get("class") == "search-addr"}
     assert sa == {("model", "0"), ("runtime", "10")}
-    assert "picture:" in paths["report"].read_text()
+    report = paths["report"].read_text()
+    assert "picture:" in report
+    # The report shows the rows where the pages differ, marked as in the picture, and no other row.
+    assert _marked_in_text(report) == {(ci, s): pages for ci, pages in WANT.items() for s in ("model", "runtime")}
+    assert len([l for l in report.splitlines() if l.startswith("  0x")]) == 2
 
 
 @pytest.mark.go

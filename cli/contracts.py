@@ -11,7 +11,7 @@ HELP = "run CrossHair on the pre:/post: contracts of the model's pure functions"
 DESCRIPTION = (
     "Run CrossHair on every check_* contract in proofs/contracts.py. Grades: confirmed "
     "(every path explored), could not refute (no counterexample within the timeout), counterexample, "
-    "error. Exit 0 when every contract is confirmed or not refuted and every broken twin is refuted, "
+    "error. Exit 0 when every contract is confirmed or not refuted and every broken variant is refuted, "
     "1 otherwise."
 )
 

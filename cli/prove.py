@@ -16,7 +16,7 @@ HELP = "run the Z3 proof suite (packing, summary merge, no double allocation, ad
 DESCRIPTION = (
     "Prove every theorem of the proof suite. Each obligation ends proved, counterexample "
     "(printed in pages, chunks, summaries and hex addresses) or unknown; unknown and timeouts fail. "
-    "Exit 0 when every obligation is proved (and, with --twins, every broken twin gives the verdict the "
+    "Exit 0 when every obligation is proved (and, with --broken, every broken variant gives the verdict the "
     "manifest expects), 1 otherwise, 2 on a usage error."
 )
 
@@ -28,7 +28,7 @@ def arguments(p) -> None:
     g.add_argument("--config", metavar="FILE", help='a TOML file: base = "linux/amd64" plus overrides, '
                    "e.g. heap_addr_bits = 57 or summary_level_bits = 4")
     p.add_argument("--go-version", default=constants.DEFAULT_GO_VERSION, help="Go version (default %(default)s)")
-    p.add_argument("--twins", action="store_true", help="also run the broken twins (they must fail as recorded); each "
+    p.add_argument("--broken", action="store_true", help="also run the broken variants (they must fail as recorded); each "
                    "line says the verdict the manifest expects and whether it came")
     p.add_argument("--slow", action="store_true", help="also run the slow obligations (e.g. the 16-bit shrink-runs loop)")
     p.add_argument("--only", metavar="PATTERN", help="only obligations whose name matches (glob or substring)")
@@ -105,13 +105,13 @@ def run(args) -> int:
         specs = _runtime_specs(args, specs)
     elif args.go_version != constants.DEFAULT_GO_VERSION:
         specs = [runner.PlatformSpec(s.base, (("go_version", args.go_version),)) for s in specs]
-    tasks = runner.plan(specs, twins=args.twins, only=args.only, slow=args.slow, runtime=args.runtime)
+    tasks = runner.plan(specs, broken=args.broken, only=args.only, slow=args.slow, runtime=args.runtime)
     if not tasks:
         raise PallocError(f"no obligation matches {args.only!r}; see proofs/manifest.toml for the names")
     manifest = runner.load_manifest()
 
     def expected(r):
-        if runner._find(r["obligation"]).is_twin:
+        if runner._find(r["obligation"]).is_variant:
             return runner.expected_verdict(manifest, r["obligation"], r["platform"]) or "counterexample"
         return "proved"
 

@@ -275,7 +275,7 @@ def _proofs_check(goarch: str, mismatches: list[dict] | None, version: str) -> C
     except (_PE, ValueError) as e:
         return Check("proofs", goarch, "ran", "breaks", time.monotonic() - t0, None,
                      f"the patched constants fail the runtime's own consistency conditions: {e}", {"changes": changes})
-    results = runner.run(runner.plan([spec], twins=False), jobs=1)
+    results = runner.run(runner.plan([spec], broken=False), jobs=1)
     bad = [r for r in results if r.get("verdict") != "proved"]
     detail = f"{len(results) - len(bad)}/{len(results)} obligations proved for {spec.label}"
     if bad:

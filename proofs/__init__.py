@@ -6,7 +6,7 @@ Layers, as in Alive2:
   smt         smt.py (obligations, verdicts, the solver) and smt_encode.py (encodings of the
               model's functions, named after them)
   theorems    thm_packing.py (1), thm_merge.py (2), thm_no_double_alloc.py (3),
-              thm_addresses.py (4): each a list of named obligations with broken twins
+              thm_addresses.py (4): each a list of named obligations with broken variants
   tools       runner.py (planning, shared runs, process pool, manifest), manifest.toml
               (expected verdicts and budgets), contracts.py (CrossHair contracts), and the
               `palloc prove` / `palloc contracts` verbs

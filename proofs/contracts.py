@@ -10,7 +10,7 @@ short per-condition timeout, and grade the answer honestly:
   counterexample   CrossHair found inputs breaking the post-condition (printed)
   error            the check raised, or its precondition cannot be met
 
-check_broken_twin_* are contracts that must fail; they keep the harness honest.
+check_broken_* are contracts that must fail; they keep the harness honest.
 
 CrossHair follows bytecode: a model module compiled by Cython (palloc.model.COMPILED) is opaque
 to it, and it could only try concrete values there. run_checks therefore runs CrossHair in a
@@ -69,7 +69,7 @@ def check_merge_two_free_leaves_is_free(a: int) -> bool:
     return M.palloc_sum_unpack(P, M.merge_summaries(P, [s, s], LOG_LEAF)) == (2 * a, 2 * a, 2 * a)
 
 
-def check_merge_matches_slow_twin(s0: int, m0: int, e0: int, s1: int, m1: int, e1: int) -> bool:
+def check_merge_matches_readable_twin(s0: int, m0: int, e0: int, s1: int, m1: int, e1: int) -> bool:
     """
     pre: 0 <= s0 <= m0 <= CHUNK_PAGES and 0 <= e0 <= m0 and (m0 < CHUNK_PAGES or s0 == e0 == m0)
     pre: 0 <= s1 <= m1 <= CHUNK_PAGES and 0 <= e1 <= m1 and (m1 < CHUNK_PAGES or s1 == e1 == m1)
@@ -92,7 +92,7 @@ def check_merge_summaries_fast_equals_mirror(s0: int, m0: int, e0: int, s1: int,
     return MF.merge_summaries_fast(P, sums, LOG_LEAF) == M.merge_summaries(P, sums, LOG_LEAF)
 
 
-def check_broken_twin_merge_fast_adds_every_start(s0: int, m0: int, e0: int, s1: int, m1: int, e1: int) -> bool:
+def check_broken_merge_fast_adds_every_start(s0: int, m0: int, e0: int, s1: int, m1: int, e1: int) -> bool:
     """Must fail: a merge that adds the second start whether or not the first summary is all free.
 
     pre: 0 <= s0 <= m0 <= CHUNK_PAGES and 0 <= e0 <= m0 and (m0 < CHUNK_PAGES or s0 == e0 == m0)
@@ -107,7 +107,7 @@ def check_broken_twin_merge_fast_adds_every_start(s0: int, m0: int, e0: int, s1:
 
 
 def check_fast_summarize_equals_mirror(v: int, w: int) -> bool:
-    """The fast layer's whole-chunk summarize against Go's word loop (as check_summarize_matches_slow_twin).
+    """The fast layer's whole-chunk summarize against Go's word loop (as check_summarize_matches_readable_twin).
 
     pre: 0 <= v < (1 << 64) and 0 <= w < (1 << 64)
     post: __return__
@@ -116,7 +116,7 @@ def check_fast_summarize_equals_mirror(v: int, w: int) -> bool:
     return MBF.FastPallocData(P, bits).summarize() == MB.PallocBits(P, bits).summarize()
 
 
-def check_find_bit_range64_matches_slow_twin(c: int, n: int) -> bool:
+def check_find_bit_range64_matches_readable_twin(c: int, n: int) -> bool:
     """
     pre: 0 <= c < (1 << 64)
     pre: 1 <= n <= 64
@@ -125,7 +125,7 @@ def check_find_bit_range64_matches_slow_twin(c: int, n: int) -> bool:
     return MB.find_bit_range64(c, n) == MB.find_bit_range64_slow(c, n)
 
 
-def check_summarize_matches_slow_twin(v: int, w: int) -> bool:
+def check_summarize_matches_readable_twin(v: int, w: int) -> bool:
     """Two symbolic words (pages [0, 64) and [448, 512)); the pages between are allocated.
 
     pre: 0 <= v < (1 << 64) and 0 <= w < (1 << 64)
@@ -170,7 +170,7 @@ def check_addr_range_size_is_length(ob: int, n: int) -> bool:
     return AddrRange(P, base, (base + n) & MASK).size() == n
 
 
-def check_broken_twin_pack_max_packed_by_masking(most: int) -> bool:
+def check_broken_pack_max_packed_by_masking(most: int) -> bool:
     """Must fail: masking max = maxPackedValue into 21 bits loses it.
 
     pre: 0 <= most <= MAX_PACKED
@@ -230,8 +230,8 @@ def run_check(name: str, per_condition_timeout: float = 4.0) -> tuple[str, str]:
 
 
 def expected_grade(name: str) -> set[str]:
-    """What a healthy check may report: twins must be refuted, others must not be."""
-    if name.startswith("check_broken_twin_"):
+    """What a healthy check may report: variants must be refuted, others must not be."""
+    if name.startswith("check_broken_"):
         return {COUNTEREXAMPLE}
     return {CONFIRMED, NOT_REFUTED}
 

@@ -45,11 +45,11 @@ class PlatformSpec:
         return self.base + "+" + ",".join(f"{k}={v}" for k, v in self.changes)
 
 
-def obligations(twins: bool = True, slow: bool = True, runtime: bool = False) -> list:
+def obligations(broken: bool = True, slow: bool = True, runtime: bool = False) -> list:
     out = []
     for m in THEOREM_MODULES + (RUNTIME_MODULES if runtime else ()):
         for ob in importlib.import_module(f"palloc.proofs.{m}").OBLIGATIONS:
-            if (twins or not ob.is_twin) and (slow or not ob.slow):
+            if (broken or not ob.is_variant) and (slow or not ob.slow):
                 out.append(ob)
     return out
 
@@ -69,13 +69,13 @@ class Task:
     shared_with: list[str]  # labels of every platform this run stands for
 
 
-def plan(specs: list[PlatformSpec], twins: bool = False, only: str | None = None, slow: bool = False,
+def plan(specs: list[PlatformSpec], broken: bool = False, only: str | None = None, slow: bool = False,
          runtime: bool = False) -> list[Task]:
     """One task per distinct (obligation, key); each lists the platforms it answers for.
     runtime: the obligations on the runtime's own code only (RUNTIME_MODULES)."""
     tasks: dict[tuple, Task] = {}
     resolved = [(s, s.resolve()) for s in specs]
-    for ob in obligations(twins, slow, runtime):
+    for ob in obligations(broken, slow, runtime):
         if runtime != (ob.theorem == "runtime"):
             continue
         if only and not fnmatch.fnmatch(ob.qualname, only) and only not in ob.qualname:

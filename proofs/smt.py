@@ -52,8 +52,8 @@ class Obligation:
 
     build(platform) returns the Goal; key(platform) names the constants the goal depends on,
     so that two platforms with the same key share one solver run. expected is the verdict the
-    manifest records ("counterexample" for a broken twin). twin_of names the obligation a
-    broken twin mutates.
+    manifest records ("counterexample" for a broken variant). variant_of names the obligation a
+    broken variant mutates.
     """
 
     theorem: str
@@ -61,7 +61,7 @@ class Obligation:
     claim: str
     build: Callable[[Any], Goal]
     key: Callable[[Any], tuple] = lambda p: ()
-    twin_of: str | None = None
+    variant_of: str | None = None
     applies: Callable[[Any], bool] = lambda p: True
     slow: bool = False  # run only with `palloc prove --slow` (and `pytest -m slow`)
 
@@ -70,8 +70,8 @@ class Obligation:
         return f"{self.theorem}.{self.name}"
 
     @property
-    def is_twin(self) -> bool:
-        return self.twin_of is not None
+    def is_variant(self) -> bool:
+        return self.variant_of is not None
 
 
 @dataclasses.dataclass

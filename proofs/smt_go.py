@@ -31,7 +31,7 @@ that may still run after its bound is recorded in Outcome.incomplete with its co
 proof must show that condition unsatisfiable (tv.py does), so a bound too small is an
 `unknown`, never a silent proof.
 
-Broken twins of the translator (TWINS) exist so tests can show they are caught.
+Broken variants of the translator (BROKEN_VARIANTS) exist so tests can show they are caught.
 """
 
 from __future__ import annotations
@@ -524,9 +524,9 @@ class Outcome:
         return c
 
 
-# The broken twins of the translator, each caught by a tie test or a proof (tests/proofs/
-# test_tv_twins.py). Each name says what the twin gets wrong.
-TWINS = (
+# The broken variants of the translator, each caught by a tie test or a proof (tests/proofs/
+# test_tv_broken_variants.py). Each name says what the variant gets wrong.
+BROKEN_VARIANTS = (
     "shift_of_width_gives_x",   # x << 64 (or >>) gives x instead of 0
     "wrapping_ignored",         # unsigned + - * saturate instead of wrapping
     "loop_one_short",           # every loop bound is one less than it should be
@@ -554,16 +554,16 @@ class Executor:
     """
 
     def __init__(self, program: Program, dom=None, bounds: Callable | None = None,
-                 global_inputs: dict | None = None, twin: str | None = None, watch: dict | None = None,
+                 global_inputs: dict | None = None, broken: str | None = None, watch: dict | None = None,
                  abstract: dict | None = None, ufs: dict | None = None):
         self.p = program
         self.dom = dom or Z3Dom()
         self.o = Ops(self.dom)
         self.bounds = bounds or (lambda fname, ordinal: None)
         self.global_inputs = dict(global_inputs or {})
-        if twin is not None and twin not in TWINS:
-            raise ValueError(f"unknown translator twin {twin!r}")
-        self.twin = twin
+        if broken is not None and broken not in BROKEN_VARIANTS:
+            raise ValueError(f"unknown translator variant {broken!r}")
+        self.broken = broken
         self.int_bits = 8 * program.ptr_size
         self._pending_label = None
         # watch: function name -> pre(args by name) -> Bool. Every call of a watched function
@@ -794,7 +794,7 @@ class Executor:
         if s["init"]:
             self.exec(s["init"], fr)
         c = self.eval(s["cond"], fr)
-        if self.twin == "swapped_branch":
+        if self.broken == "swapped_branch":
             c = d.bnot(c)
         g0 = self.g
         self.g = d.band(g0, c)
@@ -861,7 +861,7 @@ class Executor:
             b = first_cond_iter
         if b is None:
             raise Unsupported(f"loop with a symbolic trip count (state its bound for {fr.fname}, loop #{ordinal})", s["pos"])
-        if self.twin == "loop_one_short":
+        if self.broken == "loop_one_short":
             b = max(0, b - 1)
         return b
 
@@ -974,7 +974,7 @@ class Executor:
         kt = self.p.t(s["key"]["t"]) if s["key"] else None
         lp = Loop(label, True)
         fr.breakables.append(lp)
-        if self.twin == "loop_one_short":
+        if self.broken == "loop_one_short":
             n_items = max(0, n_items - 1)
         try:
             for k in range(n_items):
@@ -1074,7 +1074,7 @@ class Executor:
         ordinal = self.p.loop_ordinals(fr.fname).get(id(s))
         bound = self.bounds(fr.fname, ordinal)
         bound = sl.n if bound is None else min(int(bound), sl.n)
-        if self.twin == "loop_one_short":
+        if self.broken == "loop_one_short":
             bound = max(0, bound - 1)
         et = self.p.t(s["xt"]).elem
         lp = Loop(label, True)
@@ -1090,7 +1090,7 @@ class Executor:
                 if d.is_false(self.g):
                     break
                 lp.cont = None
-                j = o.add(sl.lo, o.const(k, w), w) if self.twin != "slice_range_from_zero" else o.const(k, w)
+                j = o.add(sl.lo, o.const(k, w), w) if self.broken != "slice_range_from_zero" else o.const(k, w)
                 jc = d.as_int(j)
                 step = ("i", jc if jc < sl.n else 0) if jc is not None else ("I", d.norm(j), w)
                 for which in ("key", "value"):
@@ -1450,12 +1450,12 @@ class Executor:
         w = t.bits
         if op == "+":
             r = o.add(x, y, w)
-            if self.twin == "wrapping_ignored" and not t.signed:
+            if self.broken == "wrapping_ignored" and not t.signed:
                 r = d.ite(o.ult(r, x, w), o.const(-1, w), r)
             return r
         if op == "-":
             r = o.sub(x, y, w)
-            if self.twin == "wrapping_ignored" and not t.signed:
+            if self.broken == "wrapping_ignored" and not t.signed:
                 r = d.ite(o.ult(x, y, w), o.const(0, w), r)
             return r
         if op == "*":
@@ -1490,7 +1490,7 @@ class Executor:
             r, over = o.ashr(x, amt, w), o.ashr(x, o.const(w - 1, w), w)
         else:
             r, over = o.lshr(x, amt, w), o.const(0, w)
-        if self.twin == "shift_of_width_gives_x":
+        if self.broken == "shift_of_width_gives_x":
             over = x
         return d.ite(big, over, r)
 
@@ -2180,7 +2180,7 @@ def _model_value(m, v):
 
 
 def run_concrete(prog: Program, fname: str, spec: Spec, args: dict, global_inputs: dict | None = None,
-                 twin: str | None = None, dom=None) -> dict:
+                 broken: str | None = None, dom=None) -> dict:
     """Runs the translation of fname on Python inputs (PyDom, or the given domain on constants).
     Returns {"outcome": "ok" | "throw" | "panic" | "incomplete", "outputs": {...}, "message", "pos"}."""
     dom = dom or PyDom()
@@ -2192,7 +2192,7 @@ def run_concrete(prog: Program, fname: str, spec: Spec, args: dict, global_input
         g = prog.globals.get(name)
         if g is not None:
             gins[name] = concrete_value(dom, prog.t(g["type"]), v)
-    ex = Executor(prog, dom, bounds=spec.bounds, global_inputs=gins, twin=twin)
+    ex = Executor(prog, dom, bounds=spec.bounds, global_inputs=gins, broken=broken)
     out = ex.call(fname, pargs)
     if not isinstance(dom, PyDom):  # constants folded by Z3: keep only what may be true
         out.incomplete = [x for x in out.incomplete if not z3.is_false(z3.simplify(x[0]))]
@@ -2215,7 +2215,7 @@ def _error_pos(out: Outcome, m) -> str:
 
 
 def check_equivalent(prog_a: Program, prog_b: Program, fname: str, spec_a: Spec, spec_b: Spec | None = None,
-                     timeout_s: float = 30.0, twin_b: str | None = None, pin: dict | None = None,
+                     timeout_s: float = 30.0, broken_b: str | None = None, pin: dict | None = None,
                      fixed: dict | None = None) -> dict:
     """Proves original(x) == patched(x) for every x meeting fname's precondition, error outcomes
     (throw / panic) included, or finds an x where they differ. pin fixes run-time variables
@@ -2235,7 +2235,7 @@ def check_equivalent(prog_a: Program, prog_b: Program, fname: str, spec_a: Spec,
             if k in gins:
                 pre = z3.And(pre, gins[k] == z3.BitVecVal(v, gins[k].size()))
         oa = Executor(prog_a, Z3Dom(), bounds=spec_a.bounds, global_inputs=gins).call(fname, args)
-        ob = Executor(prog_b, Z3Dom(), bounds=spec_b.bounds, global_inputs=gins, twin=twin_b).call(fname, args)
+        ob = Executor(prog_b, Z3Dom(), bounds=spec_b.bounds, global_inputs=gins, broken=broken_b).call(fname, args)
     except Unsupported as e:
         return {"verdict": "unsupported", "reason": str(e)}
     eq = _leaves_equal(outputs(prog_a, fname, oa), outputs(prog_b, fname, ob))
@@ -2332,7 +2332,7 @@ def check_equivalent_abstract(prog_a: Program, prog_b: Program, fname: str, spec
 
 
 def check_equivalent_split(prog_a: Program, prog_b: Program, fname: str, spec_a: Spec, spec_b: Spec | None = None,
-                           timeout_s: float = 30.0, twin_b: str | None = None, pin: dict | None = None) -> dict:
+                           timeout_s: float = 30.0, broken_b: str | None = None, pin: dict | None = None) -> dict:
     """check_equivalent by cases: spec_a.split names an integer parameter and the range lo..hi of
     values its precondition allows (tv_functions.toml `split`). First proves the cases cover the
     precondition (no input meets it with the parameter outside lo..hi), then checks each value with
@@ -2361,7 +2361,7 @@ def check_equivalent_split(prog_a: Program, prog_b: Program, fname: str, spec_a:
         if left <= 0:
             return {"verdict": "unknown", "reason": f"the split of {name} over {lo}..{hi} ran out of its "
                     f"{timeout_s:.0f} s budget at {name} = {v}"}
-        res = check_equivalent(prog_a, prog_b, fname, spec_a, spec_b, timeout_s=left, twin_b=twin_b, pin=pin,
+        res = check_equivalent(prog_a, prog_b, fname, spec_a, spec_b, timeout_s=left, broken_b=broken_b, pin=pin,
                                fixed={name: v})
         if res["verdict"] == "proved":
             continue
@@ -2396,7 +2396,7 @@ def _solve(pre, goal, timeout_s: float, runs, args, gins):
 
 
 def check_claim(prog: Program, fname: str, spec: Spec, claim: Callable, timeout_s: float = 30.0,
-                twin: str | None = None, fixed: dict | None = None) -> dict:
+                broken: str | None = None, fixed: dict | None = None) -> dict:
     """Proves claim(args, outputs, outcome) for every input meeting fname's precondition; the
     translation must also finish every loop and raise no error. fixed pins parameters to
     Python values (a level, a slice length). Same result shape as check_equivalent."""
@@ -2405,7 +2405,7 @@ def check_claim(prog: Program, fname: str, spec: Spec, claim: Callable, timeout_
         pre = precondition(prog, spec, args, gins)
         for k, v in (fixed or {}).items():
             args[k] = concrete_value(Z3Dom(), prog.t(next(p["type"] for p in _params(prog, fname) if p["name"] == k)), v)
-        out = Executor(prog, Z3Dom(), bounds=spec.bounds, global_inputs=gins, twin=twin).call(fname, args)
+        out = Executor(prog, Z3Dom(), bounds=spec.bounds, global_inputs=gins, broken=broken).call(fname, args)
         body = claim(args, outputs(prog, fname, out))
     except Unsupported as e:
         return {"verdict": "unsupported", "reason": str(e)}

@@ -39,8 +39,8 @@ heap is the image of [0, 2^H) under its inverse, and 2^H <= 2^w, so on that inte
 uintptr subtraction, shifts and division are the integer ones. No induction: each claim is
 one bit-vector formula over all addresses, per platform (checked by bit-blasting).
 
-Broken twins: the wrong sign of arenaBaseOffset in chunkIndex (counterexample on amd64 and
-aix, where A != 0; elsewhere the mistake is invisible and the twin is proved, as the
+Broken variants: the wrong sign of arenaBaseOffset in chunkIndex (counterexample on amd64 and
+aix, where A != 0; elsewhere the mistake is invisible and the variant is proved, as the
 manifest records); offAddr.lessThan on raw addresses (counterexample only on amd64, the one
 platform whose heap wraps through zero as raw uintptrs); and an addrsToSummaryRange that
 shifts the exclusive limit directly (counterexample everywhere); windows one page longer
@@ -121,12 +121,12 @@ def _order(p, less_than=None, impl=E):
 
 
 def _wrong_sign_chunk_index(p, a):
-    # Broken twin: (p + arenaBaseOffset) / pallocChunkBytes.
+    # Broken variant: (p + arenaBaseOffset) / pallocChunkBytes.
     return smt.UDiv(a + _u(p, p.arena_base_offset), _u(p, p.palloc_chunk_bytes))
 
 
 def _raw_less_than(p, a, b):
-    # Broken twin: compare raw addresses, forgetting the offset (golang/go#38966's family).
+    # Broken variant: compare raw addresses, forgetting the offset (golang/go#38966's family).
     return smt.ULT(a, b)
 
 
@@ -192,7 +192,7 @@ def _grow_maps(p, summary_range=E.addrs_to_summary_range):
 
 
 def _exclusive_limit_summary_range(p, level, base, limit):
-    # Broken twin: shift the exclusive limit directly (no -1 ... +1), as a naive port would.
+    # Broken variant: shift the exclusive limit directly (no -1 ... +1), as a naive port would.
     abo = E.uintptr(p, p.arena_base_offset)
     lo = smt.LShR(base - abo, p.level_shift[level])
     hi = smt.LShR(limit - abo, p.level_shift[level])
@@ -216,7 +216,7 @@ def _update_range(p, page_aligned=True):
 
 def _find_windows(p, extra_pages=0):
     """foundFree's windows nest or are disjoint (see the module doc); extra_pages lengthens
-    every level window (the broken twin)."""
+    every level window (the broken variant)."""
     i1, i2, ci, j = _addr(p, "i1"), _addr(p, "i2"), _addr(p, "ci"), _addr(p, "page")
     P = _u(p, PAGE_SIZE)
 
@@ -275,24 +275,24 @@ OBLIGATIONS = [
     Obligation(THEOREM, "grow_maps_cover_reads",
                "the block-aligned summary ranges grow maps contain every entry later reads touch",
                _grow_maps, _key),
-    Obligation(THEOREM, "twin_chunk_index_wrong_sign",
-               "broken twin: chunkIndex adds arenaBaseOffset instead of subtracting it",
-               lambda p: _round_trip(p, _wrong_sign_chunk_index), _key, twin_of="chunk_index_chunk_base_round_trip"),
-    Obligation(THEOREM, "twin_off_addr_raw_compare",
-               "broken twin: offAddr.lessThan compares raw addresses",
-               lambda p: _order(p, _raw_less_than), _key, twin_of="off_addr_linear_order"),
-    Obligation(THEOREM, "twin_summary_range_exclusive_limit",
-               "broken twin: addrsToSummaryRange shifts the exclusive limit directly",
-               lambda p: _grow_maps(p, _exclusive_limit_summary_range), _key, twin_of="grow_maps_cover_reads"),
+    Obligation(THEOREM, "broken_chunk_index_wrong_sign",
+               "broken variant: chunkIndex adds arenaBaseOffset instead of subtracting it",
+               lambda p: _round_trip(p, _wrong_sign_chunk_index), _key, variant_of="chunk_index_chunk_base_round_trip"),
+    Obligation(THEOREM, "broken_off_addr_raw_compare",
+               "broken variant: offAddr.lessThan compares raw addresses",
+               lambda p: _order(p, _raw_less_than), _key, variant_of="off_addr_linear_order"),
+    Obligation(THEOREM, "broken_summary_range_exclusive_limit",
+               "broken variant: addrsToSummaryRange shifts the exclusive limit directly",
+               lambda p: _grow_maps(p, _exclusive_limit_summary_range), _key, variant_of="grow_maps_cover_reads"),
     Obligation(THEOREM, "find_windows_nest_or_disjoint",
                "the windows find hands to foundFree nest or are disjoint: its partial-overlap throw cannot fire",
                _find_windows, _key),
-    Obligation(THEOREM, "twin_find_windows_one_page_long",
-               "broken twin: level windows one page longer than their span",
-               lambda p: _find_windows(p, extra_pages=1), _key, twin_of="find_windows_nest_or_disjoint"),
+    Obligation(THEOREM, "broken_find_windows_one_page_long",
+               "broken variant: level windows one page longer than their span",
+               lambda p: _find_windows(p, extra_pages=1), _key, variant_of="find_windows_nest_or_disjoint"),
     Obligation(THEOREM, "update_range_inclusive_limit_harmless",
                "update's summary range is the same for its inclusive limit and limit+1", _update_range, _key),
-    Obligation(THEOREM, "twin_update_range_unaligned_base",
-               "broken twin: the same claim for a base that is not page-aligned",
-               lambda p: _update_range(p, page_aligned=False), _key, twin_of="update_range_inclusive_limit_harmless"),
+    Obligation(THEOREM, "broken_update_range_unaligned_base",
+               "broken variant: the same claim for a base that is not page-aligned",
+               lambda p: _update_range(p, page_aligned=False), _key, variant_of="update_range_inclusive_limit_harmless"),
 ]

@@ -43,7 +43,7 @@ Full-width part (bit-vectors, per platform):
              at full width in Theorem 3.)
   Together: summarize(chunk) = summarize_slow(chunk) for 512-page (64 on wasm) chunks.
 
-Broken twins: a merge that always takes the child's end (forgets the fully-free extension),
+Broken variants: a merge that always takes the child's end (forgets the fully-free extension),
 and a summarize that never looks inside words, must both come out counterexample.
 """
 
@@ -138,7 +138,7 @@ def _go_loop(p, merge=E.merge_summaries_int):
 
 
 def _wrong_merge_int(sums, width):
-    # Broken twin: takes the last child's end even when that child is fully free.
+    # Broken variant: takes the last child's end even when that child is fully free.
     start, most, end = sums[0][:3]
     for i in range(1, len(sums)):
         si, mi, ei = sums[i][:3]
@@ -330,9 +330,9 @@ OBLIGATIONS = [
     Obligation(THEOREM, "summarize_shrink_runs_w16",
                "shrink-runs loop yields max(most, interior) (word width 16, bounded; about 14 CPU s)",
                lambda p: _shrink(p, 16, 16), slow=True),
-    Obligation(THEOREM, "twin_merge_forgets_free_child", "broken twin: merge that always takes the child's end",
-               lambda p: _go_loop(p, _wrong_merge_int), twin_of="merge_summaries_is_concat_fold"),
-    Obligation(THEOREM, "twin_summarize_never_looks_inside_words",
-               "broken twin: summarize without the shrink-runs pass",
-               lambda p: _chunk(p, _summarize_never_looks_inside), _chunk_key, twin_of="summarize_chunk_is_word_concat"),
+    Obligation(THEOREM, "broken_merge_forgets_free_child", "broken variant: merge that always takes the child's end",
+               lambda p: _go_loop(p, _wrong_merge_int), variant_of="merge_summaries_is_concat_fold"),
+    Obligation(THEOREM, "broken_summarize_never_looks_inside_words",
+               "broken variant: summarize without the shrink-runs pass",
+               lambda p: _chunk(p, _summarize_never_looks_inside), _chunk_key, variant_of="summarize_chunk_is_word_concat"),
 ]

@@ -44,13 +44,13 @@ abstraction of 512-page chunks and 64-page blocks), and two summary levels with 
 (the runtime has 4 or 5 levels with fan-out 8 and a root of 2^summaryL0Bits entries; every
 level runs the same loop on merged summaries, which Theorem 2 proves equal to the summary of
 the pages below, so the extra levels repeat the step checked here). pallocBits.find inside a
-chunk is its specification (lowest fit, first free page), which the model's slow-twin tests
+chunk is its specification (lowest fit, first free page), which the model's readable-twin tests
 tie to the Go algorithm; its core, findBitRange64 (used by findSmallN), is proved at full
 width here (find_bit_range64_is_lowest_run_n*). Discontiguous heaps are covered: any subset of chunks may be grown.
 The lift to full size is an argument, not a proof: no step depends on K, C or the block size
 beyond alignment (C a multiple of the block, block a power of two).
 
-Broken twins (each must give a counterexample): free without lowering searchAddr;
+Broken variants (each must give a counterexample): free without lowering searchAddr;
 allocToCache setting searchAddr one past the cache (golang/go#38605); grow without lowering
 searchAddr; alloc that does not clear the scavenged bits of the pages it hands out; an
 update that skips the root level; a level loop that ignores runs straddling two entries
@@ -533,7 +533,7 @@ def _clear_scav(p):
 
 
 def _find_with_stale_roots(p):
-    # Broken twin: root summaries unconstrained (stale); find must then be able to throw.
+    # Broken variant: root summaries unconstrained (stale); find must then be able to throw.
     s, n = State("s."), smt.BitVec("npages", W)
     _, _, throws = find(s, n)
     hyps = [f(s) for k, f in INVARIANTS.items() if k != "summaries_consistent"]
@@ -588,7 +588,7 @@ def _find_bit_range64(p, impl=E.find_bit_range64, lo=1, hi=64):
 
 
 def _find_bit_range64_no_clamp(c, n):
-    # Broken twin: always shift by k, never clamp the last shift to p.
+    # Broken variant: always shift by k, never clamp the last shift to p.
     p, k = n - 1, E.bv(1)
     for _ in range(8):
         active = smt.UGT(p, 0)
@@ -625,27 +625,27 @@ OBLIGATIONS = [
                  f"findBitRange64(c, n) is the lowest run of n ones in c (64 bits, every c, n in [{lo}, {hi}])",
                  lambda p, lo=lo, hi=hi: _find_bit_range64(p, lo=lo, hi=hi))
       for lo, hi in [(1, 8), (9, 16), (17, 32), (33, 64)]],
-    Obligation(THEOREM, "twin_find_bit_range64_unclamped_shift",
-               "broken twin: findBitRange64 always shifts by k (overshoots the run length)",
-               lambda p: _find_bit_range64(p, _find_bit_range64_no_clamp), twin_of="find_bit_range64_is_lowest_run_n1_8"),
-    Obligation(THEOREM, "twin_free_without_search_addr_update", "broken twin: free does not lower searchAddr",
-               lambda p: _free(p, lower_search_addr=False), twin_of="free_restores_and_preserves_invariants"),
-    Obligation(THEOREM, "twin_alloc_to_cache_one_past", "broken twin: allocToCache sets searchAddr one past the "
+    Obligation(THEOREM, "broken_find_bit_range64_unclamped_shift",
+               "broken variant: findBitRange64 always shifts by k (overshoots the run length)",
+               lambda p: _find_bit_range64(p, _find_bit_range64_no_clamp), variant_of="find_bit_range64_is_lowest_run_n1_8"),
+    Obligation(THEOREM, "broken_free_without_search_addr_update", "broken variant: free does not lower searchAddr",
+               lambda p: _free(p, lower_search_addr=False), variant_of="free_restores_and_preserves_invariants"),
+    Obligation(THEOREM, "broken_alloc_to_cache_one_past", "broken variant: allocToCache sets searchAddr one past the "
                "cache (golang/go#38605)", lambda p: _alloc_to_cache(p, one_past=True),
-               twin_of="alloc_to_cache_conserves_and_preserves_invariants"),
-    Obligation(THEOREM, "twin_grow_without_search_addr_update", "broken twin: grow does not lower searchAddr",
-               lambda p: _grow(p, lower_search_addr=False), twin_of="grow_preserves_invariants"),
-    Obligation(THEOREM, "twin_alloc_keeps_scavenged_bits", "broken twin: alloc does not clear scavenged bits",
-               _clear_scav, twin_of="alloc_preserves_scavenged_implies_free"),
-    Obligation(THEOREM, "twin_find_ignores_runs_straddling_entries",
-               "broken twin: find's level loop never joins one entry's end to the next entry's start",
-               lambda p: _alloc_first_fit(p, straddle=False), twin_of="alloc_is_address_ordered_first_fit"),
-    Obligation(THEOREM, "twin_find_trusts_stale_root_summaries",
-               "broken twin: with stale root summaries find throws \"bad summary data\"",
-               _find_with_stale_roots, twin_of="find_never_throws"),
-    Obligation(THEOREM, "twin_alloc_update_skips_root_level",
-               "broken twin: alloc's update re-summarizes the leaves but not the root level",
-               _no_upper_update, twin_of="alloc_preserves_summaries_consistent"),
-    Obligation(THEOREM, "twin_scavenge_allocated_pages", "broken twin: scavenging ignores the allocation bitmap",
-               lambda p: _scavenge(p, only_free=False), twin_of="scavenge_preserves_invariants"),
+               variant_of="alloc_to_cache_conserves_and_preserves_invariants"),
+    Obligation(THEOREM, "broken_grow_without_search_addr_update", "broken variant: grow does not lower searchAddr",
+               lambda p: _grow(p, lower_search_addr=False), variant_of="grow_preserves_invariants"),
+    Obligation(THEOREM, "broken_alloc_keeps_scavenged_bits", "broken variant: alloc does not clear scavenged bits",
+               _clear_scav, variant_of="alloc_preserves_scavenged_implies_free"),
+    Obligation(THEOREM, "broken_find_ignores_runs_straddling_entries",
+               "broken variant: find's level loop never joins one entry's end to the next entry's start",
+               lambda p: _alloc_first_fit(p, straddle=False), variant_of="alloc_is_address_ordered_first_fit"),
+    Obligation(THEOREM, "broken_find_trusts_stale_root_summaries",
+               "broken variant: with stale root summaries find throws \"bad summary data\"",
+               _find_with_stale_roots, variant_of="find_never_throws"),
+    Obligation(THEOREM, "broken_alloc_update_skips_root_level",
+               "broken variant: alloc's update re-summarizes the leaves but not the root level",
+               _no_upper_update, variant_of="alloc_preserves_summaries_consistent"),
+    Obligation(THEOREM, "broken_scavenge_allocated_pages", "broken variant: scavenging ignores the allocation bitmap",
+               lambda p: _scavenge(p, only_free=False), variant_of="scavenge_preserves_invariants"),
 ]

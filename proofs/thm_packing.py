@@ -19,7 +19,7 @@ is over all 2^192 triples at once, by bit-blasting, once per distinct L.
 
 Platforms: every platform (L = 21 on 64-bit allocators, 18 on 32-bit ones, 15 on wasm from
 Go 1.26), and hypothetical configurations; summaryLevelBits = 4 gives L = 25, 3L = 75 > 63,
-and (a) fails: that is the broken twin `overflowing_configuration`, expected counterexample.
+and (a) fails: that is the broken variant `overflowing_configuration`, expected counterexample.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def _free_chunk_sum(p, impl=E):
 
 
 def _pack_without_special_case(p, s, m, e):
-    # Broken twin: forget the max == maxPackedValue special case.
+    # Broken variant: forget the max == maxPackedValue special case.
     M1 = E.bv(p.max_packed_value - 1)
     L = p.log_max_packed_value
     return (s & M1) | ((m & M1) << L) | ((e & M1) << (2 * L))
@@ -131,7 +131,7 @@ OBLIGATIONS = [
     Obligation(THEOREM, "accessors_agree_with_unpack", "start(), max(), end() agree with unpack()", _accessors, _key),
     Obligation(THEOREM, "free_chunk_sum_is_packed_full_chunk",
                "freeChunkSum = pack(C,C,C) and is not the all-free special code", _free_chunk_sum, _key),
-    Obligation(THEOREM, "twin_pack_without_special_case",
-               "broken twin: packing max = maxPackedValue by masking loses the value",
-               lambda p: _round_trip(p, _pack_without_special_case), _key, twin_of="pack_unpack_round_trip"),
+    Obligation(THEOREM, "broken_pack_without_special_case",
+               "broken variant: packing max = maxPackedValue by masking loses the value",
+               lambda p: _round_trip(p, _pack_without_special_case), _key, variant_of="pack_unpack_round_trip"),
 ]

@@ -43,8 +43,8 @@ def test_prove_config_without_base_or_with_unknown_key_exits_2(tmp_path):
     assert main(["prove", "--config", str(b)]) == 2
 
 
-def test_prove_twins_json_reports_expected_counterexamples(capsys):
-    assert main(["prove", "--twins", "--only", "merge.twin_*", "--json", "--jobs", "1"]) == 0
+def test_prove_broken_json_reports_expected_counterexamples(capsys):
+    assert main(["prove", "--broken", "--only", "merge.broken_*", "--json", "--jobs", "1"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] and {r["verdict"] for r in doc["results"]} == {"counterexample"}
     assert all(r["expected"] == "counterexample" for r in doc["results"])
@@ -56,8 +56,8 @@ def test_prove_unknown_on_timeout_fails_the_run(capsys):
     assert "unknown" in out and "FAILED" in out
 
 
-def test_prove_twins_text_marks_each_lines_expected_verdict_as_the_json_does(capsys):
-    argv = ["prove", "--twins", "--only", "packing.*", "--jobs", "1"]
+def test_prove_broken_text_marks_each_lines_expected_verdict_as_the_json_does(capsys):
+    argv = ["prove", "--broken", "--only", "packing.*", "--jobs", "1"]
     assert main(argv) == 0
     lines = [l for l in capsys.readouterr().out.splitlines() if l.split()[:1] in (["proved"], ["counterexample"])]
     assert main(argv + ["--json"]) == 0
@@ -69,11 +69,11 @@ def test_prove_twins_text_marks_each_lines_expected_verdict_as_the_json_does(cap
     assert any("expected counterexample" in l for l in lines)
 
 
-def test_prove_twins_text_says_which_line_is_not_as_expected(capsys, monkeypatch):
-    # The mark's broken twin: a manifest expecting the twin to be proved makes its line say so.
+def test_prove_broken_text_says_which_line_is_not_as_expected(capsys, monkeypatch):
+    # The mark's broken variant: a manifest expecting the variant to be proved makes its line say so.
     from palloc.proofs import runner
 
     monkeypatch.setattr(runner, "expected_verdict", lambda m, q, p: "proved")
-    assert main(["prove", "--twins", "--only", "packing.twin_*", "--jobs", "1"]) == 1
+    assert main(["prove", "--broken", "--only", "packing.broken_*", "--jobs", "1"]) == 1
     out = capsys.readouterr().out
-    assert "(expected proved: NOT AS EXPECTED)" in out and "FAILED packing.twin_" in out
+    assert "(expected proved: NOT AS EXPECTED)" in out and "FAILED packing.broken_" in out

@@ -1,4 +1,4 @@
-"""verify-change's verdict from its checks (cli/verify_change.py:conclude), issue 18: breaks >
+"""verify-change's verdict from its checks (cli/verify_change.py:conclude): breaks >
 inconclusive > changes behaviour > no divergence found; the runtime's tests failing without a
 crash on a patch the spec accepts pin the old policy; --strict makes a behaviour change break."""
 

@@ -70,7 +70,7 @@ def test_manifest_entries_are_well_formed():
         assert e["check"], e["id"]
         if e["kind"] == "benign":
             assert e["expected"] == "no divergence found", e["id"]
-        elif e["kind"] == "policy":  # a valid policy change (issue 18): the spec's freedom it uses
+        elif e["kind"] == "policy":  # a valid policy change (SPEC §8): the spec's freedom it uses
             assert e["expected"] == "changes behaviour" and "freedom " in e["check"], e["id"]
         else:
             assert e["expected"] in ("breaks", "equivalent"), e["id"]

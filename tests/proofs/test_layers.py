@@ -1,4 +1,4 @@
-"""The proof suite keeps Alive2's layering: only the smt layer imports z3, theorems name their twins."""
+"""The proof suite keeps Alive2's layering: only the smt layer imports z3, theorems name their variants."""
 
 from __future__ import annotations
 
@@ -26,12 +26,12 @@ def test_only_the_smt_layer_imports_z3():
     assert offenders == []
 
 
-def test_every_twin_names_an_existing_obligation_of_its_theorem():
+def test_every_variant_names_an_existing_obligation_of_its_theorem():
     names = {ob.qualname for ob in runner.obligations()}
     for ob in runner.obligations():
-        if ob.is_twin:
-            assert f"{ob.theorem}.{ob.twin_of}" in names, ob.qualname
-            assert ob.name.startswith("twin_")
+        if ob.is_variant:
+            assert f"{ob.theorem}.{ob.variant_of}" in names, ob.qualname
+            assert ob.name.startswith("broken_")
 
 
 def test_every_theorem_module_states_its_claim_and_bounds_in_its_docstring():

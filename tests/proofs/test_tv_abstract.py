@@ -56,7 +56,7 @@ def test_a_loop_the_patch_changes_is_not_abstracted():
     a, b = program(), patched_program("28-n-findbitrange64-strict-le.patch")
     entry = {"abstract": [{"loop": 0, "why": "test"}]}
     assert tv.identical_loops(_res(a), _res(b), a, b, "findBitRange64", entry) == ({}, {}, {})
-    # The twin that abstracts it anyway would call the two loops one function: it must not be
+    # The variant that abstracts it anyway would call the two loops one function: it must not be
     # what check_patch does, and it is exactly what identical_loops refuses.
 
 

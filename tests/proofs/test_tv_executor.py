@@ -1,8 +1,8 @@
-"""The executor's two domains agree, and its broken twins are caught by a proof.
+"""The executor's two domains agree, and its broken variants are caught by a proof.
 
 smt_go gives Go's semantics once, over SMT-LIB primitives; PyDom evaluates them on Python ints
 (tie tests), Z3Dom builds terms (proofs). Here every translated function runs in both on the
-same drawn inputs and must give the same outcome; and each translator twin (smt_go.TWINS) must
+same drawn inputs and must give the same outcome; and each translator variant (smt_go.BROKEN_VARIANTS) must
 make some function non-equivalent to its correct translation."""
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ def test_pydom_and_z3dom_agree(platform, fname):
     assert n > 0
 
 
-# Each twin and a function on which a proof shows it wrong (the translation of the twin is
+# Each variant and a function on which a proof shows it wrong (the translation of the variant is
 # compared with the correct translation of the same code).
-TWIN_WITNESS = {
+BROKEN_WITNESS = {
     "shift_of_width_gives_x": "pageBits.setRange",
     "wrapping_ignored": "chunkIndex",
     "loop_one_short": "pallocBits.find1",
@@ -48,22 +48,22 @@ TWIN_WITNESS = {
 
 
 @pytest.mark.go
-@pytest.mark.parametrize("twin", G.TWINS)
-def test_each_translator_twin_is_refuted_by_a_proof(twin):
+@pytest.mark.parametrize("variant", G.BROKEN_VARIANTS)
+def test_each_translator_variant_is_refuted_by_a_proof(variant):
     prog, sp = program("linux/amd64"), specs("linux/amd64")
-    f = TWIN_WITNESS[twin]
+    f = BROKEN_WITNESS[variant]
     prog_b = prog
     if isinstance(f, tuple):
         f, patch = f
         prog_b = patched_program(patch)
-    r = G.check_equivalent(prog, prog_b, f, sp[f], timeout_s=60, twin_b=twin)
+    r = G.check_equivalent(prog, prog_b, f, sp[f], timeout_s=60, broken_b=variant)
     assert r["verdict"] in ("counterexample", "unknown"), r
-    if twin == "loop_one_short":
+    if variant == "loop_one_short":
         # A bound one short is never a silent proof: the solver shows the loop may still run.
         assert r["verdict"] == "unknown" and "past its bound" in r["reason"], r
     else:
         assert r["verdict"] == "counterexample", r
 
 
-def test_every_twin_has_a_witness():
-    assert set(TWIN_WITNESS) == set(G.TWINS)
+def test_every_variant_has_a_witness():
+    assert set(BROKEN_WITNESS) == set(G.BROKEN_VARIANTS)

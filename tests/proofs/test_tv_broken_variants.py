@@ -1,6 +1,6 @@
-"""Broken twins of the translator are caught by tie tests against the real runtime.
+"""Broken variants of the translator are caught by tie tests against the real runtime.
 
-Each twin of smt_go.TWINS mistranslates one rule of Go (a shift by the width gives x, unsigned
+Each variant of smt_go.BROKEN_VARIANTS mistranslates one rule of Go (a shift by the width gives x, unsigned
 arithmetic saturates, loops run one iteration short, an if's branches are swapped); evaluated
 concretely on drawn inputs, it must disagree with the runtime's own function somewhere."""
 
@@ -29,19 +29,19 @@ def amd64():
 
 
 @pytest.mark.go
-@pytest.mark.parametrize("twin", G.TWINS)
-def test_translator_twin_is_caught_by_tie_tests(amd64, twin):
+@pytest.mark.parametrize("variant", G.BROKEN_VARIANTS)
+def test_translator_variant_is_caught_by_tie_tests(amd64, variant):
     prog, sp = program("linux/amd64"), specs("linux/amd64")
     caught = []
-    for f in CATCHERS[twin]:
+    for f in CATCHERS[variant]:
         p = prog
         if isinstance(f, tuple):
             f, patch = f
             p = patched_program(patch)
-        n, bad = tie(amd64, p, sp[f], f, 300, seed=11, twin=twin)
+        n, bad = tie(amd64, p, sp[f], f, 300, seed=11, broken=variant)
         caught += bad
-    assert caught, f"twin {twin} agrees with the runtime on every input: the tie tests would not catch it"
+    assert caught, f"variant {variant} agrees with the runtime on every input: the tie tests would not catch it"
 
 
-def test_every_twin_has_catchers():
-    assert set(CATCHERS) == set(G.TWINS)
+def test_every_variant_has_catchers():
+    assert set(CATCHERS) == set(G.BROKEN_VARIANTS)

@@ -25,7 +25,7 @@ from palloc.goref.broken import model_variant
 from palloc.goref.compare import compare_runs
 from palloc.goref.fuzz import Case, goarch_platform
 from palloc.goref.model_side import ModelSide
-from palloc.goref.report import write_failure
+from palloc.goref.report import model_run, write_failure
 
 SVG = "{http://www.w3.org/2000/svg}"
 C0, C1, C2 = 0x200C000, 0x200C001, 0x200C002
@@ -94,8 +94,8 @@ def test_text_marks_exactly_the_differing_pages_on_both_sides():
     assert "s" * 28 in txt  # chunk 0x200c002's scavenged pages [100, 150)
 
 
-def test_text_twin_without_a_divergence_marks_nothing():
-    # The broken twin of the marking: both sides the same model, so nothing may be marked.
+def test_text_broken_variant_without_a_divergence_marks_nothing():
+    # The broken variant of the marking: both sides the same model, so nothing may be marked.
     case = _case()
     p, broken, _, _ = _model_pair(case)
     pic = picture.make_picture(p, "t", case.ops, broken, broken, None)
@@ -228,14 +228,16 @@ def _chromium() -> str:
 
 
 @pytest.mark.slow
-def test_chromium_draws_the_marked_pages_where_the_case_says(tmp_path):
+@pytest.mark.go
+def test_chromium_draws_the_marked_pages_where_the_case_says(tmp_path, need_helper):
     browser = _chromium()
     Image = pytest.importorskip("PIL.Image", reason="the screenshot is read with Pillow: pip install pillow")
+    r = need_helper("amd64", variant="find-off-by-one")
     case = _case()
-    p, broken, good, d = _model_pair(case)
-    pic = picture.make_picture(p, "t", case.ops, broken, good, d)
-    page = tmp_path / "case.html"
-    page.write_text(picture.html_page(pic))
+    case.divergence = r.run_case(case)
+    page = write_failure(case, tmp_path, runtime_outcomes=r.go_run(case.init, case.ops))["html"]
+    p = r.p
+    pic = picture.case_picture(case, model_run(case), r.go_run(case.init, case.ops))
     shot = tmp_path / "shot.png"
     subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                     "--force-device-scale-factor=1", "--window-size=1500,700", f"--screenshot={shot}",

@@ -163,11 +163,11 @@ def run_constants(args) -> int:
     if r["kind"] != "ok":
         raise PallocError(f"the helper could not report its constants ({r['kind']}: {r.get('msg')}); rebuild with `palloc goref build --force`")
     from palloc.goref.fuzz import GOARCH_PLATFORM, goarch_platform
-    from palloc.goref.targets import NOT_CONSTANTS, TWIN_PLATFORMS, compare_constants
+    from palloc.goref.targets import NOT_CONSTANTS, STAND_IN_PLATFORMS, compare_constants
 
     name = GOARCH_PLATFORM.get(goarch, f"{r['goos']}/{r['goarch']}")
-    # The table's platform; for the two it lacks, their twin's (FINDINGS.md F25).
-    p = goarch_platform(goarch, r["version"]) if name in TWIN_PLATFORMS else platform(name, r["version"])
+    # The table's platform; for the two it lacks, their other-endian stand-in's (FINDINGS.md F25).
+    p = goarch_platform(goarch, r["version"]) if name in STAND_IN_PLATFORMS else platform(name, r["version"])
     mismatches, notes = compare_constants(r, p)
     if args.json:
         print(json.dumps({"platform": name, "version": r["version"], "helper": r, "palloc": p.as_dict(),

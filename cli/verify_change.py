@@ -195,7 +195,7 @@ def _go_version(version: str) -> str:
 
 def _platform_for(goarch: str, version: str, goos: str = "linux", changes: dict | None = None):
     """Returns palloc's platform for a --goarch (goref/targets.py: wasm is js/wasm, linux/ppc64 the
-    twin of ppc64le), with the patch's changed constant inputs if any. goos: unused (the target
+    other-endian stand-in of ppc64le), with the patch's changed constant inputs if any. goos: unused (the target
     names its own)."""
     from palloc.goref.fuzz import goarch_platform
 

@@ -98,7 +98,7 @@ def render(cells, goarches, versions, seconds: float, seed: int, elapsed: float)
             continue
         lines.append(
             f"  go{c.version} {c.goarch}: probe flags runtime {pr['runtime_flags']:#x} (spec {pr['expected_flags']:#x}); "
-            f"model at Go {pr['twin_model_version']} semantics {'caught' if pr['twin_caught'] else 'NOT caught'}"
+            f"model at Go {pr['variant_model_version']} semantics {'caught' if pr['variant_caught'] else 'NOT caught'}"
             + (f"; fuzzing compared {fs['chunk_words']} chunk words, {fs['no_huge_page']} with NoHugePage" if fs else ""))
     lines += ["", "timings (s):  version   goarch  install   build  constants  probe    fuzz   total"]
     for c in cells:

@@ -42,8 +42,8 @@ GOARCH_PLATFORM = {name: t[2] for name, t in TARGETS.items()}
 
 
 def goarch_platform(goarch: str, go_version: str = "1.27"):
-    """Returns the model's platform for a --goarch from spec/platforms.toml (or its twin's, for a
-    platform the table lacks: goref/targets.py TWIN_PLATFORMS). A live helper's own constants
+    """Returns the model's platform for a --goarch from spec/platforms.toml (or its other-endian stand-in's, for a
+    platform the table lacks: goref/targets.py STAND_IN_PLATFORMS). A live helper's own constants
     refine it (session)."""
     from palloc.goref.targets import table_platform
 

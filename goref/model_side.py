@@ -60,7 +60,7 @@ def default_factory(p, **host):
 class ModelSide:
     """One model allocator, its page-cache slots, and the operations applied to it.
 
-    factory(p, **host) makes an empty initialised allocator (a broken twin supplies its own);
+    factory(p, **host) makes an empty initialised allocator (a broken variant supplies its own);
     host holds phys_page_size / phys_huge_page_size as the helper reports them, since
     findScavengeCandidate depends on both.
     """

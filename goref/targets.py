@@ -221,20 +221,20 @@ GOARCH_HELP = (f"GOARCH of the helper: one of {', '.join(ALL)}, a comma-separate
                "can run here: natively, under qemu-user, or wasm under Node.js); repeatable")
 
 
-# Platforms spec/platforms.toml does not list, modelled as their other-endian twin: byte order
+# Platforms spec/platforms.toml does not list, modelled as their other-endian stand-in: byte order
 # changes nothing in the page allocator (every input of malloc.go and mpagealloc*.go is the same
 # for both), and the helper's own constants confirm it each run (FINDINGS.md F25).
-TWIN_PLATFORMS = {"linux/ppc64": "linux/ppc64le", "linux/mips64le": "linux/mips64"}
+STAND_IN_PLATFORMS = {"linux/ppc64": "linux/ppc64le", "linux/mips64le": "linux/mips64"}
 
 
 def table_platform(name: str, go_version: str):
-    """Returns spec/platforms.toml's platform `name` at go_version (a twin's, renamed, for the
-    platforms the table lacks: TWIN_PLATFORMS)."""
+    """Returns spec/platforms.toml's platform `name` at go_version (a stand-in's, renamed, for the
+    platforms the table lacks: STAND_IN_PLATFORMS)."""
     from palloc.spec import constants
 
-    twin = TWIN_PLATFORMS.get(name)
-    if twin is not None and name not in constants.platform_names():
-        return dataclasses.replace(constants.platform(twin, go_version), name=name)
+    stand_in = STAND_IN_PLATFORMS.get(name)
+    if stand_in is not None and name not in constants.platform_names():
+        return dataclasses.replace(constants.platform(stand_in, go_version), name=name)
     return constants.platform(name, go_version)
 
 

@@ -303,10 +303,10 @@ def run_probe(p, go, host: dict, goarch: str) -> dict[str, Any]:
     out["agrees"] = d is None
     out["divergence"] = d.text().splitlines() if d else None
     other = platform(p.name, other_semantics(p.go_version))
-    twin = Lockstep(other, go, None, host, invariants=False, goarch=goarch, go_version=other.go_version).run_case(case)
-    out["twin_model_version"] = other.go_version
-    out["twin_caught"] = twin is not None
-    out["twin_divergence"] = twin.headline() if twin else None
+    variant = Lockstep(other, go, None, host, invariants=False, goarch=goarch, go_version=other.go_version).run_case(case)
+    out["variant_model_version"] = other.go_version
+    out["variant_caught"] = variant is not None
+    out["variant_divergence"] = variant.headline() if variant else None
     return out
 
 
@@ -373,16 +373,16 @@ def _run_cell(cell: Cell, seconds, seed, steps, installer, install, failures, sa
         if pr.get("error"):
             raise PallocError(f"go{v} {goarch}: {pr['error']}")
         pp = int(host["phys_page_size"])
-        if not pr["twin_caught"] and pr["agrees"] and pp > PAGE_SIZE:
+        if not pr["variant_caught"] and pr["agrees"] and pp > PAGE_SIZE:
             # Physical pages larger than the probe's three freed pages (wasm's 64 KiB): nothing is
             # scavenged, so the flags word is 0 at either semantics. The probe does not apply here;
             # the campaign below still compares every flags word it meets.
             pr["applicable"] = False
             pr["why"] = (f"with {pp // 1024} KiB physical pages the probe's 3 freed pages are no scavenge candidate: "
                          "the flags word stays 0 at either semantics (model and runtime agree)")
-        elif not pr["twin_caught"]:
+        elif not pr["variant_caught"]:
             raise PallocError(f"the comparison did not see the scavenge-index flags word: the probe agreed with the "
-                              f"model at Go {pr['twin_model_version']} semantics too (a check that cannot fail)")
+                              f"model at Go {pr['variant_model_version']} semantics too (a check that cannot fail)")
         if not pr["agrees"] or (pr.get("applicable", True) and pr["runtime_flags"] != pr["expected_flags"]):
             cell.verdict = "DIVERGES"
             cell.details = pr["divergence"] or [

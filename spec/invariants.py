@@ -197,7 +197,7 @@ _MERGED: dict[tuple, int] = {}
 def _merge(p, children, log_pages: int) -> int:
     """Returns the summary of 8 concatenated children: the definition, state by state.
 
-    A slow twin of mpagealloc.go:mergeSummaries written here so the invariant does not trust
+    A readable twin of mpagealloc.go:mergeSummaries written here so the invariant does not trust
     the code it checks: walk the children keeping the free run that reaches the top so far.
     """
     n = 1 << log_pages
@@ -666,8 +666,8 @@ def holds_per_step(pa, touched: Iterable[int] | None = None) -> bool:
 
     inUse is read once: when its ranges are sorted and disjoint (always, unless the allocator is
     broken), inUse.contains and the grown chunks are bisections of their offsets; otherwise it
-    asks check_all. The five predicates are its slow twins (tests compare the two on every
-    broken twin and along fuzz campaigns).
+    asks check_all. The five predicates are its readable twins (tests compare the two on every
+    broken variant and along fuzz campaigns).
     """
     p = pa.p
     lg = p.log_palloc_chunk_bytes

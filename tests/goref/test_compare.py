@@ -101,7 +101,7 @@ def _bit_runs_slow(x: int):
 
 @settings(max_examples=200)
 @given(st.integers(0, (1 << 512) - 1))
-def test_bit_runs_matches_its_slow_twin(x):
+def test_bit_runs_matches_its_readable_twin(x):
     assert list(bit_runs(x)) == _bit_runs_slow(x)
 
 

@@ -144,7 +144,7 @@ def test_helper_constants_equal_palloc_platform(goarch):
 
 
 @pytest.mark.go
-def test_constants_broken_twin_is_caught():
+def test_constants_broken_variant_is_caught():
     """The comparison can fail: a platform with another heapAddrBits is reported."""
     tc = _toolchain()
     with GoHelper(toolchain=tc) as h:
@@ -444,7 +444,7 @@ def test_a_cut_response_yields_exactly_the_results_written_before_the_cut(result
     line = head + ",".join(pieces) + "]}"
     cut = data.draw(st.integers(0, len(line)))
     got = _partial_results(line[:cut].encode())
-    # Slow twin: a result counts once its whole text precedes the cut.
+    # Readable twin: a result counts once its whole text precedes the cut.
     complete, end = 0, len(head)
     for k, p in enumerate(pieces):
         end += (1 if k else 0) + len(p)

@@ -50,7 +50,7 @@ def _check(need_helper, goarch):
     assert runner.stats.ops > 500 and runner.go.helper.deaths == []
     broken = need_helper(goarch, variant="find-off-by-one")
     res = _campaign(broken, seconds=30.0)
-    assert res.failure is not None and res.failure.divergence is not None  # the twin is caught
+    assert res.failure is not None and res.failure.divergence is not None  # the broken variant is caught
 
 
 @pytest.mark.parametrize("goarch", DEFAULT)

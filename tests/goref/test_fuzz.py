@@ -1,4 +1,4 @@
-"""The differential fuzzer: short campaigns against the real runtime, and its broken twins caught."""
+"""The differential fuzzer: short campaigns against the real runtime, and its broken variants caught."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def go_session(goarch: str = "amd64", **kw):
         pytest.skip(f"no Go helper ({e}); install one with `pip install 'palloc[go]'`")
 
 
-DEFAULT_BUDGET = 60.0  # `palloc fuzz --seconds` default: a broken twin must be caught within it
+DEFAULT_BUDGET = 60.0  # `palloc fuzz --seconds` default: a broken variant must be caught within it
 
 
 def test_model_against_itself_finds_no_divergence():
@@ -29,7 +29,7 @@ def test_model_against_itself_finds_no_divergence():
     assert res.failure is None and runner.stats.ops > 0
 
 
-def test_model_against_a_broken_twin_of_itself_diverges():
+def test_model_against_a_broken_variant_of_itself_diverges():
     from palloc.goref.broken import model_variant as variant
     from palloc.goref.model_side import ModelSide
 
@@ -56,7 +56,7 @@ def test_short_differential_campaign_finds_no_divergence(goarch):
 
 @pytest.mark.go
 @pytest.mark.parametrize("name", ["find-off-by-one", "search-addr-update-skipped"])
-def test_broken_twin_is_caught_and_shrunk_within_the_default_budget(name):
+def test_broken_variant_is_caught_and_shrunk_within_the_default_budget(name):
     runner = go_session("amd64", variant=name)
     runner.shrink_seconds = 5
     res = run_campaign(runner, seconds=DEFAULT_BUDGET, seed=0)
@@ -70,7 +70,7 @@ def test_broken_twin_is_caught_and_shrunk_within_the_default_budget(name):
 @pytest.mark.go
 @pytest.mark.parametrize("engine", ["random", "lockstep"])
 @pytest.mark.parametrize("name", ["find-off-by-one", "search-addr-update-skipped"])
-def test_seeded_engines_catch_and_delta_debug_each_broken_twin(name, engine):
+def test_seeded_engines_catch_and_delta_debug_each_broken_variant(name, engine):
     runner = go_session("amd64", variant=name)
     runner.shrink_seconds = 5
     res = run_campaign(runner, seconds=DEFAULT_BUDGET, seed=0, engine=engine)

@@ -1,6 +1,6 @@
 """The fuzzer's generator: adversarial bitmaps, exact fits, heap carving and addrRanges verbs are
-generated, and the broken twins they exist for are caught (model against model: no Go needed;
-tests/goref/test_fuzz.py runs every twin against the real runtime)."""
+generated, and the broken variants they exist for are caught (model against model: no Go needed;
+tests/goref/test_fuzz.py runs every variant against the real runtime)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_adversarial_bitmaps_reach_summarizes_shortcut_edge():
     assert hits >= 5
 
 
-def test_summarize_shortcut_61_twin_differs_from_summarize_only_at_its_edge():
+def test_summarize_shortcut_61_variant_differs_from_summarize_only_at_its_edge():
     g, _ = seeded_generator(1, {"chunks": {P.base_chunk_idx: []}})
     rng = random.Random(2)
     for k in range(3000):
@@ -149,7 +149,7 @@ def test_addr_ranges_results_end_with_the_set():
 
 
 @pytest.mark.parametrize("name", ["summarize-shortcut-61", "ranges-findsucc-lessequal", "exact-fit-at-chunk-end"])
-def test_model_against_the_broken_twin_the_new_rules_exist_for_diverges(name):
+def test_model_against_the_broken_variant_the_new_rules_exist_for_diverges(name):
     class BrokenOther:
         def run(self, init, ops):
             return ModelSide(P, variant(name).factory()).run(init, ops)

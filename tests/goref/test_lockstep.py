@@ -118,7 +118,7 @@ _STEP_WORDS = L.step_words
 
 
 def _words_without_search_addr(p, model, kind, on_page_alloc, result, touched):
-    """A seeded broken twin of step_words: searchAddr is left out of the digest."""
+    """A seeded broken variant of step_words: searchAddr is left out of the digest."""
     w = bytearray(_STEP_WORDS(p, model, kind, on_page_alloc, result, touched))
     if on_page_alloc and model is not None:
         at = 8 * (1 + len(result or ()))
@@ -163,7 +163,7 @@ def test_model_against_itself_finds_no_divergence_in_the_lockstep():
 
 
 @pytest.mark.parametrize("plat", ["linux/amd64", "linux/386"])
-def test_step_words_agree_with_their_slow_twin_at_every_step_of_a_campaign(plat, monkeypatch):
+def test_step_words_agree_with_their_readable_twin_at_every_step_of_a_campaign(plat, monkeypatch):
     p = platform(plat)
     seen = []
 

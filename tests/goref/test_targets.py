@@ -63,11 +63,11 @@ def test_a_helper_for_a_missing_emulator_is_refused_before_it_is_built(monkeypat
         GoHelper(goarch="s390x")
 
 
-def test_the_platforms_the_table_lacks_are_their_other_endian_twins():
+def test_the_platforms_the_table_lacks_are_their_other_endian_stand_ins():
     from palloc.goref.fuzz import goarch_platform
 
-    for name, twin in (("ppc64", "ppc64le"), ("mips64le", "mips64")):
-        p, q = goarch_platform(name), goarch_platform(twin)
+    for name, stand_in in (("ppc64", "ppc64le"), ("mips64le", "mips64")):
+        p, q = goarch_platform(name), goarch_platform(stand_in)
         assert p.name == f"linux/{name}" and dataclasses.replace(p, name=q.name) == q
 
 

@@ -1,4 +1,4 @@
-"""palloc versions: toolchain installs into palloc's cache, the probe and its broken twin, the matrix.
+"""palloc versions: toolchain installs into palloc's cache, the probe and its broken variant, the matrix.
 
 The install tests use fake installers (no network). The probe tests run the model against a model
 "runtime" of a known Go version. One `go` test runs a real 1.21.13 cell only if that toolchain and
@@ -189,7 +189,7 @@ def test_offline_cell_without_the_toolchain_is_an_error_saying_what_to_do(cache)
     assert V.exit_code([c]) == 2
 
 
-# --- the probe and its broken twin (model against a model "runtime" of a known version) ---------
+# --- the probe and its broken variant (model against a model "runtime" of a known version) ---------
 
 
 class ModelRuntime:
@@ -206,16 +206,16 @@ HOST = {"phys_page_size": 4096, "phys_huge_page_size": 2 << 20}
 
 
 @pytest.mark.parametrize("version,flags", [("1.21.13", 0x2), ("1.22.10", 0x0), ("1.27.3", 0x0)])
-def test_probe_agrees_at_the_same_version_and_its_twin_is_caught(version, flags):
+def test_probe_agrees_at_the_same_version_and_its_broken_variant_is_caught(version, flags):
     p = platform("linux/amd64", version)
     pr = V.run_probe(p, ModelRuntime("linux/amd64", version), HOST, "amd64")
     assert pr["agrees"] and pr["runtime_flags"] == pr["expected_flags"] == flags
-    assert pr["twin_caught"], "the model at the other semantics must diverge on the flags word"
-    assert pr["twin_model_version"] == ("1.22" if version.startswith("1.21") else "1.21")
+    assert pr["variant_caught"], "the model at the other semantics must diverge on the flags word"
+    assert pr["variant_model_version"] == ("1.22" if version.startswith("1.21") else "1.21")
 
 
 def test_probe_catches_a_model_without_the_1_21_flag():
-    """The broken twin of the 1.21 cell: the model at 1.27 semantics against a 1.21 runtime."""
+    """The broken variant of the 1.21 cell: the model at 1.27 semantics against a 1.21 runtime."""
     p = platform("linux/386", "1.27.3")
     pr = V.run_probe(p, ModelRuntime("linux/386", "1.21.13"), HOST, "386")
     assert not pr["agrees"] and pr["runtime_flags"] == 0x2 and pr["expected_flags"] == 0x0
@@ -252,8 +252,8 @@ def test_report_shows_the_matrix_and_explains_divergences_and_errors():
     from palloc.cli.versions import render
 
     cells = [
-        _cell("1.21.13", "amd64", "agrees", probe={"runtime_flags": 2, "expected_flags": 2, "twin_caught": True,
-                                                  "twin_model_version": "1.22"}),
+        _cell("1.21.13", "amd64", "agrees", probe={"runtime_flags": 2, "expected_flags": 2, "variant_caught": True,
+                                                  "variant_model_version": "1.22"}),
         _cell("1.21.13", "386", "DIVERGES", why="state divergence at step 3 Scavenge(...)",
               details=["state divergence at step 3", "  scavenge index chunk 0x100 flags: model 0x0, runtime 0x2"]),
         _cell("1.27.3", "amd64", "error", why="could not download Go 1.27.3 (...); retry"),
@@ -304,7 +304,7 @@ def test_go_1_21_13_cell_agrees_because_the_model_models_no_huge_page():
     _cached_1_21_cell()
     c = V.run_cell("1.21.13", "amd64", 3, seed=1, install=False)
     assert c.verdict == "agrees", c.why
-    assert c.probe["runtime_flags"] == 0x2 and c.probe["twin_caught"]
+    assert c.probe["runtime_flags"] == 0x2 and c.probe["variant_caught"]
     assert c.flags_seen["chunk_words"] > 0
 
 
@@ -314,6 +314,6 @@ def test_full_matrix_agrees_on_every_release_and_goarch():
     cells = V.run_matrix(seconds=10, seed=0)
     bad = [f"go{c.version} {c.goarch}: {c.verdict}: {c.why}" for c in cells if c.verdict != "agrees"]
     assert not bad, "\n".join(bad)
-    assert all(c.probe["twin_caught"] for c in cells)
+    assert all(c.probe["variant_caught"] for c in cells)
     assert {c.probe["runtime_flags"] for c in cells if c.version.startswith("1.21.")} == {0x2}
     assert {c.probe["runtime_flags"] for c in cells if not c.version.startswith("1.21.")} == {0x0}

@@ -102,7 +102,7 @@ def test_compiled_model_ends_in_the_interpreted_models_state():
 
 @needs_compiled
 def test_comparison_sees_a_run_that_differs():
-    # The broken twin of the comparison: a run with another seed must be told apart.
+    # The broken variant of the comparison: a run with another seed must be told apart.
     assert _first_difference(_run(False, seed=1, ops=2000), _run(True, seed=2, ops=2000)) is not None
 
 

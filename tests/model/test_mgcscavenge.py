@@ -1,5 +1,5 @@
 """The scavenger's allocator state (model/mgcscavenge.py): fillAligned and findScavengeCandidate
-against their slow twins, scavChunkData packing, and the scavenge index's cursors and mapped window."""
+against their readable twins, scavChunkData packing, and the scavenge index's cursors and mapped window."""
 
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ def test_scavenge_index_is_static_on_32bit():
 
 
 def test_broken_fill_aligned_is_caught():
-    """A seeded broken twin: filling groups with no bit set must disagree with the slow twin."""
+    """A seeded broken variant: filling groups with no bit set must disagree with the readable twin."""
     x = 0x0100A3
 
     def broken(x, m):

@@ -115,7 +115,7 @@ def _summary_of_bits(bits):
 
 
 @pytest.mark.parametrize("p", PLATFORMS, ids=IDS)
-def test_merge_summaries_matches_slow_twin_at_every_level(p):
+def test_merge_summaries_matches_readable_twin_at_every_level(p):
     @SETTINGS
     @given(st.data())
     def check(data):
@@ -129,7 +129,7 @@ def test_merge_summaries_matches_slow_twin_at_every_level(p):
 
 
 def test_merge_summaries_slow_agrees_with_bit_by_bit_summaries():
-    # The slow twin itself, on real small bitmaps: merging their summaries = summarising their concatenation.
+    # The readable twin itself, on real small bitmaps: merging their summaries = summarising their concatenation.
     p = AMD64
 
     @SETTINGS
@@ -150,8 +150,8 @@ def test_merging_eight_free_root_children_gives_the_all_free_encoding():
     assert merge_summaries(p, [child] * 8, 18) == 1 << 63
 
 
-def test_merge_summaries_broken_twin_is_caught():
-    # A merge that forgets the straddling run (most = max(most, mi)) disagrees with the slow twin.
+def test_merge_summaries_broken_variant_is_caught():
+    # A merge that forgets the straddling run (most = max(most, mi)) disagrees with the readable twin.
     p = AMD64
     sums = [pack_palloc_sum(p, 0, 3, 5), pack_palloc_sum(p, 4, 4, 0)]
 

@@ -1,6 +1,6 @@
 """The page cache (model/mpagecache.py): pageCache.alloc/allocN/flush and pageAlloc.allocToCache.
 
-allocN is checked against a slow twin (the lowest run of n set bits, bit by bit); allocToCache
+allocN is checked against a readable twin (the lowest run of n set bits, bit by bit); allocToCache
 and flush against the runtime's documented effects on bitmaps, scavenged bits and searchAddr,
 including searchAddr = c.base + 63*pageSize (golang/go#38605 set it one page further).
 """
@@ -42,7 +42,7 @@ def alloc_n_slow(cache: int, scav: int, npages: int):
 
 @SETTINGS
 @given(st.integers(0, MASK64), st.integers(0, MASK64), st.integers(1, 64))
-def test_alloc_matches_lowest_run_slow_twin(cache, scav, npages):
+def test_alloc_matches_lowest_run_readable_twin(cache, scav, npages):
     c = PageCache(BASE, cache, scav)
     got = c.alloc(npages)
     want = alloc_n_slow(cache, scav, npages)
@@ -54,8 +54,8 @@ def test_alloc_matches_lowest_run_slow_twin(cache, scav, npages):
         assert (c.cache, c.scav) == (new_cache, new_scav)
 
 
-def test_alloc_n_broken_twin_is_caught():
-    # A twin that takes the highest run instead of the lowest disagrees with alloc.
+def test_alloc_n_broken_variant_is_caught():
+    # A broken variant that takes the highest run instead of the lowest disagrees with alloc.
     c = PageCache(BASE, 0b1111 | 0b1111 << 10, 0)
     assert c.alloc(4) == (BASE, 0)
     assert alloc_n_slow(0b1111 | 0b1111 << 10, 0, 4)[0] == 0 != 10

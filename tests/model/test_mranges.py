@@ -182,7 +182,7 @@ def test_atomic_off_addr_marks_and_clears_as_go():
 
 
 def test_broken_find_succ_is_caught():
-    """A seeded broken twin: a findSucc returning the first base >= addr disagrees on a base."""
+    """A seeded broken variant: a findSucc returning the first base >= addr disagrees on a base."""
     p = platform("linux/arm64")
     a = AddrRanges(p)
     for s in range(0, 40, 2):

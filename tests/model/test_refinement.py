@@ -116,7 +116,7 @@ def test_abstract_cache_alloc_takes_the_lowest_run():
     assert abstract_cache_alloc(0x1000000, 0b101, 0, 2) == (0, 0, 0b101, 0)
 
 
-# --- broken twins of the refinement check ----------------------------------------------------------
+# --- broken variants of the refinement check ----------------------------------------------------------
 
 
 class AllocReportsNoScav(PageAlloc):

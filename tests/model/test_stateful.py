@@ -1,6 +1,6 @@
 """A Hypothesis state machine whose rules are the page allocator's verbs, with every named invariant
 (spec/invariants.py:check_all) and the refinement of the abstract allocator checked after every
-step, on linux/amd64, linux/386 and js/wasm 1.26; and its broken twins: a broken PageAlloc makes
+step, on linux/amd64, linux/386 and js/wasm 1.26; and its broken variants: a broken PageAlloc makes
 the machine fail."""
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ TestWasm126 = Wasm126Machine.TestCase
 TestWasm126.settings = DEFAULT
 
 
-# --- broken twins: the machine must fail on a broken allocator ------------------------------------
+# --- broken variants: the machine must fail on a broken allocator ------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -82,7 +82,7 @@ def test_discontiguous_cases_are_ported():
 
 
 def test_check_page_alloc_catches_a_one_page_difference(env):
-    """The broken twin of the tables' comparison: one extra page or one scavenged bit must fail it."""
+    """The broken variant of the tables' comparison: one extra page or one scavenged bit must fail it."""
     base = env.names["BaseChunkIdx"]
     want = env.new_page_alloc({base: [(0, 3)]}, {base: []})
     extra = env.new_page_alloc({base: [(0, 4)]}, {base: []})

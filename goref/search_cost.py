@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import re
 
-from palloc.spec.constants import PAGE_SIZE
-
 COUNTERS = ("find", "words")  # palloc_cost_test.go's pallocCostFind, pallocCostWords
 
 # The functions counted: GOROOT-relative file, the line opening the function, counter index.
@@ -181,6 +179,21 @@ def alloc_cost(pa, npages: int) -> tuple[int, int]:
     return _find_cost(pa, npages)
 
 
+def alloc_to_cache_cost(pa) -> tuple[int, int]:
+    """Returns the (find, words) counts of the runtime's allocToCache (mpagecache.go) on the model
+    allocator pa's current state: find1 at searchAddr's chunk when its leaf summary is not zero,
+    else find(1). Call it before pa.alloc_to_cache(); it changes nothing."""
+    from palloc.model.mpagealloc import chunk_index, chunk_page_index
+
+    sa = pa.search_addr.addr()
+    ci = chunk_index(pa.p, sa)
+    if ci >= pa.end:
+        return 0, 0
+    if pa.summary[-1].at(ci) != 0:
+        return 0, _words_cost(_chunk_words(pa, ci), 1, chunk_page_index(pa.p, sa))[0]
+    return _find_cost(pa, 1)
+
+
 def alloc_cost_broken(pa, npages: int) -> tuple[int, int]:
     """Seeded broken twin of alloc_cost: forgets the fast path's words (as a counter placed only in
     find would); the model-vs-runtime cost check must catch it."""
@@ -190,4 +203,4 @@ def alloc_cost_broken(pa, npages: int) -> tuple[int, int]:
     return (f, 0) if f == 0 and chunk_index(pa.p, pa.search_addr.addr()) < pa.end else (f, w)
 
 
-__all__ = ["COUNTERS", "COUNTED", "instrument", "alloc_cost", "alloc_cost_broken", "PAGE_SIZE"]
+__all__ = ["COUNTERS", "COUNTED", "instrument", "alloc_cost", "alloc_to_cache_cost", "alloc_cost_broken"]

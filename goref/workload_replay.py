@@ -45,8 +45,12 @@ from typing import Any, Callable
 from palloc.spec.constants import PAGE_SIZE
 from palloc.spec.errors import PallocError
 
-ALLOC, FREE, SCAVENGE, GEN, FORCE_SCAVENGE = 1, 2, 3, 4, 5
-VERBS = {"alloc": ALLOC, "free": FREE, "scavenge": SCAVENGE, "gen": GEN, "force-scavenge": FORCE_SCAVENGE}
+ALLOC, FREE, SCAVENGE, GEN, FORCE_SCAVENGE, CACHE_ALLOC, FLUSH = 1, 2, 3, 4, 5, 6, 7
+VERBS = {"alloc": ALLOC, "free": FREE, "scavenge": SCAVENGE, "gen": GEN, "force-scavenge": FORCE_SCAVENGE,
+         "cache-alloc": CACHE_ALLOC, "flush": FLUSH}
+ALLOCS = (ALLOC, CACHE_ALLOC)
+NO_ARG = (GEN, FLUSH)
+CACHE_MAX_NPAGES = 15  # mheap.allocSpan uses the P's cache for npages < pageCachePages/4
 VERB_NAMES = {v: k for k, v in VERBS.items()}
 HEADER = "palloc-stream 1"
 MAGIC = 0x314D5254534C4150  # "PALSTRM1", palloc_stream_test.go's pallocStrMagic
@@ -66,13 +70,13 @@ class Stream:
 
     @property
     def allocs(self) -> int:
-        return sum(1 for v, _ in self.ops if v == ALLOC)
+        return sum(1 for v, _ in self.ops if v in ALLOCS)
 
     def text(self) -> str:
         """Returns the stream as a stream file's text (read_stream reads it back)."""
         lines = [HEADER]
         for v, a in self.ops:
-            lines.append("gen" if v == GEN else f"{VERB_NAMES[v]} {a}")
+            lines.append(VERB_NAMES[v] if v in NO_ARG else f"{VERB_NAMES[v]} {a}")
         return "\n".join(lines) + "\n"
 
 
@@ -81,9 +85,10 @@ def validate(ops: list[tuple[int, int]], where: Callable[[int], str] = lambda k:
     every free names an earlier alloc not freed before."""
     nallocs, freed = 0, set()
     for k, (v, a) in enumerate(ops):
-        if v == ALLOC:
-            if not 1 <= a <= MAX_NPAGES:
-                raise PallocError(f"{where(k)}: alloc of {a} pages (1 to {MAX_NPAGES})")
+        if v in ALLOCS:
+            top = MAX_NPAGES if v == ALLOC else CACHE_MAX_NPAGES
+            if not 1 <= a <= top:
+                raise PallocError(f"{where(k)}: {VERB_NAMES[v]} of {a} pages (1 to {top})")
             nallocs += 1
         elif v == FREE:
             if not 0 <= a < nallocs:
@@ -94,7 +99,7 @@ def validate(ops: list[tuple[int, int]], where: Callable[[int], str] = lambda k:
         elif v in (SCAVENGE, FORCE_SCAVENGE):
             if not 0 < a < 1 << 62:
                 raise PallocError(f"{where(k)}: scavenge of {a} bytes")
-        elif v != GEN:
+        elif v not in NO_ARG:
             raise PallocError(f"{where(k)}: unknown verb {v}")
 
 
@@ -114,10 +119,10 @@ def parse_stream(text: str, name: str = "stream") -> Stream:
             continue
         words = line.split()
         verb = VERBS.get(words[0])
-        want = 1 if verb == GEN else 2
+        want = 1 if verb in NO_ARG else 2
         if verb is None or len(words) != want:
-            raise PallocError(f"{name}:{n}: expected 'alloc NPAGES', 'free ID', 'scavenge NBYTES', "
-                              f"'force-scavenge NBYTES' or 'gen', got {line!r}")
+            raise PallocError(f"{name}:{n}: expected 'alloc NPAGES', 'cache-alloc NPAGES', 'free ID', 'scavenge NBYTES', "
+                              f"'force-scavenge NBYTES', 'flush' or 'gen', got {line!r}")
         try:
             arg = int(words[1], 0) if want == 2 else 0
         except ValueError:
@@ -127,7 +132,7 @@ def parse_stream(text: str, name: str = "stream") -> Stream:
     if not seen_header:
         raise PallocError(f"{name}: empty; a request stream starts with {HEADER!r}")
     validate(ops, lambda k: f"{name}:{lines[k]}")
-    if not any(v == ALLOC for v, _ in ops):
+    if not any(v in ALLOCS for v, _ in ops):
         raise PallocError(f"{name}: no alloc, nothing to replay")
     return Stream(tuple(ops), name)
 
@@ -150,8 +155,10 @@ def read_stream(path: str | Path) -> Stream:
 
 def _from_trace(path: Path) -> Stream:
     """Returns the request stream of a trace `palloc trace record` wrote (goref/trace.py
-    request_stream). Allocations a P's page cache served, and the randomized heap base's padding,
-    replay as plain allocs; the recorded grows are left to the replay's growth policy."""
+    request_stream). Allocations a P's page cache served replay through the one P's page cache
+    (cache-alloc); the randomized heap base's padding as a plain alloc; the recorded grows are
+    left to the replay's growth policy, and the cache is never flushed (the trace's flushes are
+    the runtime's own policy, not requests)."""
     from palloc.goref import trace as T
 
     try:
@@ -166,7 +173,7 @@ def _from_trace(path: Path) -> Stream:
     for r in req:
         if r.kind == "alloc":
             ids[r.id] = len(ids)
-            ops.append((ALLOC, r.npages))
+            ops.append((CACHE_ALLOC if r.cache and r.npages <= CACHE_MAX_NPAGES else ALLOC, r.npages))
         elif r.kind == "free":
             ops.append((FREE, ids[r.id]))
         elif r.kind == "scavenge":
@@ -179,10 +186,11 @@ def _from_trace(path: Path) -> Stream:
     return Stream(tuple(ops), str(path))
 
 
-def from_workload(seed: int, nops: int, gen_every: int = 0, scavenge_bytes: int = 0) -> Stream:
+def from_workload(seed: int, nops: int, gen_every: int = 0, scavenge_bytes: int = 0, cache: bool = False) -> Stream:
     """Returns model/workload.py's seeded trace as a request stream (its swap-and-pop handles
     become alloc ids); with gen_every, every gen_every operations a GC cycle ends (gen) and, with
-    scavenge_bytes, the background scavenger releases that much."""
+    scavenge_bytes, the background scavenger releases that much; with cache, allocs of fewer than
+    16 pages go through the P's page cache (cache-alloc), as mheap.allocSpan's do."""
     from palloc.model import workload
 
     ops: list[tuple[int, int]] = []
@@ -190,7 +198,7 @@ def from_workload(seed: int, nops: int, gen_every: int = 0, scavenge_bytes: int 
     nallocs = 0
     for k, (kind, arg) in enumerate(workload.trace(seed, nops)):
         if kind == "alloc":
-            ops.append((ALLOC, arg))
+            ops.append((CACHE_ALLOC if cache and arg <= CACHE_MAX_NPAGES else ALLOC, arg))
             live.append(nallocs)
             nallocs += 1
         else:
@@ -201,7 +209,7 @@ def from_workload(seed: int, nops: int, gen_every: int = 0, scavenge_bytes: int 
             ops.append((GEN, 0))
             if scavenge_bytes:
                 ops.append((SCAVENGE, scavenge_bytes))
-    return Stream(tuple(ops), f"workload-seed{seed}-{nops}")
+    return Stream(tuple(ops), f"workload-seed{seed}-{nops}" + ("-cache" if cache else ""))
 
 
 # --- one replay -----------------------------------------------------------------------------
@@ -226,6 +234,7 @@ class Run:
     failed_at: int | None = None  # an alloc that failed even after growing
     crash: dict | None = None  # the runtime's death (kind, msg, stack)
     cost_measured: dict[str, int] = dataclasses.field(default_factory=dict)  # function -> loops counted
+    refills: list[tuple[int, int, int]] = dataclasses.field(default_factory=list)  # (operation index, base, cache)
 
 
 def heap_limit(p) -> int:
@@ -241,9 +250,10 @@ def run_model(p, stream: Stream, host: tuple[int, int] | None = None, snapshots:
               cost: Callable | None = None, factory: Callable | None = None, limit: int = HEAP_LIMIT) -> Run:
     """Replays stream on a fresh test-mode model allocator of platform p (host: the runtime's
     physPageSize and physHugePageSize); cost: the search-cost counter (search_cost.alloc_cost,
-    or a broken twin); factory(p, **host): the allocator (a broken model, for its tests)."""
-    from palloc.goref.search_cost import alloc_cost
+    or a broken variant); factory(p, **host): the allocator (a broken model, for its tests)."""
+    from palloc.goref.search_cost import alloc_cost, alloc_to_cache_cost
     from palloc.model.mpagealloc import PageAlloc, chunk_base, chunk_index
+    from palloc.model.mpagecache import PageCache
 
     cost = cost or alloc_cost
     kw = {} if host is None else {"phys_page_size": host[0], "phys_huge_page_size": host[1]}
@@ -260,11 +270,22 @@ def run_model(p, stream: Stream, host: tuple[int, int] | None = None, snapshots:
         nchunks = (end - base) // p.palloc_chunk_bytes
         r.snaps.append([k] + [pa.chunk_of(first_ci + c).v.bit_count() for c in range(nchunks)])
 
+    pc = PageCache()
     t0 = time.monotonic()
     for k, (v, a) in enumerate(stream.ops):
-        if v == ALLOC:
-            f, w = cost(pa, a)
-            addr, sc = pa.alloc(a)
+        if v in ALLOCS:
+            f = w = addr = sc = 0
+            if v == CACHE_ALLOC:
+                if pc.empty():
+                    f, w = alloc_to_cache_cost(pa)
+                    pc = pa.alloc_to_cache()
+                    if not pc.empty():
+                        r.refills.append((k, pc.base, pc.cache))
+                addr, sc = pc.alloc(a)
+            if addr == 0:
+                f2, w2 = cost(pa, a)
+                f, w = f + f2, w + w2
+                addr, sc = pa.alloc(a)
             if addr == 0:
                 ask = -(-a // cp) * cp * PAGE_SIZE
                 if end - base + ask > limit:
@@ -287,7 +308,9 @@ def run_model(p, stream: Stream, host: tuple[int, int] | None = None, snapshots:
                 pa.free(r.addrs[a], npages_of[a])
         elif v in (SCAVENGE, FORCE_SCAVENGE):
             r.released.append(pa.scavenge(a, None, v == FORCE_SCAVENGE))
-        else:
+        elif v == FLUSH:
+            pc.flush(pa)
+        elif v == GEN:
             pa.scav.index.next_gen()
         if (k + 1) % every == 0:
             snap(k + 1)
@@ -355,7 +378,8 @@ def run_runtime(binary: Path, goarch: str, stream: Stream, snapshots: int = DEFA
     return Run(side, d["addrs"], d["scav"], d["cost_find"], d["cost_words"], [tuple(g) for g in d["grows"]],
                d["released"], d["snaps"], d["first_ci"],
                [(bits(c[:nw]), bits(c[nw:])) for c in d.get("chunks") or []], tuple(d["host"]),
-               d["elapsed"] / 1e9, d["failed"] - 1 if d["failed"] else None, None, dict(cost_measured or {}))
+               d["elapsed"] / 1e9, d["failed"] - 1 if d["failed"] else None, None, dict(cost_measured or {}),
+               [tuple(x) for x in d.get("refills") or []])
 
 
 def _base_env() -> dict[str, str]:
@@ -447,6 +471,7 @@ def first_difference(a: Run, b: Run) -> str | None:
     """Returns where two runs of the same stream first differ, as a sentence, or None."""
     for what, x, y in (("alloc", a.addrs, b.addrs), ("scavenged bytes of alloc", a.scav, b.scav),
                        ("scavenge", a.released, b.released), ("grow", a.grows, b.grows),
+                       ("page cache refill", a.refills, b.refills),
                        ("find steps of alloc", a.cost_find, b.cost_find),
                        ("bitmap words of alloc", a.cost_words, b.cost_words)):
         for i, (u, v) in enumerate(zip(x, y)):
@@ -464,52 +489,81 @@ def first_difference(a: Run, b: Run) -> str | None:
 
 
 def validity(p, stream: Stream, run: Run) -> str | None:
-    """Returns the first answer of run that the spec's abstract allocator does not allow, or None.
+    """Returns the first answer of run that the spec does not allow, or None.
 
-    In the offset address space, pages of the grown heap: an alloc must return the lowest run of
-    npages free pages (spec/obligations.py alloc_first_fit: "find searches for the first
+    In the offset address space, pages of the grown heap (spec/obligations.py): an alloc returns
+    the lowest run of npages free pages (alloc_first_fit: "find searches for the first
     (address-ordered) contiguous free region of npages in size"), with at most npages pages'
-    scavenged bytes, and may fail (the heap then grows) only when no such run exists.
+    scavenged bytes, and fails (the heap then grows) only when there is none. The P's page cache
+    takes free pages of one 64-page-aligned block (which ones is its freedom, cache_window) and
+    serves a cache-alloc from the lowest run of pages it owns (cache_alloc_first_fit), leaving it
+    to alloc only when it owns no such run; a flush gives its pages back.
     """
     from palloc.model.mpagealloc import chunk_base
 
     abo, mask = p.arena_base_offset, p.uintptr_mask
     base_off = (chunk_base(p, p.base_chunk_idx) - abo) & mask
-    heap = bytearray()  # one byte per page of the grown heap: 0 free, 1 allocated
-    grows = iter(run.grows)
-    nxt = next(grows, None)
+    heap = bytearray()  # a byte per page of the grown heap: 0 free, 1 allocated, 2 the cache's (free there)
+    grows, refills = iter(run.grows), iter(run.refills)
+    nxt, nref = next(grows, None), next(refills, None)
     npages_of: list[int] = []
+    cpn = -1  # the page cache's block, as a page of the heap
     ai = 0
+
+    def page(addr: int) -> int:
+        return (((addr - abo) & mask) - base_off) // PAGE_SIZE
+
     for k, (v, a) in enumerate(stream.ops):
-        if v == ALLOC:
-            if nxt is not None and nxt[0] == k:
-                if heap.find(bytes(a)) >= 0:
-                    return (f"alloc_first_fit: alloc {ai} ({a} pages, operation {k}) failed and the heap grew, but a run of {a} "
-                            f"free pages was free at page {heap.find(bytes(a))} of the heap")
-                heap += bytes(nxt[2] // PAGE_SIZE)
-                nxt = next(grows, None)
+        if v in ALLOCS:
+            what = f"{VERB_NAMES[v]} {ai} ({a} pages, operation {k})"
+            if nref is not None and nref[0] == k:
+                cbase, bits = nref[1], nref[2]
+                cpn, nref = page(cbase), next(refills, None)
+                if cpn % 64 or not 0 <= cpn <= len(heap) - 64:
+                    return f"{what}: the page cache took the block at {cbase:#x}, not a 64-page block of the heap"
+                for i in range(64):
+                    if bits >> i & 1:
+                        if heap[cpn + i]:
+                            return f"{what}: the page cache took page {cpn + i} of the heap, which is not free"
+                        heap[cpn + i] = 2
             addr = run.addrs[ai]
-            if addr == 0:
-                return f"alloc {ai} ({a} pages, operation {k}) failed after the heap grew by enough"
-            off = (addr - abo) & mask
-            pn = (off - base_off) // PAGE_SIZE
-            if off % PAGE_SIZE or not 0 <= pn <= len(heap) - a:
-                return f"alloc {ai} ({a} pages, operation {k}) returned {addr:#x}, outside the heap"
-            if any(heap[pn:pn + a]):
-                return f"alloc {ai} ({a} pages, operation {k}) returned {addr:#x}, whose pages are not all free"
-            first = heap.find(bytes(a))
-            if first != pn:
-                return (f"alloc_first_fit: alloc {ai} ({a} pages, operation {k}) returned {addr:#x}, the first fit "
-                        f"is page {first} of the heap, {addr - (pn - first) * PAGE_SIZE:#x}")
+            pn = page(addr) if addr else -1
+            in_cache = heap[cpn:cpn + 64].find(bytes([2]) * a) if v == CACHE_ALLOC and cpn >= 0 else -1
+            if addr and 0 <= pn - cpn < 64 and cpn >= 0 and heap[pn] == 2:
+                if pn - cpn != in_cache:
+                    return (f"cache_alloc_first_fit: {what} returned page {pn - cpn} of the cache's block, its lowest "
+                            f"run of {a} is at {in_cache}")
+            else:
+                if in_cache >= 0:
+                    return f"cache_alloc_first_fit: {what} was not served by the page cache, which held a run of {a}"
+                if nxt is not None and nxt[0] == k:
+                    if heap.find(bytes(a)) >= 0:
+                        return (f"alloc_first_fit: {what} failed and the heap grew, but a run of {a} free pages was "
+                                f"free at page {heap.find(bytes(a))} of the heap")
+                    heap += bytes(nxt[2] // PAGE_SIZE)
+                    nxt = next(grows, None)
+                if addr == 0:
+                    return f"{what} failed after the heap grew by enough"
+                if (addr - abo) % PAGE_SIZE or not 0 <= pn <= len(heap) - a:
+                    return f"{what} returned {addr:#x}, outside the heap"
+                if any(heap[pn:pn + a]):
+                    return f"{what} returned {addr:#x}, whose pages are not all free"
+                first = heap.find(bytes(a))
+                if first != pn:
+                    return (f"alloc_first_fit: {what} returned {addr:#x}, the first fit is page {first} of the heap, "
+                            f"{addr - (pn - first) * PAGE_SIZE:#x}")
             if run.scav[ai] > a * PAGE_SIZE:
-                return f"alloc {ai} ({a} pages, operation {k}) reported {run.scav[ai]} scavenged bytes"
+                return f"{what} reported {run.scav[ai]} scavenged bytes"
             heap[pn:pn + a] = b"\x01" * a
             npages_of.append(a)
             ai += 1
         elif v == FREE:
-            off = (run.addrs[a] - abo) & mask
-            pn = (off - base_off) // PAGE_SIZE
-            heap[pn:pn + npages_of[a]] = bytes(npages_of[a])
+            if run.addrs[a]:
+                pn = page(run.addrs[a])
+                heap[pn:pn + npages_of[a]] = bytes(npages_of[a])
+        elif v == FLUSH and cpn >= 0:
+            heap[cpn:cpn + 64] = bytes(0 if x == 2 else x for x in heap[cpn:cpn + 64])
+            cpn = -1
     return None
 
 

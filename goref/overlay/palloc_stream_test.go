@@ -13,6 +13,9 @@
 //	3 scavenge(nbytes): (*pageAlloc).scavenge(nbytes, nil, false)
 //	4 nextGen: the scavenge index's next generation (a GC cycle)
 //	5 scavenge(nbytes) with force true
+//	6 cacheAlloc(npages): as (*mheap).allocSpan for a small span, through the P's page cache
+//	  (one P): refilled by allocToCache when empty, and alloc as in 1 when it cannot serve
+//	7 flush: the P's page cache flushed back to the allocator
 //
 // Every snapshot interval operations (and after the last) it records each chunk's allocated
 // pages. The search's work is counted per alloc when the runtime was built with
@@ -61,6 +64,7 @@ type pallocStrResult struct {
 	CostFind  []uint64    `json:"cost_find"` // per alloc, loop iterations of (*pageAlloc).find
 	CostWords []uint64    `json:"cost_words"`
 	Grows     [][3]uint64 `json:"grows"`    // [operation index, base, size]
+	Refills   [][3]uint64 `json:"refills"`  // [operation index, base, cache bits] of each allocToCache
 	Released  []uint64    `json:"released"` // per scavenge, the bytes released
 	Snaps     [][]uint64  `json:"snaps"`    // [operation index, allocated pages of each chunk from the first]
 	FirstCI   uint64      `json:"first_ci"`
@@ -87,13 +91,14 @@ func pallocStrRun(data []byte) (*pallocStrResult, error) {
 	end := base
 	nallocs := 0
 	for k := uint64(0); k < nops; k++ {
-		if le.Uint64(body[16*k:]) == 1 {
+		if v := le.Uint64(body[16*k:]); v == 1 || v == 6 {
 			nallocs++
 		}
 	}
 	r := &pallocStrResult{
 		Addrs: make([]uint64, 0, nallocs), Scav: make([]uint64, 0, nallocs), CostFind: make([]uint64, 0, nallocs),
-		CostWords: make([]uint64, 0, nallocs), Grows: [][3]uint64{}, Released: []uint64{}, Snaps: [][]uint64{},
+		CostWords: make([]uint64, 0, nallocs), Grows: [][3]uint64{}, Refills: [][3]uint64{}, Released: []uint64{},
+		Snaps: [][]uint64{},
 		FirstCI: uint64(firstCI), Host: [2]uint64{uint64(PhysPageSize), uint64(PhysHugePageSize)},
 	}
 	npagesOf := make([]uintptr, 0, nallocs)
@@ -115,40 +120,66 @@ func pallocStrRun(data []byte) (*pallocStrResult, error) {
 		}
 		r.Snaps = append(r.Snaps, s)
 	}
-	alloc := func(n uintptr) (uintptr, uintptr) {
+	counted := func(f func()) {
 		before := PallocCostRead()
 		PallocCostBegin()
-		a, sc := p.Alloc(n)
+		f()
 		PallocCostEnd()
 		after := PallocCostRead()
 		r.CostFind[len(r.CostFind)-1] += after[0] - before[0]
 		r.CostWords[len(r.CostWords)-1] += after[1] - before[1]
-		return a, sc
+	}
+	alloc := func(n uintptr) (a, sc uintptr) {
+		counted(func() { a, sc = p.Alloc(n) })
+		return
+	}
+	var pc PageCache // the one P's page cache; empty
+	// allocGrow allocates n pages, growing the heap once if the alloc fails.
+	allocGrow := func(k uint64, n uintptr) (uintptr, uintptr, error) {
+		a, sc := alloc(n)
+		if a == 0 {
+			// (*mheap).grow: ask := alignUp(npage, pallocChunkPages) * pageSize.
+			ask := (n + chunkPages - 1) / chunkPages * chunkPages * PageSize
+			if end-base+ask > limit {
+				return 0, 0, fmt.Errorf("operation %d: the heap would grow past its limit of %d bytes", k, limit)
+			}
+			p.PallocGrow(end, ask)
+			r.Grows = append(r.Grows, [3]uint64{k, uint64(end), uint64(ask)})
+			end += ask
+			a, sc = alloc(n)
+			if a == 0 && r.Failed == 0 {
+				r.Failed = k + 1
+			}
+		}
+		return a, sc, nil
 	}
 	t0 := time.Now()
 	for k := uint64(0); k < nops; k++ {
 		verb, arg := le.Uint64(body[16*k:]), le.Uint64(body[16*k+8:])
 		switch verb {
-		case 1:
+		case 1, 6:
 			n := uintptr(arg)
 			r.CostFind, r.CostWords = append(r.CostFind, 0), append(r.CostWords, 0)
-			a, sc := alloc(n)
-			if a == 0 {
-				// (*mheap).grow: ask := alignUp(npage, pallocChunkPages) * pageSize.
-				ask := (n + chunkPages - 1) / chunkPages * chunkPages * PageSize
-				if end-base+ask > limit {
-					return nil, fmt.Errorf("operation %d: the heap would grow past its limit of %d bytes", k, limit)
+			var a, sc uintptr
+			if verb == 6 {
+				if pc.Empty() {
+					counted(func() { pc = p.AllocToCache() })
+					if !pc.Empty() {
+						r.Refills = append(r.Refills, [3]uint64{k, uint64(pc.Base()), pc.Cache()})
+					}
 				}
-				p.PallocGrow(end, ask)
-				r.Grows = append(r.Grows, [3]uint64{k, uint64(end), uint64(ask)})
-				end += ask
-				a, sc = alloc(n)
-				if a == 0 && r.Failed == 0 {
-					r.Failed = k + 1
+				a, sc = pc.Alloc(n)
+			}
+			if a == 0 {
+				var err error
+				if a, sc, err = allocGrow(k, n); err != nil {
+					return nil, err
 				}
 			}
 			r.Addrs, r.Scav = append(r.Addrs, uint64(a)), append(r.Scav, uint64(sc))
 			npagesOf = append(npagesOf, n)
+		case 7:
+			pc.Flush(p)
 		case 2:
 			if arg >= uint64(len(r.Addrs)) {
 				return nil, fmt.Errorf("operation %d: free of alloc %d, which has not happened", k, arg)

@@ -2,7 +2,7 @@
 
 A request stream replays on the model, the unpatched and a patched runtime; the unpatched runtime
 must agree with the model on every answer and every search count, a patch's answers must be valid
-for the abstract allocator, and what else changes is reported. Each check has a twin that must
+for the abstract allocator, and what else changes is reported. Each check has a broken variant that must
 fail: a broken search-cost counter, a runtime answer that double-allocates or grows needlessly.
 """
 
@@ -22,6 +22,9 @@ from palloc.spec.errors import PallocError
 MUTANTS = Path(__file__).resolve().parents[2] / "goref" / "mutants"
 # A stream that grows the heap six times, frees, ends GC cycles and scavenges (about 1 s per side).
 STREAM = W.from_workload(1, 3000, gen_every=500, scavenge_bytes=4 << 20)
+# The same with small allocs through the P's page cache, flushed once half-way.
+_CACHED = W.from_workload(2, 3000, gen_every=500, scavenge_bytes=4 << 20, cache=True).ops
+CACHE_STREAM = W.Stream(_CACHED[:1500] + ((W.FLUSH, 0),) + _CACHED[1500:], "cache-stream")
 
 
 # --- streams --------------------------------------------------------------------------------
@@ -58,7 +61,7 @@ def test_a_workload_file_that_is_neither_stream_nor_trace_is_refused(tmp_path):
         W.read_stream(tmp_path / "missing.stream")
 
 
-# --- the checks and their twins (model only) ------------------------------------------------
+# --- the checks and their broken variants (model only) ------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +173,24 @@ def test_the_model_and_the_runtime_agree_on_every_answer_and_search_count(tmp_pa
     m, u = rep["metrics"]["model"], rep["metrics"]["unpatched"]
     assert {k: v for k, v in m.items() if k != "seconds"} == {k: v for k, v in u.items() if k != "seconds"}
     ET.parse(rep["svg"])
+
+
+@pytest.mark.go
+def test_the_model_and_the_runtime_agree_through_the_page_cache():
+    rep = W.replay_patch(_tc(), "amd64", CACHE_STREAM, None, snapshots=10)
+    assert rep["verdict"] == "holds", rep["detail"]
+
+
+def test_validity_catches_a_cache_alloc_that_is_not_the_caches_first_fit():
+    p = platform("linux/amd64")
+    m = W.run_model(p, CACHE_STREAM, snapshots=5)
+    assert m.refills and W.validity(p, CACHE_STREAM, m) is None
+    k0, base, bits = m.refills[0]
+    ai = sum(1 for v, _ in CACHE_STREAM.ops[:k0] if v in W.ALLOCS)  # the alloc the first refill served
+    r = W.Run(**{**m.__dict__, "addrs": list(m.addrs)})
+    free_hi = max(i for i in range(64) if bits >> i & 1)
+    r.addrs[ai] = base + free_hi * 8192  # a page the cache owns, but not its lowest run
+    assert W.validity(p, CACHE_STREAM, r).startswith("cache_alloc_first_fit")
 
 
 @pytest.mark.go

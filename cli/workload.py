@@ -63,6 +63,8 @@ def arguments(p) -> None:
                    help="end a GC cycle (gen) every K operations (default: never)")
     q.add_argument("--scavenge", type=int, default=0, metavar="NBYTES",
                    help="with --gen-every, scavenge NBYTES at each cycle's end")
+    q.add_argument("--cache", action="store_true",
+                   help="allocs of fewer than 16 pages through the P's page cache (cache-alloc), as mheap.allocSpan's")
     q.set_defaults(run=run_generate)
     p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
 
@@ -78,7 +80,7 @@ def run_generate(args) -> int:
 
     if args.gen_every < 0 or args.scavenge < 0 or (args.scavenge and not args.gen_every):
         raise PallocError("--gen-every must be at least 0, and --scavenge needs --gen-every")
-    s = from_workload(args.seed, args.ops, args.gen_every, args.scavenge)
+    s = from_workload(args.seed, args.ops, args.gen_every, args.scavenge, args.cache)
     try:
         write_atomic(args.output, s.text())
     except OSError as e:
@@ -129,17 +131,19 @@ def run_corpus(args) -> int:
     tc = find_toolchain(args.goroot)
     goarch = args.goarch or tc.goarch
     require_runnable([goarch])
-    say = None if args.json else (lambda s: print(f"palloc workload: {s}", file=sys.stderr, flush=True))
+    def say(s: str) -> None:  # progress on stderr, also with --json: a corpus run takes a build per patch
+        print(f"palloc workload: {s}", file=sys.stderr, flush=True)
+
     rows = []
-    for e in entries:
-        ov = P.apply_patch(MUTANTS_DIR / e["patch"], tc.goroot, cache_dir() / "patches")
-        for s in streams:
-            rep = replay_patch(tc, goarch, s, dict(ov.files), svg_dir=args.svg_dir, name=e["id"], progress=say)
+    overlays = {e["id"]: dict(P.apply_patch(MUTANTS_DIR / e["patch"], tc.goroot, cache_dir() / "patches").files)
+                for e in entries}
+    for s in streams:  # stream by stream: its unpatched and model runs are replayed once
+        for e in entries:
+            rep = replay_patch(tc, goarch, s, overlays[e["id"]], svg_dir=args.svg_dir, name=e["id"], progress=say)
             rows.append({"id": e["id"], "kind": e["kind"], "stream": s.name, "verdict": rep["verdict"],
                          "changes": rep.get("changes_behaviour"), "summary": rep.get("summary") or rep["detail"],
                          "metrics": rep.get("metrics"), "svg": rep.get("svg")})
-            if say:
-                say(f"{e['id']} on {s.name}: {rows[-1]['summary']}")
+            say(f"{e['id']} on {s.name}: {rows[-1]['summary']}")
     if args.json:
         print(json.dumps(rows, indent=1))
     else:

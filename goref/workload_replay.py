@@ -599,9 +599,12 @@ def replay_patch(tc, goarch: str, stream: Stream, patch_files: dict[str, str] | 
 
     say = progress or (lambda s: None)
     p = goarch_platform(goarch, tc.version)
-    cp = p.palloc_chunk_pages
     say(f"{goarch}: building the stream helper on the unpatched runtime")
     base_bin, base_measured = build_stream_helper(tc, goarch, None)
+    key = (str(base_bin), stream, snapshots, model_cost)
+    if key in _BASELINES:  # the unpatched runtime and the model on this stream, replayed already
+        unpatched, model = _BASELINES[key]
+        return _with_patch(tc, goarch, stream, patch_files, snapshots, svg_dir, name, say, p, unpatched, model)
     say(f"{goarch}: replaying {stream.name} ({len(stream.ops):,} operations) on the unpatched runtime")
     unpatched = run_runtime(base_bin, goarch, stream, snapshots, "unpatched", limit=heap_limit(p),
                             cost_measured=base_measured)
@@ -611,6 +614,17 @@ def replay_patch(tc, goarch: str, stream: Stream, patch_files: dict[str, str] | 
                           f"{unpatched.crash.get('msg')}): a palloc bug or a finding"}
     say(f"{goarch}: replaying it on the model")
     model = run_model(p, stream, unpatched.host, snapshots, cost=model_cost, limit=heap_limit(p))
+    _BASELINES.clear()  # one stream's runs kept at a time: a corpus replays it on patch after patch
+    _BASELINES[key] = (unpatched, model)
+    return _with_patch(tc, goarch, stream, patch_files, snapshots, svg_dir, name, say, p, unpatched, model)
+
+
+_BASELINES: dict = {}
+
+
+def _with_patch(tc, goarch, stream, patch_files, snapshots, svg_dir, name, say, p, unpatched, model) -> dict[str, Any]:
+    """replay_patch once the unpatched runtime and the model have replayed the stream."""
+    cp = p.palloc_chunk_pages
     rep: dict[str, Any] = {"goarch": goarch, "stream": stream.name, "operations": len(stream.ops),
                            "metrics": {"model": metrics(model, cp), "unpatched": metrics(unpatched, cp)}}
     disagree = first_difference(model, unpatched)

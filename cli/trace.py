@@ -29,7 +29,7 @@ def arguments(p) -> None:
                       description="palloc trace record [--goarch G] -o FILE -- PROGRAM ARGS...: PROGRAM is a "
                       "package path (cmd/gofmt) or a main package's folder.")
     q.add_argument("-o", "--output", required=True, help="the trace file to write")
-    q.add_argument("--goarch", help="build and run for this GOARCH (one that runs natively: amd64, 386)")
+    q.add_argument("--goarch", help="build and run for this Linux GOARCH (natively, or under qemu-user)")
     q.add_argument("--goroot", help="GOROOT of the Go toolchain (default: as `palloc fuzz`)")
     q.add_argument("--state-every", type=int, default=None,
                    help="snapshot the whole allocator state every N locked operations (default 5000)")

@@ -124,7 +124,13 @@ def record(tc: Toolchain, program: str, args: list[str], output: str | os.PathLi
     Returns the metadata written (with the program's exit code, wall time, record count). The
     program's own output is passed through. A program that fails still gives a trace if it reached
     its exit hooks; one that crashed or was killed gives none (its trace would lack the end)."""
+    from palloc.goref.targets import target
+
     goarch = goarch or tc.goarch
+    tgt = target(goarch)
+    if tgt.goos != tc.goos or tgt.runner not in ("native", "qemu"):
+        raise PallocError(f"--goarch {goarch}: palloc trace record runs {tc.goos} programs, natively or under "
+                          "qemu-user (the recording overlay writes with the Linux runtime's write1)")
     output = Path(output)
     if not output.parent.is_dir():
         raise PallocError(f"{output.parent} is not a folder; give -o a path in an existing folder")
@@ -146,7 +152,7 @@ def record(tc: Toolchain, program: str, args: list[str], output: str | os.PathLi
             run_env.pop("PALLOC_TRACE_TWIN", None)
         t0 = time.monotonic()
         try:
-            proc = procs.popen([str(exe), *args], env=run_env, cwd=cwd, pass_fds=(fd,),
+            proc = procs.popen([*tgt.command(exe), *args], env=run_env, cwd=cwd, pass_fds=(fd,),
                                stdout=subprocess.PIPE if capture else None)
             try:
                 out, _ = proc.communicate(timeout=timeout)

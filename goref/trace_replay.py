@@ -24,7 +24,6 @@ from palloc.goref.model_side import scav_chunk_word
 from palloc.model.mgcscavenge import ScavengeIndex, _palloc_sum_max, find_scavenge_candidate
 from palloc.model.mpagealloc import PageAlloc, chunk_base, chunk_index
 from palloc.model.mpagecache import PageCache
-from palloc.spec.constants import platform
 from palloc.spec.errors import ModelError, PallocError
 
 PAGE_SIZE = 8192
@@ -56,10 +55,12 @@ class ReplayResult:
 
 def platform_of(trace: T.Trace):
     """Returns the Platform of the trace's GOOS/GOARCH and Go version, checked against its header."""
+    from palloc.goref.fuzz import goarch_platform
+
     try:
-        p = platform(trace.platform, go_version=trace.go_version or "go1.27.3")
-    except Exception as e:  # an unknown platform name or version
-        raise PallocError(f"{trace.path}: no platform {trace.platform} for {trace.go_version} ({e})") from None
+        p = goarch_platform(trace.goarch, trace.go_version or "go1.27.3")
+    except Exception as e:  # an unknown GOARCH or version
+        raise PallocError(f"{trace.path}: no platform for GOARCH {trace.goarch} and {trace.go_version} ({e})") from None
     h = trace.header
     if (h.ptr_size * 8, h.page_size, h.arena_base_offset) != (p.ptr_bits, p.page_size, p.arena_base_offset):
         raise T.TraceError(f"{trace.path}: the Go side's constants (ptrSize {h.ptr_size}, pageSize {h.page_size}, "

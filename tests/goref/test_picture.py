@@ -94,8 +94,8 @@ def test_text_marks_exactly_the_differing_pages_on_both_sides():
     assert "s" * 28 in txt  # chunk 0x200c002's scavenged pages [100, 150)
 
 
-def test_text_broken_variant_without_a_divergence_marks_nothing():
-    # The broken variant of the marking: both sides the same model, so nothing may be marked.
+def test_a_picture_of_two_equal_sides_marks_nothing():
+    # The other direction: both sides the same model, so a picture that marked pages regardless fails here.
     case = _case()
     p, broken, _, _ = _model_pair(case)
     pic = picture.make_picture(p, "t", case.ops, broken, broken, None)

@@ -543,6 +543,7 @@ class ScavChunkData:
             | ((self.gen & 0xFFFFFFFF) << 32)
         ) & MASK64
 
+    # The flag accessors, one per flag and verb as mgcscavenge.go writes them.
     def is_empty(self) -> bool:
         """Returns true if the HasFree flag is unset."""
         return self.flags & SCAV_CHUNK_HAS_FREE == 0

@@ -69,6 +69,8 @@ class FastScavengeIndex(ScavengeIndex):
                 k -= 1
                 if not chunks[i].should_scavenge(p, gen, force):
                     continue
+                # From here ScavengeIndex.find's loop body, repeated on purpose: only the
+                # chunks the scan visits differ.
                 if i == start:
                     return i, _chunk_page_index(p, search_addr)
                 new_search_addr = (_chunk_base(p, i) + p.palloc_chunk_bytes - PAGE_SIZE) & p.uintptr_mask
@@ -115,6 +117,7 @@ class FastScavengeIndex(ScavengeIndex):
         ScavengeIndex.free with load(ci) and ScavChunkData.free inlined.
         """
         is64, _, _, lcb, mask, abo = self._hot
+        # load(ci) inlined as in alloc, on purpose: a call fewer per operation on the hot path.
         sc = self.chunks.get(ci)
         lo = self.min if is64 else 0  # load(ci)'s window check, inlined
         if sc is None or not lo <= ci < self.max:

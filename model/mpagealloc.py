@@ -34,7 +34,7 @@ from palloc.spec.constants import PAGE_SHIFT, PAGE_SIZE, PALLOC_SUM_BYTES, Platf
 PALLOC_SUM_ALL_FREE = 1 << 63  # the packed value meaning start = max = end = maxPackedValue
 
 
-# --- mpagealloc.go: index arithmetic ---------------------------------------------------------------------
+# --- mpagealloc.go: index arithmetic ------------------------------------------------------------
 
 
 def max_search_addr(p: Platform) -> OffAddr:
@@ -108,11 +108,11 @@ def _partial_overlap(off: int, size: int, base: int, bound: int, abo: int, mask:
 
 
 def _off(p: Platform, a: int) -> OffAddr:
-    """Returns offAddr{a}; the one place the model builds an OffAddr."""
+    """Returns offAddr{a}."""
     return OffAddr(p, a)
 
 
-# --- summary memory ------------------------------------------------------------------------
+# --- not in Go: the memory behind pageAlloc.summary and pageAlloc.chunks, as the runtime maps it ---
 
 
 class SummaryLevel:

@@ -622,6 +622,7 @@ class FastPageAlloc(PageAlloc):
                 # levelIndexToOffAddr(l, i).add(base*pageSize).addr()
                 addr = ((i << shift) + abo + base * PAGE_SIZE) & mask
                 return addr, self.find_mapped_addr(OffAddr(p, ff_base + abo))
+            # The level's end as PageAlloc.find's, repeated on purpose (the lines above differ).
             if l == 0:
                 return 0, max_search_addr(p)
             raise GoThrow(
@@ -748,6 +749,7 @@ class FastPageAlloc(PageAlloc):
                 chunk = self.chunk_of(sc)  # materialises it, or faults on a nil L2 block
             y = chunk.free_summarize(si, npages)
             self.scav.index.free(sc, si, npages)
+            # The leaf update of alloc's fused path, repeated on purpose: one call fewer each.
             leaf = self.summary[-1]
             x = leaf.vals.get(sc)
             if x is None:

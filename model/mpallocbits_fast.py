@@ -252,6 +252,7 @@ class FastPallocData(PallocData):
 
         Requires: n > 0 (UndefinedBehaviour otherwise); i+n <= pallocChunkPages (GoFault otherwise).
         """
+        # alloc_range_summarize's prologue, repeated on purpose: each is one call on the hot path.
         g = self.g
         N = g.n
         hi = i + n

@@ -8,10 +8,13 @@ fail: a broken search-cost counter, a runtime answer that double-allocates or gr
 
 from __future__ import annotations
 
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from palloc.goref import workload_replay as W
 from palloc.goref.occupancy_svg import heat_map_svg
@@ -290,3 +293,25 @@ def test_an_alloc_that_grows_the_heap_first_reads_the_rest_of_the_root_level():
     i386 = W.run_model(platform("linux/386"), s, snapshots=1)
     assert [g[0] for g in amd64.grows] == [0, 1] == [g[0] for g in i386.grows]
     assert amd64.cost_find[1] >= 8192 > 64 > i386.cost_find[1] > 0
+
+
+_LINES = st.lists(st.one_of(
+    st.sampled_from(["palloc-stream 1", "gen", "flush", "# note", ""]),
+    st.builds(lambda v, n: f"{v} {n}", st.sampled_from(["alloc", "cache-alloc", "free", "scavenge", "force-scavenge",
+                                                        "gen", "bogus"]),
+              st.one_of(st.integers(-3, 1 << 70), st.text(max_size=4)))), max_size=12)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(data=st.one_of(st.binary(max_size=64), _LINES.map(lambda ls: "\n".join(ls).encode())))
+def test_any_workload_file_reads_or_is_refused_in_one_line(data):
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "w.stream"
+        f.write_bytes(data)
+        try:
+            s = W.read_stream(f)
+        except PallocError as e:
+            assert "\n" not in str(e)
+            return
+    assert s.allocs >= 1
+    W.validate(list(s.ops))

@@ -70,6 +70,15 @@ def arguments(p) -> None:
     q.add_argument("--engine", default="lockstep", help="the fuzz engine the runs used (default %(default)s)")
     q.add_argument("--dir", type=Path, default=None, help="where to write (default: goref/mutants)")
     q.set_defaults(run=run_merge)
+    q = acts.add_parser("prove", help="translation validation alone on every patch (tv-results.json)",
+                        description="Run the translation-validation stage of verify-change (--prove-only) on every "
+                        "patch of the corpus and write its verdicts to goref/mutants/tv-results.json, which "
+                        "`palloc mutants generate` copies into the manifest.")
+    q.add_argument("--only", nargs="+", metavar="ID", help="only these mutant ids")
+    q.add_argument("--goarch", default="amd64", help="the platform translated for (default %(default)s)")
+    q.add_argument("--no-confirm", action="store_true", help="do not confirm counterexamples in a patched helper")
+    q.add_argument("--out", type=Path, default=None, help="the JSON verdicts (default: goref/mutants/tv-results.json)")
+    q.set_defaults(run=run_prove)
 
 
 def _corpus_dir(folder: Path | None = None) -> Path:
@@ -102,6 +111,17 @@ def run_baseline(args) -> int:
             raise PallocError(f"no patch file {f}")
     measure(jobs, out, args.goarch, plain=args.plain, compile_only=args.compile_only, skip_done=args.skip_done,
             say=lambda line: print(line, flush=True))
+    return 0
+
+
+def run_prove(args) -> int:
+    from palloc.proofs.tv import run_corpus
+
+    out = args.out or _corpus_dir() / "tv-results.json"
+    rows = run_corpus(goarch=args.goarch, ids=args.only, confirm=not args.no_confirm,
+                      progress=lambda line: print(line, file=sys.stderr, flush=True))
+    write_atomic(out, json.dumps(rows, indent=1) + "\n")
+    print(f"wrote {out} ({len(rows)} patches)", file=sys.stderr)
     return 0
 
 

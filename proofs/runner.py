@@ -21,7 +21,7 @@ from palloc.spec import constants
 
 THEOREM_MODULES = ("thm_packing", "thm_merge", "thm_no_double_alloc", "thm_addresses")
 # Obligations on the runtime's own code (translation validation): they need a Go toolchain, so
-# only plan(..., runtime=True) includes them (python -m palloc.proofs.tv theorems).
+# only plan(..., runtime=True) includes them (palloc prove --runtime).
 RUNTIME_MODULES = ("thm_runtime",)
 DEFAULT_TIMEOUT_S = 60.0
 

@@ -18,7 +18,7 @@ Why they hold: as the model's theorems, since the Go code computes the same func
 model_equals obligations are bit-blasted over all inputs at once (no induction).
 
 These obligations need a Go toolchain (goast), so they are not in `palloc prove`'s default set:
-`python -m palloc.proofs.tv theorems` runs them per platform (runner.RUNTIME_MODULES).
+`palloc prove --runtime` runs them per platform (runner.RUNTIME_MODULES).
 """
 
 from __future__ import annotations

@@ -401,7 +401,7 @@ def write_manifest(baseline: dict, compiled: dict | None = None, palloc: dict | 
         "# runtime_tests_failed: the runtime's own page-allocator tests that failed or crashed.",
         "# compiles: yes | no | not checked; palloc_verdict / palloc_caught_by: measured by `palloc mutants`",
         "# (absent where not yet measured).",
-        "# tv_verdict / tv_functions: translation validation alone (python -m palloc.proofs.tv corpus, amd64):",
+        "# tv_verdict / tv_functions: translation validation alone (`palloc mutants prove`, amd64):",
         "# refuted (a counterexample confirmed in the patched runtime) | proved equivalent | undecided;",
         "# per changed function its verdict (tv-results.json).",
         f'go_version = "{GO_VERSION}"',

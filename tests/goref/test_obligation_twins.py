@@ -1,4 +1,4 @@
-"""Every strict obligation of the spec has a runtime-side twin that breaks it (issue 18): a patch of
+"""Every strict obligation of the spec has a runtime-side broken variant that breaks it: a patch of
 the real runtime, judged by verify-change, must come out `breaks` with that obligation named.
 
 The twins are patches of the mutant corpus (goref/mutants/) where one breaks the obligation first,

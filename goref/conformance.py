@@ -370,6 +370,10 @@ class SpecLockstep(Lockstep):
             grown = lambda q: any(b <= q < l for b, l in pre.grown)  # noqa: E731
             if any(q in pre.free or not grown(q) for q in range(s, s + op.npages)):
                 return "free of pages not all grown and allocated"
+            for cb, cache, _ in self._last_state().caches.values():  # a page cache owns its pages
+                c0 = ((cb - p.arena_base_offset) & p.uintptr_mask) // PAGE_SIZE
+                if any(cache >> (q - c0) & 1 for q in range(max(s, c0), min(s + op.npages, c0 + 64))):
+                    return "free of pages a page cache owns"
         elif isinstance(op, O.AllocRange):
             s = ((op.base - p.arena_base_offset) & p.uintptr_mask) // PAGE_SIZE
             if any(q not in pre.free for q in range(s, s + op.npages)):
@@ -408,10 +412,8 @@ class SpecLockstep(Lockstep):
         model = None
         if self.in_sync or not op.on_page_alloc:
             model = self.shadow.apply(op)
-            if model.crash and model.crash[0] == "undefined" and not (model.throw and op.on_page_alloc):
-                if op.on_page_alloc:
-                    self.in_sync = False
-                model = None
+            if model.crash and model.crash[0] == "undefined" and not model.throw:
+                return None  # the model, in step with the runtime, calls it undefined: never sent
         t0 = time.perf_counter()
         reqs = [op_request(op)] + ([{"op": "dump"}] if op.on_page_alloc else [])
         res = self._call(reqs)

@@ -124,7 +124,9 @@ def test_verify_change_fuzzes_a_patched_runtime_on_two_workers(tmp_path, need_he
     binary = build_helper(tc, "amd64", dict(ov.files))
     c = _fuzz_check(None, "amd64", tc, {}, 30.0, 0, tmp_path / "replay", 0.0, binary=binary, jobs=2)
     assert (c.name, c.verdict) == ("differential", "breaks"), c.detail
-    assert Path(c.evidence["replay"]).is_file() and c.evidence["divergence"]["kind"] in ("state", "result")
+    # The model's divergence, then the spec's verdict on it (goref/conformance.py): B1 breaks an obligation.
+    assert Path(c.evidence["replay"]).is_file() and c.evidence["model_divergence"]["kind"] in ("state", "result")
+    assert c.evidence["divergence"]["kind"] in ("spec", "crash") and c.evidence["obligation"], c.evidence["divergence"]
 
 
 @pytest.mark.go

@@ -55,6 +55,8 @@ def _fmt_arg(name: str, v: Any) -> str:
 
 
 # --- pageAlloc verbs ------------------------------------------------------------------------
+#
+# One frozen dataclass per runtime function: a table of operations, its entries alike by design.
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)

@@ -258,6 +258,7 @@ class Trace:
 # --- reading -----------------------------------------------------------------------------
 
 _WORDS = struct.Struct("<%dQ" % WORDS)
+_WORDS_BE = struct.Struct(">%dQ" % WORDS)
 
 
 def _bad(path, why: str) -> TraceError:
@@ -301,7 +302,9 @@ def decode(path, meta: dict, raw: bytes) -> Trace:
     if n == 0:
         raise _bad(path, "no records")
     recs: list = []
-    it = _WORDS.iter_unpack(raw)
+    # Words are in the recording machine's byte order; the header's magic says which.
+    words = _WORDS if _WORDS.unpack_from(raw)[1] == GO_MAGIC else _WORDS_BE
+    it = words.iter_unpack(raw)
     w = next(it)
     if w[0] & 0xFF != HEADER or w[1] != GO_MAGIC or w[2] != VERSION:
         raise _bad(path, "the first record is not the Go side's header")

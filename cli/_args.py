@@ -1,4 +1,5 @@
-"""Argument types shared by the verbs: a value out of range is argparse's one-line error, exit 2."""
+"""What the verbs share: argument types (a value out of range is argparse's one-line error, exit 2)
+and the options several verbs take, defined once (--json, --goarch, the matrix options)."""
 
 from __future__ import annotations
 

@@ -446,9 +446,7 @@ def summarize_shortcut_61(p, v: int) -> int:
     good = PallocBits(p, v).summarize()
     if start is None or max(most, cur) != 61:
         return good
-    lg = p.log_max_packed_value
-    m = p.max_packed_value - 1
-    return (start & m) | ((61 & m) << lg) | ((cur & m) << (2 * lg))
+    return pack_palloc_sum(p, start, 61, cur)
 
 
 class SummarizeShortcut61(FastPageAlloc):

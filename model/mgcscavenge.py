@@ -518,6 +518,17 @@ class ScavengeIndex:
 _MIN_INT64 = -(1 << 63)
 
 
+def unpack_scav_chunk_data(p, sc: int) -> ScavChunkData:
+    """Returns the scavChunkData packed in the uint64 sc (platform field widths)."""
+    lg = p.log_scav_chunk_in_use_max
+    return ScavChunkData(
+        in_use=sc & 0xFFFF,
+        last_in_use=((sc >> 16) & 0xFFFF) & ((1 << lg) - 1),
+        gen=(sc >> 32) & 0xFFFFFFFF,
+        flags=((sc >> (16 + lg)) & 0xFF) & SCAV_CHUNK_FLAGS_MASK,
+    )
+
+
 class ScavChunkData:
     """scavChunkData: per-chunk scavenger bookkeeping that packs into 64 bits.
 
@@ -624,14 +635,3 @@ class ScavChunkData:
             f"ScavChunkData(in_use={self.in_use}, last_in_use={self.last_in_use}, "
             f"gen={self.gen}, flags={self.flags:#x})"
         )
-
-
-def unpack_scav_chunk_data(p, sc: int) -> ScavChunkData:
-    """Returns the scavChunkData packed in the uint64 sc (platform field widths)."""
-    lg = p.log_scav_chunk_in_use_max
-    return ScavChunkData(
-        in_use=sc & 0xFFFF,
-        last_in_use=((sc >> 16) & 0xFFFF) & ((1 << lg) - 1),
-        gen=(sc >> 32) & 0xFFFFFFFF,
-        flags=((sc >> (16 + lg)) & 0xFF) & SCAV_CHUNK_FLAGS_MASK,
-    )

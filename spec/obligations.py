@@ -93,12 +93,6 @@ _STEP = [
                "page, and returns exactly the bytes it newly scavenged",
                "mgcscavenge.go:pageAlloc.scavenge: \"scavenge scavenges nbytes worth of free pages ... Returns "
                "the amount of memory scavenged in bytes\""),
-    Obligation("scavenge_forced_progress", "step",
-               "a forced scavenge(n) that returns less than n leaves no physical page whose pages are all "
-               "free and unscavenged",
-               "mgcscavenge.go:pageAlloc.scavenge: \"force makes all memory available to scavenge\", \"scavenge "
-               "always tries to scavenge nbytes worth of memory, and will only fail to do so if the heap is "
-               "exhausted for now\""),
     Obligation("read_only_keeps_pages", "step",
                "find and the scavenge index's nextGen change no page (grown, free or scavenged)",
                "mpagealloc.go:pageAlloc.find: \"find searches for ...\" (a search); mgcscavenge.go:"
@@ -135,7 +129,7 @@ FREEDOMS: dict[str, Freedom] = {f.name: f for f in [
             "mgcscavenge.go:pageAlloc.scavengeOne: \"It will try to scavenge at most max bytes at once, but may "
             "scavenge more to avoid breaking huge pages\"; findScavengeCandidate: \"max is a hint for how big "
             "of a region is desired\"",
-            ("scavenge_releases_free_pages", "scavenge_forced_progress", "scavenge_candidate_free")),
+            ("scavenge_releases_free_pages", "scavenge_candidate_free")),
     Freedom("scavenge_pacing",
             "whether an unforced scavenge takes a chunk at all (density, generations): it may release less "
             "than asked, or nothing",
@@ -322,15 +316,20 @@ def check_step(p, kind: str, args: dict, pre: AbstractState, post: AbstractState
         if released != len(new) * PAGE_SIZE:
             v.append(Violation(name, f"{call} -> {released:#x}", f"reported {released} bytes released, "
                                f"but {len(new)} pages ({len(new) * PAGE_SIZE} bytes) were newly scavenged"))
-        if args.get("force") and released < args["nbytes"]:
-            phys = max(((host or {}).get("phys_page_size") or PAGE_SIZE) // PAGE_SIZE, 1)
-            left = post.free - post.scavenged
-            groups = {q - q % phys for q in left}
-            whole = sorted(g for g in groups if all(g + i in left for i in range(phys)))
-            if whole:
-                v.append(Violation("scavenge_forced_progress", f"{call} -> {released:#x}",
-                                   f"released less than asked, but {_fmt_pages(p, range(whole[0], whole[0] + phys))} "
-                                   f"(and {len(whole) - 1} more physical pages) are free and unscavenged"))
     elif kind == "next_gen":
         v += _same_pages(p, "read_only_keeps_pages", call, pre, post)
     return v
+
+
+def forced_scavenge_leftovers(p, post: AbstractState, released: int, nbytes: int, host: dict | None = None) -> list[int]:
+    """Returns the first page of each physical page left free and unscavenged by a forced
+    scavenge(nbytes) that released less than asked (empty when it released all it was asked).
+
+    Not an obligation: the runtime does leave such pages (spec/SPEC.md T-F12, FINDINGS F34), when
+    an unforced scavenge marked their chunk empty while they lay above its cursor.
+    """
+    if released >= nbytes:
+        return []
+    phys = max(((host or {}).get("phys_page_size") or PAGE_SIZE) // PAGE_SIZE, 1)
+    left = post.free - post.scavenged
+    return sorted(g for g in {q - q % phys for q in left} if all(g + i in left for i in range(phys)))

@@ -121,3 +121,27 @@ def test_a_mutant_breaks_with_the_obligation_it_breaks_named(tmp_path):
     assert case["divergence"]["lines"][0].startswith("breaks "), case["divergence"]
     # Its picture draws the patched runtime beside the model (goref/picture.py).
     assert 'data-side="runtime"' in Path(diff["evidence"]["replay"]).with_suffix(".html").read_text()
+
+
+@pytest.mark.parametrize("goarch", ["386", "amd64"])
+def test_a_forced_scavenge_after_an_unforced_one_leaves_free_pages_as_the_model_does(need_helper, goarch):
+    # SPEC T-F12, FINDINGS F34: no progress obligation, because the real runtime stops short.
+    from palloc.goref.conformance import abstract_of_state
+    from palloc.goref.go_side import GoSide
+    from palloc.goref.model_side import ModelSide
+    from palloc.spec.obligations import forced_scavenge_leftovers
+
+    r = need_helper(goarch)
+    p, cb = r.p, r.p.palloc_chunk_bytes
+    base = ((r.p.base_chunk_idx + 1) * cb + p.arena_base_offset) & p.uintptr_mask
+    hole = base + 2 * cb + 485 * 8192  # in the third chunk, above what the first alloc reaches
+    ops = [O.Grow(base, 3 * cb), O.Alloc(1174), O.Free(base, 1174), O.NextGen(), O.AllocRange(hole, 11),
+           O.Free(hole, 11), O.Scavenge(0x29E36E, False), O.Scavenge(0x9CBF0D, True)]
+    outs = GoSide(p, r.go.helper).run(None, ops)
+    assert all(o.crash is None for o in outs), outs[-1]
+    released = outs[-1].result[0]
+    left = forced_scavenge_leftovers(p, abstract_of_state(p, outs[-1].state), released, 0x9CBF0D, r.host)
+    hole_pn = ((hole - p.arena_base_offset) & p.uintptr_mask) // 8192
+    assert released < 0x9CBF0D and hole_pn in left, (hex(released), left[:4])
+    model = ModelSide(p, None, r.host).run(None, ops)
+    assert model[-1].result == outs[-1].result and model[-1].state == outs[-1].state

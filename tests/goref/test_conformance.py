@@ -124,7 +124,7 @@ def test_a_mutant_breaks_with_the_obligation_it_breaks_named(tmp_path):
 
 
 @pytest.mark.parametrize("goarch", ["386", "amd64"])
-def test_a_forced_scavenge_after_an_unforced_one_leaves_free_pages_as_the_model_does(need_helper, goarch):
+def test_tf12_a_forced_scavenge_after_an_unforced_one_leaves_free_pages_as_the_model_does(need_helper, goarch):
     # SPEC T-F12, FINDINGS F34: no progress obligation, because the real runtime stops short.
     from palloc.goref.conformance import abstract_of_state
     from palloc.goref.go_side import GoSide

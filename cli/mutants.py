@@ -136,7 +136,11 @@ def run_merge(args) -> int:
             raise PallocError(f"cannot read {f} as a `palloc mutants` report: {e}") from None
         if not isinstance(runs[-1], dict) or "meta" not in runs[-1] or "results" not in runs[-1]:
             raise PallocError(f"{f} is not a `palloc mutants` report (mutants.json: meta and results)")
-    results, report, n = write_merged(runs, args.note, args.engine, _corpus_dir(args.dir))
+    folder = _corpus_dir(args.dir)
+    try:
+        results, report, n = write_merged(runs, args.note, args.engine, folder)
+    except (KeyError, TypeError, AttributeError, ValueError) as e:  # a report of the wrong shape
+        raise PallocError(f"the runs are not `palloc mutants` reports (mutants.json): {type(e).__name__} {e}") from None
     print(f"wrote {results} and {report} ({n} patches)", file=sys.stderr)
     return 0
 

@@ -198,8 +198,10 @@ def write_merged(runs: list[dict], note: str | None = None, engine: str = "locks
     meta["engine"] = engine
     if note:
         meta["note"] = note
-    results = folder / "palloc-results.json"
-    write_atomic(results, json.dumps({"meta": meta, "results": rows}, indent=1, default=str) + "\n")
     how = f"\nHow it was measured: {meta['note']}\n" if meta.get("note") else ""
-    report = write_atomic(folder / "REPORT.md", markdown(rows, meta) + how + per_goarch_table(rows, meta["goarches"]))
-    return results, Path(report), len(rows)
+    # Both texts first: a run that cannot be reported leaves both files as they were.
+    texts = {"palloc-results.json": json.dumps({"meta": meta, "results": rows}, indent=1, default=str) + "\n",
+             "REPORT.md": markdown(rows, meta) + how + per_goarch_table(rows, meta["goarches"])}
+    for name, text in texts.items():
+        write_atomic(folder / name, text)
+    return folder / "palloc-results.json", folder / "REPORT.md", len(rows)

@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from palloc.cli.main import main
 from palloc.goref.mutants import generate
@@ -92,3 +94,29 @@ def test_generate_rebuilds_the_committed_corpus_byte_for_byte(tmp_path):
     for f in sorted(MUTANTS.glob("*.patch")) + [MUTANTS / "manifest.toml"]:
         assert (tmp_path / f.name).read_text() == f.read_text(), f.name
     assert sorted(p.name for p in tmp_path.glob("*.patch")) == sorted(p.name for p in MUTANTS.glob("*.patch"))
+
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                       lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+                       max_leaves=8)
+RUN_SHAPED = st.fixed_dictionaries({"meta": JSONISH | st.fixed_dictionaries({"goarches": JSONISH}),
+                                    "results": st.lists(JSONISH | st.fixed_dictionaries(
+                                        {"id": JSONISH, "checks": JSONISH, "verdict": JSONISH}), max_size=2)})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=st.one_of(JSONISH, RUN_SHAPED))
+def test_merge_of_garbage_is_one_line_and_leaves_the_reports_as_they_were(tmp_path, capsys, doc):
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    for f in out.iterdir():
+        f.unlink()
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps(doc))
+    code = main(["mutants", "merge", str(run), "--dir", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    if code == 0:  # a well-formed run: both files, whole
+        assert sorted(p.name for p in out.iterdir()) == ["REPORT.md", "palloc-results.json"]
+    else:
+        assert code == 2 and len(err) == 1 and "internal error" not in err[0], err
+        assert list(out.iterdir()) == []

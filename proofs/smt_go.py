@@ -1122,7 +1122,6 @@ class Executor:
         label = self._take_label()
         if s["init"]:
             self.exec(s["init"], fr)
-        pos = s["pos"]
         tag = self.eval(s["tag"], fr) if s["tag"] else None
         tt = self.p.t(s["tag"]["t"]) if s["tag"] else None
         g0 = self.g

@@ -165,12 +165,10 @@ def _grow_maps(p, summary_range=E.addrs_to_summary_range):
     # limit is valid or exactly one past the top of the heap (off(limit) = 2^H, 0 mod 2^w if H = w).
     if p.heap_addr_bits < p.ptr_bits:
         lim_ok = smt.ULE(ol, _u(p, top))
-        ol_true = ol
         in_range = smt.And(smt.ULE(ob, oa), smt.ULT(oa, ol))
         nonempty = smt.ULT(ob, ol)
     else:
         lim_ok = smt.BoolVal(True)
-        ol_true = None
         in_range = smt.And(smt.ULE(ob, oa), smt.Or(ol == 0, smt.ULT(oa, ol)))
         nonempty = smt.Or(ol == 0, smt.ULT(ob, ol))
     hyps = [

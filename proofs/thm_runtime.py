@@ -89,7 +89,6 @@ def _merge_level(l):
     def build(p, impl):
         lg = p.level_log_pages[l]
         n = 1 << lg
-        L, M = p.log_max_packed_value, p.max_packed_value
         kids, hyps, trip = [], [], []
         for i in range(8):
             s, m, e = smt.BitVec(f"c{i}start", 64), smt.BitVec(f"c{i}max", 64), smt.BitVec(f"c{i}end", 64)

@@ -231,10 +231,13 @@ def test_recording_hook_never_calls_the_allocator(toolchain, tmp_path):
 
 
 @pytest.mark.parametrize("path", STORED, ids=lambda p: p.name)
-def test_real_heap_branch_decides_nothing_on_the_stored_traces(path):
-    """FINDINGS: on real traces the arenas branch of findMappedAddr never changed a result; the model
-    with the test path alone replays them equal too (a trace where it matters would fail here)."""
-    assert R.replay(T.read_trace(path), factory=R.RealHeapAsTestMode).divergence is None
+@pytest.mark.parametrize("model", ["real-heap-as-test-mode", "b1-find-addr-plus-one"])
+def test_what_real_traces_do_not_reach(path, model):
+    """FINDINGS F35: on real traces the arenas branch of findMappedAddr never changed a result (the
+    model with the test path alone replays them equal), and historical bug B1 changes nothing either
+    (a trace where either matters would fail here)."""
+    cls = R.RealHeapAsTestMode if model == "real-heap-as-test-mode" else R.broken_model(model)
+    assert R.replay(T.read_trace(path), factory=cls).divergence is None
 
 
 def test_two_scavengers_in_one_chunk_at_once_replay_equal():

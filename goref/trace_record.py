@@ -23,7 +23,7 @@ from pathlib import Path
 from palloc.goref import procs
 from palloc.goref.build import BUILD_ENV
 from palloc.goref.toolchain import Toolchain
-from palloc.goref.trace import RECORD_BYTES, write_trace
+from palloc.goref.trace import RECORD_BYTES, TraceError, decode, write_trace
 from palloc.spec.errors import PallocError
 
 HOOK_FILE = Path(__file__).resolve().parent / "traceoverlay" / "palloc_trace.go"
@@ -174,10 +174,13 @@ def record(tc: Toolchain, program: str, args: list[str], output: str | os.PathLi
         }
         if capture:
             meta["stdout"] = out.decode(errors="replace")
-        if not raw:
-            if capture:
-                meta["stdout"] = out.decode(errors="replace")
-            raise PallocError(f"{program} wrote no trace records (exit code {rc}); was it built for this machine?")
+        try:
+            if not raw:
+                raise TraceError("no records")
+            decode(output, meta, raw)
+        except TraceError:
+            raise PallocError(f"{program} ended (exit code {rc}) without reaching its exit hooks (a crash, a "
+                              "fatal error or a signal), so its trace has no end; nothing written") from None
         write_trace(output, meta, raw)
         return meta
     finally:

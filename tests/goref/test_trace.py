@@ -194,14 +194,14 @@ def test_recording_leaves_the_addresses_as_without_it(toolchain, tmp_path):
     """A deterministic program (no GC, so no scavenger; one P; heap base not randomized) prints its
     640 objects' addresses; the recorded build prints the same list as the plain build. The runtime's
     own goroutines start at slightly different moments from run to run (their stacks then move the
-    main goroutine's objects), so each build runs up to five times and one list must be common."""
+    main goroutine's objects), so each build runs up to eight times and one list must be common."""
     from palloc.goref import trace_record
 
     prog = str(Path(R.__file__).parent / "workloads" / "addresses")
     be = {"GOEXPERIMENT": "norandomizedheapbase64"}
     env = dict(toolchain.env(), GOMAXPROCS="1", GOGC="off")
     plain, traced = set(), set()
-    for _ in range(5):
+    for _ in range(8):
         plain.add(trace_record.run_plain(toolchain, prog, ["nogc"], toolchain.goarch, build_env=be, env=env))
         traced.add(trace_record.record(toolchain, prog, ["nogc"], tmp_path / "a.trace", build_env=be, env=env,
                                        capture=True)["stdout"])
@@ -264,3 +264,12 @@ def test_a_big_endian_trace_is_read_in_its_byte_order():
     assert int.from_bytes(raw[8:16], "big") == T.GO_MAGIC
     t = T.read_trace(DATA / "binarytrees-s390x.trace")
     assert t.goarch == "s390x" and R.replay(t).divergence is None
+
+
+@pytest.mark.go
+def test_a_program_that_crashes_gives_exit_2_and_no_trace(toolchain, tmp_path, capsys):
+    out = tmp_path / "crash.trace"
+    rc, _, err = _palloc(capsys, "trace", "record", "-o", str(out), "--",
+                         str(Path(__file__).parent / "data" / "traceprogs" / "crashes"))
+    assert rc == 2 and "without reaching its exit hooks" in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

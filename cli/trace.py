@@ -41,7 +41,10 @@ def arguments(p) -> None:
     q = vs.add_parser("replay", help="replay a trace in the model and compare everything")
     q.add_argument("file", help="a trace written by palloc trace record")
     q.add_argument("--failures", default="palloc-failures", help="folder for the shrunk case (default palloc-failures)")
-    q.add_argument("--broken", help=argparse.SUPPRESS)  # a broken model twin, for tests
+    q.add_argument("--no-lockstep", action="store_true",
+                   help="on a divergence, write only the trace's prefix, not the test-mode lockstep case (which "
+                   "runs the Go helper)")
+    q.add_argument("--broken", help=argparse.SUPPRESS)  # a broken model variant, for tests
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(run=run_replay)
     q = vs.add_parser("workloads", help="record (and replay) the standard workloads into a folder")
@@ -115,7 +118,8 @@ def run_replay(args) -> int:
         case = folder / (Path(args.file).name.split(".")[0] + f"-prefix-{d.index + 1}.trace")
         raw = trace.encode_records(t, trace_replay.shrunk_prefix(t, d))
         trace.write_trace(case, dict(t.meta, shrunk_from=args.file), raw)
-        lock = _lockstep_case(t, d, args.broken, folder)
+        lock = ({"written": None, "line": "no test-mode lockstep case (--no-lockstep)"} if args.no_lockstep
+                else _lockstep_case(t, d, args.broken, folder))
         out["divergence"] = {"record": d.index, "lines": d.lines, "case": str(case), "lockstep": lock}
         if args.json:
             print(json.dumps(out, indent=1))

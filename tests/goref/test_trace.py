@@ -273,3 +273,17 @@ def test_a_program_that_crashes_gives_exit_2_and_no_trace(toolchain, tmp_path, c
                          str(Path(__file__).parent / "data" / "traceprogs" / "crashes"))
     assert rc == 2 and "without reaching its exit hooks" in err and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.go
+@pytest.mark.parametrize("goarch", ["amd64", "386"])
+def test_the_standard_workloads_replay_with_every_address_equal(toolchain, tmp_path, capsys, goarch):
+    """The real programs of `palloc trace workloads` (the compiler, gofmt, go vet on the host's GOARCH,
+    four GC-heavy programs), recorded and replayed: every address, byte count and snapshot equal."""
+    import json
+
+    rc, out, err = _palloc(capsys, "trace", "workloads", "-o", str(tmp_path), "--goarch", goarch, "--json")
+    rows = json.loads(out)
+    assert rc == 0, err
+    assert len(rows) >= 6 and all(r["agree"] and r["addresses"] > 0 for r in rows), rows

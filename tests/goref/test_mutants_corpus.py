@@ -73,9 +73,10 @@ def test_manifest_entries_are_well_formed():
         elif e["kind"] == "policy":  # a valid policy change (SPEC §8): the spec's freedom it uses
             assert e["expected"] == "changes behaviour" and "freedom " in e["check"], e["id"]
         else:
-            assert e["expected"] in ("breaks", "equivalent"), e["id"]
-        if e["expected"] == "equivalent":
-            assert e.get("reason"), f"{e['id']}: an equivalent mutant must say why"
+            assert e["expected"] in ("breaks", "equivalent", "changes behaviour"), e["id"]
+        if e["expected"] in ("equivalent", "changes behaviour") and e["kind"] == "mutant":
+            # an equivalent mutant, or one the spec judges a valid policy, says why
+            assert e.get("reason"), f"{e['id']}: a mutant expected {e['expected']} must say why"
         assert e["runtime_tests"] in ("caught", "missed", "not compiled", "not run"), e["id"]
 
 

@@ -44,6 +44,8 @@ def arguments(p) -> None:
     q.add_argument("--no-lockstep", action="store_true",
                    help="on a divergence, write only the trace's prefix, not the test-mode lockstep case (which "
                    "runs the Go helper)")
+    q.add_argument("--readable", action="store_true",
+                   help="replay on the readable mirror (model/mpagealloc.py PageAlloc) instead of the fast layer")
     q.add_argument("--broken", help=argparse.SUPPRESS)  # a broken model variant, for tests
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(run=run_replay)
@@ -105,7 +107,10 @@ def replay_file(path: str, factory=None):
 def run_replay(args) -> int:
     from palloc.goref import trace, trace_replay
 
-    t, res = replay_file(args.file, _broken_factory(args.broken))
+    factory = _broken_factory(args.broken)
+    if factory is None and args.readable:
+        from palloc.model.mpagealloc import PageAlloc as factory
+    t, res = replay_file(args.file, factory)
     out = {"file": args.file, "goarch": t.goarch, "records": res.records, "operations": res.operations,
            "snapshots": res.snapshots, "addresses": res.addresses, "seconds": round(res.seconds, 3),
            "ops_per_second": round(trace_replay.rate(res.operations, res.seconds)),

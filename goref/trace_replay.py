@@ -69,10 +69,14 @@ def platform_of(trace: T.Trace):
 
 
 def new_model(trace: T.Trace, factory=None) -> PageAlloc:
-    """Returns the real heap's model allocator for the trace's platform and host page sizes."""
+    """Returns the real heap's model allocator for the trace's platform and host page sizes: the
+    fuzzer's model (the fast layer, FastPageAlloc) unless factory names another class, such as the
+    readable mirror PageAlloc or a broken model."""
+    from palloc.model.mpagealloc_fast import FastPageAlloc
+
     p = platform_of(trace)
     h = trace.header
-    cls = factory or PageAlloc
+    cls = factory or FastPageAlloc
     pa = cls(p, phys_page_size=h.phys_page_size, phys_huge_page_size=h.phys_huge_page_size)
     pa.init(False)
     pa.arenas = set()

@@ -37,9 +37,13 @@ def toolchain():
 
 
 @pytest.mark.parametrize("path", STORED, ids=lambda p: p.name)
-def test_stored_trace_replays_with_every_address_equal(path):
+@pytest.mark.parametrize("model", ["fast", "readable"])
+def test_stored_trace_replays_with_every_address_equal(path, model):
+    """The fuzzer's model (the fast layer) and the readable mirror replay every stored trace."""
+    from palloc.model.mpagealloc import PageAlloc
+
     t = T.read_trace(path)
-    res = R.replay(t)
+    res = R.replay(t, factory=PageAlloc if model == "readable" else None)
     assert res.divergence is None, res.divergence.text()
     assert res.addresses > 0 and res.snapshots >= 1
     assert path.stat().st_size < 1 << 20

@@ -23,7 +23,9 @@ mranges.go and the pageAlloc side of mgcscavenge.go (SCAVENGE_SIDE: the page all
 scavenge index's functions, not the background scavenger's pacing). For a patch, `changed`
 says how often each changed statement line ran (any runtime file), and a patch whose changed
 lines never ran leaves a differential without divergence `inconclusive` (cli/verify_change.py).
-`steer_verbs` weights the generator's verbs toward the functions a patch changes.
+`steer_verbs` weights the generator's verbs toward the functions a patch changes, and when a
+campaign without divergence still never ran them, verify-change runs a short one more drawing
+almost only their verbs (`target_verbs`).
 
 Mirrors no Go file; reads Go's coverage data of src/runtime.
 """
@@ -388,7 +390,20 @@ def steer_verbs(changed: dict[str, list[int]], tc, overlay: dict[str, str] | Non
             verbs += FUNCTION_VERBS.get(fn.rsplit(".", 1)[-1], FILE_VERBS[name])
     if not verbs:
         return None
-    return list(base or VERB_WEIGHTS) + [v for v in dict.fromkeys(verbs) for _ in range(STEER_EXTRA)]
+    return list(VERB_WEIGHTS if base is None else base) + [v for v in dict.fromkeys(verbs) for _ in range(STEER_EXTRA)]
+
+
+def target_verbs(changed: dict[str, list[int]], tc, overlay: dict[str, str] | None = None) -> list[str] | None:
+    """Returns a verb list drawing almost only the verbs that reach the changed functions (alloc
+    and free stay, for the heap they need), for a campaign whose first run never reached them;
+    None when the change is in no allocator file."""
+    steered = steer_verbs(changed, tc, overlay, base=[])
+    if not steered:
+        return None
+    return ["alloc", "free"] + [v for v in dict.fromkeys(steered) for _ in range(TARGET_WEIGHT)]
+
+
+TARGET_WEIGHT = 10
 
 
 # --- the HTML view -----------------------------------------------------------------------------

@@ -81,6 +81,9 @@ def test_steering_lists_the_verbs_of_the_changed_functions_more_often(tmp_path):
     assert verbs.count("cache_flush") == VERB_WEIGHTS.count("cache_flush") + cov.STEER_EXTRA
     assert verbs.count("alloc") == VERB_WEIGHTS.count("alloc")
     assert cov.steer_verbs({"mheap.go": [10]}, tc) is None
+    target = cov.target_verbs({"mpagecache.go": [line + 2]}, tc)
+    assert target[:2] == ["alloc", "free"] and target.count("cache_flush") == cov.TARGET_WEIGHT
+    assert "scavenge" not in target
 
 
 def test_the_html_view_marks_reached_never_reached_and_changed_lines(tmp_path):
@@ -162,6 +165,9 @@ def test_verify_change_on_a_patch_whose_changed_line_never_runs_is_inconclusive(
     assert rep["verdict"] == "inconclusive" and d["verdict"] is None, rep
     assert "never ran: no divergence means nothing here" in d["detail"]
     assert d["evidence"]["runtime_coverage"]["changed_status"] == "never ran"
+    # A targeted campaign ran after the first, drawing mostly the verbs that reach mpagealloc.go.
+    assert "; then " in d["detail"] and "drawing mostly alloc, free, find, grow" in d["detail"], d["detail"]
+    assert d["evidence"]["targeted"]["checked_ops"] > 0
 
 
 @pytest.mark.go

@@ -500,10 +500,7 @@ class SpecLockstep(Lockstep):
                 self._fail(Divergence(len(self.ops) - 1, self.ops[-1], "spec", violation_lines(self.p, vs, st)))
         if self.ops and not self.failed:
             self.stats.examples += 1
-            self.stats.ops += len(self.ops)
-            for op in self.ops:
-                self.stats.by_kind[op.kind] += 1
-                self.stats.page_alloc_ops += op.on_page_alloc
+            self.stats.checked(self.ops)
         if self.on_example:
             self.on_example(self)
         self._drop()

@@ -228,6 +228,13 @@ class Stats:
     started: float = dataclasses.field(default_factory=time.monotonic)
     first_divergence_s: float | None = None
 
+    def checked(self, ops) -> None:
+        """Counts the operations of one example that was checked to its end."""
+        self.ops += len(ops)
+        for op in ops:
+            self.by_kind[op.kind] += 1
+            self.page_alloc_ops += op.on_page_alloc
+
     def rate(self) -> float:
         el = time.monotonic() - self.started
         return self.ops / el if el > 0 else 0.0
@@ -367,10 +374,7 @@ class Lockstep:
         self.stats.compare_s += time.perf_counter() - t1
         self.stats.examples += 1
         if d is None:
-            self.stats.ops += len(self.ops)
-            for op in self.ops:
-                self.stats.by_kind[op.kind] += 1
-                self.stats.page_alloc_ops += op.on_page_alloc
+            self.stats.checked(self.ops)
         if self.on_example:
             self.on_example(self)
         if d is not None:

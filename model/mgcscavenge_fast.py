@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from bisect import bisect_right, insort
 
-from palloc.model.mgcscavenge import SCAV_CHUNK_HAS_FREE, ScavChunkData, ScavengeIndex, _MIN_INT64, _chunk_base, _chunk_index, _chunk_page_index
+from palloc.model.mgcscavenge import (
+    _MIN_INT64,
+    SCAV_CHUNK_HAS_FREE,
+    ScavChunkData,
+    ScavengeIndex,
+    _chunk_base,
+    _chunk_index,
+    _chunk_page_index,
+)
 from palloc.model.mranges import OffAddr
 from palloc.spec.constants import PAGE_SIZE
 from palloc.spec.errors import GoFault, GoThrow

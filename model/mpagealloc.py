@@ -967,9 +967,10 @@ def merge_summaries(p: Platform, sums, log_max_pages_per_sum: int) -> int:
 def merge_summaries_slow(p: Platform, sums, log_max_pages_per_sum: int) -> int:
     """Returns the summary of the concatenation of the runs each summary stands for.
 
-    The readable twin of merge_summaries, from the definition: each summary is expanded to a canonical run list
-    (free start run, allocated page, interior max run if it is longer than both ends, allocated
-    page, free end run), the lists are concatenated, and the summary is read off directly.
+    The readable twin of merge_summaries, from the definition: each summary is expanded to a
+    canonical run list (free start run, allocated page, interior max run if it is longer than
+    both ends, allocated page, free end run), the lists are concatenated, and the summary is read
+    off directly.
 
     Requires: every sum is the summary of some bitmap of 1 << log_max_pages_per_sum pages.
     """

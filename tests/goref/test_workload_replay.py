@@ -315,3 +315,11 @@ def test_any_workload_file_reads_or_is_refused_in_one_line(data):
             return
     assert s.allocs >= 1
     W.validate(list(s.ops))
+
+
+@pytest.mark.go
+@pytest.mark.slow
+def test_a_mutant_that_corrupts_frees_breaks_on_the_workload():
+    # A multi-chunk free that forgets its last page: the runtime throws on the stream.
+    rep = W.replay_patch(_tc(), "amd64", STREAM, _patch_files("35-n-free-multichunk-last-page.patch"), snapshots=10)
+    assert rep["verdict"] == "breaks" and "crashes" in rep["detail"], rep["detail"]

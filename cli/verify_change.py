@@ -114,10 +114,10 @@ def arguments(p) -> None:
                    "or refute it with an input the patched runtime confirms (exit 0 all proved, 1 refuted, 2 anything "
                    "unknown, unsupported or not translated, with the reason)")
     p.add_argument("--no-prove", action="store_true", help="skip translation validation")
-    p.add_argument("--workload", action="append", type=Path, metavar="FILE",
-                   help="also replay this request stream (or `palloc trace record` trace) on the model, the unpatched "
+    p.add_argument("--workload", action="extend", nargs="+", type=Path, metavar="FILE",
+                   help="also replay these request streams (or `palloc trace record` traces) on the model, the unpatched "
                    "and the patched runtime, and report what the patch changes: addresses, growth, fragmentation, "
-                   "scavenging, search cost (repeatable; goref/workload_replay.py)")
+                   "scavenging, search cost (goref/workload_replay.py); give PATCH before it")
     p.add_argument("--svg-dir", type=Path, default=Path("palloc-workloads"),
                    help="where --workload writes each stream's occupancy heat map, before/after (default %(default)s)")
     p.add_argument("--corpus", type=Path, default=None, metavar="DIR",

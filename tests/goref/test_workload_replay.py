@@ -323,3 +323,16 @@ def test_a_mutant_that_corrupts_frees_breaks_on_the_workload():
     # A multi-chunk free that forgets its last page: the runtime throws on the stream.
     rep = W.replay_patch(_tc(), "amd64", STREAM, _patch_files("35-n-free-multichunk-last-page.patch"), snapshots=10)
     assert rep["verdict"] == "breaks" and "crashes" in rep["detail"], rep["detail"]
+
+
+@pytest.mark.go
+@pytest.mark.slow
+def test_workload_corpus_reports_each_patch_on_each_stream(capsys, tmp_path):
+    f = tmp_path / "w.stream"
+    f.write_text(STREAM.text())
+    code, out, err = _run(capsys, "workload", "corpus", f, "--only", "benign-find1-rename-local", "--only",
+                          "policy-alloc-lazy-search-addr", "--goarch", "amd64")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("benign-find1-rename-local (benign) on w.stream: 0 of ")
+    assert "bitmap words +0 (+0.0%)" in lines[0] and "bitmap words +0 " not in lines[1]

@@ -22,7 +22,10 @@ What it does differently, each for speed only:
 - a pallocSum's fields are unpacked inline in _scan_block, merge_summaries_fast and _update_up
   rather than by palloc_sum_unpack: a Python call and a tuple per summary cost more than the
   arithmetic, which Cython compiles to C integers (mpagealloc_fast.pxd).
-Installed, this module is compiled by Cython (setup.py).
+Beyond the step-by-step tests, CrossHair checks merge_summaries_fast and FastPallocData.summarize
+against the mirror (proofs/contracts.py: "could not refute", not a proof); translation
+validation reads Go, not Python, so it ties the runtime to the mirror's encodings
+(proofs/thm_runtime.py), not to this layer. Installed, this module is compiled by Cython (setup.py).
 """
 
 from __future__ import annotations

@@ -172,6 +172,16 @@ def _step(pa, op, live):
                 if i < lv.cap and lv.is_mapped(i):
                     lv.put(i, pack_palloc_sum(p, 0, 1 << (p.level_log_pages[l] - 1), 0))  # may be past len
             return None
+        if kind == "cache":  # allocToCache, a few pages from the cache, then flush it back
+            c = pa.alloc_to_cache()
+            got = (c.base, c.cache, c.scav)
+            if c.cache:
+                got += c.alloc(1 + a % 3)
+                c.flush(pa)
+            return got
+        if kind == "grow":  # a later growth above the heap (or over it: refused on both sides)
+            pa.grow(chunk_base(p, p.base_chunk_idx + 4 + a % 8), p.palloc_chunk_bytes)
+            return None
         if kind == "free_range":  # arbitrary frees with the guards off: free pages, index underflow
             with undefined_allowed(pa):
                 return pa.free(chunk_base(p, p.base_chunk_idx) + a * 8192, b % 700)
@@ -183,7 +193,7 @@ def _step(pa, op, live):
 _OPS = st.lists(
     st.tuples(
         st.sampled_from(["alloc"] * 6 + ["free"] * 5 + ["corrupt", "scavenge", "next_gen", "alloc_range", "free_range",
-                                                        "find", "corrupt_summary", "corrupt_path"]),
+                                                        "find", "corrupt_summary", "corrupt_path", "cache", "grow"]),
         st.one_of(st.integers(1, 20), st.integers(1, 1200)),
         st.integers(0, 1 << 12),
     ),
@@ -193,7 +203,8 @@ _OPS = st.lists(
 
 @pytest.mark.parametrize("pv", PA_PLATFORMS, ids=["-".join(x) for x in PA_PLATFORMS])
 def test_fast_page_alloc_matches_the_mirror_step_by_step(pv):
-    """alloc, free, scavenge and corrupted bitmaps: results, throws and whole state agree after every step."""
+    """alloc, free, find, scavenge, allocToCache and flush, growth, and corrupted bitmaps and
+    summaries: results, throws and whole state agree after every step."""
     from palloc.spec import platform
 
     p = platform(*pv)
@@ -219,6 +230,57 @@ def test_fast_page_alloc_matches_the_mirror_step_by_step(pv):
             assert _snapshot(pas[0]) == _snapshot(pas[1]), op
 
     check()
+
+
+_KINDS = ["alloc"] * 6 + ["free"] * 5 + ["corrupt", "scavenge", "next_gen", "alloc_range", "free_range", "find",
+                                      "corrupt_summary", "corrupt_path", "cache", "grow"]
+
+
+def _long_run(classes, p, seed, steps):
+    """Runs the same seeded random sequence of `steps` operations on one allocator per class, from
+    one to three grown chunks; returns the first step whose result or state differs, or None."""
+    import random
+
+    rng = random.Random(seed)
+    pas = []
+    nchunks = 1 + seed % 3
+    for cls in classes:
+        pa = cls.make(p)
+        pa.grow(chunk_base(p, p.base_chunk_idx), nchunks * p.palloc_chunk_bytes)
+        pas.append(pa)
+    lives = tuple([] for _ in classes)
+    for k in range(steps):
+        kind = rng.choice(_KINDS)
+        if kind in ("corrupt", "corrupt_summary", "corrupt_path") and k < steps * 2 // 3:
+            kind = "alloc"  # corruption only in the last third: the rest is the allocator's own work
+        op = (kind, rng.randint(1, 20) if rng.random() < 0.7 else rng.randint(1, 1200), rng.randint(0, 1 << 12))
+        r = [_step(pa, op, live) for pa, live in zip(pas, lives)]
+        if r[0] != r[1] or _snapshot(pas[0]) != _snapshot(pas[1]):
+            return k, op, r
+    return None
+
+
+@pytest.mark.parametrize("pv", PA_PLATFORMS, ids=["-".join(x) for x in PA_PLATFORMS])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fast_page_alloc_matches_the_mirror_on_long_random_runs(pv, seed):
+    """The same comparison after every step of long runs (1,500 operations), where the heap fills,
+    empties and fragments as hypothesis' short examples rarely make it."""
+    from palloc.spec import platform
+
+    assert _long_run((FastPageAlloc, PageAlloc), platform(*pv), seed, 1500) is None
+
+
+def test_long_run_comparison_catches_a_fast_free_that_forgets_search_addr():
+    """A seeded broken variant: a fast free that never lowers searchAddr is caught by the long run."""
+    from palloc.spec import platform
+
+    class Broken(FastPageAlloc):
+        def free(self, base, npages):
+            keep = self.search_addr
+            super().free(base, npages)
+            self.search_addr = keep
+
+    assert _long_run((Broken, PageAlloc), platform("linux/amd64"), 1, 1500) is not None
 
 
 def test_lockstep_comparison_catches_a_broken_fast_update():

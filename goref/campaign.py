@@ -21,6 +21,7 @@ import shutil
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import Any, Callable
 
 from palloc.spec.errors import PallocError
@@ -210,7 +211,7 @@ def _keep(conf: Config, case, entry: dict) -> None:
         entry["corpus_error"] = f"not kept in the corpus {conf.corpus}: {e.strerror or e}"
         return
     if kept is not None:
-        entry.setdefault("files", {})["corpus"] = str(kept)
+        entry.setdefault("files", {})["corpus"] = str(Path(kept).resolve())  # the report is read from anywhere
 
 
 def _corpus_first(conf: Config, runner, on_found) -> Outcome | None:

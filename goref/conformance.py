@@ -214,12 +214,20 @@ def judge_step(p, host: dict, op: O.Op, before: State | None, out: Outcome, mode
         return []
     pre = abstract_before or abstract_of_state(p, before)
     post = abstract_after or abstract_of_state(p, out.state)
-    v = check_step(p, op.kind, _args(op), pre, post, out.result, before.caches, out.state.caches, host)
+    v = check_step(p, op.kind, _args(op), pre, post, out.result, before.caches, out.state.caches, host,
+                   _offered(p, out.state) if isinstance(op, O.Scavenge) else None)
     if op.mutates:
         view = RuntimeView(p, out.state)
         caches = [_CacheView(*c) for c in out.state.caches.values() if c[1]]
         v += I.check_all(view, caches=caches, touched=touched)
     return v
+
+
+def _offered(p, st: State) -> frozenset[int]:
+    """The chunks the dumped scavenge index still offers a scavenger: its HasFree flag set."""
+    from palloc.model.mgcscavenge import unpack_scav_chunk_data
+
+    return frozenset(ci for ci, v in st.scav_chunks.items() if v is not None and unpack_scav_chunk_data(p, v).flags & 1)
 
 
 def _judge_pure(p, op: O.Op, out: Outcome, model: Outcome | None) -> list[Violation]:

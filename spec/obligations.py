@@ -93,6 +93,12 @@ _STEP = [
                "page, and returns exactly the bytes it newly scavenged",
                "mgcscavenge.go:pageAlloc.scavenge: \"scavenge scavenges nbytes worth of free pages ... Returns "
                "the amount of memory scavenged in bytes\""),
+    Obligation("forced_scavenge_exhausts_offered_chunks", "step",
+               "a forced scavenge(n) that returns less than n leaves no physical page of free, unscavenged pages "
+               "in a chunk the scavenge index still offers (not marked empty)",
+               "mgcscavenge.go:pageAlloc.scavenge: \"force makes all memory available to scavenge\", \"will only "
+               "fail to do so if the heap is exhausted for now\"; scavengeIndex.setEmpty: \"marks that the scavenger "
+               "has finished looking at ci for now\" (a chunk marked empty may keep free pages: T-F12)"),
     Obligation("read_only_keeps_pages", "step",
                "find and the scavenge index's nextGen change no page (grown, free or scavenged)",
                "mpagealloc.go:pageAlloc.find: \"find searches for ...\" (a search); mgcscavenge.go:"
@@ -129,7 +135,7 @@ FREEDOMS: dict[str, Freedom] = {f.name: f for f in [
             "mgcscavenge.go:pageAlloc.scavengeOne: \"It will try to scavenge at most max bytes at once, but may "
             "scavenge more to avoid breaking huge pages\"; findScavengeCandidate: \"max is a hint for how big "
             "of a region is desired\"",
-            ("scavenge_releases_free_pages", "scavenge_candidate_free")),
+            ("scavenge_releases_free_pages", "scavenge_candidate_free", "forced_scavenge_exhausts_offered_chunks")),
     Freedom("scavenge_pacing",
             "whether an unforced scavenge takes a chunk at all (density, generations): it may release less "
             "than asked, or nothing",
@@ -210,13 +216,14 @@ def _same_pages(p, name: str, what: str, pre: AbstractState, post: AbstractState
 
 def check_step(p, kind: str, args: dict, pre: AbstractState, post: AbstractState | None, result,
                caches_before: dict | None = None, caches_after: dict | None = None, host: dict | None = None,
-               expected=None) -> list[Violation]:
+               offered: frozenset[int] | None = None) -> list[Violation]:
     """Returns the step obligations an operation broke, judged on the state before it (pre).
 
     kind/args: the operation (goref/ops.py's kind and fields); result: its result tuple; post:
     the abstract state after it (None for operations on no allocator). caches_before/after: slot
-    -> (base, cache, scav) of the page caches beside the allocator. expected: for the pure
-    functions, the value their definition gives (the model's). host: phys_page_size.
+    -> (base, cache, scav) of the page caches beside the allocator. host: phys_page_size.
+    offered: after a scavenge, the chunks the scavenge index still offers (its HasFree flag set);
+    None when the side does not say (forced_scavenge_exhausts_offered_chunks is then not judged).
     """
     v: list[Violation] = []
     call = f"{kind}({', '.join(f'{k}={x:#x}' if isinstance(x, int) and x > 9 else f'{k}={x}' for k, x in args.items())})"
@@ -316,6 +323,13 @@ def check_step(p, kind: str, args: dict, pre: AbstractState, post: AbstractState
         if released != len(new) * PAGE_SIZE:
             v.append(Violation(name, f"{call} -> {released:#x}", f"reported {released} bytes released, "
                                f"but {len(new)} pages ({len(new) * PAGE_SIZE} bytes) were newly scavenged"))
+        if args.get("force") and offered is not None:
+            n = p.palloc_chunk_pages
+            left = [g for g in forced_scavenge_leftovers(p, post, released, args["nbytes"], host) if g // n in offered]
+            if left:
+                v.append(Violation("forced_scavenge_exhausts_offered_chunks", f"{call} -> {released:#x}",
+                                   f"released less than asked, but {_fmt_pages(p, left[:1])} (and {len(left) - 1} more "
+                                   f"physical pages) are free and unscavenged in chunks the index still offers"))
     elif kind == "next_gen":
         v += _same_pages(p, "read_only_keeps_pages", call, pre, post)
     return v

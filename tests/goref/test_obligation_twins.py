@@ -26,9 +26,13 @@ CORPUS = ROOT / "goref" / "mutants"
 TWIN_OF = {
     "cache_takes_free_pages": TWINS / "cache_takes_free_pages.patch",
     "read_only_keeps_pages": TWINS / "read_only_keeps_pages.patch",
+    "alloc_scav_bytes": TWINS / "alloc_scav_bytes.patch",
+    "grow_adds_free_scavenged": TWINS / "grow_adds_free_scavenged.patch",
     "below_search_addr_allocated": CORPUS / "34-n-free-keeps-searchaddr.patch",
     "grow_adds_free_scavenged": CORPUS / "41-n-grow-not-scavenged.patch",
-    "alloc_scav_bytes": CORPUS / "36-n-allocrange-scav-count.patch",
+    "free_returns_pages": CORPUS / "44-n-pagecache-flush-drops-scav.patch",
+    "scavenge_candidate_free": CORPUS / "48-n-filealigned-shift.patch",
+    "forced_scavenge_exhausts_offered_chunks": CORPUS / "09-b7-free-forgets-force-cursor.patch",
 }
 
 

@@ -148,6 +148,14 @@ def test_a_scavenge_that_stops_early_breaks_nothing_but_its_leftovers_are_named(
         assert check_step(P, "scavenge", {"nbytes": 10 * PAGE_SIZE, "force": force}, pre, a.state(), (released,), host=HOST) == []
     left = forced_scavenge_leftovers(P, a.state(), released, 10 * PAGE_SIZE, HOST)
     assert len(left) == 8 and forced_scavenge_leftovers(P, a.state(), released, released, HOST) == []
+    # ... unless the index still offers their chunk: then the forced scavenge stopped too soon.
+    ci = (a.grown[0][0] + 10) // P.palloc_chunk_pages
+    args = {"nbytes": 10 * PAGE_SIZE, "force": True}
+    assert names(check_step(P, "scavenge", args, pre, a.state(), (released,), host=HOST, offered=frozenset({ci}))) == {
+        "forced_scavenge_exhausts_offered_chunks"}
+    assert check_step(P, "scavenge", args, pre, a.state(), (released,), host=HOST, offered=frozenset()) == []
+    assert check_step(P, "scavenge", dict(args, force=False), pre, a.state(), (released,), host=HOST,
+                      offered=frozenset({ci})) == []
 
 
 def test_next_gen_that_moves_a_page_breaks_read_only_keeps_pages():

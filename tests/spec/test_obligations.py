@@ -123,6 +123,12 @@ def test_cache_alloc_past_the_first_fit_breaks_cache_alloc_first_fit():
                     (base + 5 * PAGE_SIZE, 0), caches_before={0: (base, cache, scav)},
                     caches_after={0: (base, cache & ~(0b11 << 5), 0)}, host=HOST)
     assert "cache_alloc_first_fit" in names(vs)
+    # The first fit taken, but its scav bit kept (corpus mutant n-pagecache-alloc-keeps-scav).
+    scav = 0b110
+    vs = check_step(P, "cache_alloc", {"slot": 0, "npages": 2}, heap().state(), heap().state(),
+                    (base + PAGE_SIZE, PAGE_SIZE), caches_before={0: (base, cache, scav)},
+                    caches_after={0: (base, cache & ~0b110, scav)}, host=HOST)
+    assert names(vs) == {"cache_alloc_first_fit"}
 
 
 def test_scavenge_miscounting_or_releasing_allocated_pages_breaks_scavenge_releases_free_pages():

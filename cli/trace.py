@@ -60,11 +60,6 @@ def arguments(p) -> None:
     p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
 
 
-def register(sub) -> None:
-    p = sub.add_parser("trace", help=HELP, description=DESCRIPTION)
-    arguments(p)
-
-
 def _toolchain(args):
     from palloc.goref.toolchain import find_toolchain
 

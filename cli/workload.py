@@ -69,11 +69,6 @@ def arguments(p) -> None:
     p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
 
 
-def register(sub) -> None:
-    p = sub.add_parser("workload", help=HELP, description=DESCRIPTION)
-    arguments(p)
-
-
 def run_generate(args) -> int:
     from palloc.goref.files import write_atomic
     from palloc.goref.workload_replay import from_workload

@@ -23,6 +23,8 @@ DESCRIPTION = (
 )
 
 
+# --seconds and --total-seconds as fuzz and verify-change declare them, alike on purpose: the
+# shared options come from cli/_args.py, these keep a help that says what this verb's budget bounds.
 def arguments(p) -> None:
     p.add_argument("--platform", default=None, help="platform to prove (default linux/amd64)")
     p.add_argument("--seconds", type=float, default=30.0,

@@ -27,6 +27,8 @@ DESCRIPTION = (
 )
 
 
+# --seconds and --total-seconds as check and verify-change declare them, alike on purpose: each
+# help says what this verb's budget bounds.
 def arguments(p) -> None:
     p.add_argument("--seconds", type=positive_seconds, default=60.0,
                    help="each GOARCH's campaign budget: --goarch amd64,386 runs two campaigns of this length "

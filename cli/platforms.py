@@ -8,6 +8,7 @@ from palloc.cli._args import json_option
 from palloc.spec import constants
 
 
+# HELP, DESCRIPTION and arguments(p) as cli/main.py wants of every verb: alike by design.
 HELP = "print the page allocator's constants for each platform"
 DESCRIPTION = (
     "Print every platform's page-allocator constants, derived from spec/platforms.toml "

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from palloc.spec.errors import PallocError
 
+# HELP, DESCRIPTION and arguments(p) as cli/main.py wants of every verb: the subparsers of a
+# verb with ACTIONs are alike by design (argparse declarations, one per option).
 HELP = "record a real Go program's page-allocator calls, and replay them in the model"
 DESCRIPTION = (
     "record: build PROGRAM on an overlay of the real runtime that logs every call on mheap_.pages, run it, "

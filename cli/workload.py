@@ -19,6 +19,8 @@ from pathlib import Path
 from palloc.cli._args import positive_int
 from palloc.spec.errors import PallocError
 
+# HELP, DESCRIPTION and arguments(p) as cli/main.py wants of every verb: the subparsers of a
+# verb with ACTIONs are alike by design (argparse declarations, one per option).
 HELP = "replay a request stream on the model and the real runtime: growth, fragmentation, scavenging, search cost"
 DESCRIPTION = (
     "stats: replay each request stream (a stream file, or a trace from `palloc trace record`) on the model and on "

@@ -89,6 +89,7 @@ def state_from_dump(d: dict[str, Any]) -> State:
     )
 
 
+# One branch per operation kind, each reading its own result fields: alike by design (a table).
 def result_of(op: O.Op, r: dict[str, Any]) -> tuple[int, ...] | None:
     """Converts one operation's helper result into the model's result tuple."""
     k = op.kind

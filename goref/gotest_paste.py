@@ -165,6 +165,8 @@ def go_test_source(case, cid: str, outs) -> str | None:
     test_file, prefix = _home(d.op.kind)
     name = prefix + "Palloc" + "".join(w.capitalize() for w in cid.replace("-", "_").split("_"))
     body: list[str] = []
+    # NewPageAlloc's literal as goref/report.py's Go test writes it, repeated on purpose: here the
+    # chunks and ranges are spelt as the runtime's own tests spell them (_Go), there as plain hex.
     if stock.init is not None:
         body.append("\tb := NewPageAlloc(map[ChunkIdx][]BitRange{")
         for ci, rs in sorted(stock.init["chunks"].items()):
@@ -343,6 +345,8 @@ def run_pasted(test_file: str | Path, goarch: str = "amd64", goroot: str | None 
             r = procs.run(cmd, text=True, timeout=timeout + 30, env={**tc.env(goarch), "GOTRACEBACK": "crash"})
         except subprocess.TimeoutExpired:
             return GoTestResult(name, False, ["hung"], "", "hang")
+    # go test's verdict read as gotest.py's run_go_test reads it, repeated on purpose: a pasted test's
+    # errors may point into any .go file, and a hang here has no stack to name.
     out = r.stdout + r.stderr
     if r.returncode == 0 and f"--- PASS: {name}" in out:
         return GoTestResult(name, True, [], out)

@@ -64,6 +64,8 @@ def instrument(rel: str, text: str) -> tuple[str, dict[str, int]]:
 # --- the model's side ---------------------------------------------------------------------
 
 
+# find1, findSmallN and findLargeN transcribed one after the other, each with its own exits:
+# their loops are alike in shape as Go's are, and one counted loop would no longer read as Go's.
 def _words_cost(words: list[int], npages: int, search_idx: int) -> tuple[int, int]:
     """Returns (iterations, index found or -1) of pallocBits.find's loop over words from search_idx:
     find1, findSmallN or findLargeN by npages, transcribed with their exits."""

@@ -64,6 +64,8 @@ class Header:
     pid: int
 
 
+# The record types, one frozen dataclass per record kind of goref/TRACE.md: a table, its
+# entries alike by design.
 @dataclasses.dataclass(frozen=True)
 class Arena:
     """An arena registered in mheap_.arenas (mheap.sysAlloc): index ri, [base, base+size)."""

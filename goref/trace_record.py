@@ -28,6 +28,7 @@ from palloc.spec.errors import PallocError
 
 HOOK_FILE = Path(__file__).resolve().parent / "traceoverlay" / "palloc_trace.go"
 
+# One row per runtime call site the overlay hooks: a table, its rows alike by design.
 # (runtime file, text, replacement, how many times it must occur)
 REWRITES: tuple[tuple[str, str, str, int], ...] = (
     ("mheap.go", "*c = h.pages.allocToCache()", "*c = pallocTracedAllocToCache(&h.pages)", 1),

@@ -145,6 +145,8 @@ def scavenge_one_take(pa: PageAlloc, ci: int, search_idx: int, max_: int) -> tup
     return 0, 0
 
 
+# The tail of the model's PageAlloc.scavenge_one, repeated on purpose: the trace records
+# scavengeOne's two locked sections apart, and the mirror keeps Go's one function whole.
 def scavenge_one_give(pa: PageAlloc, ci: int, base: int, npages: int) -> None:
     """scavengeOne's second locked section: frees the candidate back and marks it scavenged."""
     from palloc.model.mranges import OffAddr

@@ -88,6 +88,8 @@ class Result:
         return dataclasses.asdict(self)
 
 
+# Alike in shape to smt_go.to_python, on purpose: this reads a solver's model (with completion,
+# ints, any other value as text), that simplifies a domain term and refuses what is not constant.
 def _value(m: z3.ModelRef, e: Any) -> Any:
     v = m.eval(e, model_completion=True)
     if z3.is_true(v):

@@ -206,6 +206,8 @@ func (p *PageAlloc) PallocSummaryMapped(level int) [][2]int {
 	return out
 }
 
+// PallocSummaryLive merges its ranges as PallocSummaryMapped does, on purpose: the exported
+// hooks stay one self-contained function each, as export_test.go's do.
 // PallocSummaryLive returns the entry-index ranges [lo, hi) of summary[level] that cover
 // inUse exactly (addrsToSummaryRange of each range, no alignment), merged.
 func (p *PageAlloc) PallocSummaryLive(level int) [][2]int {

@@ -390,6 +390,7 @@ func (s *pallocSrv) pa(op *pallocSrvOp) (*pallocSrvPA, error) {
 	return pa, nil
 }
 
+// ar looks up an AddrRanges as pa looks up a page allocator, on purpose: Go's maps of two types.
 func (s *pallocSrv) ar(op *pallocSrvOp) (*AddrRanges, error) {
 	id := s.nextAR
 	if op.AR != nil {

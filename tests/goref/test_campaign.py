@@ -69,6 +69,7 @@ def test_a_worker_that_dies_is_an_error_and_the_other_keeps_its_count(tmp_path, 
     assert out.stats.ops > 0  # the survivor's work is counted
 
 
+# Set up as the test above, on purpose: each test reads alone.
 @pytest.mark.go
 def test_an_interrupt_stops_every_worker_and_keeps_their_counts(tmp_path, need_helper):
     need_helper("amd64")

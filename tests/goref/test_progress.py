@@ -16,6 +16,7 @@ from palloc.goref.toolchain import find_toolchain
 from palloc.spec.errors import PallocError
 
 FAKE_BUILD_SECONDS = 2.5
+# A fake go as test_build.py's, on purpose: this one only sleeps, so each test file reads alone.
 FAKE_GO = r"""#!/bin/sh
 if [ "$1" = env ] && [ "$2" = GOCACHE ]; then echo "{cache}/gocache"; exit 0; fi
 if [ "$1" = env ]; then printf "%s\n" "{root}" go1.27.3 linux amd64; exit 0; fi

@@ -235,6 +235,8 @@ def test_a_benign_refactor_shows_no_delta():
 # --- the command line -----------------------------------------------------------------------
 
 
+# The command line in-process as tests/reliability/conftest.py's palloc fixture runs it, on
+# purpose: a conftest in another folder is not this one's, and each test file reads alone.
 def _run(capsys, *argv) -> tuple[int, str, str]:
     from palloc.cli.main import main
 

@@ -7,6 +7,8 @@ import (
 	"strconv"
 )
 
+// The size argument is read as every workload reads it, on purpose: each workload is a main
+// package built and run on its own, with nothing shared.
 func main() {
 	rounds := 40
 	if len(os.Args) > 1 {

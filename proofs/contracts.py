@@ -81,6 +81,8 @@ def check_merge_matches_readable_twin(s0: int, m0: int, e0: int, s1: int, m1: in
     return M.merge_summaries(P, sums, LOG_LEAF) == M.merge_summaries_slow(P, sums, LOG_LEAF)
 
 
+# The pre: conditions repeat check_merge_matches_readable_twin's on purpose: CrossHair reads each
+# contract's from its own docstring.
 def check_merge_summaries_fast_equals_mirror(s0: int, m0: int, e0: int, s1: int, m1: int, e1: int) -> bool:
     """The fast layer's merge (two passes, zeros not unpacked) against Go's loop.
 

@@ -59,6 +59,19 @@ def crash_lines(out: str) -> list[str]:
     return lines + [f"at {f}" for f in c.get("stack", [])[:6]]
 
 
+def passed_or_failed(name: str, r, error_file: str = r"\S+_test\.go") -> GoTestResult | None:
+    """Returns the verdict of test name's finished `go test` run r when it passed or failed, its
+    errors the output lines that name a file matching error_file; None when it did neither (a
+    crash or a hang, which the caller names)."""
+    out = r.stdout + r.stderr
+    if r.returncode == 0 and f"--- PASS: {name}" in out:
+        return GoTestResult(name, True, [], out)
+    if r.returncode == 1 and f"--- FAIL: {name}" in out:
+        errors = [line.strip() for line in r.stdout.splitlines() if re.match(rf"^\s+{error_file}:\d+: ", line)]
+        return GoTestResult(name, False, errors, out)
+    return None
+
+
 def run_go_test(test_file: str | Path, goarch: str = "amd64", goroot: str | None = None,
                 extra_overlay: dict[str, str] | None = None, timeout: float = 20.0) -> GoTestResult:
     """Builds the runtime's tests with the overlay, `extra_overlay` (a patch's, if any) and
@@ -98,12 +111,10 @@ def run_go_test(test_file: str | Path, goarch: str = "amd64", goroot: str | None
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or "") + (e.stderr or "") if isinstance(e.stdout, str) else ""
         return GoTestResult(name, False, crash_lines(out) or [f"no answer in {timeout + 30:.0f}s; killed"], out, "hang")
+    verdict = passed_or_failed(name, r)
+    if verdict is not None:
+        return verdict
     out = r.stdout + r.stderr
-    if r.returncode == 0 and f"--- PASS: {name}" in out:
-        return GoTestResult(name, True, [], out)
-    if r.returncode == 1 and f"--- FAIL: {name}" in out:
-        errors = [line.strip() for line in r.stdout.splitlines() if re.match(r"^\s+\S+_test\.go:\d+: ", line)]
-        return GoTestResult(name, False, errors, out)
     if "panic: test timed out after" in out:
         from palloc.goref.driver import hang_stack
 

@@ -316,7 +316,7 @@ def run_pasted(test_file: str | Path, goarch: str = "amd64", goroot: str | None 
 
     from palloc.goref import procs
     from palloc.goref.build import BUILD_ENV, compile_error_summary, target_goarch, target_goos
-    from palloc.goref.gotest import _TEST_FUNC, GoTestResult, crash_lines
+    from palloc.goref.gotest import _TEST_FUNC, GoTestResult, crash_lines, passed_or_failed
     from palloc.goref.targets import target
     from palloc.goref.toolchain import find_toolchain
 
@@ -345,12 +345,8 @@ def run_pasted(test_file: str | Path, goarch: str = "amd64", goroot: str | None 
             r = procs.run(cmd, text=True, timeout=timeout + 30, env={**tc.env(goarch), "GOTRACEBACK": "crash"})
         except subprocess.TimeoutExpired:
             return GoTestResult(name, False, ["hung"], "", "hang")
-    # go test's verdict read as gotest.py's run_go_test reads it, repeated on purpose: a pasted test's
-    # errors may point into any .go file, and a hang here has no stack to name.
+    verdict = passed_or_failed(name, r, r"\S+\.go")  # a pasted test's errors may name any .go file
+    if verdict is not None:
+        return verdict
     out = r.stdout + r.stderr
-    if r.returncode == 0 and f"--- PASS: {name}" in out:
-        return GoTestResult(name, True, [], out)
-    if r.returncode == 1 and f"--- FAIL: {name}" in out:
-        errors = [line.strip() for line in r.stdout.splitlines() if re.match(r"^\s+\S+\.go:\d+: ", line)]
-        return GoTestResult(name, False, errors, out)
     return GoTestResult(name, False, crash_lines(out) or [f"exit {r.returncode}"], out, "crash")

@@ -55,6 +55,12 @@ _STEP = [
                "pages, or 0 when there is none",
                "mpagealloc.go:pageAlloc.find: \"find searches for the first (address-ordered) contiguous free "
                "region of npages in size\"; pageAlloc.alloc: \"Returns a 0 base address on failure\""),
+    Obligation("find_candidate_valid", "step",
+               "when find succeeds, the searchAddr candidate it returns is a valid searchAddr: in a grown range, "
+               "and no page below it is free",
+               "mpagealloc.go:pageAlloc.find: \"find also computes and returns a candidate p.searchAddr ... This "
+               "candidate is always a valid p.searchAddr\"; pageAlloc.searchAddr: \"inUse.contains(searchAddr.addr()) "
+               "must always be true ... all valid heap addresses below this value are allocated\""),
     Obligation("alloc_scav_bytes", "step",
                "alloc and allocRange report exactly the scavenged bytes of the pages they hand out, and "
                "leave those pages allocated and unscavenged",
@@ -236,6 +242,14 @@ def check_step(p, kind: str, args: dict, pre: AbstractState, post: AbstractState
             v.append(Violation("alloc_first_fit", call, f"returned {got:#x}, the first fit is "
                                + (f"{want:#x} ({_fmt_pages(p, range(s, s + n))})" if s is not None else "none (0)")))
         if kind == "find":
+            if got:  # on failure the candidate "is invalid and must be ignored"
+                c = _pn(p, result[1])
+                if not any(b <= c < l for b, l in pre.grown):
+                    v.append(Violation("find_candidate_valid", call, f"candidate searchAddr {result[1]:#x} is not in a grown range"))
+                below = [q for q in pre.free if q < c]
+                if below:
+                    v.append(Violation("find_candidate_valid", call, f"candidate searchAddr {result[1]:#x} lies above the "
+                                       f"free {_fmt_pages(p, sorted(below)[:1])}"))
             v += _same_pages(p, "read_only_keeps_pages", call, pre, post)
             return v
         if got == 0:

@@ -47,7 +47,7 @@ def test_the_abstract_allocators_transitions_keep_every_step_obligation():
     assert step("free", {"base": addr, "npages": 3}, a, lambda a: a.free(addr, 3)) == []
     c = a.copy()
     assert step("alloc_to_cache", {"slot": 0}, c, lambda c: c.alloc_to_cache()) == []
-    assert step("find", {"npages": 2}, a, lambda a: (a.addr(a.find_first_fit(2)), 0)) == []
+    assert step("find", {"npages": 2}, a, lambda a: (a.addr(a.find_first_fit(2)), a.addr(min(a.free_set)))) == []
     nb = 5 * PAGE_SIZE
     pre = a.state()
     released = _scavenge_top(a, 5)
@@ -77,6 +77,19 @@ def test_alloc_of_allocated_pages_breaks_hands_out_only_free_pages():
     base_pn = a.grown[0][0]  # allocated since the first alloc
     vs = check_step(P, "alloc", {"npages": 2}, pre, a.state(), (a.addr(base_pn), 0), host=HOST)
     assert {"alloc_first_fit", "hands_out_only_free_pages"} <= names(vs)
+
+
+def test_a_find_candidate_outside_the_heap_or_above_a_free_page_breaks_find_candidate_valid():
+    a = heap()
+    pre = a.state()
+    first = a.find_first_fit(2)
+    ok = check_step(P, "find", {"npages": 2}, pre, pre, (a.addr(first), a.addr(first)), host=HOST)
+    assert ok == []
+    gap = a.addr(a.grown[0][0]) - P.palloc_chunk_bytes  # B3: the start of an unmapped gap
+    assert names(check_step(P, "find", {"npages": 2}, pre, pre, (a.addr(first), gap), host=HOST)) == {"find_candidate_valid"}
+    high = a.addr(first + 1)
+    assert names(check_step(P, "find", {"npages": 2}, pre, pre, (a.addr(first), high), host=HOST)) == {"find_candidate_valid"}
+    assert check_step(P, "find", {"npages": 5000}, pre, pre, (0, gap), host=HOST) == []  # ignored on failure
 
 
 def test_wrong_scavenged_bytes_break_alloc_scav_bytes():

@@ -40,6 +40,7 @@ def _ext_modules() -> list:
     # Cython finds the augmenting .pxd of palloc.model.<m> as palloc/model/<m>.pxd on its
     # include path, not beside model/<m>.py (the folder is mapped to the package): stage them.
     stage = os.path.join("build", "pxd")
+    shutil.rmtree(stage, ignore_errors=True)  # a .pxd staged by an older tree would shadow a renamed module
     os.makedirs(os.path.join(stage, "palloc", "model"), exist_ok=True)
     for m in names:
         if os.path.exists(f"model/{m}.pxd"):

@@ -13,7 +13,9 @@ Differences forced by Python, all mechanical:
 * PhysPageSize and PhysHugePageSize are the host's in Go; here they are parameters of
   new_page_alloc (default: the platform's usual values), so a test can ask for any host.
 * NewPageAlloc grows its chunks in Go's (random) map order; here in the dict's order. The final
-  state does not depend on the order (memo section 4.2).
+  state does not depend on the order: each chunk's grow and bitmaps touch only that chunk, the
+  summaries above it (recomputed from the bitmaps) and its index entry, and grow leaves searchAddr
+  at the lowest chunk grown whatever the order.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = re.compile("|".join([
     re.escape(".." + "/shared"), re.escape("shared" + "/reference"), re.escape("STYLE" + ".md"),
-    re.escape("historical" + "-bugs"), "memo" + r"('s| §| Appendix)", re.escape("platform_constants" + ".json"),
+    re.escape("historical" + "-bugs"), "memo" + r"('s| §| [Ss]ection| Appendix)", re.escape("platform_constants" + ".json"),
     r"\b[Ii]ssue[ -]\d+\b",  # the project's own issue tracker, which users do not have
 ]))
 LABEL = re.compile(r"\bB(\d{1,2})\b")

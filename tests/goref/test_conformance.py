@@ -110,6 +110,7 @@ def test_a_valid_policy_patch_changes_behaviour_with_exit_3_and_strict_makes_it_
     assert code == 1 and rep["verdict"] == "breaks", rep
 
 
+@pytest.mark.slow  # the default suite has B1's (tests/goref/test_campaign.py) and the twins' (slow) besides
 def test_a_mutant_breaks_with_the_obligation_it_breaks_named(tmp_path):
     # free does not lower searchAddr; without coverage (the policy test above builds with it: F31)
     code, rep = _verify(_patch("34"), tmp_path, "--no-coverage")

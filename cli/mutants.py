@@ -190,6 +190,7 @@ def mutant_cell(a: dict) -> dict:
         differential_detected_after_build_s=min(round(c["after_build_seconds"], 1) for c in diff) if diff else None,
         runtime_tests="caught" if any(c["verdict"] in ("breaks", "pins policy") for c in rt) else ("missed" if rt else "not run"),
         decided_by=_decided_by(rep),
+        behaviour=rep.get("behaviour") or [],  # what differs from the model, for `changes behaviour`
         build_seconds=rep["build_seconds"],
         not_run=rep["not_run"],
         checks=rep["checks"],

@@ -18,11 +18,23 @@ from pathlib import Path
 from palloc.goref.files import write_atomic
 
 HERE = Path(__file__).resolve().parent
+# REPORT.md's line below which `palloc mutants merge` keeps what is there.
+KEPT_BELOW = "<!-- palloc mutants merge writes the report above this line and keeps what follows -->\n"
 
 
-def matches(entry: dict, verdict: str) -> bool:
-    """Returns whether a measured verdict agrees with the manifest's expectation."""
-    exp = entry["expected"]
+def expected_for(entry: dict, goarches: list[str]) -> str:
+    """Returns the manifest's expectation for a run over goarches: `expected_on` where a GOARCH
+    differs (arenaBaseOffset is 0 on 386, so its sign errors are equivalent there); over several
+    GOARCHes the strongest, as verify-change breaks when any GOARCH breaks."""
+    per = entry.get("expected_on") or {}
+    exps = [per.get(g, entry["expected"]) for g in goarches] or [entry["expected"]]
+    return next((e for e in ("breaks", "changes behaviour") if e in exps), exps[0])
+
+
+def matches(entry: dict, verdict: str, goarches: list[str] | None = None) -> bool:
+    """Returns whether a measured verdict agrees with the manifest's expectation on goarches
+    (or, without them, with its `expected`)."""
+    exp = expected_for(entry, goarches) if goarches else entry["expected"]
     if exp == "breaks":
         return verdict == "breaks"
     if exp in ("equivalent", "no divergence found"):
@@ -34,6 +46,19 @@ def matches(entry: dict, verdict: str) -> bool:
 
 def _num(x) -> str:
     return "-" if x is None else str(x)
+
+
+def behaviour_short(behaviour: list[dict]) -> str:
+    """Returns what differs from the model, per GOARCH, in a few words: results differing of the
+    steps compared, and how often searchAddr and the page-cache window differ."""
+    return "; ".join(f"{b.get('goarch', '?')}: {b.get('results_differ_total', 0)}/{b.get('compared', 0)} results, "
+                     f"searchAddr {b.get('search_addr_differs', 0)}x, windows {b.get('cache_windows_differ', 0)}x"
+                     for b in behaviour)
+
+
+def _decided(r: dict) -> str:
+    d = r.get("decided_by") or "-"
+    return d + (f" ({behaviour_short(r['behaviour'])})" if r.get("behaviour") and r.get("verdict") == "changes behaviour" else "")
 
 
 def markdown(rows: list[dict], meta: dict, cells: list[dict] | None = None) -> str:
@@ -48,7 +73,7 @@ def markdown(rows: list[dict], meta: dict, cells: list[dict] | None = None) -> s
     ]
     for r in rows:
         out.append(
-            f"| {r['id']} | {r['bug']} | {r['component']} | {r['expected']} | {r['verdict']} | {r.get('decided_by') or '-'} | "
+            f"| {r['id']} | {r['bug']} | {r['component']} | {r['expected']} | {r['verdict']} | {_decided(r)} | "
             f"{', '.join(r['caught_by']) or '-'} | {_num(r.get('detected_after_build_s'))} | {_num(r.get('differential_detected_after_build_s'))} | "
             f"{r['runtime_tests']} | {'yes' if r['as_expected'] else '**no**'} |"
         )
@@ -88,6 +113,9 @@ def merge_cells(entry: dict, cells: list[dict]) -> dict:
     """Returns a mutant's row from its cells (one per GOARCH and seed): breaks when any cell
     breaks (as verify-change over several GOARCHes), caught_by their union, the earliest detection."""
     row = {k: entry[k] for k in ("id", "bug", "component", "expected", "kind")}
+    goarches = list(dict.fromkeys(c["goarch"] for c in cells if c.get("goarch")))
+    if goarches:
+        row["expected"] = expected_for(entry, goarches)
     verdicts = [c.get("verdict") for c in cells]
     if "breaks" in verdicts:
         verdict = "breaks"
@@ -106,12 +134,13 @@ def merge_cells(entry: dict, cells: list[dict]) -> dict:
         differential_detected_after_build_s=min(diff) if diff else None,
         runtime_tests="caught" if "caught" in rts else "missed" if "missed" in rts else "not run",
         not_run=sorted({n for c in cells for n in c.get("not_run") or []}),
+        behaviour=[b for c in cells for b in c.get("behaviour") or []],
         seconds=round(sum(c.get("seconds") or 0 for c in cells), 1),
     )
     errors = [c["why"] for c in cells if c.get("verdict") == "error" and c.get("why")]
     if errors:
         row["error"] = errors[0]
-    row["as_expected"] = matches(entry, verdict)
+    row["as_expected"] = matches(entry, verdict, goarches or None)
     return row
 
 
@@ -133,7 +162,7 @@ def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
         rs = list(parts[mid].values())
         row = {k: rs[0][k] for k in ("id", "bug", "component", "expected", "kind")}
         if mid in entries:
-            row["expected"] = entries[mid]["expected"]
+            row["expected"] = expected_for(entries[mid], list(dict.fromkeys(g for key in parts[mid] for g in key)))
         checks = [c for r in rs for c in r.get("checks", [])]
         errors = [r["error"] for r in rs if r.get("verdict") == "error"]
         breaking = [c for c in checks if c.get("verdict") == "breaks"]
@@ -143,20 +172,26 @@ def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
         builds: dict = {}
         for r in rs:
             builds.update(r.get("build_seconds") or {})
+        # As verify-change joins GOARCHes: breaks if any breaks, else changes behaviour if any
+        # check found a difference the spec allows (verify-change's `changes`).
+        changed = [c for c in checks if c.get("verdict") == "changes"]
+        verdict = "breaks" if breaking else "error" if errors else "changes behaviour" if changed else "no divergence found"
         row.update(
-            verdict="breaks" if breaking else ("error" if errors else "no divergence found"),
+            verdict=verdict,
             caught_by=sorted({c["name"] for c in breaking}),
+            decided_by=", ".join(sorted({r["decided_by"] for r in rs if r.get("decided_by") and r.get("verdict") == verdict})) or None,
             detected_after_build_s=round(first["after_build_seconds"], 1) if first and first.get("after_build_seconds") is not None else None,
             differential_detected_after_build_s=min(round(c["after_build_seconds"], 1) for c in diff) if diff else None,
-            runtime_tests="caught" if any(c["verdict"] == "breaks" for c in rt) else ("missed" if rt else "not run"),
+            runtime_tests="caught" if any(c["verdict"] in ("breaks", "pins policy") for c in rt) else ("missed" if rt else "not run"),
             build_seconds=builds,
             not_run=sorted({n for r in rs for n in r.get("not_run", [])}),
             checks=checks,
+            behaviour=[b for r in rs for b in r.get("behaviour") or []],
             seconds=round(sum(r.get("seconds", 0) for r in rs), 1),
         )
         if errors:
             row["error"] = "; ".join(errors)
-        row["as_expected"] = matches(row, row["verdict"])
+        row["as_expected"] = matches(row, verdict)
         rows.append(row)
     meta = dict(runs[0]["meta"])
     meta["goarches"] = list(dict.fromkeys(g for run in runs for g in run["meta"]["goarches"]))
@@ -199,9 +234,13 @@ def write_merged(runs: list[dict], note: str | None = None, engine: str = "locks
     if note:
         meta["note"] = note
     how = f"\nHow it was measured: {meta['note']}\n" if meta.get("note") else ""
+    # The sections written by hand below KEPT_BELOW (the spec's verdicts, translation validation,
+    # every GOARCH) stay as they are.
+    old = folder / "REPORT.md"
+    kept = old.read_text().partition(KEPT_BELOW)[2] if old.is_file() else ""
     # Both texts first: a run that cannot be reported leaves both files as they were.
     texts = {"palloc-results.json": json.dumps({"meta": meta, "results": rows}, indent=1, default=str) + "\n",
-             "REPORT.md": markdown(rows, meta) + how + per_goarch_table(rows, meta["goarches"])}
+             "REPORT.md": markdown(rows, meta) + how + per_goarch_table(rows, meta["goarches"]) + "\n" + KEPT_BELOW + kept}
     for name, text in texts.items():
         write_atomic(folder / name, text)
     return folder / "palloc-results.json", folder / "REPORT.md", len(rows)

@@ -78,6 +78,8 @@ def test_manifest_entries_are_well_formed():
             # an equivalent mutant, or one the spec judges a valid policy, says why
             assert e.get("reason"), f"{e['id']}: a mutant expected {e['expected']} must say why"
         assert e["runtime_tests"] in ("caught", "missed", "not compiled", "not run"), e["id"]
+        for goarch, exp in (e.get("expected_on") or {}).items():  # where a GOARCH differs, and why
+            assert exp in ("breaks", "equivalent", "changes behaviour") and goarch in e["check"], e["id"]
 
 
 def test_every_patch_file_is_in_the_manifest():

@@ -54,6 +54,43 @@ def test_merge_joins_runs_per_mutant_as_verify_change_joins_goarches(tmp_path, c
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_merge_judges_a_policy_patch_changes_behaviour_and_keeps_the_hand_written_sections(tmp_path):
+    """A run whose differential found only differences the spec allows (`changes`) merges as
+    `changes behaviour`, decided within the freedoms, with what differs; the runtime's tests that pin
+    the old policy count as caught; REPORT.md's sections below the marker survive the merge."""
+    from palloc.goref.mutants.report import KEPT_BELOW
+
+    row = _row("policy-cache-first-run", "changes behaviour",
+               [dict(_check("differential", "amd64", "changes", 3.0)), _check("runtime-tests", "amd64", "pins policy")])
+    row.update(decided_by="within the spec's freedoms", behaviour=[
+        {"goarch": "amd64", "results_differ_total": 10, "compared": 1773, "search_addr_differs": 118, "cache_windows_differ": 10}])
+    (tmp_path / "a.json").write_text(json.dumps(_run("amd64", [row])))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "REPORT.md").write_text("# an old report\n\n" + KEPT_BELOW + "\n## Written by hand\n\nkept.\n")
+    assert main(["mutants", "merge", str(tmp_path / "a.json"), "--dir", str(out)]) == 0
+    (merged,) = json.loads((out / "palloc-results.json").read_text())["results"]
+    assert (merged["verdict"], merged["decided_by"], merged["runtime_tests"]) == (
+        "changes behaviour", "within the spec's freedoms", "caught")
+    assert merged["as_expected"]
+    report = (out / "REPORT.md").read_text()
+    assert "an old report" not in report and report.endswith("## Written by hand\n\nkept.\n")
+    assert "amd64: 10/1773 results, searchAddr 118x, windows 10x" in report
+    # a second merge keeps the same sections once
+    assert main(["mutants", "merge", str(tmp_path / "a.json"), "--dir", str(out)]) == 0
+    assert (out / "REPORT.md").read_text().count("## Written by hand") == 1
+
+
+@pytest.mark.parametrize("goarches, verdict, expected", [
+    (["amd64"], "breaks", True), (["386"], "no divergence found", True), (["386"], "breaks", False),
+    (["amd64"], "no divergence found", False), (["amd64", "386"], "breaks", True)])
+def test_an_offset_mutant_is_expected_equivalent_on_386_where_arenabaseoffset_is_0(goarches, verdict, expected):
+    from palloc.goref.mutants.report import matches
+
+    entry = next(e for e in generate.MUTANTS if e["id"] == "b8-chunkindex-offset-sign")
+    assert matches(entry, verdict, goarches) is expected
+
+
 def test_merge_of_a_file_that_is_not_a_report_is_one_line_and_writes_nothing(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"rows": []}')

@@ -38,7 +38,8 @@ def test_merge_joins_runs_per_mutant_as_verify_change_joins_goarches(tmp_path, c
     a = _run("amd64", [_row("b1-find1-addr-plus-one", "no divergence found",
                             [_check("differential", "amd64", "holds"), _check("runtime-tests", "amd64", "holds")])])
     b = _run("386", [_row("b1-find1-addr-plus-one", "breaks",
-                          [_check("differential", "386", "breaks", 2.5), _check("runtime-tests", "386", "holds")])])
+                          [dict(_check("differential", "386", "breaks", 2.5), evidence={"obligation": "pure_functions_exact"}),
+                           _check("runtime-tests", "386", "holds")])])
     for name, run in (("a.json", a), ("b.json", b)):
         (tmp_path / name).write_text(json.dumps(run))
     out = tmp_path / "out"
@@ -51,6 +52,7 @@ def test_merge_joins_runs_per_mutant_as_verify_change_joins_goarches(tmp_path, c
     assert row["runtime_tests"] == "missed" and row["as_expected"] and doc["meta"]["goarches"] == ["amd64", "386"]
     report = (out / "REPORT.md").read_text()
     assert "How it was measured: test" in report and "| b1-find1-addr-plus-one |" in report
+    assert "| holds | holds | breaks: pure_functions_exact (2.5 s) | holds |" in report  # the obligation that decided it
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -60,10 +62,11 @@ def test_merge_judges_a_policy_patch_changes_behaviour_and_keeps_the_hand_writte
     the old policy count as caught; REPORT.md's sections below the marker survive the merge."""
     from palloc.goref.mutants.report import KEPT_BELOW
 
+    behaviour = {"results_differ_total": 10, "compared": 1773, "search_addr_differs": 118, "cache_windows_differ": 10}
     row = _row("policy-cache-first-run", "changes behaviour",
-               [dict(_check("differential", "amd64", "changes", 3.0)), _check("runtime-tests", "amd64", "pins policy")])
-    row.update(decided_by="within the spec's freedoms", behaviour=[
-        {"goarch": "amd64", "results_differ_total": 10, "compared": 1773, "search_addr_differs": 118, "cache_windows_differ": 10}])
+               [dict(_check("differential", "amd64", "changes", 3.0), evidence={"behaviour": behaviour}),
+                _check("runtime-tests", "amd64", "pins policy")])
+    row.update(decided_by="within the spec's freedoms")
     (tmp_path / "a.json").write_text(json.dumps(_run("amd64", [row])))
     out = tmp_path / "out"
     out.mkdir()
@@ -75,7 +78,8 @@ def test_merge_judges_a_policy_patch_changes_behaviour_and_keeps_the_hand_writte
     assert merged["as_expected"]
     report = (out / "REPORT.md").read_text()
     assert "an old report" not in report and report.endswith("## Written by hand\n\nkept.\n")
-    assert "amd64: 10/1773 results, searchAddr 118x, windows 10x" in report
+    assert "amd64: 10/1773 results, searchAddr 118x, windows 10x" in report  # the table of every patch
+    assert "| changes behaviour (10/1773 results, searchAddr 118x, windows 10x) | pins policy |" in report  # per GOARCH
     # a second merge keeps the same sections once
     assert main(["mutants", "merge", str(tmp_path / "a.json"), "--dir", str(out)]) == 0
     assert (out / "REPORT.md").read_text().count("## Written by hand") == 1

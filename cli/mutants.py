@@ -188,7 +188,8 @@ def mutant_cell(a: dict) -> dict:
         caught_by=rep["caught_by"],
         detected_after_build_s=round(first["after_build_seconds"], 1) if first and first["after_build_seconds"] is not None else None,
         differential_detected_after_build_s=min(round(c["after_build_seconds"], 1) for c in diff) if diff else None,
-        runtime_tests="caught" if any(c["verdict"] in ("breaks", "pins policy") for c in rt) else ("missed" if rt else "not run"),
+        runtime_tests="caught" if any(c["verdict"] == "breaks" for c in rt) else "pins policy" if any(
+            c["verdict"] == "pins policy" for c in rt) else ("missed" if rt else "not run"),
         decided_by=_decided_by(rep),
         behaviour=rep.get("behaviour") or [],  # what differs from the model, for `changes behaviour`
         build_seconds=rep["build_seconds"],

@@ -132,7 +132,7 @@ def merge_cells(entry: dict, cells: list[dict]) -> dict:
         decided_by=", ".join(sorted({c["decided_by"] for c in cells if c.get("decided_by") and c.get("verdict") == verdict})) or None,
         detected_after_build_s=min(det) if det else None,
         differential_detected_after_build_s=min(diff) if diff else None,
-        runtime_tests="caught" if "caught" in rts else "missed" if "missed" in rts else "not run",
+        runtime_tests=next((v for v in ("caught", "pins policy", "missed") if v in rts), "not run"),
         not_run=sorted({n for c in cells for n in c.get("not_run") or []}),
         behaviour=[b for c in cells for b in c.get("behaviour") or []],
         seconds=round(sum(c.get("seconds") or 0 for c in cells), 1),
@@ -153,7 +153,13 @@ def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
     parts: dict[str, dict[tuple, dict]] = {}
     for run in runs:
         key = tuple(run["meta"]["goarches"])
+        # `palloc mutants` keeps the checks in its cells (one per GOARCH and seed), not in the rows.
+        in_cells: dict[str, list] = {}
+        for c in run.get("cells") or []:
+            in_cells.setdefault(c["id"], []).extend(c.get("checks") or [])
         for r in run["results"]:
+            if "checks" not in r and r["id"] in in_cells:
+                r = dict(r, checks=in_cells[r["id"]])
             if r["id"] not in parts:
                 order.append(r["id"])
             parts.setdefault(r["id"], {})[key] = r  # a later run of the same GOARCH replaces the row
@@ -182,7 +188,8 @@ def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
             decided_by=", ".join(sorted({r["decided_by"] for r in rs if r.get("decided_by") and r.get("verdict") == verdict})) or None,
             detected_after_build_s=round(first["after_build_seconds"], 1) if first and first.get("after_build_seconds") is not None else None,
             differential_detected_after_build_s=min(round(c["after_build_seconds"], 1) for c in diff) if diff else None,
-            runtime_tests="caught" if any(c["verdict"] in ("breaks", "pins policy") for c in rt) else ("missed" if rt else "not run"),
+            runtime_tests="caught" if any(c["verdict"] == "breaks" for c in rt) else "pins policy" if any(
+                c["verdict"] == "pins policy" for c in rt) else ("missed" if rt else "not run"),
             build_seconds=builds,
             not_run=sorted({n for r in rs for n in r.get("not_run", [])}),
             checks=checks,

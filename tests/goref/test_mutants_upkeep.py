@@ -58,8 +58,8 @@ def test_merge_joins_runs_per_mutant_as_verify_change_joins_goarches(tmp_path, c
 
 def test_merge_judges_a_policy_patch_changes_behaviour_and_keeps_the_hand_written_sections(tmp_path):
     """A run whose differential found only differences the spec allows (`changes`) merges as
-    `changes behaviour`, decided within the freedoms, with what differs; the runtime's tests that pin
-    the old policy count as caught; REPORT.md's sections below the marker survive the merge."""
+    `changes behaviour`, decided within the freedoms, with what differs, and the runtime's tests that
+    fail on it pin the old policy; REPORT.md's sections below the marker survive the merge."""
     from palloc.goref.mutants.report import KEPT_BELOW
 
     behaviour = {"results_differ_total": 10, "compared": 1773, "search_addr_differs": 118, "cache_windows_differ": 10}
@@ -67,14 +67,16 @@ def test_merge_judges_a_policy_patch_changes_behaviour_and_keeps_the_hand_writte
                [dict(_check("differential", "amd64", "changes", 3.0), evidence={"behaviour": behaviour}),
                 _check("runtime-tests", "amd64", "pins policy")])
     row.update(decided_by="within the spec's freedoms")
-    (tmp_path / "a.json").write_text(json.dumps(_run("amd64", [row])))
+    run = _run("amd64", [{k: v for k, v in row.items() if k != "checks"}])  # as `palloc mutants` writes it:
+    run["cells"] = [{"id": row["id"], "goarch": "amd64", "seed": 0, "checks": row["checks"]}]  # the checks in its cells
+    (tmp_path / "a.json").write_text(json.dumps(run))
     out = tmp_path / "out"
     out.mkdir()
     (out / "REPORT.md").write_text("# an old report\n\n" + KEPT_BELOW + "\n## Written by hand\n\nkept.\n")
     assert main(["mutants", "merge", str(tmp_path / "a.json"), "--dir", str(out)]) == 0
     (merged,) = json.loads((out / "palloc-results.json").read_text())["results"]
     assert (merged["verdict"], merged["decided_by"], merged["runtime_tests"]) == (
-        "changes behaviour", "within the spec's freedoms", "caught")
+        "changes behaviour", "within the spec's freedoms", "pins policy")
     assert merged["as_expected"]
     report = (out / "REPORT.md").read_text()
     assert "an old report" not in report and report.endswith("## Written by hand\n\nkept.\n")

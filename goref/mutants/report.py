@@ -144,6 +144,17 @@ def merge_cells(entry: dict, cells: list[dict]) -> dict:
     return row
 
 
+# What palloc-results.json keeps of a check's evidence: what decided it and what it found, not its
+# replay files, coverage or the Go test it wrote (the run's own mutants.json has those).
+EVIDENCE_KEPT = ("obligation", "behaviour", "first_difference", "divergence", "failed", "crash", "exit_code",
+                 "tests", "error", "mismatches", "ops", "replay")
+
+
+def _slim(check: dict) -> dict:
+    ev = check.get("evidence") or {}
+    return dict(check, evidence={k: ev[k] for k in EVIDENCE_KEPT if k in ev})
+
+
 def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
     """Returns (rows, meta) of the runs joined per mutant id, in the first run's order."""
     from palloc.goref.baseline import corpus
@@ -169,7 +180,7 @@ def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
         row = {k: rs[0][k] for k in ("id", "bug", "component", "expected", "kind")}
         if mid in entries:
             row["expected"] = expected_for(entries[mid], list(dict.fromkeys(g for key in parts[mid] for g in key)))
-        checks = [c for r in rs for c in r.get("checks", [])]
+        checks = [_slim(c) for r in rs for c in r.get("checks", [])]
         errors = [r["error"] for r in rs if r.get("verdict") == "error"]
         breaking = [c for c in checks if c.get("verdict") == "breaks"]
         rt = [c for c in checks if c["name"] == "runtime-tests" and c["status"] == "ran"]
@@ -206,38 +217,56 @@ def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
     return rows, meta
 
 
-def per_goarch_table(rows: list[dict], goarches: list[str]) -> str:
-    """Returns a Markdown table: per mutant and GOARCH, the differential's and the runtime's own tests' verdicts."""
+def goarch_verdict(checks: list[dict], goarch: str) -> str:
+    """Returns one GOARCH's verdict on a patch and what decided it, as verify-change concludes it
+    there: the spec obligation the differential found broken (with the time to detection after the
+    build), or the other checks that broke it; what differs, for `changes behaviour`."""
+    cs = [c for c in checks if c["goarch"] == goarch]
+    if not cs:
+        return "not run"
+    breaking = [c for c in cs if c.get("verdict") == "breaks"]
+    diff = next((c for c in breaking if c["name"] == "differential"), None)
+    if diff is not None:
+        ob, t = (diff.get("evidence") or {}).get("obligation"), diff.get("after_build_seconds")
+        others = sorted(c["name"] for c in breaking if c is not diff)
+        return (f"breaks: {ob or 'differential'}" + (f" ({t:.1f} s)" if t is not None else "")
+                + (f"; also {', '.join(others)}" if others else ""))
+    if breaking:
+        return "breaks: " + ", ".join(sorted(c["name"] for c in breaking))
+    # every obligation held; what differs from the model (the differential says in numbers; a
+    # policy function that translation validation found changed says only that)
+    changed = next((c for c in sorted(cs, key=lambda c: c["name"] != "differential") if c.get("verdict") == "changes"), None)
+    if changed is not None:
+        b = (changed.get("evidence") or {}).get("behaviour")
+        return "changes behaviour" + (f" ({behaviour_short([b]).split(': ', 1)[1]})" if b else "")
+    if any(c.get("verdict") == "holds" for c in cs if c["name"] not in ("start-up", "constants")):
+        return "no divergence found"
+    return "inconclusive"
 
-    def cell(r: dict, name: str, goarch: str) -> str:
-        cs = [c for c in r.get("checks", []) if c["name"] == name and c["goarch"] == goarch]
+
+def per_goarch_table(rows: list[dict], goarches: list[str]) -> str:
+    """Returns a Markdown table: per patch and GOARCH, the verdict and what decided it, and the
+    runtime's own tests' verdict."""
+
+    def tests(r: dict, goarch: str) -> str:
+        cs = [c for c in r.get("checks", []) if c["name"] == "runtime-tests" and c["goarch"] == goarch]
         if not cs:
             return "-"
         c = cs[0]
-        if c["status"] != "ran":
-            return c["status"]
-        if c["verdict"] == "breaks":
-            t = c.get("after_build_seconds")
-            ob = (c.get("evidence") or {}).get("obligation")  # the spec obligation the runtime broke
-            return "breaks" + (f": {ob}" if ob else "") + (f" ({t:.1f} s)" if name == "differential" and t is not None else "")
-        if c["verdict"] == "changes":  # every obligation held; what differs from the model
-            b = (c.get("evidence") or {}).get("behaviour")
-            return "changes behaviour" + (f" ({behaviour_short([b]).split(': ', 1)[1]})" if b else "")
-        return c["verdict"] if c["verdict"] == "pins policy" else "holds"
+        return c["status"] if c["status"] != "ran" else c["verdict"] if c["verdict"] in ("breaks", "pins policy") else "holds"
 
-    head = " | ".join(f"differential {g} | runtime's tests {g}" for g in goarches)
-    out = ["", "## Per GOARCH", "", "Differential: `breaks` with the spec obligation the patched runtime broke on its own "
-           "state (spec/SPEC.md section 8) and the time to detection after the build; `changes behaviour` when it differs "
-           "from the model only where the spec leaves it free (results that differ of the steps compared, how often "
-           "searchAddr and the page-cache window differ); or `holds` (no divergence in the budget). Runtime's tests: the "
-           "runtime's own page-allocator tests on the patched runtime (`breaks`: some failed or crashed; `pins policy`: "
-           "they fail on a patch the spec accepts).", "",
-           f"| id | start-up | {head} |", "|---|---|" + "---|---|" * len(goarches)]
+    head = " | ".join(f"{g}: verdict (decided by) | runtime's tests {g}" for g in goarches)
+    out = ["", "## Per GOARCH", "", "Verdict: `breaks` with the spec obligation the patched runtime broke on its own "
+           "state (spec/SPEC.md section 8) and the differential's time to detection after the build, or the check "
+           "that broke it (start-up: the patched runtime does not start; translation: a changed function refuted); "
+           "`changes behaviour` when it differs from the model only where the spec leaves it free (results that differ "
+           "of the steps compared, how often searchAddr and the page-cache window differ); `no divergence found`. "
+           "Runtime's tests: the runtime's own page-allocator tests on the patched runtime (`breaks`: some failed or "
+           "crashed; `pins policy`: they fail on a patch the spec accepts).", "",
+           f"| id | expected | {head} |", "|---|---|" + "---|---|" * len(goarches)]
     for r in rows:
-        su = ", ".join(sorted({f"{c['goarch']} {c['verdict'] or c['status']}" for c in r.get("checks", []) if c["name"] == "start-up"
-                               and c.get("verdict") == "breaks"})) or "starts"
-        cells = " | ".join(f"{cell(r, 'differential', g)} | {cell(r, 'runtime-tests', g)}" for g in goarches)
-        out.append(f"| {r['id']} | {su} | {cells} |")
+        cells = " | ".join(f"{goarch_verdict(r.get('checks', []), g)} | {tests(r, g)}" for g in goarches)
+        out.append(f"| {r['id']} | {r['expected']} | {cells} |")
     return "\n".join(out) + "\n"
 
 

@@ -414,7 +414,7 @@ def write_manifest(baseline: dict, compiled: dict | None = None, palloc: dict | 
         "# runtime_tests: measured by `palloc mutants baseline` -- caught | missed | not compiled | not run;",
         "# (for a benign patch `missed` means the runtime's tests pass, as they should);",
         "# runtime_tests_failed: the runtime's own page-allocator tests that failed or crashed.",
-        "# compiles: yes | no | not checked; palloc_verdict / palloc_caught_by: measured by `palloc mutants`",
+        "# compiles: yes | no | not checked; palloc_verdict / palloc_caught_by / palloc_decided_by: measured by `palloc mutants`",
         "# (absent where not yet measured).",
         "# tv_verdict / tv_functions: translation validation alone (`palloc mutants prove`, amd64):",
         "# refuted (a counterexample confirmed in the patched runtime) | proved equivalent | undecided;",
@@ -447,6 +447,8 @@ def write_manifest(baseline: dict, compiled: dict | None = None, palloc: dict | 
         if pm:
             out.append(f"palloc_verdict = {_toml_str(pm['verdict'])}")
             out.append(f"palloc_caught_by = [{', '.join(_toml_str(t) for t in pm.get('caught_by', []))}]")
+            if pm.get("decided_by") not in (None, "-"):  # the spec obligation broken, or the freedoms a behaviour change kept to
+                out.append(f"palloc_decided_by = {_toml_str(pm['decided_by'])}")
         tm = tv.get(m["id"])
         if tm:
             out.append(f"tv_verdict = {_toml_str(tm['verdict'])}")

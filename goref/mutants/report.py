@@ -109,6 +109,12 @@ def _mark(c: dict) -> str:
     return "E" + t
 
 
+def _join_decided(parts) -> str | None:
+    """Returns what decided several cells or runs of one verdict: their obligations or checks, once each."""
+    names = {x.strip() for p in parts for x in (p.get("decided_by") or "").split(",")} - {"", "-"}
+    return ", ".join(sorted(names)) or None
+
+
 def merge_cells(entry: dict, cells: list[dict]) -> dict:
     """Returns a mutant's row from its cells (one per GOARCH and seed): breaks when any cell
     breaks (as verify-change over several GOARCHes), caught_by their union, the earliest detection."""
@@ -129,7 +135,7 @@ def merge_cells(entry: dict, cells: list[dict]) -> dict:
     row.update(
         verdict=verdict,
         caught_by=sorted({x for c in cells for x in c.get("caught_by") or []}),
-        decided_by=", ".join(sorted({c["decided_by"] for c in cells if c.get("decided_by") and c.get("verdict") == verdict})) or None,
+        decided_by=_join_decided(c for c in cells if c.get("verdict") == verdict),
         detected_after_build_s=min(det) if det else None,
         differential_detected_after_build_s=min(diff) if diff else None,
         runtime_tests=next((v for v in ("caught", "pins policy", "missed") if v in rts), "not run"),
@@ -196,7 +202,7 @@ def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
         row.update(
             verdict=verdict,
             caught_by=sorted({c["name"] for c in breaking}),
-            decided_by=", ".join(sorted({r["decided_by"] for r in rs if r.get("decided_by") and r.get("verdict") == verdict})) or None,
+            decided_by=_join_decided(r for r in rs if r.get("verdict") == verdict),
             detected_after_build_s=round(first["after_build_seconds"], 1) if first and first.get("after_build_seconds") is not None else None,
             differential_detected_after_build_s=min(round(c["after_build_seconds"], 1) for c in diff) if diff else None,
             runtime_tests="caught" if any(c["verdict"] == "breaks" for c in rt) else "pins policy" if any(

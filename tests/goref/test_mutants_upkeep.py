@@ -167,9 +167,10 @@ def test_merge_of_garbage_is_one_line_and_leaves_the_reports_as_they_were(tmp_pa
 
 
 def test_what_decided_a_verdict_on_two_goarches_is_named_once():
+    from palloc.goref.baseline import corpus
     from palloc.goref.mutants.report import merge_cells
 
-    entry = next(e for e in generate.MUTANTS if e["id"] == "n-grow-keeps-searchaddr")
+    (entry,) = corpus(["n-grow-keeps-searchaddr"])
     cells = [{"goarch": g, "verdict": "breaks", "decided_by": "runtime-tests, start-up", "caught_by": ["runtime-tests", "start-up"]}
              for g in ("amd64", "386")] + [{"goarch": "386", "verdict": "breaks", "decided_by": "alloc_first_fit"}]
     assert merge_cells(entry, cells)["decided_by"] == "alloc_first_fit, runtime-tests, start-up"

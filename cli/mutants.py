@@ -26,9 +26,11 @@ from palloc.spec.errors import PallocError
 HELP = "run verify-change over the mutant corpus and report what catches each mutant"
 DESCRIPTION = (
     "Run `palloc verify-change` on every patch of the mutant corpus (goref/mutants/) and write a "
-    "Markdown and JSON report: per patch the verdict, the checks that caught it, time to detection after the "
+    "Markdown and JSON report: per patch the verdict, what decided it (the spec obligation the patched runtime "
+    "broke, or what a valid policy change changes), the checks that caught it, time to detection after the "
     "build, and whether the runtime's own page-allocator tests caught it. Exit 1 if a verdict differs from the "
-    "manifest's expectation (a benign patch flagged, or a `breaks` mutant missed)."
+    "manifest's expectation on the GOARCHes run (a benign patch flagged, a `breaks` mutant missed, a policy "
+    "patch judged `breaks`)."
 )
 
 

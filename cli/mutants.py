@@ -19,7 +19,7 @@ from pathlib import Path
 from palloc.cli._args import goarch_option, goroot, json_option, matrix_options
 from palloc.goref.corpus import default_dir as corpus_dir
 from palloc.goref.files import write_atomic
-from palloc.goref.mutants.report import markdown, merge_cells
+from palloc.goref.mutants.report import markdown, merge_cells, runtime_tests_of
 from palloc.spec.errors import PallocError
 
 
@@ -182,7 +182,6 @@ def mutant_cell(a: dict) -> dict:
     rep = verify(ov, tc, [goarch], a["seconds"], a["seed"], Path(a["out"]) / "replays", a.get("baseline", True),
                  a.get("fuzz", True), a["id"], go_test=False, jobs=1, prove=prove, corpus=a.get("corpus"),
                  corpus_replay=False)
-    rt = [c for c in rep["checks"] if c["name"] == "runtime-tests" and c["status"] == "ran"]
     first = rep["first_detection"]
     diff = [c for c in rep["checks"] if c["name"] == "differential" and c["verdict"] == "breaks"]
     return dict(
@@ -190,10 +189,8 @@ def mutant_cell(a: dict) -> dict:
         caught_by=rep["caught_by"],
         detected_after_build_s=round(first["after_build_seconds"], 1) if first and first["after_build_seconds"] is not None else None,
         differential_detected_after_build_s=min(round(c["after_build_seconds"], 1) for c in diff) if diff else None,
-        runtime_tests="caught" if any(c["verdict"] == "breaks" for c in rt) else "pins policy" if any(
-            c["verdict"] == "pins policy" for c in rt) else ("missed" if rt else "not run"),
+        runtime_tests=runtime_tests_of(rep["checks"]),
         decided_by=_decided_by(rep),
-        behaviour=rep.get("behaviour") or [],  # what differs from the model, for `changes behaviour`
         build_seconds=rep["build_seconds"],
         not_run=rep["not_run"],
         checks=rep["checks"],

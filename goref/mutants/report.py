@@ -48,12 +48,29 @@ def _num(x) -> str:
     return "-" if x is None else str(x)
 
 
+def _behaviour_words(b: dict) -> str:
+    return (f"{b.get('results_differ_total', 0)}/{b.get('compared', 0)} results, "
+            f"searchAddr {b.get('search_addr_differs', 0)}x, windows {b.get('cache_windows_differ', 0)}x")
+
+
 def behaviour_short(behaviour: list[dict]) -> str:
     """Returns what differs from the model, per GOARCH, in a few words: results differing of the
     steps compared, and how often searchAddr and the page-cache window differ."""
-    return "; ".join(f"{b.get('goarch', '?')}: {b.get('results_differ_total', 0)}/{b.get('compared', 0)} results, "
-                     f"searchAddr {b.get('search_addr_differs', 0)}x, windows {b.get('cache_windows_differ', 0)}x"
-                     for b in behaviour)
+    return "; ".join(f"{b.get('goarch', '?')}: {_behaviour_words(b)}" for b in behaviour)
+
+
+def behaviour_of(checks) -> list[dict]:
+    """Returns what differs from the model, per GOARCH, as the checks that found a change the spec
+    allows (verify-change's `changes`) measured it."""
+    return [dict(ev["behaviour"], goarch=c["goarch"]) for c in checks
+            if c.get("verdict") == "changes" and (ev := c.get("evidence") or {}).get("behaviour")]
+
+
+def runtime_tests_of(checks) -> str:
+    """Returns the runtime's own tests' verdict on a patch from its checks: caught (some failed or
+    crashed), pins policy (they fail on a patch the spec accepts), missed, or not run."""
+    rt = [c["verdict"] for c in checks if c["name"] == "runtime-tests" and c["status"] == "ran"]
+    return "caught" if "breaks" in rt else "pins policy" if "pins policy" in rt else "missed" if rt else "not run"
 
 
 def _decided(r: dict) -> str:
@@ -118,10 +135,8 @@ def _join_decided(parts) -> str | None:
 def merge_cells(entry: dict, cells: list[dict]) -> dict:
     """Returns a mutant's row from its cells (one per GOARCH and seed): breaks when any cell
     breaks (as verify-change over several GOARCHes), caught_by their union, the earliest detection."""
-    row = {k: entry[k] for k in ("id", "bug", "component", "expected", "kind")}
-    goarches = list(dict.fromkeys(c["goarch"] for c in cells if c.get("goarch")))
-    if goarches:
-        row["expected"] = expected_for(entry, goarches)
+    row = {k: entry[k] for k in ("id", "bug", "component", "kind")}
+    row["expected"] = expected_for(entry, list(dict.fromkeys(c["goarch"] for c in cells if c.get("goarch"))))
     verdicts = [c.get("verdict") for c in cells]
     if "breaks" in verdicts:
         verdict = "breaks"
@@ -140,13 +155,13 @@ def merge_cells(entry: dict, cells: list[dict]) -> dict:
         differential_detected_after_build_s=min(diff) if diff else None,
         runtime_tests=next((v for v in ("caught", "pins policy", "missed") if v in rts), "not run"),
         not_run=sorted({n for c in cells for n in c.get("not_run") or []}),
-        behaviour=[b for c in cells for b in c.get("behaviour") or []],
+        behaviour=behaviour_of(ch for c in cells for ch in c.get("checks") or []),
         seconds=round(sum(c.get("seconds") or 0 for c in cells), 1),
     )
     errors = [c["why"] for c in cells if c.get("verdict") == "error" and c.get("why")]
     if errors:
         row["error"] = errors[0]
-    row["as_expected"] = matches(entry, verdict, goarches or None)
+    row["as_expected"] = matches(row, verdict)
     return row
 
 
@@ -189,7 +204,6 @@ def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
         checks = [_slim(c) for r in rs for c in r.get("checks", [])]
         errors = [r["error"] for r in rs if r.get("verdict") == "error"]
         breaking = [c for c in checks if c.get("verdict") == "breaks"]
-        rt = [c for c in checks if c["name"] == "runtime-tests" and c["status"] == "ran"]
         diff = [c for c in breaking if c["name"] == "differential"]
         first = min(breaking, key=lambda c: c.get("after_build_seconds") or 0.0) if breaking else None
         builds: dict = {}
@@ -205,13 +219,11 @@ def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
             decided_by=_join_decided(r for r in rs if r.get("verdict") == verdict),
             detected_after_build_s=round(first["after_build_seconds"], 1) if first and first.get("after_build_seconds") is not None else None,
             differential_detected_after_build_s=min(round(c["after_build_seconds"], 1) for c in diff) if diff else None,
-            runtime_tests="caught" if any(c["verdict"] == "breaks" for c in rt) else "pins policy" if any(
-                c["verdict"] == "pins policy" for c in rt) else ("missed" if rt else "not run"),
+            runtime_tests=runtime_tests_of(checks),
             build_seconds=builds,
             not_run=sorted({n for r in rs for n in r.get("not_run", [])}),
             checks=checks,
-            behaviour=[dict((c.get("evidence") or {}).get("behaviour") or {}, goarch=c["goarch"]) for c in changed
-                       if (c.get("evidence") or {}).get("behaviour")],
+            behaviour=behaviour_of(changed),
             seconds=round(sum(r.get("seconds", 0) for r in rs), 1),
         )
         if errors:
@@ -244,7 +256,7 @@ def goarch_verdict(checks: list[dict], goarch: str) -> str:
     changed = next((c for c in sorted(cs, key=lambda c: c["name"] != "differential") if c.get("verdict") == "changes"), None)
     if changed is not None:
         b = (changed.get("evidence") or {}).get("behaviour")
-        return "changes behaviour" + (f" ({behaviour_short([b]).split(': ', 1)[1]})" if b else "")
+        return "changes behaviour" + (f" ({_behaviour_words(b)})" if b else "")
     if any(c.get("verdict") == "holds" for c in cs if c["name"] not in ("start-up", "constants")):
         return "no divergence found"
     return "inconclusive"

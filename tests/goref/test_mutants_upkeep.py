@@ -174,3 +174,18 @@ def test_what_decided_a_verdict_on_two_goarches_is_named_once():
     cells = [{"goarch": g, "verdict": "breaks", "decided_by": "runtime-tests, start-up", "caught_by": ["runtime-tests", "start-up"]}
              for g in ("amd64", "386")] + [{"goarch": "386", "verdict": "breaks", "decided_by": "alloc_first_fit"}]
     assert merge_cells(entry, cells)["decided_by"] == "alloc_first_fit, runtime-tests, start-up"
+
+
+def test_a_policy_patchs_cells_merge_with_what_differs_taken_from_their_checks():
+    from palloc.goref.baseline import corpus
+    from palloc.goref.mutants.report import merge_cells, runtime_tests_of
+
+    (entry,) = corpus(["policy-cache-first-run"])
+    behaviour = {"results_differ_total": 39, "compared": 9004, "search_addr_differs": 575, "cache_windows_differ": 39}
+    checks = [dict(_check("differential", "amd64", "changes"), evidence={"behaviour": behaviour}),
+              _check("runtime-tests", "amd64", "pins policy")]
+    cell = {"goarch": "amd64", "verdict": "changes behaviour", "decided_by": "within the spec's freedoms",
+            "runtime_tests": runtime_tests_of(checks), "checks": checks}
+    row = merge_cells(entry, [cell])
+    assert (row["verdict"], row["runtime_tests"], row["as_expected"]) == ("changes behaviour", "pins policy", True)
+    assert row["behaviour"] == [dict(behaviour, goarch="amd64")]

@@ -93,8 +93,11 @@ def test_fuzz_total_seconds_keeps_a_divergence_found_within_it(need_helper, tmp_
 @pytest.mark.go
 def test_verify_change_total_seconds_cut_during_the_build_is_nothing_checked(need_helper, tmp_path, monkeypatch,
                                                                               capsys):
-    need_helper("amd64")  # a toolchain is here; the patched helper is built in an empty cache
+    need_helper("amd64")  # a toolchain is here; the patched helper is built in empty caches
     monkeypatch.setenv("PALLOC_CACHE_DIR", str(tmp_path / "cache"))
+    # An empty Go build cache too: with a warm one (an earlier test built this mutant) the build
+    # finishes inside the 3 s and the budget runs out in a later stage instead.
+    monkeypatch.setenv("GOCACHE", str(tmp_path / "gocache"))
     rc = main(["verify-change", str(MUTANT), "--goarch", "amd64", "--no-prove", "--no-baseline", "--total-seconds", "3",
                "--failures", str(tmp_path / "f"), "--json"])
     rep = json.loads(capsys.readouterr().out)

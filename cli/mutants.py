@@ -162,7 +162,7 @@ def _decided_by(rep: dict) -> str:
 def mutant_cell(a: dict) -> dict:
     """One mutant on one GOARCH with one seed: `palloc verify-change` of its patch; returns the
     `palloc mutants` row (verdict, checks that caught it, detection time, runtime tests)."""
-    from palloc.cli.verify_change import verify
+    from palloc.goref.verdict import verify
     from palloc.goref import matrix
     from palloc.goref.baseline import MUTANTS_DIR
     from palloc.goref.build import cache_dir

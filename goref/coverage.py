@@ -22,7 +22,7 @@ The files reported are mpagealloc.go (and its _64bit/_32bit half), mpallocbits.g
 mranges.go and the pageAlloc side of mgcscavenge.go (SCAVENGE_SIDE: the page allocator's and the
 scavenge index's functions, not the background scavenger's pacing). For a patch, `changed`
 says how often each changed statement line ran (any runtime file), and a patch whose changed
-lines never ran leaves a differential without divergence `inconclusive` (cli/verify_change.py).
+lines never ran leaves a differential without divergence `inconclusive` (goref/verdict.py).
 `steer_verbs` weights the generator's verbs toward the functions a patch changes, and when a
 campaign without divergence still never ran them, verify-change runs a short one more drawing
 almost only their verbs (`target_verbs`).

@@ -136,8 +136,8 @@ def run(fn: Callable[[dict], dict], cells: list[Cell], *, scheduler: str | None 
 # --- the cells --------------------------------------------------------------------------------
 # Each runs on a worker: it finds the worker's own toolchain and builds (or takes from the
 # worker's cache) the helper it needs; everything it returns is plain data. The cells of
-# `palloc mutants` and `palloc verify-change` run verify-change itself, so they live with their
-# verbs (cli/mutants.py mutant_cell, cli/verify_change.py verify_cell): goref never imports cli.
+# `palloc mutants` runs verify-change itself, so it lives with its verb (cli/mutants.py
+# mutant_cell); verify-change's is goref/verdict.py verify_cell. goref never imports cli.
 
 
 def version_cell(a: dict) -> dict:

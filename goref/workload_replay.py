@@ -687,7 +687,7 @@ def _write_svg(folder: Path, stream: Stream, name: str, runs: list[Run], p) -> P
 def workload_check(tc, goarch: str, stream: Stream, patch_files: dict[str, str], svg_dir: Path | None,
                    name: str, progress: Callable[[str], None] | None = None, strict: bool = False) -> dict[str, Any]:
     """Returns verify-change's "workload" check of a patch on one stream (the fields of
-    cli/verify_change.Check): breaks (a crash or an answer the spec does not allow), changes
+    goref/verdict.Check): breaks (a crash or an answer the spec does not allow), changes
     (valid answers, but something differs from the unpatched runtime: with strict, breaks),
     holds (nothing differs), or no verdict (model and unpatched runtime disagree); the deltas and
     a side-by-side table are in evidence."""

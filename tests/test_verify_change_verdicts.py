@@ -1,4 +1,4 @@
-"""verify-change's verdict from its checks (cli/verify_change.py:conclude): breaks >
+"""verify-change's verdict from its checks (goref/verdict.py:conclude): breaks >
 inconclusive > changes behaviour > no divergence found; the runtime's tests failing without a
 crash on a patch the spec accepts pin the old policy; --strict makes a behaviour change break."""
 
@@ -8,8 +8,11 @@ import dataclasses
 import types
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from palloc.cli.verify_change import EXIT_CHANGES, Check, conclude
+from palloc.cli.verify_change import EXIT_CHANGES
+from palloc.goref.verdict import Check, conclude, strongest, verdict_of
 
 TC = types.SimpleNamespace(version="go1.27.3", goroot="/go")
 
@@ -51,3 +54,36 @@ def test_an_open_check_outranks_a_behaviour_change_and_strict_never_pins():
 
 def test_no_divergence_stays_exit_0():
     assert verdict(HOLDS)["verdict"] == "no divergence found"
+
+
+NAMES = ("translation", "start-up", "constants", "differential", "runtime-tests", "workload")
+a_check = st.builds(lambda name, goarch, status, v: Check(name, goarch, status, v if status == "ran" else None),
+                    st.sampled_from(NAMES), st.sampled_from(("amd64", "386")), st.sampled_from(("ran", "skipped", "unavailable")),
+                    st.sampled_from(("breaks", "holds", "changes", None)))
+
+
+def _joins_as_verdict_of(join):
+    """The property, for a join of per-GOARCH verdicts: it agrees with verdict_of over every check."""
+
+    @settings(max_examples=1000)  # microseconds each; the rare mixes are what matter
+    @given(st.lists(a_check, max_size=8))
+    def prop(checks):
+        per = {g: [c for c in checks if c.goarch == g] for g in dict.fromkeys(c.goarch for c in checks)}
+        # --prove-only runs translation alone on every GOARCH, never on some of them
+        assume(len({all(c.name == "translation" for c in cs) for cs in per.values()}) <= 1)
+        assert join([verdict_of(cs) for cs in per.values()]) == verdict_of(checks)
+
+    return prop
+
+
+def test_joining_goarches_verdicts_is_the_verdict_of_all_their_checks():
+    """strongest (how `palloc mutants` joins its GOARCH cells) against its slow twin, verdict_of over
+    every check at once (how verify-change concludes several GOARCHes)."""
+    _joins_as_verdict_of(strongest)()
+
+
+def test_a_join_that_ranks_a_behaviour_change_over_an_open_check_is_caught():
+    order = ("breaks", "changes behaviour", "inconclusive", "undecided", "no divergence found", "proved equivalent",
+             "nothing checked")
+    with pytest.raises(AssertionError):
+        _joins_as_verdict_of(lambda vs: min(vs, key=order.index, default="nothing checked"))()

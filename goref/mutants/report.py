@@ -1,7 +1,7 @@
 """The reports of `palloc mutants`: a run's Markdown table, its rows merged from cells, and runs merged.
 
-A run's cells (mutant x GOARCH x seed) become one row per mutant (merge_cells: breaks when any
-cell breaks, as verify-change over several GOARCHes says). A full corpus run on one GOARCH takes
+A run's cells (mutant x GOARCH x seed) become one row per mutant (merge_cells: the strongest
+cell's verdict, as verify-change over several GOARCHes says: goref/verdict.py). A full corpus run on one GOARCH takes
 about half an hour on a shared 2-core machine, so GOARCHes are often measured by separate runs;
 `palloc mutants merge RUN.json ...` joins their mutants.json files the same way (merge_runs: a
 later run's row for the same mutant and GOARCH replaces an earlier one, for re-runs) and writes
@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from palloc.goref.files import write_atomic
+from palloc.goref.verdict import Check, strongest, verdict_of
 
 HERE = Path(__file__).resolve().parent
 # REPORT.md's line below which `palloc mutants merge` keeps what is there.
@@ -133,17 +134,15 @@ def _join_decided(parts) -> str | None:
 
 
 def merge_cells(entry: dict, cells: list[dict]) -> dict:
-    """Returns a mutant's row from its cells (one per GOARCH and seed): breaks when any cell
-    breaks (as verify-change over several GOARCHes), caught_by their union, the earliest detection."""
+    """Returns a mutant's row from its cells (one per GOARCH and seed): the strongest cell's verdict
+    (as verify-change over several GOARCHes), caught_by their union, the earliest detection."""
     row = {k: entry[k] for k in ("id", "bug", "component", "kind")}
     row["expected"] = expected_for(entry, list(dict.fromkeys(c["goarch"] for c in cells if c.get("goarch"))))
-    verdicts = [c.get("verdict") for c in cells]
-    if "breaks" in verdicts:
-        verdict = "breaks"
-    elif verdicts and all(v == "no divergence found" for v in verdicts):
-        verdict = "no divergence found"
-    else:
-        verdict = next((v for v in verdicts if v not in ("breaks", "no divergence found")), "error")
+    # As verify-change joins GOARCHes (strongest); a cell that stopped with an error (the patch
+    # did not build there) outranks all but breaks, and no cell at all is an error.
+    verdicts = [c.get("verdict") or "error" for c in cells]
+    verdict = ("breaks" if "breaks" in verdicts else "error" if "error" in verdicts or not verdicts
+               else strongest(verdicts))
     det = [c["detected_after_build_s"] for c in cells if c.get("detected_after_build_s") is not None]
     diff = [c["differential_detected_after_build_s"] for c in cells if c.get("differential_detected_after_build_s") is not None]
     rts = [c.get("runtime_tests") for c in cells]
@@ -209,10 +208,11 @@ def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
         builds: dict = {}
         for r in rs:
             builds.update(r.get("build_seconds") or {})
-        # As verify-change joins GOARCHes: breaks if any breaks, else changes behaviour if any
-        # check found a difference the spec allows (verify-change's `changes`).
+        # As verify-change joins GOARCHes (verdict_of); a GOARCH that stopped with an error (the
+        # patch did not build there) outranks all but breaks.
         changed = [c for c in checks if c.get("verdict") == "changes"]
-        verdict = "breaks" if breaking else "error" if errors else "changes behaviour" if changed else "no divergence found"
+        joined = verdict_of([Check.from_json(c) for c in checks])
+        verdict = "breaks" if joined == "breaks" else "error" if errors else joined
         row.update(
             verdict=verdict,
             caught_by=sorted({c["name"] for c in breaking}),
@@ -236,12 +236,13 @@ def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
 
 
 def goarch_verdict(checks: list[dict], goarch: str) -> str:
-    """Returns one GOARCH's verdict on a patch and what decided it, as verify-change concludes it
-    there: the spec obligation the differential found broken (with the time to detection after the
+    """Returns one GOARCH's verdict on a patch (verdict_of, as verify-change concludes it there) and
+    what decided it: the spec obligation the differential found broken (with the time to detection after the
     build), or the other checks that broke it; what differs, for `changes behaviour`."""
     cs = [c for c in checks if c["goarch"] == goarch]
     if not cs:
         return "not run"
+    verdict = verdict_of([Check.from_json(c) for c in cs])
     breaking = [c for c in cs if c.get("verdict") == "breaks"]
     diff = next((c for c in breaking if c["name"] == "differential"), None)
     if diff is not None:
@@ -251,15 +252,13 @@ def goarch_verdict(checks: list[dict], goarch: str) -> str:
                 + (f"; also {', '.join(others)}" if others else ""))
     if breaking:
         return "breaks: " + ", ".join(sorted(c["name"] for c in breaking))
-    # every obligation held; what differs from the model (the differential says in numbers; a
-    # policy function that translation validation found changed says only that)
-    changed = next((c for c in sorted(cs, key=lambda c: c["name"] != "differential") if c.get("verdict") == "changes"), None)
-    if changed is not None:
+    if verdict == "changes behaviour":
+        # what differs from the model (the differential says in numbers; a policy function that
+        # translation validation found changed says only that)
+        changed = next(c for c in sorted(cs, key=lambda c: c["name"] != "differential") if c.get("verdict") == "changes")
         b = (changed.get("evidence") or {}).get("behaviour")
         return "changes behaviour" + (f" ({_behaviour_words(b)})" if b else "")
-    if any(c.get("verdict") == "holds" for c in cs if c["name"] not in ("start-up", "constants")):
-        return "no divergence found"
-    return "inconclusive"
+    return verdict
 
 
 def per_goarch_table(rows: list[dict], goarches: list[str]) -> str:

@@ -113,7 +113,7 @@ def test_a_failure_whose_files_cannot_be_written_still_leaves_its_case(tmp_path,
 def test_verify_change_fuzzes_a_patched_runtime_on_two_workers(tmp_path, need_helper):
     from pathlib import Path
 
-    from palloc.cli.verify_change import _fuzz_check
+    from palloc.goref.verdict import _fuzz_check
     from palloc.goref import patch
     from palloc.goref.build import build_helper
     from palloc.goref.mutants import generate

@@ -140,7 +140,8 @@ def test_a_60s_style_campaign_reports_figures_per_file(tmp_path, capsys):
 
 
 def _verify(patch: Path, tmp_path: Path) -> dict:
-    from palloc.cli.verify_change import patch_overlay, verify
+    from palloc.cli.verify_change import patch_overlay
+    from palloc.goref.verdict import verify
     from palloc.goref.toolchain import find_toolchain
 
     try:

@@ -93,7 +93,7 @@ def test_verify_change_runs_the_go_test_on_the_patched_and_unpatched_runtimes(tm
     # case it breaks must fail on the patched runtime and pass on the real one.
     from pathlib import Path
 
-    from palloc.cli.verify_change import _go_test_check
+    from palloc.goref.verdict import _go_test_check
     from palloc.goref import patch
     from palloc.goref.mutants import generate
     from palloc.goref.toolchain import find_toolchain

@@ -137,7 +137,7 @@ def test_every_patch_compiles(tmp_path):
 @needs_runtime
 def test_verify_change_catches_b1_and_passes_a_benign_refactor(tmp_path):
     """End to end: B1 breaks (the differential or the runtime's tests), a benign patch shows no divergence."""
-    from palloc.cli.verify_change import verify
+    from palloc.goref.verdict import verify
     from palloc.goref.toolchain import find_toolchain
 
     tc = find_toolchain()

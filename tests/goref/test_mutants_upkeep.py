@@ -57,6 +57,24 @@ def test_merge_joins_runs_per_mutant_as_verify_change_joins_goarches(tmp_path, c
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_a_goarch_whose_differential_reached_no_verdict_merges_inconclusive_not_no_divergence(tmp_path):
+    """As verify-change concludes (goref/verdict.py verdict_of): a campaign that never ran the changed
+    lines has no verdict, and a passing runtime test does not make that `no divergence found` (what
+    an equivalent mutant is expected to give)."""
+    open_ = dict(_check("differential", "386", None), detail="never ran the changed lines")
+    a = _run("amd64", [_row("b4-alloc-dead-sanity-check", "no divergence found",
+                            [_check("differential", "amd64", "holds"), _check("runtime-tests", "amd64", "holds")])])
+    b = _run("386", [_row("b4-alloc-dead-sanity-check", "inconclusive", [open_, _check("runtime-tests", "386", "holds")])])
+    for name, run in (("a.json", a), ("b.json", b)):
+        (tmp_path / name).write_text(json.dumps(run))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["mutants", "merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--note", "t", "--dir", str(out)]) == 0
+    (row,) = json.loads((out / "palloc-results.json").read_text())["results"]
+    assert (row["verdict"], row["as_expected"]) == ("inconclusive", False)
+    assert "| no divergence found | holds | inconclusive | holds |" in (out / "REPORT.md").read_text()
+
+
 def test_merge_judges_a_policy_patch_changes_behaviour_and_keeps_the_hand_written_sections(tmp_path):
     """A run whose differential found only differences the spec allows (`changes`) merges as
     `changes behaviour`, decided within the freedoms, with what differs, and the runtime's tests that
@@ -189,3 +207,15 @@ def test_a_policy_patchs_cells_merge_with_what_differs_taken_from_their_checks()
     row = merge_cells(entry, [cell])
     assert (row["verdict"], row["runtime_tests"], row["as_expected"]) == ("changes behaviour", "pins policy", True)
     assert row["behaviour"] == [dict(behaviour, goarch="amd64")]
+
+
+def test_cells_joined_take_the_strongest_verdict_and_an_error_outranks_all_but_breaks():
+    from palloc.goref.baseline import corpus
+    from palloc.goref.mutants.report import merge_cells
+
+    (entry,) = corpus(["policy-cache-first-run"])
+    cell = lambda g, v: {"goarch": g, "verdict": v}  # noqa: E731
+    assert merge_cells(entry, [cell("amd64", "changes behaviour"), cell("386", "inconclusive")])["verdict"] == "inconclusive"
+    assert merge_cells(entry, [cell("amd64", "changes behaviour"), cell("386", "no divergence found")])["verdict"] == "changes behaviour"
+    assert merge_cells(entry, [cell("amd64", "error"), cell("386", "changes behaviour")])["verdict"] == "error"
+    assert merge_cells(entry, [cell("amd64", "error"), cell("386", "breaks")])["verdict"] == "breaks"

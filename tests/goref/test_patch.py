@@ -227,7 +227,7 @@ def test_verify_change_needs_exactly_one_source(capsys):
 
 def test_patched_runtime_dying_on_a_restart_is_a_start_up_breaks_verdict(monkeypatch):
     """A patched helper that starts once and then dies at a restart's ping gives `breaks`, not an error."""
-    from palloc.cli import verify_change as V
+    from palloc.goref import verdict as V
     from palloc.goref import fuzz
     from palloc.goref.driver import HelperStartError
 

@@ -162,13 +162,13 @@ def _decided_by(rep: dict) -> str:
 def mutant_cell(a: dict) -> dict:
     """One mutant on one GOARCH with one seed: `palloc verify-change` of its patch; returns the
     `palloc mutants` row (verdict, checks that caught it, detection time, runtime tests)."""
-    from palloc.goref.verdict import verify
     from palloc.goref import matrix
     from palloc.goref.baseline import MUTANTS_DIR
     from palloc.goref.build import cache_dir
     from palloc.goref.patch import apply_patch
     from palloc.goref.targets import target
     from palloc.goref.toolchain import find_toolchain
+    from palloc.goref.verdict import verify
 
     t0 = time.monotonic()
     tc = find_toolchain(a.get("goroot"))
@@ -243,13 +243,13 @@ def run(args) -> int:
         if not quiet:
             e = by_id[cell.key[0]]
             print(f"[{len(done)}/{len(cells)}] {e['id']:44} {cell.key[1]:8} {res.get('verdict', '?'):20} by "
-                  f"{','.join(res.get('caught_by') or []) or '-':28} runtime tests {res.get('runtime_tests', '-'):8} "
+                  f"{res.get('decided_by') or ','.join(res.get('caught_by') or []) or '-':28} "
+                  f"runtime tests {res.get('runtime_tests', '-'):8} "
                   f"({res.get('seconds', '-')} s)", file=sys.stderr, flush=True)
         write()
 
     matrix.run(mutant_cell, cells, scheduler=args.scheduler, workers=args.workers, desc="mutants",
                on_result=arrived, progress=None if not quiet else False)
-    rows, flat = write()
     meta["wall_seconds"] = round(time.monotonic() - t0, 1)
     rows, flat = write()
     if args.json:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import types
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,25 @@ def test_cells_joined_take_the_strongest_verdict_and_an_error_outranks_all_but_b
     assert merge_cells(entry, [cell("amd64", "changes behaviour"), cell("386", "no divergence found")])["verdict"] == "changes behaviour"
     assert merge_cells(entry, [cell("amd64", "error"), cell("386", "changes behaviour")])["verdict"] == "error"
     assert merge_cells(entry, [cell("amd64", "error"), cell("386", "breaks")])["verdict"] == "breaks"
+
+
+def test_each_cell_as_it_arrives_says_what_decided_its_verdict(tmp_path, monkeypatch, capsys):
+    """The progress line names the spec obligation (or the freedom a behaviour change stayed in),
+    not only the check that ran it. The cells' results stand in for verify-change's here."""
+    from palloc.goref import matrix
+
+    results = {"b1-find1-addr-plus-one": {"verdict": "breaks", "caught_by": ["differential"],
+                                          "decided_by": "pure_functions_exact", "runtime_tests": "caught", "checks": []},
+               "policy-cache-first-run": {"verdict": "changes behaviour", "caught_by": [],
+                                          "decided_by": "within the spec's freedoms", "runtime_tests": "pins policy",
+                                          "checks": []}}
+
+    def run(fn, cells, on_result, **kw):
+        return [on_result(c, results[c.key[0]]) for c in cells]
+
+    monkeypatch.setattr(matrix, "run", run)
+    monkeypatch.setattr("palloc.goref.toolchain.find_toolchain", lambda *a: types.SimpleNamespace(version="go1.27.3"))
+    assert main(["mutants", "--only", *results, "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "b1-find1-addr-plus-one" in err and "breaks               by pure_functions_exact" in err
+    assert "changes behaviour    by within the spec's freedoms" in err

@@ -50,13 +50,17 @@ def _num(x) -> str:
 
 
 def _behaviour_words(b: dict) -> str:
-    return (f"{b.get('results_differ_total', 0)}/{b.get('compared', 0)} results, "
-            f"searchAddr {b.get('search_addr_differs', 0)}x, windows {b.get('cache_windows_differ', 0)}x")
+    # state: steps whose results agree but whose state differs (a patch may change only that)
+    released = b.get("released_runtime", 0) - b.get("released_model", 0)
+    return (f"{b.get('results_differ_total', 0)}/{b.get('compared', 0)} results, state {b.get('state_differs', 0)}x, "
+            f"searchAddr {b.get('search_addr_differs', 0)}x, windows {b.get('cache_windows_differ', 0)}x"
+            + (f", released {released:+,} B" if released else ""))
 
 
 def behaviour_short(behaviour: list[dict]) -> str:
     """Returns what differs from the model, per GOARCH, in a few words: results differing of the
-    steps compared, and how often searchAddr and the page-cache window differ."""
+    steps compared, how often the state alone, searchAddr and the page-cache window differ, and
+    the bytes the runtime released beyond the model's."""
     return "; ".join(f"{b.get('goarch', '?')}: {_behaviour_words(b)}" for b in behaviour)
 
 
@@ -133,6 +137,15 @@ def _join_decided(parts) -> str | None:
     return ", ".join(sorted(names)) or None
 
 
+def _builds(cells: list[dict]) -> dict[str, float]:
+    """Returns the patched helper's build time per GOARCH of a mutant's cells (the longest of its seeds)."""
+    out: dict[str, float] = {}
+    for c in cells:
+        for g, t in (c.get("build_seconds") or {}).items():
+            out[g] = max(out.get(g, 0.0), t)
+    return out
+
+
 def merge_cells(entry: dict, cells: list[dict]) -> dict:
     """Returns a mutant's row from its cells (one per GOARCH and seed): the strongest cell's verdict
     (as verify-change over several GOARCHes), caught_by their union, the earliest detection."""
@@ -153,6 +166,7 @@ def merge_cells(entry: dict, cells: list[dict]) -> dict:
         detected_after_build_s=min(det) if det else None,
         differential_detected_after_build_s=min(diff) if diff else None,
         runtime_tests=next((v for v in ("caught", "pins policy", "missed") if v in rts), "not run"),
+        build_seconds=_builds(cells),
         not_run=sorted({n for c in cells for n in c.get("not_run") or []}),
         behaviour=behaviour_of(ch for c in cells for ch in c.get("checks") or []),
         seconds=round(sum(c.get("seconds") or 0 for c in cells), 1),
@@ -184,13 +198,14 @@ def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
     parts: dict[str, dict[tuple, dict]] = {}
     for run in runs:
         key = tuple(run["meta"]["goarches"])
-        # `palloc mutants` keeps the checks in its cells (one per GOARCH and seed), not in the rows.
+        # `palloc mutants` keeps the checks and builds in its cells (one per GOARCH and seed), not in the rows.
         in_cells: dict[str, list] = {}
         for c in run.get("cells") or []:
-            in_cells.setdefault(c["id"], []).extend(c.get("checks") or [])
+            in_cells.setdefault(c["id"], []).append(c)
         for r in run["results"]:
             if "checks" not in r and r["id"] in in_cells:
-                r = dict(r, checks=in_cells[r["id"]])
+                r = dict(r, checks=[x for c in in_cells[r["id"]] for x in c.get("checks") or []],
+                         build_seconds=_builds(in_cells[r["id"]]))
             if r["id"] not in parts:
                 order.append(r["id"])
             parts.setdefault(r["id"], {})[key] = r  # a later run of the same GOARCH replaces the row
@@ -277,7 +292,8 @@ def per_goarch_table(rows: list[dict], goarches: list[str]) -> str:
            "state (spec/SPEC.md section 8) and the differential's time to detection after the build, or the check "
            "that broke it (start-up: the patched runtime does not start; translation: a changed function refuted); "
            "`changes behaviour` when it differs from the model only where the spec leaves it free (results that differ "
-           "of the steps compared, how often searchAddr and the page-cache window differ); `no divergence found`. "
+           "of the steps compared, how often the state alone, searchAddr and the page-cache window differ, and the bytes "
+           "released beyond the model's); `no divergence found`. "
            "Runtime's tests: the runtime's own page-allocator tests on the patched runtime (`breaks`: some failed or "
            "crashed; `pins policy`: they fail on a patch the spec accepts).", "",
            f"| id | expected | {head} |", "|---|---|" + "---|---|" * len(goarches)]

@@ -82,7 +82,8 @@ def test_merge_judges_a_policy_patch_changes_behaviour_and_keeps_the_hand_writte
     fail on it pin the old policy; REPORT.md's sections below the marker survive the merge."""
     from palloc.goref.mutants.report import KEPT_BELOW
 
-    behaviour = {"results_differ_total": 10, "compared": 1773, "search_addr_differs": 118, "cache_windows_differ": 10}
+    behaviour = {"results_differ_total": 10, "compared": 1773, "search_addr_differs": 118, "cache_windows_differ": 10,
+                 "state_differs": 96, "released_model": 1 << 20, "released_runtime": 3 << 20}
     row = _row("policy-cache-first-run", "changes behaviour",
                [dict(_check("differential", "amd64", "changes", 3.0), evidence={"behaviour": behaviour}),
                 _check("runtime-tests", "amd64", "pins policy")])
@@ -100,8 +101,9 @@ def test_merge_judges_a_policy_patch_changes_behaviour_and_keeps_the_hand_writte
     assert merged["as_expected"]
     report = (out / "REPORT.md").read_text()
     assert "an old report" not in report and report.endswith("## Written by hand\n\nkept.\n")
-    assert "amd64: 10/1773 results, searchAddr 118x, windows 10x" in report  # the table of every patch
-    assert "| changes behaviour (10/1773 results, searchAddr 118x, windows 10x) | pins policy |" in report  # per GOARCH
+    said = "10/1773 results, state 96x, searchAddr 118x, windows 10x, released +2,097,152 B"
+    assert f"amd64: {said}" in report  # the table of every patch
+    assert f"| changes behaviour ({said}) | pins policy |" in report  # per GOARCH
     # a second merge keeps the same sections once
     assert main(["mutants", "merge", str(tmp_path / "a.json"), "--dir", str(out)]) == 0
     assert (out / "REPORT.md").read_text().count("## Written by hand") == 1
@@ -204,8 +206,10 @@ def test_a_policy_patchs_cells_merge_with_what_differs_taken_from_their_checks()
     checks = [dict(_check("differential", "amd64", "changes"), evidence={"behaviour": behaviour}),
               _check("runtime-tests", "amd64", "pins policy")]
     cell = {"goarch": "amd64", "verdict": "changes behaviour", "decided_by": "within the spec's freedoms",
-            "runtime_tests": runtime_tests_of(checks), "checks": checks}
+            "runtime_tests": runtime_tests_of(checks), "checks": checks, "build_seconds": {"amd64": 44.1}}
     row = merge_cells(entry, [cell])
+    second_seed = dict(cell, build_seconds={"amd64": 12.0}, checks=[])  # its build was cached
+    assert row["build_seconds"] == merge_cells(entry, [cell, second_seed])["build_seconds"] == {"amd64": 44.1}
     assert (row["verdict"], row["runtime_tests"], row["as_expected"]) == ("changes behaviour", "pins policy", True)
     assert row["behaviour"] == [dict(behaviour, goarch="amd64")]
 

@@ -1,7 +1,7 @@
 """The checks of a runtime patch and the verdict they give (`palloc verify-change`, cli/verify_change.py).
 
-Applies nothing itself: given the patch as an Overlay (goref/patch.py), builds the Go helper on the
-patched runtime (goref/build.py, extra_overlay), and runs, per GOARCH:
+Given the patch as an Overlay (goref/patch.py; verify_cell applies a patch's text on a Dask worker),
+builds the Go helper on the patched runtime (goref/build.py, extra_overlay), and runs, per GOARCH:
 
 0. translation: translation validation (proofs/tv.py, first: it takes seconds): every translated
    runtime function the patch changes is proved equal to the original, or refuted with an input

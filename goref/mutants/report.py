@@ -1,11 +1,11 @@
 """The reports of `palloc mutants`: a run's Markdown table, its rows merged from cells, and runs merged.
 
 A run's cells (mutant x GOARCH x seed) become one row per mutant (merge_cells: the strongest
-cell's verdict, as verify-change over several GOARCHes says: goref/verdict.py). A full corpus run on one GOARCH takes
-about half an hour on a shared 2-core machine, so GOARCHes are often measured by separate runs;
-`palloc mutants merge RUN.json ...` joins their mutants.json files the same way (merge_runs: a
-later run's row for the same mutant and GOARCH replaces an earlier one, for re-runs) and writes
-goref/mutants/palloc-results.json and REPORT.md (markdown() plus per_goarch_table()).
+cell's verdict, as verify-change over several GOARCHes says: goref/verdict.py). A full corpus run
+on one GOARCH takes about half an hour on a shared 2-core machine, so GOARCHes are often measured
+by separate runs; `palloc mutants merge RUN.json ...` joins their mutants.json files the same way
+(merge_runs: a later run's row for the same mutant and GOARCH replaces an earlier one, for re-runs)
+and writes goref/mutants/palloc-results.json and REPORT.md (markdown() plus per_goarch_table()).
 
 Mirrors no Go file.
 """
@@ -198,7 +198,8 @@ def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
     parts: dict[str, dict[tuple, dict]] = {}
     for run in runs:
         key = tuple(run["meta"]["goarches"])
-        # `palloc mutants` keeps the checks and builds in its cells (one per GOARCH and seed), not in the rows.
+        # `palloc mutants` keeps the checks and builds in its cells (a cell per GOARCH and seed),
+        # not in the rows.
         in_cells: dict[str, list] = {}
         for c in run.get("cells") or []:
             in_cells.setdefault(c["id"], []).append(c)

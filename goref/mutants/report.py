@@ -146,16 +146,19 @@ def _builds(cells: list[dict]) -> dict[str, float]:
     return out
 
 
+def _join(verdicts: list[str]) -> str:
+    """Returns the verdict of a mutant's cells or runs: as verify-change joins GOARCHes (strongest),
+    except that one that stopped with an error (the patch did not build there) outranks all but
+    breaks, and none at all is an error."""
+    return "breaks" if "breaks" in verdicts else "error" if "error" in verdicts or not verdicts else strongest(verdicts)
+
+
 def merge_cells(entry: dict, cells: list[dict]) -> dict:
     """Returns a mutant's row from its cells (one per GOARCH and seed): the strongest cell's verdict
     (as verify-change over several GOARCHes), caught_by their union, the earliest detection."""
     row = {k: entry[k] for k in ("id", "bug", "component", "kind")}
     row["expected"] = expected_for(entry, list(dict.fromkeys(c["goarch"] for c in cells if c.get("goarch"))))
-    # As verify-change joins GOARCHes (strongest); a cell that stopped with an error (the patch
-    # did not build there) outranks all but breaks, and no cell at all is an error.
-    verdicts = [c.get("verdict") or "error" for c in cells]
-    verdict = ("breaks" if "breaks" in verdicts else "error" if "error" in verdicts or not verdicts
-               else strongest(verdicts))
+    verdict = _join([c.get("verdict") or "error" for c in cells])
     det = [c["detected_after_build_s"] for c in cells if c.get("detected_after_build_s") is not None]
     diff = [c["differential_detected_after_build_s"] for c in cells if c.get("differential_detected_after_build_s") is not None]
     rts = [c.get("runtime_tests") for c in cells]
@@ -224,11 +227,8 @@ def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
         builds: dict = {}
         for r in rs:
             builds.update(r.get("build_seconds") or {})
-        # As verify-change joins GOARCHes (verdict_of); a GOARCH that stopped with an error (the
-        # patch did not build there) outranks all but breaks.
-        changed = [c for c in checks if c.get("verdict") == "changes"]
-        joined = verdict_of([Check.from_json(c) for c in checks])
-        verdict = "breaks" if joined == "breaks" else "error" if errors else joined
+        # verify-change's verdict over every GOARCH's checks, and the error of a GOARCH that stopped
+        verdict = _join([verdict_of([Check.from_json(c) for c in checks])] + (["error"] if errors else []))
         row.update(
             verdict=verdict,
             caught_by=sorted({c["name"] for c in breaking}),
@@ -239,7 +239,7 @@ def merge_runs(runs: list[dict]) -> tuple[list[dict], dict]:
             build_seconds=builds,
             not_run=sorted({n for r in rs for n in r.get("not_run", [])}),
             checks=checks,
-            behaviour=behaviour_of(changed),
+            behaviour=behaviour_of(checks),
             seconds=round(sum(r.get("seconds", 0) for r in rs), 1),
         )
         if errors:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,13 @@ def test_verify_change_total_seconds_cut_during_the_build_is_nothing_checked(nee
     assert rc == 2 and rep["verdict"] == "nothing checked"
     assert [(c["name"], c["status"]) for c in rep["checks"]] == [("build", "skipped")]
     assert "--total-seconds budget ran out while building" in rep["checks"][0]["detail"]
+    # the build it cut is gone: no go or compile process (its environment names this GOCACHE), no
+    # half-built helper in the cache
+    from reliability.reliability_runs import _ours
+
+    from palloc.goref.build import cache_dir
+
+    time.sleep(0.5)
+    assert _ours(str(tmp_path / "gocache")) == [], "build processes left running"
+    helpers = cache_dir(writable=False) / "helpers"
+    assert not helpers.is_dir() or not [p for p in helpers.iterdir() if p.suffix == ".test" or p.name.startswith(".build-")]
